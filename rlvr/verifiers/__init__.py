@@ -1,0 +1,28 @@
+"""Verifiers: programmatic checks that turn a completion and a reference into a Verdict.
+
+    >>> from rlvr.verifiers import get_verifier
+    >>> v = get_verifier("math")
+    >>> v.verify("The answer is \\\\boxed{\\\\frac{1}{2}}.", "0.5").passed
+    True
+"""
+
+# Built-in verifiers register themselves on import.
+from rlvr.verifiers import math as _math  # noqa: E402,F401
+from rlvr.verifiers import reasoning_gym as _reasoning_gym  # noqa: E402,F401
+from rlvr.verifiers.base import (
+    FORMAT_REASONS,
+    Verdict,
+    Verifier,
+    get_verifier,
+    register_verifier,
+    verifier_names,
+)
+
+__all__ = [
+    "FORMAT_REASONS",
+    "Verdict",
+    "Verifier",
+    "get_verifier",
+    "register_verifier",
+    "verifier_names",
+]

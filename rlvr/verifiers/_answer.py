@@ -1,0 +1,120 @@
+"""Find the one answer in a completion, or say precisely why there is none.
+
+Modes (the `answer` option of the math and reasoning_gym verifiers):
+
+    boxed          exactly one \\boxed{...} (or \\fbox{...}); nested braces allowed.
+    bare           the whole completion is the answer, optionally after a lead-in such as
+                   "Answer:" or "The answer is", with a trailing period allowed.
+    boxed_or_bare  boxed rules when the completion has a box, bare rules otherwise.
+    answer_tag     exactly one <answer>...</answer> pair (reasoning-gym's convention).
+
+Missing, empty, duplicated and unclosed answers fail closed; an answer is never
+guessed from "the last number in the text", which a policy can game by listing numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from rlvr.verifiers.base import Verdict
+
+AnswerMode = Literal["boxed", "bare", "boxed_or_bare", "answer_tag"]
+
+_BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
+_LEAD_IN = re.compile(
+    r"^(?:so,?\s+)?(?:the\s+)?(?:final\s+)?(?:answer|result)(?:\s+is)?\s*[:=]?\s*", re.IGNORECASE
+)
+_WRAPPERS = (("**", "**"), ("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("`", "`"))
+_TAG_OPEN, _TAG_CLOSE = "<answer>", "</answer>"
+
+
+def extract_answer(completion: str, mode: AnswerMode = "boxed") -> tuple[str | None, Verdict | None]:
+    """Return `(answer, None)`, or `(None, verdict)` with the fail-closed reason.
+
+    >>> extract_answer(r"so \\boxed{\\frac{1}{2}}")
+    ('\\\\frac{1}{2}', None)
+    >>> extract_answer(r"\\boxed{1} or \\boxed{2}")[1].reason
+    'ambiguous'
+    """
+    if mode == "boxed":
+        return _boxed(completion)
+    if mode == "bare":
+        return _bare(completion)
+    if mode == "boxed_or_bare":
+        return _boxed(completion) if _BOX.search(completion) else _bare(completion)
+    if mode == "answer_tag":
+        return _tagged(completion)
+    raise ValueError(f"unknown answer mode {mode!r}")
+
+
+def _boxed(text: str) -> tuple[str | None, Verdict | None]:
+    starts = [m.end() for m in _BOX.finditer(text)]
+    if not starts:
+        return None, Verdict(0.0, "no_answer", "no \\boxed{} in the completion")
+    if len(starts) > 1:
+        return None, Verdict(0.0, "ambiguous", f"{len(starts)} \\boxed{{}} answers; exactly one is required")
+    i = starts[0]
+    while i < len(text) and text[i] in " \t":
+        i += 1
+    if i >= len(text) or text[i] != "{":
+        return None, Verdict(0.0, "parse_error", "\\boxed must be followed by {")
+    content = _braced(text, i)
+    if content is None:
+        return None, Verdict(0.0, "parse_error", "unclosed \\boxed{")
+    if not content.strip():
+        return None, Verdict(0.0, "no_answer", "empty \\boxed{}")
+    return content.strip(), None
+
+
+def _braced(text: str, open_index: int) -> str | None:
+    """Content of the brace group opening at `open_index`; escaped braces do not nest."""
+    depth = 0
+    i = open_index
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[open_index + 1 : i]
+        i += 1
+    return None
+
+
+def _bare(text: str) -> tuple[str | None, Verdict | None]:
+    answer = text.strip()
+    for _ in range(3):  # "**Answer:** $42$." peels in a few rounds
+        before = answer
+        answer = _LEAD_IN.sub("", answer).strip()
+        for left, right in _WRAPPERS:
+            if len(answer) > len(left) + len(right) and answer.startswith(left) and answer.endswith(right):
+                answer = answer[len(left) : len(answer) - len(right)].strip()
+        answer = answer.rstrip(".").strip()
+        if answer == before:
+            break
+    if not answer:
+        return None, Verdict(0.0, "no_answer", "empty completion")
+    if "\n" in answer:
+        return None, Verdict(0.0, "parse_error", "a bare answer must be one line with nothing else")
+    return answer, None
+
+
+def _tagged(text: str) -> tuple[str | None, Verdict | None]:
+    opens, closes = text.count(_TAG_OPEN), text.count(_TAG_CLOSE)
+    if opens == 0:
+        return None, Verdict(0.0, "no_answer", "no <answer>...</answer> in the completion")
+    if opens > 1 or closes > 1:
+        return None, Verdict(0.0, "ambiguous", f"{max(opens, closes)} <answer> tags; exactly one is required")
+    start = text.index(_TAG_OPEN) + len(_TAG_OPEN)
+    end = text.find(_TAG_CLOSE, start)
+    if end < 0:
+        return None, Verdict(0.0, "parse_error", "unclosed <answer> tag")
+    content = text[start:end].strip()
+    if not content:
+        return None, Verdict(0.0, "no_answer", "empty <answer></answer>")
+    return content, None

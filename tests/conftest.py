@@ -1,0 +1,44 @@
+"""Shared fixtures: tiny randomly initialised models built from a config (no downloads)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def make_tiny_policy(seed: int = 0, chat: bool = True):
+    """A 2-layer Llama with a tokenizer built from a tiny vocabulary, on CPU, fp32."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from rlvr.models.loading import Policy, _eos_ids
+
+    specials = ["<pad>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
+    words = [str(i) for i in range(100)] + list("abcdefghijklmnopqrstuvwxyz") + [
+        "What", "is", "+", "-", "*", "/", "?", "Reply", "with", "only", "the", "final", "number", ".",
+        "user", "assistant", "system", "\n", "boxed", "{", "}", "\\",
+    ]
+    vocab = {tok: i for i, tok in enumerate(specials + words)}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<pad>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="<|im_end|>"
+    )
+    if chat:
+        tokenizer.chat_template = (
+            "{% for m in messages %}<|im_start|> {{ m['role'] }} {{ m['content'] }} <|im_end|> {% endfor %}"
+            "{% if add_generation_prompt %}<|im_start|> assistant {% endif %}"
+        )
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        pad_token_id=0, bos_token_id=1, eos_token_id=vocab["<|im_end|>"],
+    )
+    model = LlamaForCausalLM(config).eval()
+    return Policy(model=model, tokenizer=tokenizer, name="tiny-llama", eos_token_ids=_eos_ids(model, tokenizer))
+
+
+@pytest.fixture(scope="session")
+def tiny_policy():
+    return make_tiny_policy()

@@ -1,0 +1,152 @@
+"""HFEngine against plain transformers on a tiny random model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from rlvr._errors import ConfigError, ModelError
+from rlvr.models import HFEngine, SamplingParams
+
+PROMPTS = ["What is 3 + 4 ?", "What is 12 * 7 ? Reply with only the final number .", "a b c"]
+
+
+def reference_greedy(policy, prompt: str, max_new_tokens: int) -> list[int]:
+    ids = torch.tensor([policy.encode(prompt)])
+    out = policy.model.generate(
+        ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=max_new_tokens,
+        eos_token_id=sorted(policy.eos_token_ids), pad_token_id=0,
+    )
+    return out[0, ids.shape[1]:].tolist()
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 64])
+def test_greedy_matches_model_generate_for_any_batching(tiny_policy, batch_size):
+    # Prompts of different lengths share batches (left padding) and samples of one prompt split
+    # across batches when batch_size < n: none of it may change a greedy continuation.
+    result = HFEngine(tiny_policy, batch_size=batch_size).generate(
+        PROMPTS, SamplingParams(n=3, temperature=0, max_new_tokens=10)
+    )
+    for prompt, completions in zip(PROMPTS, result.completions):
+        expected = reference_greedy(tiny_policy, prompt, 10)
+        assert len(completions) == 3
+        for c in completions:
+            assert c.token_ids == expected[: len(c.token_ids)]
+
+
+def test_logprobs_equal_a_teacher_forced_forward_pass(tiny_policy):
+    params = SamplingParams(n=2, temperature=0.7, max_new_tokens=8, seed=3)
+    result = HFEngine(tiny_policy, batch_size=4).generate(PROMPTS[:2], params)
+    for prompt_ids, completions in zip(result.prompt_token_ids, result.completions):
+        for c in completions:
+            ids = torch.tensor([prompt_ids + c.token_ids])
+            with torch.no_grad():
+                logits = tiny_policy.model(ids).logits[0, len(prompt_ids) - 1 : -1]  # (T, V)
+            logp = torch.log_softmax(logits.float() / params.temperature, -1)
+            expected = logp.gather(-1, torch.tensor(c.token_ids)[:, None]).squeeze(-1)
+            assert torch.allclose(torch.tensor(c.logprobs), expected, atol=1e-4)
+
+
+def test_seeded_sampling_is_reproducible_and_seed_dependent(tiny_policy):
+    engine = HFEngine(tiny_policy, batch_size=4)
+    params = SamplingParams(n=4, temperature=1.0, max_new_tokens=8, seed=11)
+    first = engine.generate(PROMPTS, params)
+    again = engine.generate(PROMPTS, params)
+    other = engine.generate(PROMPTS, dataclasses.replace(params, seed=12))
+    texts = lambda r: [[c.text for c in cs] for cs in r.completions]  # noqa: E731
+    assert texts(first) == texts(again)
+    assert texts(first) != texts(other)
+
+
+def test_top_k_one_is_greedy(tiny_policy):
+    engine = HFEngine(tiny_policy, batch_size=8)
+    sampled = engine.generate(PROMPTS, SamplingParams(n=2, temperature=1.0, top_k=1, max_new_tokens=6))
+    greedy = engine.generate(PROMPTS, SamplingParams(n=2, temperature=0, max_new_tokens=6))
+    assert [[c.token_ids for c in cs] for cs in sampled.completions] == [
+        [c.token_ids for c in cs] for cs in greedy.completions
+    ]
+
+
+def test_tiny_top_p_is_greedy(tiny_policy):
+    engine = HFEngine(tiny_policy, batch_size=8)
+    nucleus = engine.generate(PROMPTS, SamplingParams(n=2, temperature=1.0, top_p=1e-6, max_new_tokens=6))
+    greedy = engine.generate(PROMPTS, SamplingParams(n=2, temperature=0, max_new_tokens=6))
+    assert [[c.token_ids for c in cs] for cs in nucleus.completions] == [
+        [c.token_ids for c in cs] for cs in greedy.completions
+    ]
+
+
+def test_rows_stop_at_eos_and_leave_the_batch(tiny_policy):
+    # Declare the 3rd greedy token of the first prompt an EOS token: that row must stop there,
+    # the others (different prompts) keep going, and EOS is not part of the text.
+    third = reference_greedy(tiny_policy, PROMPTS[0], 3)[2]
+    policy = dataclasses.replace(tiny_policy, eos_token_ids=frozenset({third}))
+    result = HFEngine(policy, batch_size=8).generate(PROMPTS, SamplingParams(n=2, temperature=0, max_new_tokens=10))
+    for c in result.completions[0]:
+        assert c.finish_reason == "stop"
+        assert len(c.token_ids) == 3 and c.token_ids[-1] == third
+        assert c.text == policy.decode(c.token_ids[:-1])
+    for cs in result.completions[1:]:
+        for c in cs:
+            assert third not in c.token_ids[:-1]
+            assert c.finish_reason == ("stop" if c.token_ids[-1] == third else "length")
+    assert result.new_tokens == sum(len(c.token_ids) for cs in result.completions for c in cs)
+    assert result.tokens_per_s > 0
+
+
+def test_progress_reports_every_sample(tiny_policy):
+    seen = []
+    HFEngine(tiny_policy, batch_size=4).generate(
+        PROMPTS, SamplingParams(n=3, max_new_tokens=4), progress=lambda s, t: seen.append((s, t))
+    )
+    assert sum(s for s, _ in seen) == 9 and all(t > 0 for _, t in seen)
+
+
+def test_auto_batch_size_respects_the_memory_budget(tiny_policy):
+    small = HFEngine(tiny_policy, memory_gb=1e-4)._rows_per_batch(100, SamplingParams(max_new_tokens=100))
+    large = HFEngine(tiny_policy, memory_gb=8)._rows_per_batch(100, SamplingParams(max_new_tokens=100))
+    assert 1 <= small < large <= 32
+
+
+def test_out_of_memory_is_one_clear_error(tiny_policy, monkeypatch):
+    def boom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(tiny_policy.model, "forward", boom)
+    with pytest.raises(ModelError, match="ran out of memory.*lower --batch-size"):
+        HFEngine(tiny_policy, batch_size=8).generate(PROMPTS, SamplingParams(n=2, max_new_tokens=4))
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"n": 0}, {"temperature": -1}, {"top_p": 0}, {"top_k": -1}, {"max_new_tokens": 0}]
+)
+def test_bad_sampling_params_raise_config_errors(kwargs):
+    with pytest.raises(ConfigError):
+        SamplingParams(**kwargs)
+
+
+def test_bad_batch_size_raises(tiny_policy):
+    with pytest.raises(ConfigError):
+        HFEngine(tiny_policy, batch_size=0)
+
+
+def test_sampling_follows_the_tempered_distribution_with_top_k_and_top_p():
+    from rlvr.models.sampler import _sample
+
+    logits = torch.tensor([[0.0, 1.0, 2.0, 3.0]]).repeat(40_000, 1)
+    generator = torch.Generator().manual_seed(0)
+    cases = [
+        (SamplingParams(temperature=1.0), torch.softmax(logits[0], -1)),
+        (SamplingParams(temperature=2.0), torch.softmax(logits[0] / 2, -1)),
+        (SamplingParams(top_k=2), torch.tensor([0, 0, 1 / (1 + torch.e), torch.e / (1 + torch.e)])),
+        # top_p keeps the smallest prefix of the sorted distribution reaching p: here tokens 3 and 2.
+        (SamplingParams(top_p=0.8), torch.tensor([0, 0, 1 / (1 + torch.e), torch.e / (1 + torch.e)])),
+    ]
+    for params, expected in cases:
+        token, logp = _sample(logits, params, generator)
+        freq = torch.bincount(token, minlength=4).float() / len(token)
+        assert torch.allclose(freq, expected.float(), atol=0.01), (params, freq, expected)
+        full = torch.log_softmax(logits[0] / params.temperature, -1)  # logprobs ignore truncation
+        assert torch.allclose(logp, full[token])

@@ -1,0 +1,121 @@
+"""The command line: --help everywhere, one clear sentence on bad input, an end-to-end eval."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import make_tiny_policy
+from rlvr.cli import build_parser, main
+
+COMMANDS = [["eval"], ["models"], ["tasks", "make"], ["tasks", "list"], ["tasks", "show"], ["verify"]]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rlvr.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "example:" in out and "rlvr " + " ".join(command) in out
+
+
+def test_parser_lists_every_command():
+    help_text = build_parser().format_help()
+    for name in ["eval", "models", "tasks", "verify"]:
+        assert name in help_text
+
+
+def one_error_sentence(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("rlvr: error: ")
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def tasks_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tasks") / "tasks.jsonl"
+    rows = [
+        {"id": "a", "prompt": "What is 3 + 4 ?", "reference": "7", "verifier": {"name": "math", "answer": "bare"}},
+        {"id": "b", "prompt": "What is 12 * 7 ?", "reference": "84", "verifier": {"name": "math", "answer": "bare"}},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_missing_model_is_one_sentence(tasks_file, capsys):
+    assert main(["eval", "--model", "no-such-model", "--tasks", str(tasks_file)]) == 2
+    assert "no-such-model" in one_error_sentence(capsys.readouterr().err)
+
+
+def test_missing_task_file_is_one_sentence(tmp_path, capsys):
+    assert main(["eval", "--model", "smollm2-135m-instruct", "--tasks", str(tmp_path / "nope.jsonl")]) == 2
+    assert "nope.jsonl" in one_error_sentence(capsys.readouterr().err)
+
+
+def test_malformed_task_line_names_file_and_line(tmp_path, capsys):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"id": "a", "prompt": "p", "reference": "1"}\n{"id": "b", "prompt": \n')
+    assert main(["eval", "--model", "smollm2-135m-instruct", "--tasks", str(path)]) == 2
+    assert f"{path}:2" in one_error_sentence(capsys.readouterr().err)
+
+
+def test_bad_sampling_option_is_one_sentence(tasks_file, capsys):
+    assert main(["eval", "--model", "x", "--tasks", str(tasks_file), "--top-p", "0"]) == 2
+    assert "top_p" in one_error_sentence(capsys.readouterr().err)
+
+
+def test_verify_prints_reward_reason_and_json(capsys):
+    assert main(["verify", "--verifier", "math", "--reference", "1/2", "--completion", "so \\boxed{0.5}"]) == 0
+    assert capsys.readouterr().out.startswith("reward 1  reason ok")
+    assert main(["verify", "--verifier", "math", "--reference", "7", "--completion", "8", "--option",
+                 "answer=bare", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["reward"] == 0.0 and out["reason"] == "mismatch"
+
+
+def test_verify_unknown_verifier_is_one_sentence(capsys):
+    assert main(["verify", "--verifier", "nope", "--reference", "1", "--completion", "1"]) == 2
+    assert "unknown verifier" in one_error_sentence(capsys.readouterr().err)
+
+
+def test_tasks_make_then_show(tmp_path, capsys):
+    out = tmp_path / "t.jsonl"
+    args = ["tasks", "make", "arithmetic", "op=add", "digits=2", "--n", "5", "--split", "test", "-o", str(out)]
+    assert main(args) == 0
+    assert len(out.read_text().splitlines()) == 5
+    assert main(["tasks", "show", str(out)]) == 0
+    assert "5 tasks" in capsys.readouterr().out
+
+
+def test_tasks_make_bad_option_is_one_sentence(tmp_path, capsys):
+    assert main(["tasks", "make", "arithmetic", "digitz=2", "--n", "5", "-o", str(tmp_path / "t.jsonl")]) == 2
+    assert "digitz" in one_error_sentence(capsys.readouterr().err)
+    assert not (tmp_path / "t.jsonl").exists()
+
+
+def test_models_lists_the_bundled_alias(capsys):
+    assert main(["models"]) == 0
+    assert "smollm2-135m-instruct" in capsys.readouterr().out
+
+
+def test_eval_end_to_end_on_a_tiny_model(tmp_path, tasks_file):
+    tiny = make_tiny_policy()
+    tiny.model.save_pretrained(tmp_path / "model")
+    tiny.tokenizer.save_pretrained(tmp_path / "model")
+    out = tmp_path / "eval.json"
+    proc = run_cli("eval", "--model", str(tmp_path / "model"), "--tasks", str(tasks_file), "--k", "4",
+                   "--max-new-tokens", "8", "--dtype", "float32", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "pass@4" in proc.stdout and "parseable" in proc.stdout
+    record = json.loads(out.read_text())
+    assert record["summary"]["tasks"] == 2 and len(record["samples"]) == 8
+    assert {"pass@1", "pass@2", "pass@4"} <= set(record["summary"])

@@ -1,0 +1,395 @@
+r"""The math verifier against tables of realistic completions, and the parser's own rules.
+
+Each row is (reference, completion, expected reward, expected reason). Completions read
+the way a model writes them: some reasoning, then one answer. Rows marked "math-verify"
+are cases that library accepts wrongly (see KNOWLEDGE.md); here they must fail.
+"""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import pathlib
+
+import pytest
+import sympy
+
+import rlvr.verifiers._mathparse as mathparse
+import rlvr.verifiers.math as math_module
+from rlvr._errors import ConfigError
+from rlvr.verifiers import get_verifier
+from rlvr.verifiers._mathparse import Group, Interval, MathParseError, MathTooLarge, Scalar, parse_math
+
+P = pytest.param
+
+# One row per line reads as a table.
+# fmt: off
+BOXED = [
+    # -- integers, thousands separators, exactness ------------------------------------------
+    P(1073, r"First, 37 * 29 = 37 * 30 - 37 = 1110 - 37 = 1073. So the answer is \boxed{1073}.", 1.0, "ok", id="int"),
+    P("1073", r"Multiplying gives 1,073 in total. The answer is $\boxed{1,073}$.", 1.0, "ok", id="thousands"),
+    P("1234567", r"Summing the three parts: \boxed{1,234,567}", 1.0, "ok", id="thousands-millions"),
+    P("1,073", r"So there are \boxed{1073} ways.", 1.0, "ok", id="thousands-in-reference"),
+    P("123", r"Reading the digits off, I get \boxed{1,23}.", 0.0, "ambiguous", id="comma-not-thousands"),
+    P(168, r"The price after tax is 160 * 1.05 = 167.99, so \boxed{167.99}.", 0.0, "mismatch", id="exact-167.99"),
+    P(168, r"160 \times 1.05 = 168.0, hence \boxed{168.0}.", 1.0, "ok", id="168.0"),
+    P(1, r"So \boxed{1.00000000000000000000000000000000000000000000000001}.", 0.0, "mismatch",
+      id="exact-beyond-40-digits"),
+    P("1.0000001", r"Rounding, the ratio is \boxed{1}.", 0.0, "mismatch", id="math-verify-6-places"),
+    P("0.1234567", r"So the probability is \boxed{0.1234568}.", 0.0, "mismatch", id="math-verify-float-rounding"),
+    P("2^{100}", r"Doubling 100 times: \boxed{1267650600228229401496703205376}", 1.0, "ok", id="big-int-vs-power"),
+    # -- fractions and decimals ---------------------------------------------------------------
+    P("0.5", r"Half of the marbles are red, so the probability is \boxed{\frac{1}{2}}.", 1.0, "ok", id="frac-vs-dec"),
+    P("1/2", r"The probability is 3/6 = 0.5. Final answer: \boxed{0.5}", 1.0, "ok", id="dec-vs-slash"),
+    P(r"\frac{1}{2}", r"We get 2 out of 4, i.e. \boxed{2/4}.", 1.0, "ok", id="unreduced"),
+    P("3/4", r"Therefore the ratio is \boxed{\dfrac{3}{4}}.", 1.0, "ok", id="dfrac"),
+    P("3/4", r"So the fraction is \boxed{\tfrac34}.", 1.0, "ok", id="tfrac-single-chars"),
+    P("1/2", r"This simplifies to \boxed{\frac12}.", 1.0, "ok", id="frac12"),
+    P("-7/2", r"Solving 2x + 7 = 0 gives \boxed{-\frac{7}{2}}.", 1.0, "ok", id="negative-frac"),
+    P("-7/2", r"Solving 2x + 7 = 0 gives x = \boxed{-3.5}", 1.0, "ok", id="negative-decimal"),
+    P("-3", "The smallest value is \\boxed{\u22123}.", 1.0, "ok", id="unicode-minus"),
+    P(0.1, r"One tenth of the tank, that is \boxed{\frac{1}{10}}.", 1.0, "ok", id="float-reference-exact"),
+    P("1/3", r"The probability is 1/3 \approx 0.333, so \boxed{0.333}.", 1.0, "ok", id="rounded-1/3"),
+    P("1/3", r"The probability is about \boxed{0.3}.", 0.0, "mismatch", id="too-few-digits"),
+    P("2/3", r"That is 2/3, about \boxed{0.667}.", 1.0, "ok", id="rounded-2/3"),
+    P("2/3", r"That is 2/3, about \boxed{0.666}.", 0.0, "mismatch", id="truncated-not-rounded"),
+    # -- scientific notation ------------------------------------------------------------------
+    P(1500, r"The mass is 1.5 kg = 1500 g, so \boxed{1.5 \times 10^{3}}.", 1.0, "ok", id="sci-times"),
+    P(1500, r"In grams: \boxed{1.5\cdot10^3}", 1.0, "ok", id="sci-cdot"),
+    P(1500, r"Python would print \boxed{1.5e3}.", 1.0, "ok", id="sci-e"),
+    P(0.00025, r"The rate is \boxed{2.5 \cdot 10^{-4}} per second.", 1.0, "ok", id="sci-negative-exponent"),
+    # -- currency, units, percent, equations -------------------------------------------------
+    P(1000, r"She saves \$250 a month for 4 months: \boxed{\$1,000}.", 1.0, "ok", id="currency-thousands"),
+    P("12.50", r"4 \times \$3.125 = \$12.50, so the cost is \boxed{\$12.50}.", 1.0, "ok", id="currency-cents"),
+    P("20", "The ticket costs \\boxed{\u20ac20}.", 1.0, "ok", id="euro"),
+    P("45", r"The perimeter is 15 + 15 + 15 = 45, so \boxed{45 \text{ cm}}.", 1.0, "ok", id="unit-text"),
+    P("36", r"The area is 6^2 = 36, so \boxed{36\text{ cm}^2}.", 1.0, "ok", id="unit-squared"),
+    P("5", r"Subtracting 3 from both sides: \boxed{x = 5}.", 1.0, "ok", id="equation"),
+    P("x = 5", r"The solution is \boxed{5}.", 1.0, "ok", id="equation-reference"),
+    P("50", r"Half of them, so \boxed{50\%}.", 1.0, "ok", id="percent-vs-number"),
+    P(r"50\%", r"The discount is \boxed{50}.", 1.0, "ok", id="number-vs-percent"),
+    P("0.5", r"The probability is \boxed{50\%}.", 0.0, "mismatch", id="percent-not-a-factor"),
+    P(r"50\%", r"The share is \boxed{0.5}.", 0.0, "mismatch", id="fraction-not-percent"),
+    P("25", r"One in four is \boxed{25%}", 1.0, "ok", id="plain-percent"),
+    # -- restated questions ("unevaluated") --------------------------------------------------
+    P(141, r"We need 82 + 59. The answer is \boxed{82 + 59}.", 0.0, "unevaluated", id="restated-sum"),
+    P(1073, r"The product is \boxed{37 \times 29}.", 0.0, "unevaluated", id="restated-product"),
+    P("6", "The answer is \\boxed{2 \u00d7 3}.", 0.0, "unevaluated", id="restated-unicode-times"),
+    P(120, r"The number of orderings is \boxed{5!}.", 0.0, "unevaluated", id="restated-factorial"),
+    P("2", r"The side is \boxed{\sqrt{4}}.", 0.0, "unevaluated", id="restated-root"),
+    P("-1", r"By Euler, \boxed{e^{i\pi}}.", 0.0, "unevaluated", id="restated-euler"),
+    # -- irrational values ------------------------------------------------------------------
+    P(r"\sqrt{2}", r"A unit square's diagonal is \sqrt{2} \approx \boxed{1.414}.", 1.0, "ok", id="rounded-sqrt2"),
+    P(r"\pi", r"The ratio is approximately \boxed{3.14}.", 1.0, "ok", id="rounded-pi"),
+    P(r"\pi", r"The ratio is approximately \boxed{3.15}.", 0.0, "mismatch", id="misrounded-pi"),
+    P(r"\frac{\sqrt{3}}{2}", r"As \sin 60^\circ = \frac{\sqrt3}{2}: \boxed{\dfrac{\sqrt3}{2}}", 1.0, "ok", id="sqrt3"),
+    P(r"\frac{\sqrt{3}}{2}", r"So the height is \boxed{\frac{1}{2}\sqrt{3}}.", 1.0, "ok", id="sqrt3-rearranged"),
+    P(r"2\sqrt{3}", r"The distance is \sqrt{12}, so \boxed{\sqrt{12}}.", 1.0, "ok", id="sqrt12"),
+    P(r"\frac{\sqrt{2}}{2}", r"Rationalising is optional: \boxed{\frac{1}{\sqrt{2}}}.", 1.0, "ok", id="rationalised"),
+    P(r"\sqrt{2}", r"The length is \boxed{\sqrt(2)}.", 1.0, "ok", id="sqrt-parenthesised"),
+    P(r"\sqrt[3]{2}", r"The edge of the doubled cube is \boxed{2^{1/3}}.", 1.0, "ok", id="cube-root"),
+    P(r"2\pi", "The circumference is \\boxed{2\u03c0}.", 1.0, "ok", id="unicode-pi"),
+    P(r"\ln 8", r"Using log rules, \boxed{3\ln 2}.", 1.0, "ok", id="log-rule"),
+    P(r"1 - \frac{1}{e}", r"The limit is \boxed{1 - e^{-1}}.", 1.0, "ok", id="e-forms"),
+    P(r"e^{\pi\sqrt{163}}", r"Numerically \boxed{262537412640768744}.", 0.0, "mismatch", id="ramanujan-near-integer"),
+    P("3 + 4i", r"Multiplying out, \boxed{4i + 3}.", 1.0, "ok", id="complex"),
+    P(r"\binom{5}{2}", r"Choosing 2 of 5 gives \boxed{10}.", 1.0, "ok", id="binom-reference"),
+    # -- math-verify false positives: all must fail here -------------------------------------
+    P(r"\frac{1}{2^{98}}", r"Each step halves it: \boxed{\frac{1}{2^{99}}}", 0.0, "mismatch", id="math-verify-2^99"),
+    P(r"\frac{1}{2006!}", r"So the probability is \boxed{\frac{1}{2004!}}.", 0.0, "mismatch", id="math-verify-2004!"),
+    P(r"1 + \frac{1}{e}", r"The expected value is \boxed{1 - \frac{1}{e}}.", 0.0, "mismatch", id="math-verify-1/e"),
+    P(r"4\sqrt{2}", r"The side is \boxed{4}.", 0.0, "mismatch", id="math-verify-4-vs-4sqrt2"),
+    P("4", r"The side is \boxed{4\sqrt(2)}.", 0.0, "mismatch", id="math-verify-4sqrt2-vs-4"),
+    P("(1, 2)", r"The solution set is \boxed{\{1, 2\}}.", 0.0, "mismatch", id="math-verify-set-vs-interval"),
+    P(r"\{1, 2\}", r"The solutions lie in \boxed{(1, 2)}.", 0.0, "mismatch", id="interval-vs-set"),
+    P(r"\{3, 4\}", r"The roots are \boxed{3} and \boxed{4}.", 0.0, "ambiguous", id="math-verify-boxes-joined"),
+    P(r"\frac{\pi}{4}", r"The angle is \boxed{45^\circ}.", 1.0, "ok", id="math-verify-rejects-degrees"),
+    # -- degrees ------------------------------------------------------------------------------
+    P("45", "Each angle measures \\boxed{45\u00b0}.", 1.0, "ok", id="degree-sign-as-unit"),
+    P(r"\frac{\pi}{3}", r"The angle is \boxed{45^{\circ}}.", 0.0, "mismatch", id="wrong-degrees"),
+    P(r"60^\circ", r"In radians the angle is \boxed{\frac{\pi}{3}}.", 1.0, "ok", id="radians-for-degrees"),
+    P("45", r"The angle is \boxed{\frac{\pi}{4}}.", 0.0, "mismatch", id="unmarked-degrees"),
+    P(r"\frac{\sqrt{3}}{2}", r"Exactly \boxed{\cos 30^\circ}.", 1.0, "ok", id="degrees-inside-cos"),
+    P(r"\frac{1}{2}", r"Exactly \boxed{\sin 30^\circ}.", 0.0, "unevaluated", id="degrees-inside-sin-restated"),
+    # -- boxes --------------------------------------------------------------------------------
+    P(42, r"Let me think. 6 times 7 is 42, so the answer is 42.", 0.0, "no_answer", id="no-box"),
+    P(42, r"The answer is \boxed{}. It is 42.", 0.0, "no_answer", id="empty-box"),
+    P(42, r"First \boxed{42}. Double-checking: \boxed{42}.", 0.0, "ambiguous", id="two-boxes"),
+    P(42, r"So the answer is \boxed{42", 0.0, "parse_error", id="unclosed-box"),
+    P(42, r"So the answer is \boxed{\boxed{42}}.", 0.0, "ambiguous", id="nested-box"),
+    P(42, r"The answer is \fbox{42}.", 1.0, "ok", id="fbox"),
+    P(42, r"The answer is \boxed 42.", 0.0, "parse_error", id="box-without-brace"),
+    P(42, r"The answer is \boxed{forty-two}.", 0.0, "parse_error", id="words-in-box"),
+    P(42, r"\boxed{\text{the answer is } 42}", 0.0, "parse_error", id="prose-in-box"),
+    # -- several answers for one --------------------------------------------------------------
+    P("3", r"x^2 - 7x + 12 = 0 factors, so \boxed{3, 4}.", 0.0, "ambiguous", id="list-for-one"),
+    P("3", r"It is either \boxed{3 \text{ or } 4}.", 0.0, "ambiguous", id="or-for-one"),
+    P("3", r"So \boxed{x = 3 \text{ or } x = -3}.", 0.0, "ambiguous", id="equations-for-one"),
+    P("3", r"Taking roots, \boxed{\pm 3}.", 0.0, "ambiguous", id="pm-for-one"),
+    P("1073", r"Roughly \boxed{1073 \text{ or 1074}}.", 0.0, "ambiguous", id="hedge-inside-text"),
+    P("1073", r"There are \boxed{1073 \text{ or more}}.", 0.0, "parse_error", id="hedge-words"),
+    P(r"\pm 3", r"So \boxed{x = 3 \text{ or } x = -3}.", 1.0, "ok", id="pm-reference"),
+    # -- symbolic -----------------------------------------------------------------------------
+    P("2(x+1)", r"Expanding, we get \boxed{2x+2}.", 1.0, "ok", id="expanded"),
+    P("x^2 - 1", r"Difference of squares: \boxed{(x+1)(x-1)}.", 1.0, "ok", id="factored"),
+    P("x^2 - 1", r"So \boxed{(x-1)^2}.", 0.0, "mismatch", id="wrong-factoring"),
+    P(r"\frac{x+1}{2}", r"Splitting the fraction: \boxed{\frac{x}{2} + \frac12}.", 1.0, "ok", id="split-fraction"),
+    P("y = 2x + 3", r"The line is \boxed{y = 3 + 2x}.", 1.0, "ok", id="line"),
+    P(r"\sin^2 x", r"By the identity, \boxed{1 - \cos^2 x}.", 1.0, "ok", id="trig-identity"),
+    P("2x", r"Therefore \boxed{2y}.", 0.0, "mismatch", id="wrong-variable"),
+    # -- sets, tuples, lists, intervals -----------------------------------------------------
+    P(r"\{1, 2, 3\}", r"The set is \boxed{\{3, 1, 2\}}.", 1.0, "ok", id="set-any-order"),
+    P(r"\{1, 2, 3\}", r"The set is \boxed{\{1, 2, 4\}}.", 0.0, "mismatch", id="wrong-set"),
+    P(r"\{1, 2\}", r"The solutions are \boxed{\{1, 2, 3\}}.", 0.0, "mismatch", id="superset"),
+    P(r"\{1, 2\}", r"The solutions are \boxed{2, 1}.", 1.0, "ok", id="list-for-set"),
+    P("(1, 2)", r"The intersection point is \boxed{(1, 2)}.", 1.0, "ok", id="tuple"),
+    P("(1, 2)", r"The intersection point is \boxed{(2, 1)}.", 0.0, "mismatch", id="tuple-order"),
+    P("1, 2", r"In order: \boxed{1, 2}", 1.0, "ok", id="list"),
+    P("1, 2", r"In order: \boxed{2, 1}", 0.0, "mismatch", id="list-order"),
+    P("[1, 2)", r"The domain is \boxed{[1, 2)}.", 1.0, "ok", id="half-open"),
+    P("[1, 2)", r"The domain is \boxed{[1, 2]}.", 0.0, "mismatch", id="wrong-bracket"),
+    P(r"(-\infty, 3]", r"So x \le 3: \boxed{\left(-\infty, 3\right]}.", 1.0, "ok", id="infinite-interval"),
+    P(r"(-\infty, 0) \cup (1, \infty)", r"\boxed{(1, \infty) \cup (-\infty, 0)}", 1.0, "ok", id="union"),
+    P(r"(-\infty, 0) \cup (1, \infty)", r"\boxed{(-\infty, 0] \cup (1, \infty)}", 0.0, "mismatch", id="union-bracket"),
+    P(r"\frac{\pi}{4}", r"The angle is about \boxed{0.785} radians.", 1.0, "ok", id="rounded-radians"),
+    # -- references ---------------------------------------------------------------------------
+    P(r"\boxed{\frac{1}{2}}", r"So the answer is \boxed{0.5}.", 1.0, "ok", id="boxed-reference"),
+    P("see the solution above", r"\boxed{5}", 0.0, "bad_reference", id="bad-reference"),
+    P(1, r"\boxed{9^{9^{9^9}}}", 0.0, "too_large", id="tower"),
+]
+
+BARE = [
+    P(42, "42", 1.0, "ok", id="number"),
+    P(42, "The answer is 42.", 1.0, "ok", id="lead-in"),
+    P(42, "Answer: $42$", 1.0, "ok", id="math-mode"),
+    P("1/2", r"$\frac{1}{2}$", 1.0, "ok", id="frac"),
+    P(42, "41", 0.0, "mismatch", id="wrong"),
+    P(141, "82 + 59", 0.0, "unevaluated", id="restated"),
+    P(42, "6 times 7 is 42", 0.0, "parse_error", id="sentence"),
+    P(42, "42\n\nI hope this helps!", 0.0, "parse_error", id="two-lines"),
+    P(42, "", 0.0, "no_answer", id="empty"),
+]
+
+BOXED_OR_BARE = [
+    P(42, r"Thus \boxed{42}.", 1.0, "ok", id="box"),
+    P(42, "42", 1.0, "ok", id="bare"),
+    P(42, r"The answer is \boxed{}. 42", 0.0, "no_answer", id="empty-box-wins"),
+    P(42, r"Thus \boxed{41}.", 0.0, "mismatch", id="wrong-box"),
+]
+
+ANSWER_TAG = [
+    P(42, "<think>6 * 7 = 42</think>\n<answer>42</answer>", 1.0, "ok", id="tag"),
+    P(r"\frac{1}{2}", "<think>half</think><answer>0.5</answer>", 1.0, "ok", id="tag-decimal"),
+    P(42, "<answer>42</answer> or maybe <answer>43</answer>", 0.0, "ambiguous", id="two-tags"),
+    P(42, "<think>6 * 7</think><answer>42", 0.0, "parse_error", id="unclosed"),
+    P(42, "<think>6 * 7 = 42</think> 42", 0.0, "no_answer", id="no-tag"),
+]
+
+TOLERANCE = [
+    P("100", r"\boxed{100.05}", 1.0, "ok", id="within"),
+    P("100", r"\boxed{100.5}", 0.0, "mismatch", id="outside"),
+    P(r"\pi", r"\boxed{3.1413}", 1.0, "ok", id="misrounded-but-close"),
+    P(r"\pi", r"\boxed{3.13}", 0.0, "mismatch", id="too-far"),
+]
+
+NO_LITERAL = [
+    P(141, r"\boxed{82 + 59}", 1.0, "ok", id="sum"),
+    P(1073, r"\boxed{37 \cdot 29}", 1.0, "ok", id="product"),
+    P(1073, r"\boxed{37 \cdot 28}", 0.0, "mismatch", id="wrong-product"),
+]
+# fmt: on
+
+
+@pytest.fixture(scope="module")
+def verifiers():
+    """One verifier per configuration: each owns a worker process, started on first use."""
+    return {
+        "boxed": get_verifier("math"),
+        "bare": get_verifier("math", answer="bare"),
+        "boxed_or_bare": get_verifier("math", answer="boxed_or_bare"),
+        "answer_tag": get_verifier("math", answer="answer_tag"),
+        "tolerance": get_verifier("math", tolerance=1e-3),
+        "no_literal": get_verifier("math", require_literal=False),
+    }
+
+
+def _check(verifier, reference, completion, reward, reason):
+    verdict = verifier.verify(completion, reference)
+    assert (verdict.reward, verdict.reason) == (reward, reason), verdict.detail
+    assert verdict.detail  # every verdict says what was compared or why it failed
+
+
+@pytest.mark.parametrize(("reference", "completion", "reward", "reason"), BOXED)
+def test_boxed(verifiers, reference, completion, reward, reason):
+    _check(verifiers["boxed"], reference, completion, reward, reason)
+
+
+@pytest.mark.parametrize(("reference", "completion", "reward", "reason"), BARE)
+def test_bare(verifiers, reference, completion, reward, reason):
+    _check(verifiers["bare"], reference, completion, reward, reason)
+
+
+@pytest.mark.parametrize(("reference", "completion", "reward", "reason"), BOXED_OR_BARE)
+def test_boxed_or_bare(verifiers, reference, completion, reward, reason):
+    _check(verifiers["boxed_or_bare"], reference, completion, reward, reason)
+
+
+@pytest.mark.parametrize(("reference", "completion", "reward", "reason"), ANSWER_TAG)
+def test_answer_tag(verifiers, reference, completion, reward, reason):
+    _check(verifiers["answer_tag"], reference, completion, reward, reason)
+
+
+@pytest.mark.parametrize(("reference", "completion", "reward", "reason"), TOLERANCE)
+def test_tolerance(verifiers, reference, completion, reward, reason):
+    _check(verifiers["tolerance"], reference, completion, reward, reason)
+
+
+@pytest.mark.parametrize(("reference", "completion", "reward", "reason"), NO_LITERAL)
+def test_require_literal_off(verifiers, reference, completion, reward, reason):
+    _check(verifiers["no_literal"], reference, completion, reward, reason)
+
+
+def test_detail_says_what_was_compared(verifiers):
+    ok = verifiers["boxed"].verify(r"so \boxed{0.5}", "1/2")
+    assert ok.detail == 'read 0.5 (from "0.5") == 1/2'
+    wrong = verifiers["boxed"].verify(r"so \boxed{17}", 18)
+    assert wrong.detail == 'read 17 (from "17"), expected 18'
+
+
+def test_batch_keeps_order(verifiers):
+    pairs = [(r"\boxed{1}", 1), (r"\boxed{2}", 3), (r"\boxed{3}", "3")]
+    assert [v.reward for v in verifiers["boxed"].verify_batch(pairs, workers=2)] == [1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"answer": "boxd"}, {"tolerance": -0.1}, {"tolerance": float("nan")}, {"require_literal": "yes"}],
+)
+def test_bad_options_raise_at_construction(options):
+    with pytest.raises(ConfigError):
+        get_verifier("math", **options)
+
+
+# ------------------------------------------------------------------------------------------
+# The parser on its own
+
+
+def test_decimals_are_exact_rationals():
+    assert parse_math("0.1").expr == sympy.Rational(1, 10)
+    assert parse_math("-0.125").expr == sympy.Rational(-1, 8)
+    assert parse_math(".5").places == 1
+    assert parse_math("0.0333").significant == 3
+
+
+@pytest.mark.parametrize(
+    "text", ["1500", "1,500", "1.5e3", "1.5E+3", r"1.5\times 10^{3}", r"1.5\cdot10^3", "1.5 * 10^3"]
+)
+def test_number_literal_forms(text):
+    value = parse_math(text)
+    assert value == Scalar(
+        sympy.Integer(1500), literal=True, places=value.places, significant=value.significant
+    )
+
+
+@pytest.mark.parametrize("text", ["1+2", r"\sqrt{4}", "2^3", "5!", r"\frac{1}{2}+1", "3x"])
+def test_expressions_are_not_literals(text):
+    assert not parse_math(text).literal
+
+
+def test_thousands_separators_need_groups_of_three():
+    assert parse_math("1,234,567").expr == 1234567
+    assert parse_math(r"1{,}234").expr == 1234
+    assert parse_math(r"1\,234").expr == 1234
+    assert [item.expr for item in parse_math("1,23").items] == [1, 23]
+    assert [item.expr for item in parse_math("1234,567").items] == [1234, 567]
+
+
+def test_structures():
+    assert parse_math(r"\{1, 2\}").kind == "set"
+    assert parse_math("(1, 2)").kind == "tuple"
+    assert parse_math("1, 2").kind == "list"
+    assert parse_math(r"3 \text{ or } 4").kind == "list"
+    interval = parse_math(r"(-\infty, 2]")
+    assert isinstance(interval, Interval)
+    assert (interval.left_closed, interval.left.expr, interval.right.expr, interval.right_closed) == (
+        False, -sympy.oo, 2, True,
+    )  # fmt: skip
+    union = parse_math(r"(0, 1) \cup [2, 3]")
+    assert isinstance(union, Group) and union.kind == "union"
+    assert all(isinstance(part, Interval) for part in union.items)
+    pm = parse_math(r"1 \pm \sqrt{2}")
+    assert pm.kind == "set" and {item.expr for item in pm.items} == {1 + sympy.sqrt(2), 1 - sympy.sqrt(2)}
+
+
+def test_markers_and_decoration():
+    assert parse_math(r"50\%") == Scalar(sympy.Integer(50), literal=True, significant=2, percent=True)
+    assert parse_math("45^\\circ").degrees and parse_math("45^\\circ").expr == 45
+    assert parse_math(r"\sin 30^\circ").expr == sympy.Rational(1, 2)  # inside an expression: a factor
+    assert parse_math(r"-\$1,000.50").expr == sympy.Rational(-2001, 2)
+    assert parse_math(r"12 \text{ apples}").expr == 12
+    assert parse_math(r"x_1 = \frac12").expr == sympy.Rational(1, 2)
+    assert parse_math(r"\mathrm{e}").expr == sympy.E
+    assert parse_math(r"\text{(B)}").expr == sympy.Symbol("B")
+
+
+def test_latex_shorthands():
+    assert parse_math(r"\frac12").expr == sympy.Rational(1, 2)
+    assert parse_math(r"\frac1{3}").expr == sympy.Rational(1, 3)
+    assert parse_math(r"\sqrt2").expr == sympy.sqrt(2)
+    assert parse_math(r"\sqrt[3]{27}").expr == 3
+    assert parse_math(r"\log_2 8").expr.equals(3)
+    assert parse_math(r"\sin^2(x)").expr == sympy.sin(sympy.Symbol("x")) ** 2
+    x, y = sympy.symbols("x y")
+    assert parse_math("2xy").expr == 2 * x * y
+    assert parse_math("(1+x)(1-x)").expr == (1 + x) * (1 - x)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("the answer is five", MathParseError),
+        (r"\input{/etc/passwd}", MathParseError),
+        ("(1 + 2", MathParseError),
+        ("1 + 2)", MathParseError),
+        ("a/2b", MathParseError),  # a/(2b) or (a/2)b
+        (r"2\frac{1}{2}", MathParseError),  # 2½ or 2·½
+        ("2 3", MathParseError),
+        ("1/0", MathParseError),
+        ("1.5!", MathParseError),
+        ("5!!", MathParseError),
+        ("x + y = 3", MathParseError),
+        ("'1'", MathParseError),
+        ("", MathParseError),
+        ("x" * 1001, MathTooLarge),
+        ("(" * 51 + "1" + ")" * 51, MathTooLarge),
+        ("-" * 60 + "1", MathTooLarge),
+        ("2^" * 60 + "2", MathTooLarge),
+        ("10^{10001}", MathTooLarge),
+        ("1e10001", MathTooLarge),
+        ("10001!", MathTooLarge),
+        ("x^{1001}", MathTooLarge),
+    ],
+)
+def test_rejections(text, error):
+    with pytest.raises(error) as info:
+        parse_math(text)
+    message = str(info.value)
+    assert message.endswith(".") and "\n" not in message  # one short sentence
+
+
+def test_parser_and_verifier_never_evaluate_text():
+    """No call to eval/exec/compile/sympify/parse_expr/parse_latex appears in either module."""
+    builtins = {"eval", "exec", "compile", "__import__"}  # re.compile is fine, compile() is not
+    anywhere = {"sympify", "parse_expr", "parse_latex", "S", "N"}  # sympy.S("...") sympifies too
+    for module in (mathparse, math_module):
+        tree = ast.parse(pathlib.Path(module.__file__).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                assert node.func.id not in builtins | anywhere, f"{module.__name__} calls {node.func.id}"
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                assert node.func.attr not in anywhere, f"{module.__name__} calls {node.func.attr}"
+
+
+def test_docstring_examples():
+    for module in (mathparse, math_module):
+        assert doctest.testmod(module).failed == 0
