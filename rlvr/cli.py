@@ -190,6 +190,48 @@ def _batch_size(text: str) -> int | str:
 
 
 # ---------------------------------------------------------------------------------------------
+# rlvr train / rlvr health
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from rlvr.train.config import load_config
+    from rlvr.train.trainer import train
+
+    config_file, overrides = args.config, list(args.overrides)
+    if config_file and "=" in config_file and not os.path.exists(config_file):
+        config_file, overrides = None, [config_file, *overrides]  # only overrides were given
+    config = load_config(config_file, overrides)
+    _quiet_transformers()
+    run_dir = train(config, resume=args.resume)
+    print(f"run directory: {run_dir} (metrics.jsonl, samples.jsonl, checkpoints/)")
+    return 0
+
+
+def _cmd_health(args: argparse.Namespace) -> int:
+    from rlvr.monitor import read_metrics, replay
+    from rlvr.train.config import HealthSection, load_config
+
+    thresholds = HealthSection()
+    config_path = os.path.join(args.run, "config.yaml") if os.path.isdir(args.run) else None
+    if config_path and os.path.exists(config_path):
+        thresholds = load_config(config_path).health
+    overrides = _options(args.set)
+    if overrides:
+        import dataclasses
+
+        try:
+            thresholds = dataclasses.replace(thresholds, **overrides)
+        except TypeError as exc:
+            raise ConfigError(f"unknown health threshold in {sorted(overrides)}; see `rlvr health --help`.") from exc
+    rows = read_metrics(args.run)
+    warnings = replay(rows, thresholds)
+    print(f"{len(rows)} steps read; {len(warnings)} health warning(s)")
+    for w in warnings:
+        print(f"  step {w.step:>5}  {w.rule:<26} {w.message}")
+    return 1 if warnings and args.strict else 0
+
+
+# ---------------------------------------------------------------------------------------------
 # the parser
 
 
@@ -232,6 +274,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default auto)")
     p.add_argument("--verifier-workers", type=int, default=2, help="parallel verifier processes (default 2)")
     p.add_argument("-o", "--output", default="eval.json", help="where to write the eval file (default eval.json)")
+
+    from rlvr.train.config import config_help
+
+    p = _command(sub, "train", "Train a policy with GRPO against verifiers; CONFIG is YAML, overrides are key=value.",
+                 "rlvr train grpo.yaml run.steps=40 algo.beta=0.04 data.train=train.jsonl\n\n"
+                 "config keys and defaults:\n" + config_help(), _cmd_train)
+    p.add_argument("config", nargs="?", help="YAML config file (optional: defaults plus overrides work too)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. algo.beta=0.04")
+    p.add_argument("--resume", action="store_true", help="continue the run in run.output_dir from its last checkpoint")
+
+    p = _command(sub, "health", "Replay the health rules on a run's metrics log and list the warnings.",
+                 "rlvr health runs/grpo --set min_entropy=0.1", _cmd_health)
+    p.add_argument("run", help="run directory or metrics.jsonl")
+    p.add_argument("--set", action="append", default=[], metavar="key=value", help="override a threshold")
+    p.add_argument("--strict", action="store_true", help="exit 1 when there is any warning")
 
     p = _command(sub, "models", "List model aliases and the converted-model cache.", "rlvr models", _cmd_models)
     p.add_argument("--json", action="store_true", help="machine-readable output")

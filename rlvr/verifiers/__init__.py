@@ -9,6 +9,7 @@
 # Built-in verifiers register themselves on import.
 from rlvr.verifiers import math as _math  # noqa: E402,F401
 from rlvr.verifiers import reasoning_gym as _reasoning_gym  # noqa: E402,F401
+from rlvr.verifiers import sql as _sql  # noqa: E402,F401
 from rlvr.verifiers.base import (
     FORMAT_REASONS,
     Verdict,

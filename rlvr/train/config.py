@@ -1,0 +1,219 @@
+"""The training config: small typed sections, read from YAML plus `section.key=value` overrides.
+
+    model: smollm2-135m-instruct
+    data:   {train: train.jsonl, eval: test.jsonl, prompts_per_step: 8}
+    algo:   {group_size: 8, beta: 0.0, clip_high: 0.28}
+    run:    {output_dir: runs/add, steps: 40}
+
+Validated once (unknown keys and wrong types are one-sentence errors) and written back,
+resolved, as `config.yaml` in the run directory. Each section owns its defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from rlvr._errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SamplingSection:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_new_tokens: int = 64
+    batch_size: int = 32  # rows decoded together
+
+
+@dataclass(frozen=True)
+class AlgoSection:
+    group_size: int = 8  # K completions per prompt
+    baseline: Literal["mean", "median"] = "mean"
+    scale_by_std: bool = True  # False = Dr. GRPO
+    clip_low: float = 0.2
+    clip_high: float = 0.2  # DAPO uses 0.28
+    beta: float = 0.0  # KL weight; 0 loads no reference model
+    aggregation: Literal["token_mean", "seq_mean", "constant_normaliser"] = "token_mean"
+    ppo_epochs: int = 1  # optimisation passes over one batch of rollouts
+
+
+@dataclass(frozen=True)
+class OptimSection:
+    lr: float = 1e-5
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    max_grad_norm: float = 1.0
+    micro_batch: int = 16  # rows per forward/backward; gradients accumulate over the batch
+
+
+@dataclass(frozen=True)
+class DataSection:
+    train: str = ""
+    eval: str = ""  # held-out task file evaluated at the start and end ("" = none)
+    eval_k: int = 8
+    prompts_per_step: int = 8
+    dynamic_filter: bool = False  # drop zero-variance groups and draw more prompts
+    max_draws: int = 3  # at most this many times prompts_per_step prompts per step when filtering
+    keep_frac: float = 1.0  # rollout pruning: keep this share of rollouts, largest |advantage| first
+    schedule: Literal["shuffle", "difficulty"] = "shuffle"  # difficulty: easy to hard by meta.difficulty
+    truncated: Literal["keep", "mask", "penalise"] = "keep"  # completions that hit max_new_tokens
+    length_penalty: float = 0.0  # reward -= length_penalty * tokens / max_new_tokens
+
+
+@dataclass(frozen=True)
+class HealthSection:
+    min_reward_std: float = 0.02
+    min_entropy: float = 0.05
+    max_entropy_drop: float = 0.5  # share of the starting entropy lost
+    max_kl: float = 1.0
+    max_truncated_frac: float = 0.5
+    max_uninformative_frac: float = 0.9
+    window: int = 5  # steps a condition must hold before it is reported
+
+
+@dataclass(frozen=True)
+class RunSection:
+    output_dir: str = "runs/grpo"
+    steps: int = 20
+    seed: int = 0
+    checkpoint_every: int = 10
+    keep_checkpoints: int = 2  # older checkpoints are deleted
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "smollm2-135m-instruct"
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    sampling: SamplingSection = field(default_factory=SamplingSection)
+    algo: AlgoSection = field(default_factory=AlgoSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    data: DataSection = field(default_factory=DataSection)
+    health: HealthSection = field(default_factory=HealthSection)
+    run: RunSection = field(default_factory=RunSection)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.algo.group_size >= 2, "algo.group_size must be at least 2 (advantages compare within a group)"),
+            (self.algo.ppo_epochs >= 1, "algo.ppo_epochs must be at least 1"),
+            (self.algo.beta >= 0, "algo.beta must be >= 0"),
+            (0 < self.data.keep_frac <= 1, "data.keep_frac must be in (0, 1]"),
+            (self.data.prompts_per_step >= 1, "data.prompts_per_step must be at least 1"),
+            (self.optim.micro_batch >= 1, "optim.micro_batch must be at least 1"),
+            (self.optim.lr > 0, "optim.lr must be positive"),
+            (self.run.steps >= 1, "run.steps must be at least 1"),
+            (self.run.checkpoint_every >= 1, "run.checkpoint_every must be at least 1"),
+            (self.sampling.max_new_tokens >= 1, "sampling.max_new_tokens must be at least 1"),
+            (self.run.keep_checkpoints >= 1, "run.keep_checkpoints must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message + ".")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Read a YAML config (or start from defaults) and apply `section.key=value` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}.") from exc
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}.") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(data).__name__}.")
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"an override is key=value (e.g. algo.beta=0.04), got '{item}'.")
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{item}': '{part}' is not a section.")
+        node[leaf] = yaml.safe_load(raw) if raw else ""
+    return _build(TrainConfig, data, "")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section '{prefix.rstrip('.') or 'top level'}' must be a mapping.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key '{prefix}{unknown[0]}'; known keys here: {', '.join(fields)}."
+        )
+    values = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, f"{prefix}{name}.")
+        else:
+            values[name] = _coerce(value, hint, f"{prefix}{name}")
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        if value not in typing.get_args(hint):
+            choices = ", ".join(repr(a) for a in typing.get_args(hint))
+            raise ConfigError(f"config key '{key}' must be one of {choices}, got {value!r}.")
+        return value
+    if origin is tuple:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return tuple(_coerce(v, typing.get_args(hint)[0], key) for v in items)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return _coerce(value, option, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"config key '{key}' has the wrong type: {value!r}.")
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is bool and isinstance(value, bool) or hint is int and isinstance(value, int) and not isinstance(
+        value, bool
+    ) or hint is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"config key '{key}' must be {getattr(hint, '__name__', hint)}, got {value!r}.")
+
+
+def dump_config(config: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def config_help() -> str:
+    """Every key with its default: the CLI help comes from the same source as the config."""
+    lines = []
+    for section in dataclasses.fields(TrainConfig):
+        default = getattr(TrainConfig(), section.name)
+        if dataclasses.is_dataclass(default):
+            for f in dataclasses.fields(default):
+                lines.append(f"  {section.name}.{f.name} = {getattr(default, f.name)!r}")
+        else:
+            lines.append(f"  {section.name} = {default!r}")
+    return "\n".join(lines)

@@ -1,0 +1,462 @@
+"""`rlvr train`: the GRPO loop, readable top to bottom.
+
+    rlvr train examples/grpo_arithmetic.yaml run.steps=40 algo.beta=0.04
+
+Lifecycle: setup (config, run directory, model, optimizer, data, resume) -> one `_step`
+per iteration (sample K per prompt, verify, advantages, clipped update) -> cleanup (final
+checkpoint). The maths lives in `grpo.py`; this file only moves tensors and writes logs.
+
+Run directory: config.yaml (resolved), metrics.jsonl (one line per step), samples.jsonl
+(every rollout with reward, reason and advantage), health.jsonl, checkpoints/step-N/,
+eval/base.json and eval/final.json when `data.eval` is set.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from rlvr._errors import ConfigError
+from rlvr.models import HFEngine, Policy, SamplingParams, load_policy
+from rlvr.monitor import HealthMonitor
+from rlvr.tasks import Task, load_tasks
+from rlvr.train.config import TrainConfig, dump_config
+from rlvr.train.grpo import group_advantages, grpo_loss, micro_batch_weight, token_logprobs
+from rlvr.verifiers import Verdict, get_verifier
+
+# ---------------------------------------------------------------------------------------------
+# Data: a deterministic stream of prompts whose position is part of the checkpoint.
+
+
+class TaskStream:
+    """Tasks in epochs: shuffled by (seed, epoch), or easy to hard by meta["difficulty"]."""
+
+    def __init__(self, tasks: list[Task], seed: int, schedule: str) -> None:
+        self.tasks, self.seed, self.schedule = tasks, seed, schedule
+        self.epoch, self.index = 0, 0
+
+    def _order(self) -> list[int]:
+        order = list(range(len(self.tasks)))
+        random.Random(self.seed * 1_000_003 + self.epoch).shuffle(order)
+        if self.schedule == "difficulty":  # stable sort keeps the shuffle within a difficulty level
+            order.sort(key=lambda i: self.tasks[i].meta.get("difficulty", 0))
+        return order
+
+    def take(self, n: int) -> list[Task]:
+        out: list[Task] = []
+        order = self._order()
+        while len(out) < n:
+            if self.index >= len(order):
+                self.epoch, self.index = self.epoch + 1, 0
+                order = self._order()
+            out.append(self.tasks[order[self.index]])
+            self.index += 1
+        return out
+
+    def state(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "index": self.index}
+
+    def load(self, state: dict[str, int]) -> None:
+        self.epoch, self.index = state["epoch"], state["index"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rollouts
+
+
+@dataclass
+class Rollouts:
+    """One step's training batch: groups of K completions with their rewards."""
+
+    tasks: list[Task]
+    prompt_ids: list[list[int]]
+    completion_ids: list[list[list[int]]]  # [group][sample] -> tokens
+    old_logprobs: list[list[list[float]]]
+    texts: list[list[str]]
+    truncated: torch.Tensor  # (G, K) bool
+    verdicts: list[list[Verdict]]
+    rewards: torch.Tensor  # (G, K) verifier rewards
+    new_tokens: int = 0
+
+
+def _verify(tasks: list[Task], texts: list[list[str]], workers: int = 2) -> list[list[Verdict]]:
+    out: list[list[Verdict]] = []
+    for task, group in zip(tasks, texts):
+        verifier = get_verifier(task.verifier)
+        out.append(verifier.verify_batch([(t, task.reference) for t in group], workers=workers))
+    return out
+
+
+def _shape_rewards(rollouts: Rollouts, config: TrainConfig) -> torch.Tensor:
+    """Verifier rewards after length control: the reward the advantages are computed from."""
+    rewards = rollouts.rewards.clone()
+    if config.data.truncated == "penalise":
+        rewards = torch.where(rollouts.truncated, torch.zeros_like(rewards), rewards)
+    if config.data.length_penalty:
+        lengths = torch.tensor([[len(c) for c in group] for group in rollouts.completion_ids], dtype=torch.float)
+        rewards = rewards - config.data.length_penalty * lengths / config.sampling.max_new_tokens
+    return rewards
+
+
+def _prune(advantages_input: torch.Tensor, keep_frac: float) -> torch.Tensor:
+    """Max-variance down-sampling (PODS): per group keep the highest- and lowest-reward halves.
+
+    Returns a (G, K) bool mask of kept rollouts; keep_frac 1.0 keeps everything.
+    """
+    groups, k = advantages_input.shape
+    keep = max(2, round(k * keep_frac))
+    if keep >= k:
+        return torch.ones_like(advantages_input, dtype=torch.bool)
+    order = advantages_input.argsort(dim=-1, descending=True, stable=True)  # (G, K)
+    chosen = torch.cat([order[:, : (keep + 1) // 2], order[:, k - keep // 2 :]], dim=-1)
+    return torch.zeros_like(advantages_input, dtype=torch.bool).scatter(-1, chosen, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, policy: Policy | None = None, resume: bool = False,
+                 progress: bool = True) -> None:
+        self.config = config
+        self.progress = progress
+        self.run_dir = Path(config.run.output_dir)
+        self._check_run_dir(resume)
+        if not config.data.train:
+            raise ConfigError("data.train is not set; give the training task file, e.g. data.train=train.jsonl.")
+        tasks = load_tasks(config.data.train)  # bad input fails before anything is loaded or written
+        self.eval_tasks = load_tasks(config.data.eval) if config.data.eval else []
+        self._seed_everything(config.run.seed)
+        self.policy = policy or load_policy(config.model, dtype=config.dtype)
+        self.model = self.policy.model
+        self.reference = None
+        if config.algo.beta > 0:  # a frozen copy; with beta = 0 no second model is kept
+            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
+        )
+        warmup = config.optim.warmup_steps
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
+        self.engine = HFEngine(self.policy, batch_size=config.sampling.batch_size)
+        self.stream = TaskStream(tasks, config.run.seed, config.data.schedule)
+        self.health = HealthMonitor(config.health)
+        self.step = 0
+        if resume:
+            self._load_latest_checkpoint()
+
+    # -- setup --------------------------------------------------------------------------------
+    def _check_run_dir(self, resume: bool) -> None:
+        if (self.run_dir / "metrics.jsonl").exists() and not resume:
+            raise ConfigError(
+                f"{self.run_dir} already holds a run; pass --resume to continue it or set run.output_dir."
+            )
+        if resume and not (self.run_dir / "checkpoints" / "latest").exists():
+            raise ConfigError(f"nothing to resume in {self.run_dir}: it has no checkpoint.")
+
+    @staticmethod
+    def _seed_everything(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def train(self) -> Path:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        dump_config(self.config, self.run_dir / "config.yaml")
+        if self.eval_tasks and self.step == 0:
+            self._evaluate("base")
+        bar = tqdm(total=self.config.run.steps, initial=self.step, desc="train", unit="step",
+                   disable=not self.progress, dynamic_ncols=True)
+        while self.step < self.config.run.steps:
+            metrics, samples = self._step()
+            self.step += 1
+            metrics["step"] = self.step
+            self._log(metrics, samples)
+            for warning in self.health.observe(self.step, metrics):
+                tqdm.write(f"health warning at step {warning.step}: {warning.message}")
+                self._append("health.jsonl", [warning.to_dict()])
+            bar.update(1)
+            bar.set_postfix_str(
+                f"reward {metrics['reward/mean']:.2f} pass {metrics['pass_rate']:.2f} "
+                f"H {metrics['entropy']:.2f} kl {metrics['kl']:.3f} {metrics['throughput/tokens_per_s']:.0f} tok/s"
+            )
+            if self.step % self.config.run.checkpoint_every == 0 or self.step == self.config.run.steps:
+                self._save_checkpoint()
+        bar.close()
+        if self.eval_tasks:
+            self._evaluate("final")
+        return self.run_dir
+
+    def _evaluate(self, name: str) -> None:
+        """pass@k on the held-out tasks with the training sampler settings, into eval/NAME.json."""
+        from rlvr.evaluate import EvalSettings, evaluate, format_summary, write_eval
+
+        s = self.config.sampling
+        settings = EvalSettings(k=self.config.data.eval_k, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
+                                max_new_tokens=s.max_new_tokens, seed=self.config.run.seed)
+        self.model.eval()
+        record = evaluate(self.engine, self.eval_tasks, settings, model_name=f"{self.config.model} ({name})",
+                          tasks_source=self.config.data.eval, progress=self.progress)
+        write_eval(record, self.run_dir / "eval" / f"{name}.json")
+        if self.progress:
+            tqdm.write(format_summary(record))
+
+    def _step(self) -> tuple[dict[str, float], list[dict[str, Any]]]:
+        config, start = self.config, time.perf_counter()
+        rollouts, generate_s, verify_s, drawn = self._collect()
+        rewards = _shape_rewards(rollouts, config)
+        advantages, group_metrics = group_advantages(rewards, config.algo.baseline, config.algo.scale_by_std)
+        kept = _prune(rewards, config.data.keep_frac)
+        if config.data.keep_frac < 1:  # advantages of the down-sampled groups, as PODS computes them
+            subset = rewards[kept].view(rewards.shape[0], -1)
+            advantages = torch.zeros_like(rewards).masked_scatter(
+                kept, group_advantages(subset, config.algo.baseline, config.algo.scale_by_std)[0]
+            )
+        update_metrics = self._update(rollouts, advantages, kept)
+        lengths = torch.tensor([[len(c) for c in g] for g in rollouts.completion_ids], dtype=torch.float)
+        sampled_logp = [lp for g in rollouts.old_logprobs for c in g for lp in c]
+        step_s = time.perf_counter() - start
+        metrics = {
+            "reward/mean": rollouts.rewards.mean().item(),
+            "reward/std": rollouts.rewards.std(dim=-1, unbiased=False).mean().item(),
+            "pass_rate": float(np.mean([v.passed for g in rollouts.verdicts for v in g])),
+            "parseable": float(np.mean([v.parsed for g in rollouts.verdicts for v in g])),
+            # Monte Carlo entropy of the sampling policy: -E[log p(token)] over every sampled token.
+            # Available at every step (trained rows or not), at no extra forward pass.
+            "entropy": -float(np.mean(sampled_logp)) if sampled_logp else 0.0,
+            **group_metrics,
+            **update_metrics,
+            "len/mean": lengths.mean().item(),
+            "len/truncated_frac": rollouts.truncated.float().mean().item(),
+            "prompts/drawn": drawn,
+            "lr": self.scheduler.get_last_lr()[0],
+            "time/step_s": step_s,
+            "time/generate_s": generate_s,
+            "time/verify_s": verify_s,
+            "throughput/tokens_per_s": rollouts.new_tokens / max(generate_s, 1e-9),
+        }
+        with warnings.catch_warnings():  # a step with nothing to train skips optimizer.step(); the schedule goes on
+            warnings.simplefilter("ignore", UserWarning)
+            self.scheduler.step()
+        samples = [
+            {"step": self.step + 1, "task_id": task.id, "sample": j, "text": rollouts.texts[g][j],
+             "reward": rollouts.rewards[g, j].item(), "reason": rollouts.verdicts[g][j].reason,
+             "advantage": advantages[g, j].item(), "kept": bool(kept[g, j]),
+             "tokens": len(rollouts.completion_ids[g][j]), "truncated": bool(rollouts.truncated[g, j])}
+            for g, task in enumerate(rollouts.tasks) for j in range(len(rollouts.texts[g]))
+        ]
+        return metrics, samples
+
+    def _collect(self) -> tuple[Rollouts, float, float, int]:
+        """Sample and verify; with dynamic filtering, draw more prompts to replace all-equal groups."""
+        config = self.config
+        want, draws, drawn = config.data.prompts_per_step, 0, 0
+        parts: list[Rollouts] = []
+        generate_s = verify_s = 0.0
+        informative = 0
+        while draws < (config.data.max_draws if config.data.dynamic_filter else 1):
+            need = want - informative
+            if need <= 0:
+                break
+            tasks = self.stream.take(need)
+            drawn += len(tasks)
+            t0 = time.perf_counter()
+            params = SamplingParams(
+                n=config.algo.group_size, temperature=config.sampling.temperature, top_p=config.sampling.top_p,
+                top_k=config.sampling.top_k, max_new_tokens=config.sampling.max_new_tokens,
+                seed=config.run.seed * 1_000_003 + self.step * 101 + draws,  # a function of the step: resumable
+            )
+            self.model.eval()
+            generation = self.engine.generate([t.prompt for t in tasks], params)
+            t1 = time.perf_counter()
+            texts = [[c.text for c in group] for group in generation.completions]
+            verdicts = _verify(tasks, texts)
+            verify_s += time.perf_counter() - t1
+            generate_s += t1 - t0
+            part = Rollouts(
+                tasks=tasks, prompt_ids=generation.prompt_token_ids,
+                completion_ids=[[c.token_ids for c in g] for g in generation.completions],
+                old_logprobs=[[c.logprobs for c in g] for g in generation.completions], texts=texts,
+                truncated=torch.tensor([[c.finish_reason == "length" for c in g] for g in generation.completions]),
+                verdicts=verdicts, rewards=torch.tensor([[v.reward for v in g] for g in verdicts]),
+                new_tokens=generation.new_tokens,
+            )
+            # All-equal groups get zero advantage and no gradient; filtering draws more prompts instead.
+            informative += int((part.rewards.std(dim=-1, unbiased=False) > 0).sum())
+            parts.append(part)
+            draws += 1
+        return _concat(parts, config.algo.group_size), generate_s, verify_s, drawn
+
+    def _update(self, rollouts: Rollouts, advantages: torch.Tensor, kept: torch.Tensor) -> dict[str, float]:
+        """ppo_epochs passes of clipped policy-gradient steps over the kept rollouts."""
+        config = self.config
+        rows = [(g, j) for g in range(len(rollouts.tasks)) for j in range(advantages.shape[1]) if kept[g, j]]
+        rows = [(g, j) for g, j in rows if advantages[g, j] != 0]  # zero advantage: no gradient, skip the compute
+        if not rows:
+            return {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "grad_norm": 0.0, "rows/trained": 0}
+        batch = _pad_batch(rollouts, rows, advantages, config, self.policy.tokenizer.pad_token_id or 0)
+        ref_logp = self._reference_logprobs(batch) if self.reference is not None else None
+        self.model.train()
+        totals: dict[str, float] = {}
+        for _ in range(config.algo.ppo_epochs):
+            self.optimizer.zero_grad(set_to_none=True)
+            for micro in _micro_batches(len(rows), config.optim.micro_batch):
+                logits = self._completion_logits(self.model, batch, micro)  # (b, T, V)
+                logp = token_logprobs(logits, batch["completion"][micro], config.sampling.temperature)
+                mask = batch["mask"][micro]
+                loss, metrics = grpo_loss(
+                    logp, batch["old_logp"][micro], batch["advantage"][micro], mask,
+                    ref_logp=None if ref_logp is None else ref_logp[micro], beta=config.algo.beta,
+                    clip_low=config.algo.clip_low, clip_high=config.algo.clip_high,
+                    aggregation=config.algo.aggregation, max_tokens=config.sampling.max_new_tokens,
+                )
+                weight = micro_batch_weight(config.algo.aggregation, mask, batch["mask"])
+                (loss * weight).backward()
+                for key, value in metrics.items():  # token-weighted means over the whole batch and epochs
+                    totals[key] = totals.get(key, 0.0) + value * weight / config.algo.ppo_epochs
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.optim.max_grad_norm)
+            self.optimizer.step()
+        return {**totals, "grad_norm": float(grad_norm), "rows/trained": len(rows)}
+
+    def _completion_logits(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], rows: slice) -> torch.Tensor:
+        width = batch["prompt_width"]
+        out = model(input_ids=batch["input_ids"][rows], attention_mask=batch["attention"][rows],
+                    position_ids=batch["positions"][rows])
+        return out.logits[:, width - 1 : -1]  # logits that predict each completion token
+
+    @torch.no_grad()
+    def _reference_logprobs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts = []
+        for micro in _micro_batches(batch["input_ids"].shape[0], self.config.optim.micro_batch):
+            logits = self._completion_logits(self.reference, batch, micro)
+            parts.append(token_logprobs(logits, batch["completion"][micro], self.config.sampling.temperature))
+        return torch.cat(parts)
+
+    # -- logs and checkpoints ---------------------------------------------------------------
+    def _append(self, name: str, rows: list[dict[str, Any]]) -> None:
+        with open(self.run_dir / name, "a", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+
+    def _log(self, metrics: dict[str, float], samples: list[dict[str, Any]]) -> None:
+        self._append("samples.jsonl", samples)
+        self._append("metrics.jsonl", [metrics])
+
+    def _save_checkpoint(self) -> None:
+        root = self.run_dir / "checkpoints"
+        target = root / f"step-{self.step}"
+        staging = root / f".step-{self.step}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        self.model.save_pretrained(staging)
+        self.policy.tokenizer.save_pretrained(staging)
+        torch.save({
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "stream": self.stream.state(),
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+            "health": {"streak": self.health.streak, "first": self.health.first},
+        }, staging / "trainer_state.pt")
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)  # a checkpoint is either complete or absent
+        (root / "latest").write_text(target.name)
+        steps = sorted(int(p.name.split("-")[1]) for p in root.glob("step-*"))
+        for old in steps[: -self.config.run.keep_checkpoints]:
+            shutil.rmtree(root / f"step-{old}", ignore_errors=True)
+
+    def _load_latest_checkpoint(self) -> None:
+        root = self.run_dir / "checkpoints"
+        latest = root / (root / "latest").read_text().strip() if (root / "latest").exists() else None
+        if latest is None or not latest.exists():
+            raise ConfigError(f"nothing to resume in {self.run_dir}: no complete checkpoint.")
+        from safetensors.torch import load_file
+
+        weights = load_file(str(latest / "model.safetensors"))
+        missing, unexpected = self.model.load_state_dict(weights, strict=False)
+        tied = {"lm_head.weight"} if getattr(self.model.config, "tie_word_embeddings", False) else set()
+        if unexpected or set(missing) - tied:  # tied embeddings are saved once; nothing else may be missing
+            raise ConfigError(f"checkpoint {latest} does not match the model ({(unexpected or missing)[0]}).")
+        state = torch.load(latest / "trainer_state.pt", weights_only=False)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.stream.load(state["stream"])
+        random.setstate(state["rng"]["python"])
+        np.random.set_state(state["rng"]["numpy"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.health.streak, self.health.first = state["health"]["streak"], state["health"]["first"]
+        self.step = state["step"]
+        # Steps logged after this checkpoint by the interrupted run are done again: drop their lines.
+        for name in ("metrics.jsonl", "samples.jsonl", "health.jsonl"):
+            path = self.run_dir / name
+            if path.exists():
+                kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= self.step]
+                path.write_text("".join(line + "\n" for line in kept))
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch plumbing
+
+
+def _concat(parts: list[Rollouts], k: int) -> Rollouts:
+    def cat(name: str) -> list:
+        return [x for p in parts for x in getattr(p, name)]
+
+    return Rollouts(
+        tasks=cat("tasks"), prompt_ids=cat("prompt_ids"), completion_ids=cat("completion_ids"),
+        old_logprobs=cat("old_logprobs"), texts=cat("texts"), verdicts=cat("verdicts"),
+        truncated=torch.cat([p.truncated.view(-1, k) for p in parts]),
+        rewards=torch.cat([p.rewards.view(-1, k) for p in parts]),
+        new_tokens=sum(p.new_tokens for p in parts),
+    )
+
+
+def _micro_batches(n: int, size: int) -> list[slice]:
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _pad_batch(rollouts: Rollouts, rows: list[tuple[int, int]], advantages: torch.Tensor, config: TrainConfig,
+               pad_id: int) -> dict[str, Any]:
+    """Left-pad prompts and right-pad completions so every completion starts at the same column.
+
+    input_ids (R, P + T); completion, old_logp, mask (R, T); advantage (R,).
+    """
+    prompts = [rollouts.prompt_ids[g] for g, _ in rows]
+    completions = [rollouts.completion_ids[g][j] for g, j in rows]
+    width, span = max(len(p) for p in prompts), max(max(len(c) for c in completions), 1)
+    input_ids = torch.full((len(rows), width + span), pad_id, dtype=torch.long)
+    attention = torch.zeros_like(input_ids)
+    completion = torch.full((len(rows), span), pad_id, dtype=torch.long)
+    old_logp = torch.zeros((len(rows), span))
+    mask = torch.zeros((len(rows), span))
+    for r, ((g, j), prompt, tokens) in enumerate(zip(rows, prompts, completions)):
+        input_ids[r, width - len(prompt) : width] = torch.tensor(prompt)
+        input_ids[r, width : width + len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+        attention[r, width - len(prompt) : width + len(tokens)] = 1
+        completion[r, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+        old_logp[r, : len(tokens)] = torch.tensor(rollouts.old_logprobs[g][j])
+        if not (config.data.truncated == "mask" and rollouts.truncated[g, j]):
+            mask[r, : len(tokens)] = 1
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    return {
+        "input_ids": input_ids, "attention": attention, "positions": positions, "prompt_width": width,
+        "completion": completion, "old_logp": old_logp, "mask": mask,
+        "advantage": torch.stack([advantages[g, j] for g, j in rows]),
+    }
+
+
+def train(config: TrainConfig, resume: bool = False, policy: Policy | None = None, progress: bool = True) -> Path:
+    """Run (or resume) a GRPO training run; returns the run directory."""
+    return Trainer(config, policy=policy, resume=resume, progress=progress).train()

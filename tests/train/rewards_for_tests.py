@@ -1,0 +1,13 @@
+"""Rewards that give a tiny random model's gibberish varied, deterministic scores."""
+
+
+def even_words(completion: str, reference: object) -> float:
+    return float(len(completion.split()) % 2 == 0)
+
+
+def slow_even_words(completion: str, reference: object) -> float:
+    """The same, slowly enough that a test can kill a run between two steps."""
+    import time
+
+    time.sleep(0.03)
+    return even_words(completion, reference)

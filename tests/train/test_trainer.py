@@ -1,0 +1,160 @@
+"""The GRPO loop on a tiny model: logs, checkpoints, exact resume after SIGKILL, config errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_tiny_policy
+from rlvr._errors import ConfigError
+from rlvr.train.config import load_config
+from rlvr.train.trainer import train
+
+HERE = Path(__file__).parent
+VOLATILE = ("time/", "throughput/")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    tiny = make_tiny_policy()
+    tiny.model.save_pretrained(root / "model")
+    tiny.tokenizer.save_pretrained(root / "model")
+    tasks = [
+        {"id": f"t{i}", "prompt": f"What is {i} + {i + 1} ?", "reference": str(2 * i + 1),
+         "verifier": "rewards_for_tests:slow_even_words", "meta": {"difficulty": i % 3}}
+        for i in range(10)
+    ]
+    (root / "train.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    config = {
+        "model": str(root / "model"),
+        "sampling": {"max_new_tokens": 6, "batch_size": 16},
+        "algo": {"group_size": 4, "beta": 0.05, "clip_high": 0.28},
+        "optim": {"lr": 1e-3, "micro_batch": 8},
+        "data": {"train": str(root / "train.jsonl"), "prompts_per_step": 3},
+        "run": {"steps": 4, "checkpoint_every": 2, "seed": 3},
+    }
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    return root
+
+
+@pytest.fixture(autouse=True)
+def importable_rewards(monkeypatch):
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+
+
+def read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def stable(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if not k.startswith(VOLATILE)} for row in rows]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(setup, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "a"
+    config = load_config(setup / "config.yaml", [f"run.output_dir={out}"])
+    os.environ["PYTHONPATH"] = str(HERE)
+    sys.path.insert(0, str(HERE))
+    train(config, progress=False)
+    return out
+
+
+def test_run_directory_holds_everything(uninterrupted):
+    names = {p.name for p in uninterrupted.iterdir()}
+    assert {"config.yaml", "metrics.jsonl", "samples.jsonl", "checkpoints"} <= names
+    metrics = read(uninterrupted / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4]
+    for name in ["reward/mean", "reward/std", "pass_rate", "groups/informative_frac", "entropy", "kl", "clip_frac",
+                 "len/mean", "len/truncated_frac", "time/step_s", "time/generate_s", "time/verify_s",
+                 "throughput/tokens_per_s"]:
+        assert name in metrics[0], name
+    samples = read(uninterrupted / "samples.jsonl")
+    assert len(samples) == 4 * 3 * 4 and {"text", "reward", "reason", "advantage"} <= set(samples[0])
+    assert sorted(p.name for p in (uninterrupted / "checkpoints").iterdir()) == ["latest", "step-2", "step-4"]
+    assert yaml.safe_load((uninterrupted / "config.yaml").read_text())["algo"]["beta"] == 0.05
+
+
+def test_training_changes_the_weights_and_logs_a_kl(uninterrupted, setup):
+    metrics = read(uninterrupted / "metrics.jsonl")
+    assert any(m["rows/trained"] > 0 for m in metrics)
+    assert metrics[-1]["kl"] > 0  # the policy moved away from the frozen reference
+    from safetensors.torch import load_file
+
+    before = load_file(str(setup / "model" / "model.safetensors"))
+    after = load_file(str(uninterrupted / "checkpoints" / "step-4" / "model.safetensors"))
+    assert any((before[k] - after[k]).abs().max() > 0 for k in after)
+
+
+def test_sigkill_then_resume_gives_the_same_metrics(setup, uninterrupted, tmp_path):
+    out = tmp_path / "b"
+    cmd = [sys.executable, "-m", "rlvr.cli", "train", str(setup / "config.yaml"), f"run.output_dir={out}"]
+    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline:  # wait until step 3 is logged: past the step-2 checkpoint
+        metrics = out / "metrics.jsonl"
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"training exited early: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (out / "checkpoints" / "step-2").exists() and not (out / "checkpoints" / "step-4").exists()
+
+    config = load_config(setup / "config.yaml", [f"run.output_dir={out}"])
+    train(config, resume=True, progress=False)
+    resumed, reference = read(out / "metrics.jsonl"), read(uninterrupted / "metrics.jsonl")
+    assert [m["step"] for m in resumed] == [1, 2, 3, 4]
+    for got, want in zip(stable(resumed), stable(reference)):
+        assert got.keys() == want.keys()
+        for key in want:
+            assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-7), (got["step"], key)
+    assert len(read(out / "samples.jsonl")) == len(read(uninterrupted / "samples.jsonl"))
+
+
+def test_refuses_to_overwrite_a_run_and_to_resume_nothing(setup, uninterrupted, tmp_path):
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(load_config(setup / "config.yaml", [f"run.output_dir={uninterrupted}"]), progress=False)
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        train(load_config(setup / "config.yaml", [f"run.output_dir={tmp_path / 'new'}"]), resume=True, progress=False)
+
+
+def test_dynamic_filter_pruning_and_median_run(setup, tmp_path):
+    config = load_config(setup / "config.yaml", [
+        f"run.output_dir={tmp_path / 'c'}", "run.steps=2", "data.dynamic_filter=true", "data.keep_frac=0.5",
+        "algo.baseline=median", "algo.beta=0", "algo.ppo_epochs=2", "data.truncated=mask",
+        "algo.aggregation=constant_normaliser",
+    ])
+    train(config, progress=False)
+    metrics = read(tmp_path / "c" / "metrics.jsonl")
+    assert all(m["prompts/drawn"] >= 3 for m in metrics)
+    samples = read(tmp_path / "c" / "samples.jsonl")
+    assert any(not s["kept"] for s in samples)  # pruning dropped half of each group
+    assert all(m["kl"] == 0 for m in metrics)  # beta 0: no reference model, no KL
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["algo.bta=0.1"], "unknown config key 'algo.bta'"),
+        (["algo.baseline=mode"], "must be one of 'mean', 'median'"),
+        (["optim.lr=fast"], "optim.lr' must be float"),
+        (["algo.group_size=1"], "group_size must be at least 2"),
+        (["nonsense"], "an override is key=value"),
+    ],
+)
+def test_config_errors_are_one_sentence(setup, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(setup / "config.yaml", overrides)
