@@ -207,6 +207,42 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_curate(args: argparse.Namespace) -> int:
+    from rlvr.evaluate import EvalSettings, evaluate, write_eval
+    from rlvr.tasks import load_tasks, write_tasks
+    from rlvr.train.curation import curate, pass_rates
+
+    low, high = args.band
+    tasks = load_tasks(args.tasks, split=args.split)
+    if args.from_eval:
+        try:
+            with open(args.from_eval, encoding="utf-8") as f:
+                record = json.load(f)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read eval file {args.from_eval}: {exc}.") from exc
+    else:
+        if not args.model:
+            raise ConfigError("give --model to measure pass rates, or --from-eval with an existing eval file.")
+        from rlvr.models import HFEngine, load_policy
+
+        _quiet_transformers()
+        settings = EvalSettings(k=args.k, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
+                                seed=args.seed)
+        settings.sampling()
+        policy = load_policy(args.model)
+        record = evaluate(HFEngine(policy), tasks, settings, model_name=args.model, tasks_source=args.tasks)
+        write_eval(record, args.output + ".eval.json")
+    kept, counts = curate(tasks, pass_rates(record), low, high)
+    print(f"pass rates of {len(tasks)} tasks over {record['settings']['k']} samples each:")
+    for band, count in counts.items():
+        print(f"  {band:<22} {count:>6}  {'#' * round(40 * count / max(len(tasks), 1))}")
+    if not kept:
+        raise ConfigError(f"no task has a pass rate in [{low}, {high}]; widen --band or use other tasks.")
+    write_tasks(kept, args.output)
+    print(f"kept {len(kept)} of {len(tasks)} tasks -> {args.output}")
+    return 0
+
+
 def _cmd_health(args: argparse.Namespace) -> int:
     from rlvr.monitor import read_metrics, replay
     from rlvr.train.config import HealthSection, load_config
@@ -283,6 +319,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="YAML config file (optional: defaults plus overrides work too)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. algo.beta=0.04")
     p.add_argument("--resume", action="store_true", help="continue the run in run.output_dir from its last checkpoint")
+
+    p = _command(sub, "curate", "Keep the tasks whose pass rate under a model lies in a band (default 0.3-0.7).",
+                 "rlvr curate --model smollm2-135m-instruct --tasks train.jsonl --k 8 -o curated.jsonl", _cmd_curate)
+    p.add_argument("--tasks", required=True, help="task file to curate")
+    p.add_argument("--model", help="model whose pass rates decide (alias, folder, .gguf or hub id)")
+    p.add_argument("--from-eval", help="take pass rates from this eval file instead of sampling")
+    p.add_argument("--split", help="only tasks of this split")
+    p.add_argument("--band", nargs=2, type=float, default=[0.3, 0.7], metavar=("LOW", "HIGH"))
+    p.add_argument("--k", type=int, default=8)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, help="curated task file to write")
 
     p = _command(sub, "health", "Replay the health rules on a run's metrics log and list the warnings.",
                  "rlvr health runs/grpo --set min_entropy=0.1", _cmd_health)

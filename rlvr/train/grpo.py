@@ -123,11 +123,13 @@ def token_entropy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tenso
     return -(logp.exp() * logp).sum(-1)
 
 
-def micro_batch_weight(aggregation: Aggregation, micro_mask: torch.Tensor, full_mask: torch.Tensor) -> float:
+def micro_batch_weight(aggregation: Aggregation, micro_mask: torch.Tensor, total_tokens: float,
+                       total_rows: int) -> float:
     """Weight of one micro-batch's loss so that accumulated gradients equal the full-batch loss's.
 
-    token_mean divides by the number of tokens, the others by the number of rows.
+    token_mean divides by the number of tokens, the others by the number of rows; the totals
+    are over the whole batch (every micro-batch, every rank).
     """
     if aggregation == "token_mean":
-        return float(micro_mask.sum() / full_mask.sum().clamp(min=1))
-    return micro_mask.shape[0] / full_mask.shape[0]
+        return float(micro_mask.sum()) / max(total_tokens, 1.0)
+    return micro_mask.shape[0] / max(total_rows, 1)

@@ -32,6 +32,7 @@ from rlvr.models import HFEngine, Policy, SamplingParams, load_policy
 from rlvr.monitor import HealthMonitor
 from rlvr.tasks import Task, load_tasks
 from rlvr.train.config import TrainConfig, dump_config
+from rlvr.train.distributed import Dist
 from rlvr.train.grpo import group_advantages, grpo_loss, micro_batch_weight, token_logprobs
 from rlvr.verifiers import Verdict, get_verifier
 
@@ -133,6 +134,10 @@ class Trainer:
         self.config = config
         self.progress = progress
         self.run_dir = Path(config.run.output_dir)
+        self.dist = Dist()
+        if config.data.prompts_per_step < self.dist.world:
+            raise ConfigError(f"data.prompts_per_step ({config.data.prompts_per_step}) must be at least the number "
+                              f"of processes ({self.dist.world}).")
         self._check_run_dir(resume)
         if not config.data.train:
             raise ConfigError("data.train is not set; give the training task file, e.g. data.train=train.jsonl.")
@@ -173,30 +178,38 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------
     def train(self) -> Path:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        dump_config(self.config, self.run_dir / "config.yaml")
-        if self.eval_tasks and self.step == 0:
-            self._evaluate("base")
+        main = self.dist.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            dump_config(self.config, self.run_dir / "config.yaml")
+            if self.eval_tasks and self.step == 0:
+                self._evaluate("base")
+        self.dist.barrier()
         bar = tqdm(total=self.config.run.steps, initial=self.step, desc="train", unit="step",
-                   disable=not self.progress, dynamic_ncols=True)
+                   disable=not (self.progress and main), dynamic_ncols=True)
         while self.step < self.config.run.steps:
             metrics, samples = self._step()
             self.step += 1
             metrics["step"] = self.step
-            self._log(metrics, samples)
-            for warning in self.health.observe(self.step, metrics):
-                tqdm.write(f"health warning at step {warning.step}: {warning.message}")
-                self._append("health.jsonl", [warning.to_dict()])
+            warnings_now = self.health.observe(self.step, metrics)  # every rank: the state is checkpointed
+            if main:
+                self._log(metrics, samples)
+                for warning in warnings_now:
+                    tqdm.write(f"health warning at step {warning.step}: {warning.message}")
+                    self._append("health.jsonl", [warning.to_dict()])
             bar.update(1)
             bar.set_postfix_str(
                 f"reward {metrics['reward/mean']:.2f} pass {metrics['pass_rate']:.2f} "
                 f"H {metrics['entropy']:.2f} kl {metrics['kl']:.3f} {metrics['throughput/tokens_per_s']:.0f} tok/s"
             )
             if self.step % self.config.run.checkpoint_every == 0 or self.step == self.config.run.steps:
-                self._save_checkpoint()
+                if main:
+                    self._save_checkpoint()
+                self.dist.barrier()
         bar.close()
-        if self.eval_tasks:
+        if self.eval_tasks and main:
             self._evaluate("final")
+        self.dist.barrier()
         return self.run_dir
 
     def _evaluate(self, name: str) -> None:
@@ -250,14 +263,14 @@ class Trainer:
         with warnings.catch_warnings():  # a step with nothing to train skips optimizer.step(); the schedule goes on
             warnings.simplefilter("ignore", UserWarning)
             self.scheduler.step()
-        samples = [
-            {"step": self.step + 1, "task_id": task.id, "sample": j, "text": rollouts.texts[g][j],
+        samples = self.dist.gather([
+            {"step": self.step + 1, "rank": self.dist.rank, "task_id": task.id, "sample": j, "text": rollouts.texts[g][j],
              "reward": rollouts.rewards[g, j].item(), "reason": rollouts.verdicts[g][j].reason,
              "advantage": advantages[g, j].item(), "kept": bool(kept[g, j]),
              "tokens": len(rollouts.completion_ids[g][j]), "truncated": bool(rollouts.truncated[g, j])}
             for g, task in enumerate(rollouts.tasks) for j in range(len(rollouts.texts[g]))
-        ]
-        return metrics, samples
+        ])
+        return self.dist.mean_metrics(metrics, summed=("prompts/drawn", "rows/trained")), samples
 
     def _collect(self) -> tuple[Rollouts, float, float, int]:
         """Sample and verify; with dynamic filtering, draw more prompts to replace all-equal groups."""
@@ -270,7 +283,8 @@ class Trainer:
             need = want - informative
             if need <= 0:
                 break
-            tasks = self.stream.take(need)
+            # Every rank draws the same prompts and keeps its own slice.
+            tasks = self.dist.shard(self.stream.take(max(need, self.dist.world)))
             drawn += len(tasks)
             t0 = time.perf_counter()
             params = SamplingParams(
@@ -294,7 +308,7 @@ class Trainer:
                 new_tokens=generation.new_tokens,
             )
             # All-equal groups get zero advantage and no gradient; filtering draws more prompts instead.
-            informative += int((part.rewards.std(dim=-1, unbiased=False) > 0).sum())
+            informative += int(self.dist.sum(float((part.rewards.std(dim=-1, unbiased=False) > 0).sum())))
             parts.append(part)
             draws += 1
         return _concat(parts, config.algo.group_size), generate_s, verify_s, drawn
@@ -304,12 +318,16 @@ class Trainer:
         config = self.config
         rows = [(g, j) for g in range(len(rollouts.tasks)) for j in range(advantages.shape[1]) if kept[g, j]]
         rows = [(g, j) for g, j in rows if advantages[g, j] != 0]  # zero advantage: no gradient, skip the compute
-        if not rows:
+        total_rows = int(self.dist.sum(len(rows)))
+        if total_rows == 0:  # decided globally, so every rank skips (or takes) the same steps
             return {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "grad_norm": 0.0, "rows/trained": 0}
-        batch = _pad_batch(rollouts, rows, advantages, config, self.policy.tokenizer.pad_token_id or 0)
-        ref_logp = self._reference_logprobs(batch) if self.reference is not None else None
-        self.model.train()
         totals: dict[str, float] = {}
+        # A rank may have nothing to train on this step; it still joins the gradient sum.
+        batch = _pad_batch(rollouts, rows, advantages, config, self.policy.tokenizer.pad_token_id or 0) if rows else {}
+        total_tokens = self.dist.sum(float(batch["mask"].sum()) if rows else 0.0)
+        ref_logp = self._reference_logprobs(batch) if self.reference is not None and rows else None
+        self.model.train()
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
         for _ in range(config.algo.ppo_epochs):
             self.optimizer.zero_grad(set_to_none=True)
             for micro in _micro_batches(len(rows), config.optim.micro_batch):
@@ -322,12 +340,15 @@ class Trainer:
                     clip_low=config.algo.clip_low, clip_high=config.algo.clip_high,
                     aggregation=config.algo.aggregation, max_tokens=config.sampling.max_new_tokens,
                 )
-                weight = micro_batch_weight(config.algo.aggregation, mask, batch["mask"])
+                weight = micro_batch_weight(config.algo.aggregation, mask, total_tokens, total_rows)
                 (loss * weight).backward()
                 for key, value in metrics.items():  # token-weighted means over the whole batch and epochs
                     totals[key] = totals.get(key, 0.0) + value * weight / config.algo.ppo_epochs
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.optim.max_grad_norm)
+            self.dist.sum_gradients(parameters)
+            grad_norm = torch.nn.utils.clip_grad_norm_(parameters, config.optim.max_grad_norm)
             self.optimizer.step()
+        # Per-rank shares of batch-weighted means: summed over ranks they give the global mean.
+        totals = {k: v * self.dist.world for k, v in totals.items()}
         return {**totals, "grad_norm": float(grad_norm), "rows/trained": len(rows)}
 
     def _completion_logits(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], rows: slice) -> torch.Tensor:

@@ -13,6 +13,8 @@ from rlvr.verifiers import sql as _sql  # noqa: E402,F401
 from rlvr.verifiers import format as _format  # noqa: E402,F401
 from rlvr.verifiers import rubric as _rubric  # noqa: E402,F401
 from rlvr.verifiers import structured as _structured  # noqa: E402,F401
+from rlvr.verifiers import lean as _lean  # noqa: E402,F401
+from rlvr.verifiers import remote as _remote  # noqa: E402,F401
 from rlvr.verifiers import compose as _compose  # noqa: E402,F401
 from rlvr.verifiers.base import (
     FORMAT_REASONS,

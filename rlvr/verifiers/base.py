@@ -315,7 +315,8 @@ class _Worker:
 
 
 _CACHE_SIZE = 50_000
-_UNCACHED_REASONS = frozenset({"timeout", "runtime_error"})  # depend on the machine, not the input
+# Verdicts that depend on the machine or a service, not on the input: checked again next time.
+_UNCACHED_REASONS = frozenset({"timeout", "runtime_error", "http_error", "bad_response", "breaker_open"})
 
 
 def _cache_key(completion: object, reference: object) -> tuple[str, str] | None:

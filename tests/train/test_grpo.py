@@ -139,6 +139,7 @@ def test_micro_batches_accumulate_to_the_full_batch_gradient(aggregation):
     for rows in [slice(0, 4), slice(4, 6)]:
         part = logp.detach()[rows].clone().requires_grad_()
         loss, _ = grpo_loss(part, old[rows], advantages[rows], mask[rows], aggregation=aggregation, max_tokens=5)
-        (grad,) = torch.autograd.grad(loss * micro_batch_weight(aggregation, mask[rows], mask), part)
+        weight = micro_batch_weight(aggregation, mask[rows], float(mask.sum()), mask.shape[0])
+        (grad,) = torch.autograd.grad(loss * weight, part)
         accumulated[rows] = grad
     assert torch.allclose(accumulated, expected, atol=1e-7)

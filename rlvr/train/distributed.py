@@ -1,0 +1,79 @@
+"""Data-parallel training under `accelerate launch` (or torchrun), and a no-op on one process.
+
+Every rank draws the same prompts from the same seeded stream and keeps its own slice,
+generates and verifies it, and computes gradients locally. Gradients are then summed
+across ranks once per optimisation pass (one all-reduce, whatever the number of
+micro-batches on each rank, so ranks with different amounts of work never deadlock), and
+every rank takes the same optimizer step: the weights stay identical everywhere.
+Loss normalisers (token or row counts) are global, so the summed gradient equals the
+gradient of the full-batch loss. Rank 0 writes the logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence, TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+
+class Dist:
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = 0
+        if self.world > 1:
+            from accelerate import PartialState
+
+            state = PartialState()  # sets up the process group from the launcher's environment
+            self.rank, self.world = state.process_index, state.num_processes
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, items: Sequence[T]) -> list[T]:
+        return list(items[self.rank :: self.world])
+
+    def sum(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        tensor = torch.tensor([float(value)], dtype=torch.float64)
+        torch.distributed.all_reduce(tensor)
+        return float(tensor.item())
+
+    def mean_metrics(self, metrics: dict[str, float], summed: Sequence[str] = ()) -> dict[str, float]:
+        """Average metrics over ranks (sum the keys in `summed`)."""
+        if self.world == 1:
+            return metrics
+        keys = sorted(metrics)
+        tensor = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64)
+        torch.distributed.all_reduce(tensor)
+        return {k: v if k in summed else v / self.world for k, v in zip(keys, tensor.tolist())}
+
+    def sum_gradients(self, parameters: Sequence[torch.nn.Parameter]) -> None:
+        if self.world == 1:
+            return
+        for p in parameters:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in parameters])  # one all-reduce, not one per tensor
+        torch.distributed.all_reduce(flat)
+        offset = 0
+        for p in parameters:
+            n = p.numel()
+            p.grad.copy_(flat[offset : offset + n].view_as(p))
+            offset += n
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            torch.distributed.barrier()
+
+    def gather(self, items: list[T]) -> list[T]:
+        """Every rank's items, concatenated in rank order (on every rank)."""
+        if self.world == 1:
+            return items
+        parts: list[list[T] | None] = [None] * self.world
+        torch.distributed.all_gather_object(parts, items)
+        return [x for part in parts for x in (part or [])]
