@@ -56,6 +56,10 @@ class OptimSection:
 @dataclass(frozen=True)
 class DataSection:
     train: str = ""
+    # The training reward: a verifier spec replacing each training task's own verifier, e.g. a
+    # gated `compose` of format and correctness ("" = the tasks' verifiers). Evaluation always
+    # uses the tasks' own verifiers, so a shaped reward cannot inflate the measured pass rate.
+    reward: str | dict = ""
     eval: str = ""  # held-out task file evaluated at the start and end ("" = none)
     eval_k: int = 8
     prompts_per_step: int = 8
@@ -193,6 +197,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"config key '{key}' has the wrong type: {value!r}.")
+    if hint is dict and isinstance(value, dict):
+        return value
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if hint is bool and isinstance(value, bool) or hint is int and isinstance(value, int) and not isinstance(

@@ -1,4 +1,7 @@
-"""Data-parallel training under `accelerate launch` (or torchrun), and a no-op on one process.
+"""Data-parallel training under `accelerate launch --multi_gpu` or torchrun, and a no-op on one process.
+
+On CPU (gloo), launch with `accelerate launch --multi_gpu --num_processes 2 -m rlvr.cli train ...`:
+accelerate's `--cpu` flag starts a single process unless MPI is set up.
 
 Every rank draws the same prompts from the same seeded stream and keeps its own slice,
 generates and verifies it, and computes gradients locally. Gradients are then summed
@@ -20,14 +23,22 @@ T = TypeVar("T")
 
 
 class Dist:
+    """The process group as the launcher (accelerate launch, torchrun) describes it in the environment."""
+
     def __init__(self) -> None:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = 0
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if self.world > 1:
-            from accelerate import PartialState
+            if not torch.distributed.is_initialized():
+                backend = "nccl" if torch.cuda.is_available() else "gloo"
+                torch.distributed.init_process_group(backend=backend, init_method="env://")
+            self.rank, self.world = torch.distributed.get_rank(), torch.distributed.get_world_size()
 
-            state = PartialState()  # sets up the process group from the launcher's environment
-            self.rank, self.world = state.process_index, state.num_processes
+    @property
+    def device(self) -> str:
+        """This rank's device: its own GPU, or the CPU."""
+        return f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
 
     @property
     def is_main(self) -> bool:

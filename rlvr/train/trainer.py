@@ -19,7 +19,7 @@ import random
 import shutil
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -142,9 +142,12 @@ class Trainer:
         if not config.data.train:
             raise ConfigError("data.train is not set; give the training task file, e.g. data.train=train.jsonl.")
         tasks = load_tasks(config.data.train)  # bad input fails before anything is loaded or written
+        if config.data.reward:
+            get_verifier(config.data.reward)  # a bad reward spec fails now, not at the first step
+            tasks = [replace(t, verifier=config.data.reward) for t in tasks]
         self.eval_tasks = load_tasks(config.data.eval) if config.data.eval else []
         self._seed_everything(config.run.seed)
-        self.policy = policy or load_policy(config.model, dtype=config.dtype)
+        self.policy = policy or load_policy(config.model, dtype=config.dtype, device=self.dist.device)
         self.model = self.policy.model
         self.reference = None
         if config.algo.beta > 0:  # a frozen copy; with beta = 0 no second model is kept
@@ -203,6 +206,7 @@ class Trainer:
                 f"H {metrics['entropy']:.2f} kl {metrics['kl']:.3f} {metrics['throughput/tokens_per_s']:.0f} tok/s"
             )
             if self.step % self.config.run.checkpoint_every == 0 or self.step == self.config.run.steps:
+                self._check_ranks_in_sync()
                 if main:
                     self._save_checkpoint()
                 self.dist.barrier()
@@ -364,6 +368,18 @@ class Trainer:
             logits = self._completion_logits(self.reference, batch, micro)
             parts.append(token_logprobs(logits, batch["completion"][micro], self.config.sampling.temperature))
         return torch.cat(parts)
+
+    def _check_ranks_in_sync(self) -> None:
+        """Every rank must hold the same weights; a silent divergence would corrupt the run."""
+        if self.dist.world == 1:
+            return
+        with torch.no_grad():
+            checksum = float(sum(p.double().sum() for p in self.model.parameters()))
+        sums = self.dist.gather([checksum])
+        if max(sums) != min(sums):
+            raise RuntimeError(f"ranks diverged at step {self.step}: parameter checksums {sums}")
+        if self.dist.is_main:
+            self._append("sync.jsonl", [{"step": self.step, "checksums": sums}])
 
     # -- logs and checkpoints ---------------------------------------------------------------
     def _append(self, name: str, rows: list[dict[str, Any]]) -> None:

@@ -1,0 +1,44 @@
+"""Curation keeps the prompts in the pass-rate band and reports every band."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rlvr._errors import ConfigError, DataError
+from rlvr.cli import main
+from rlvr.tasks import Task, load_tasks
+from rlvr.train.curation import curate, pass_rates
+
+RATES = {"a": 0.0, "b": 0.125, "c": 0.375, "d": 0.5, "e": 0.625, "f": 0.875, "g": 1.0}
+TASKS = [Task(id=i, prompt="p", reference="1") for i in RATES]
+
+
+def test_keeps_the_band_and_counts_every_band():
+    kept, counts = curate(TASKS, RATES, 0.3, 0.7)
+    assert [t.id for t in kept] == ["c", "d", "e"]
+    assert kept[0].meta["pass_rate"] == 0.375
+    assert list(counts.values()) == [1, 1, 3, 1, 1]
+
+
+def test_bad_band_and_missing_rates():
+    with pytest.raises(ConfigError):
+        curate(TASKS, RATES, 0.8, 0.2)
+    with pytest.raises(DataError, match="no pass rate for task 'a'"):
+        curate(TASKS, {}, 0.3, 0.7)
+
+
+def test_cli_curates_from_an_eval_file(tmp_path, capsys):
+    tasks_file = tmp_path / "tasks.jsonl"
+    tasks_file.write_text("".join(json.dumps(t.to_dict()) + "\n" for t in TASKS))
+    record = {"settings": {"k": 8}, "tasks": [{"id": i, "n": 8, "passed": round(r * 8)} for i, r in RATES.items()]}
+    (tmp_path / "eval.json").write_text(json.dumps(record))
+    assert pass_rates(record)["c"] == 0.375
+    out = tmp_path / "kept.jsonl"
+    assert main(["curate", "--tasks", str(tasks_file), "--from-eval", str(tmp_path / "eval.json"), "-o", str(out)]) == 0
+    assert [t.id for t in load_tasks(out)] == ["c", "d", "e"]
+    assert "kept 3 of 7" in capsys.readouterr().out
+    assert main(["curate", "--tasks", str(tasks_file), "--from-eval", str(tmp_path / "eval.json"),
+                 "--band", "0.9", "0.95", "-o", str(tmp_path / "none.jsonl")]) == 2
+    assert not (tmp_path / "none.jsonl").exists()
