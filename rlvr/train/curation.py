@@ -14,7 +14,6 @@ from rlvr._errors import ConfigError, DataError
 from rlvr.tasks import Task
 
 
-
 def pass_rates(eval_record: dict[str, Any]) -> dict[str, float]:
     """Per-task pass rate from an eval record (`rlvr eval -o eval.json`)."""
     return {t["id"]: t["passed"] / t["n"] for t in eval_record["tasks"] if t["n"]}

@@ -268,7 +268,8 @@ class Trainer:
             warnings.simplefilter("ignore", UserWarning)
             self.scheduler.step()
         samples = self.dist.gather([
-            {"step": self.step + 1, "rank": self.dist.rank, "task_id": task.id, "sample": j, "text": rollouts.texts[g][j],
+            {"step": self.step + 1, "rank": self.dist.rank, "task_id": task.id, "sample": j,
+             "text": rollouts.texts[g][j],
              "reward": rollouts.rewards[g, j].item(), "reason": rollouts.verdicts[g][j].reason,
              "advantage": advantages[g, j].item(), "kept": bool(kept[g, j]),
              "tokens": len(rollouts.completion_ids[g][j]), "truncated": bool(rollouts.truncated[g, j])}

@@ -7,15 +7,15 @@
 """
 
 # Built-in verifiers register themselves on import.
-from rlvr.verifiers import math as _math  # noqa: E402,F401
-from rlvr.verifiers import reasoning_gym as _reasoning_gym  # noqa: E402,F401
-from rlvr.verifiers import sql as _sql  # noqa: E402,F401
-from rlvr.verifiers import format as _format  # noqa: E402,F401
-from rlvr.verifiers import rubric as _rubric  # noqa: E402,F401
-from rlvr.verifiers import structured as _structured  # noqa: E402,F401
-from rlvr.verifiers import lean as _lean  # noqa: E402,F401
-from rlvr.verifiers import remote as _remote  # noqa: E402,F401
-from rlvr.verifiers import compose as _compose  # noqa: E402,F401
+from rlvr.verifiers import compose as _compose  # noqa: F401
+from rlvr.verifiers import format as _format  # noqa: F401
+from rlvr.verifiers import lean as _lean  # noqa: F401
+from rlvr.verifiers import math as _math  # noqa: F401
+from rlvr.verifiers import reasoning_gym as _reasoning_gym  # noqa: F401
+from rlvr.verifiers import remote as _remote  # noqa: F401
+from rlvr.verifiers import rubric as _rubric  # noqa: F401
+from rlvr.verifiers import sql as _sql  # noqa: F401
+from rlvr.verifiers import structured as _structured  # noqa: F401
 from rlvr.verifiers.base import (
     FORMAT_REASONS,
     Verdict,
