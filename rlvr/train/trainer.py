@@ -357,10 +357,11 @@ class Trainer:
         return {**totals, "grad_norm": float(grad_norm), "rows/trained": len(rows)}
 
     def _completion_logits(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], rows: slice) -> torch.Tensor:
-        width = batch["prompt_width"]
+        span = batch["completion"].shape[1]
+        # Only the positions that predict completion tokens go through the vocabulary projection.
         out = model(input_ids=batch["input_ids"][rows], attention_mask=batch["attention"][rows],
-                    position_ids=batch["positions"][rows])
-        return out.logits[:, width - 1 : -1]  # logits that predict each completion token
+                    position_ids=batch["positions"][rows], logits_to_keep=span + 1)
+        return out.logits[:, :-1]  # (b, T, V): position width-1+t predicts completion token t
 
     @torch.no_grad()
     def _reference_logprobs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
