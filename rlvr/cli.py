@@ -207,6 +207,51 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_json(path: str, what: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}.") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not valid JSON (line {exc.lineno}: {exc.msg}).") from exc
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from rlvr.evaluate.gains import compare, format_comparison
+
+    base, trained = _read_json(args.base, "eval file"), _read_json(args.trained, "eval file")
+    for path, record in ((args.base, base), (args.trained, trained)):
+        if not isinstance(record, dict) or "tasks" not in record:
+            raise ConfigError(f"{path} is not an eval file from `rlvr eval` (it has no 'tasks').")
+    result = compare(base, trained, resamples=args.resamples, seed=args.seed)
+    print(format_comparison(result))
+    if args.json:
+        from rlvr.evaluate import write_eval
+
+        write_eval(result, args.json)
+    return 0
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from rlvr.evaluate.gate import metrics_of, parse_rules, run_gate
+
+    try:
+        with open(args.rules, encoding="utf-8") as f:
+            rules = parse_rules(yaml.safe_load(f))
+    except OSError as exc:
+        raise ConfigError(f"cannot read rules file {args.rules}: {exc.strerror}.") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"rules file {args.rules} is not valid YAML.") from exc
+    results = run_gate(rules, metrics_of(_read_json(args.baseline, "metrics file")),
+                       metrics_of(_read_json(args.candidate, "metrics file")))
+    for r in results:
+        print(f"  {'PASS' if r['passed'] else 'FAIL'}  {r['metric']:<20} {r['detail']}")
+    failed = [r for r in results if not r["passed"]]
+    print(f"\n{'does not ship' if failed else 'ships'}: {len(results) - len(failed)} of {len(results)} rules pass")
+    return 1 if failed else 0
+
+
 def _cmd_curate(args: argparse.Namespace) -> int:
     from rlvr.evaluate import EvalSettings, evaluate, write_eval
     from rlvr.tasks import load_tasks, write_tasks
@@ -319,6 +364,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="YAML config file (optional: defaults plus overrides work too)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. algo.beta=0.04")
     p.add_argument("--resume", action="store_true", help="continue the run in run.output_dir from its last checkpoint")
+
+    p = _command(sub, "compare", "Compare two eval files of the same tasks: search compression vs capability gain.",
+                 "rlvr compare base.json trained.json --json compare.json", _cmd_compare)
+    p.add_argument("base", help="eval file of the base model")
+    p.add_argument("trained", help="eval file of the trained model")
+    p.add_argument("--resamples", type=int, default=2000, help="paired bootstrap resamples (default 2000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", help="also write the comparison as JSON")
+
+    p = _command(sub, "gate", "Release gate: a candidate's metrics against a baseline under rules; exit 1 on a violation.",
+                 "rlvr gate base.json candidate.json --rules rules.yaml", _cmd_gate)
+    p.add_argument("baseline", help="eval file or {\"metrics\": {...}} JSON of the baseline")
+    p.add_argument("candidate", help="the same for the candidate")
+    p.add_argument("--rules", required=True, help="YAML rules file (see rlvr/evaluate/gate.py)")
 
     p = _command(sub, "curate", "Keep the tasks whose pass rate under a model lies in a band (default 0.3-0.7).",
                  "rlvr curate --model smollm2-135m-instruct --tasks train.jsonl --k 8 -o curated.jsonl", _cmd_curate)

@@ -11,7 +11,10 @@ import pytest
 from conftest import make_tiny_policy
 from rlvr.cli import build_parser, main
 
-COMMANDS = [["eval"], ["models"], ["tasks", "make"], ["tasks", "list"], ["tasks", "show"], ["verify"]]
+COMMANDS = [
+    ["eval"], ["compare"], ["gate"], ["curate"], ["train"], ["health"], ["models"],
+    ["tasks", "make"], ["tasks", "list"], ["tasks", "show"], ["verify"],
+]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -1,0 +1,87 @@
+"""A release gate: named metrics of a candidate against a baseline, under written rules.
+
+Rules file (YAML):
+
+    rules:
+      - {metric: reasoning, min_delta: 0.0}        # must not fall; use a positive value to demand a rise
+      - {metric: helpfulness, max_drop: 0.03}      # may fall by at most 0.03
+      - {metric: false_refusals, max_rise: 0.02}   # a bad metric: may rise by at most 0.02
+      - {metric: pass@1, min: 0.25}                # absolute floor for the candidate
+
+Metric files are eval files (`rlvr eval`: their summary's pass@k and other numbers) or
+plain JSON `{"metrics": {"name": value, ...}}`. A metric missing from either file is a
+violation: a gate never passes on missing evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rlvr._errors import ConfigError
+
+_KINDS = ("min_delta", "max_drop", "max_rise", "min", "max")
+
+
+@dataclass(frozen=True)
+class Rule:
+    metric: str
+    kind: str
+    limit: float
+
+    def check(self, baseline: float | None, candidate: float | None) -> tuple[bool, str]:
+        if candidate is None or (baseline is None and self.kind not in ("min", "max")):
+            return False, "missing from " + ("the candidate" if candidate is None else "the baseline")
+        delta = None if baseline is None else candidate - baseline
+        ok = {
+            "min_delta": lambda: delta >= self.limit,
+            "max_drop": lambda: delta >= -self.limit,
+            "max_rise": lambda: delta <= self.limit,
+            "min": lambda: candidate >= self.limit,
+            "max": lambda: candidate <= self.limit,
+        }[self.kind]()
+        shown = f"{candidate:.4g}" if delta is None else f"{baseline:.4g} -> {candidate:.4g} ({delta:+.4g})"
+        return ok, f"{shown}; rule {self.kind} {self.limit:g}"
+
+
+def parse_rules(data: Any) -> list[Rule]:
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list) or not data["rules"]:
+        raise ConfigError(
+            "a rules file needs a non-empty 'rules' list, e.g. rules: [{metric: pass@1, max_drop: 0.02}]."
+        )
+    rules = []
+    for i, item in enumerate(data["rules"], 1):
+        if not isinstance(item, dict) or not isinstance(item.get("metric"), str):
+            raise ConfigError(f"rule {i} needs a 'metric' name.")
+        kinds = [k for k in item if k != "metric"]
+        if len(kinds) != 1 or kinds[0] not in _KINDS:
+            raise ConfigError(f"rule {i} ({item['metric']}) needs exactly one of {', '.join(_KINDS)}.")
+        limit = item[kinds[0]]
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+            raise ConfigError(f"rule {i} ({item['metric']}): {kinds[0]} must be a number.")
+        rules.append(Rule(item["metric"], kinds[0], float(limit)))
+    return rules
+
+
+def metrics_of(record: Any) -> dict[str, float]:
+    """Named numbers of an eval file (summary) or of a {"metrics": {...}} file."""
+    if not isinstance(record, dict):
+        return {}
+    out: dict[str, float] = {}
+    for key, value in record.get("summary", {}).items():
+        if isinstance(value, dict) and isinstance(value.get("value"), (int, float)):
+            out[key] = float(value["value"])
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = float(value)
+    for key, value in record.get("metrics", {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = float(value)
+    return out
+
+
+def run_gate(rules: list[Rule], baseline: dict[str, float], candidate: dict[str, float]) -> list[dict[str, Any]]:
+    results = []
+    for rule in rules:
+        ok, detail = rule.check(baseline.get(rule.metric), candidate.get(rule.metric))
+        results.append({"metric": rule.metric, "passed": ok, "detail": detail})
+    return results

@@ -1,0 +1,81 @@
+"""compare: each row of the interpretation table on constructed eval files; the paired bootstrap."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rlvr.cli import main
+from rlvr.evaluate.gains import compare, format_comparison
+
+
+def record(passed: list[int], n: int = 8) -> dict:
+    return {"tasks": [{"id": f"t{i}", "n": n, "passed": c} for i, c in enumerate(passed)]}
+
+
+CASES = {
+    # base: half the tasks solved 1/8, half never; trained: all solved 6/8 -> both rise.
+    "capability_gain": ([1, 0] * 20, [6] * 40),
+    # base: every task 1/8 (pass@8 = 1); trained: 8/8 -> pass@1 up, pass@8 flat at 1.
+    "search_compression": ([1] * 40, [8] * 40),
+    # base: every task 2/8 (pass@8 = 1); trained: half always, half never -> pass@8 falls to 0.5.
+    "mode_collapse": ([2] * 40, [8, 0] * 20),
+    "regression": ([6] * 40, [1] * 40),
+    "no_change": ([3, 4] * 20, [4, 3] * 20),
+}
+
+
+@pytest.mark.parametrize("verdict", list(CASES))
+def test_each_row_of_the_interpretation_table(verdict):
+    base, trained = CASES[verdict]
+    result = compare(record(base), record(trained), resamples=500)
+    assert result["verdict"] == verdict
+    assert result["verdict_words"] in format_comparison(result)
+
+
+def test_compression_ratio_and_guard_for_zero_gap():
+    result = compare(record([1] * 40), record([8] * 40), resamples=200)
+    assert result["initial_gap"] == pytest.approx(1 - 1 / 8)
+    assert result["compression_ratio"] == pytest.approx((1 - 1 / 8) / (1 - 1 / 8))
+    zero_gap = compare(record([0] * 10), record([8] * 10), resamples=200)
+    assert zero_gap["initial_gap"] == 0 and zero_gap["compression_ratio"] is None
+    assert "undefined (no gap)" in format_comparison(zero_gap)
+
+
+def test_transitions_name_the_newly_solved_tasks():
+    result = compare(record([0, 0, 3, 3]), record([0, 2, 0, 3]), resamples=200)
+    assert result["transitions"] == {"neither": 1, "base_only": 1, "trained_only": 1, "both": 1}
+    assert result["trained_only_ids"] == ["t1"] and result["base_only_ids"] == ["t2"]
+    assert len(result["curve"]["base"]) == 8 and result["curve"]["trained"][0] == pytest.approx(5 / 32)
+
+
+def test_paired_bootstrap_intervals_cover_the_true_gain_in_simulation():
+    # Tasks with true pass rates p; training adds 0.1 to every task's rate. The 95 % interval of the
+    # compression gain should contain the true gain (0.1) in roughly 95 % of simulated evaluations.
+    rng = np.random.default_rng(3)
+    covered, trials = 0, 150
+    for trial in range(trials):
+        p = rng.uniform(0.1, 0.8, size=60)
+        base = rng.binomial(8, p)
+        trained = rng.binomial(8, np.clip(p + 0.1, 0, 1))
+        result = compare(record(base.tolist()), record(trained.tolist()), resamples=400, seed=trial)
+        low, high = result["compression_gain_ci"]
+        covered += low <= 0.1 <= high
+    assert 0.88 <= covered / trials <= 0.995
+
+
+def test_files_without_common_tasks_are_rejected():
+    with pytest.raises(Exception, match="share no task"):
+        compare(record([1]), {"tasks": [{"id": "other", "n": 8, "passed": 1}]})
+
+
+def test_cli(tmp_path, capsys):
+    (tmp_path / "b.json").write_text(json.dumps(record([1] * 40)))
+    (tmp_path / "t.json").write_text(json.dumps(record([8] * 40)))
+    args = ["compare", str(tmp_path / "b.json"), str(tmp_path / "t.json"), "--json", str(tmp_path / "c.json")]
+    assert main(args) == 0
+    assert "pure search compression" in capsys.readouterr().out
+    assert json.loads((tmp_path / "c.json").read_text())["verdict"] == "search_compression"
+    assert main(["compare", str(tmp_path / "missing.json"), str(tmp_path / "t.json")]) == 2
