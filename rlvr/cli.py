@@ -373,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the comparison as JSON")
 
-    p = _command(sub, "gate", "Release gate: a candidate's metrics against a baseline under rules; exit 1 on a violation.",
+    p = _command(sub, "gate", "Release gate: a candidate's metrics against a baseline; exit 1 on a violation.",
                  "rlvr gate base.json candidate.json --rules rules.yaml", _cmd_gate)
     p.add_argument("baseline", help="eval file or {\"metrics\": {...}} JSON of the baseline")
     p.add_argument("candidate", help="the same for the candidate")
