@@ -66,7 +66,9 @@ class DataSection:
     dynamic_filter: bool = False  # drop zero-variance groups and draw more prompts
     max_draws: int = 3  # at most this many times prompts_per_step prompts per step when filtering
     keep_frac: float = 1.0  # rollout pruning: keep this share of rollouts, largest |advantage| first
-    schedule: Literal["shuffle", "difficulty"] = "shuffle"  # difficulty: easy to hard by meta.difficulty
+    # Order of prompts within an epoch: shuffled, easy to hard by meta.difficulty, or easy to hard
+    # by the measured base pass rate that `rlvr curate` writes into meta.pass_rate.
+    schedule: Literal["shuffle", "difficulty", "pass_rate"] = "shuffle"
     truncated: Literal["keep", "mask", "penalise"] = "keep"  # completions that hit max_new_tokens
     length_penalty: float = 0.0  # reward -= length_penalty * tokens / max_new_tokens
 

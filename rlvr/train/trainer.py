@@ -41,7 +41,7 @@ from rlvr.verifiers import Verdict, get_verifier
 
 
 class TaskStream:
-    """Tasks in epochs: shuffled by (seed, epoch), or easy to hard by meta["difficulty"]."""
+    """Tasks in epochs: shuffled by (seed, epoch), or easy to hard (by difficulty or measured pass rate)."""
 
     def __init__(self, tasks: list[Task], seed: int, schedule: str) -> None:
         self.tasks, self.seed, self.schedule = tasks, seed, schedule
@@ -50,8 +50,11 @@ class TaskStream:
     def _order(self) -> list[int]:
         order = list(range(len(self.tasks)))
         random.Random(self.seed * 1_000_003 + self.epoch).shuffle(order)
-        if self.schedule == "difficulty":  # stable sort keeps the shuffle within a difficulty level
+        # Stable sorts keep the shuffle among equally hard tasks.
+        if self.schedule == "difficulty":
             order.sort(key=lambda i: self.tasks[i].meta.get("difficulty", 0))
+        elif self.schedule == "pass_rate":  # a higher base pass rate is easier
+            order.sort(key=lambda i: -self.tasks[i].meta.get("pass_rate", 0.0))
         return order
 
     def take(self, n: int) -> list[Task]:

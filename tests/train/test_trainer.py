@@ -158,3 +158,22 @@ def test_dynamic_filter_pruning_and_median_run(setup, tmp_path):
 def test_config_errors_are_one_sentence(setup, overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(setup / "config.yaml", overrides)
+
+
+def test_task_stream_schedules_and_resumes_its_position():
+    from rlvr.tasks import Task
+    from rlvr.train.trainer import TaskStream
+
+    tasks = [Task(id=f"t{i}", prompt="p", reference="1", meta={"difficulty": 3 - i % 3, "pass_rate": i / 10})
+             for i in range(6)]
+    by_difficulty = TaskStream(tasks, seed=0, schedule="difficulty").take(6)
+    assert [t.meta["difficulty"] for t in by_difficulty] == sorted(t.meta["difficulty"] for t in tasks)
+    by_rate = TaskStream(tasks, seed=0, schedule="pass_rate").take(6)
+    assert [t.id for t in by_rate] == ["t5", "t4", "t3", "t2", "t1", "t0"]
+    stream = TaskStream(tasks, seed=1, schedule="shuffle")
+    first = stream.take(4)
+    state = stream.state()
+    rest = stream.take(5)  # crosses into the next epoch, which is shuffled differently
+    again = TaskStream(tasks, seed=1, schedule="shuffle")
+    again.load(state)
+    assert again.take(5) == rest and {t.id for t in first + rest[:2]} == {t.id for t in tasks}
