@@ -80,7 +80,8 @@ def evaluate(
     for task, completions, task_verdicts in zip(tasks, generation.completions, verdicts):
         passed = sum(v.passed for v in task_verdicts)
         per_task.append({"id": task.id, "split": task.split, "n": len(task_verdicts), "passed": passed,
-                         "mean_reward": sum(v.reward for v in task_verdicts) / len(task_verdicts)})
+                         "mean_reward": sum(v.reward for v in task_verdicts) / len(task_verdicts),
+                         "reference": task.reference, "meta": task.meta})
         for j, (completion, verdict) in enumerate(zip(completions, task_verdicts)):
             samples.append({
                 "task_id": task.id, "sample": j, "text": completion.text, "reward": verdict.reward,
