@@ -207,7 +207,7 @@ def get_verifier(spec: str | dict | Verifier | Callable, **options: Any) -> Veri
             f"unknown verifier '{name}'; choose one of: {', '.join(verifier_names())}, "
             "or give a 'package.module:function' path."
         )
-    known = {f.name for f in dataclasses.fields(cls)}
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(
