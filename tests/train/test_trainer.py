@@ -177,3 +177,7 @@ def test_task_stream_schedules_and_resumes_its_position():
     again = TaskStream(tasks, seed=1, schedule="shuffle")
     again.load(state)
     assert again.take(5) == rest and {t.id for t in first + rest[:2]} == {t.id for t in tasks}
+
+
+def test_scientific_notation_without_a_dot_is_a_float():
+    assert load_config(None, ["optim.lr=1e-5"]).optim.lr == 1e-5
