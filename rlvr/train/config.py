@@ -91,6 +91,7 @@ class RunSection:
     seed: int = 0
     checkpoint_every: int = 10
     keep_checkpoints: int = 2  # older checkpoints are deleted
+    loggers: tuple[str, ...] = ()  # tensorboard, wandb (offline unless WANDB_MODE says otherwise), mlflow
 
 
 @dataclass(frozen=True)

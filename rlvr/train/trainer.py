@@ -33,6 +33,7 @@ from rlvr.monitor import HealthMonitor
 from rlvr.tasks import Task, load_tasks
 from rlvr.train.config import TrainConfig, dump_config
 from rlvr.train.distributed import Dist
+from rlvr.train.loggers import check_loggers, open_loggers
 from rlvr.train.grpo import group_advantages, grpo_loss, micro_batch_weight, token_logprobs
 from rlvr.verifiers import Verdict, get_verifier
 
@@ -142,6 +143,7 @@ class Trainer:
             raise ConfigError(f"data.prompts_per_step ({config.data.prompts_per_step}) must be at least the number "
                               f"of processes ({self.dist.world}).")
         self._check_run_dir(resume)
+        check_loggers(config.run.loggers)
         if not config.data.train:
             raise ConfigError("data.train is not set; give the training task file, e.g. data.train=train.jsonl.")
         tasks = load_tasks(config.data.train)  # bad input fails before anything is loaded or written
@@ -191,6 +193,7 @@ class Trainer:
             if self.eval_tasks and self.step == 0:
                 self._evaluate("base")
         self.dist.barrier()
+        loggers = open_loggers(self.config.run.loggers, self.run_dir, self.config.to_dict()) if main else []
         bar = tqdm(total=self.config.run.steps, initial=self.step, desc="train", unit="step",
                    disable=not (self.progress and main), dynamic_ncols=True)
         while self.step < self.config.run.steps:
@@ -200,6 +203,8 @@ class Trainer:
             warnings_now = self.health.observe(self.step, metrics)  # every rank: the state is checkpointed
             if main:
                 self._log(metrics, samples)
+                for logger in loggers:
+                    logger.log(self.step, metrics)
                 for warning in warnings_now:
                     tqdm.write(f"health warning at step {warning.step}: {warning.message}")
                     self._append("health.jsonl", [warning.to_dict()])
@@ -214,6 +219,8 @@ class Trainer:
                     self._save_checkpoint()
                 self.dist.barrier()
         bar.close()
+        for logger in loggers:
+            logger.close()
         if self.eval_tasks and main:
             self._evaluate("final")
         self.dist.barrier()

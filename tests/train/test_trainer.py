@@ -181,3 +181,30 @@ def test_task_stream_schedules_and_resumes_its_position():
 
 def test_scientific_notation_without_a_dot_is_a_float():
     assert load_config(None, ["optim.lr=1e-5"]).optim.lr == 1e-5
+
+
+def test_tensorboard_and_wandb_offline_loggers(setup, tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "logged"
+    config = load_config(setup / "config.yaml", [f"run.output_dir={out}", "run.steps=2", "run.loggers=[tensorboard, wandb]"])
+    train(config, progress=False)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("reward/mean")] == [1, 2]
+    assert list((out / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+def test_unknown_or_missing_logger_fails_before_loading_anything(setup, tmp_path):
+    with pytest.raises(ConfigError, match="unknown logger 'neptune'"):
+        train(load_config(setup / "config.yaml", [f"run.output_dir={tmp_path}/x", "run.loggers=[neptune]"]))
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is None:
+        with pytest.raises(ConfigError, match="pip install mlflow"):
+            train(load_config(setup / "config.yaml", [f"run.output_dir={tmp_path}/y", "run.loggers=[mlflow]"]))
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
