@@ -33,8 +33,8 @@ from rlvr.monitor import HealthMonitor
 from rlvr.tasks import Task, load_tasks
 from rlvr.train.config import TrainConfig, dump_config
 from rlvr.train.distributed import Dist
-from rlvr.train.loggers import check_loggers, open_loggers
 from rlvr.train.grpo import group_advantages, grpo_loss, micro_batch_weight, token_logprobs
+from rlvr.train.loggers import check_loggers, open_loggers
 from rlvr.verifiers import Verdict, get_verifier
 
 # ---------------------------------------------------------------------------------------------

@@ -189,7 +189,8 @@ def test_tensorboard_and_wandb_offline_loggers(setup, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     out = tmp_path / "logged"
-    config = load_config(setup / "config.yaml", [f"run.output_dir={out}", "run.steps=2", "run.loggers=[tensorboard, wandb]"])
+    overrides = [f"run.output_dir={out}", "run.steps=2", "run.loggers=[tensorboard, wandb]"]
+    config = load_config(setup / "config.yaml", overrides)
     train(config, progress=False)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
