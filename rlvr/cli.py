@@ -398,6 +398,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="key=value", help="override a threshold")
     p.add_argument("--strict", action="store_true", help="exit 1 when there is any warning")
 
+    from rlvr.audit.command import EXAMPLE as AUDIT_EXAMPLE
+    from rlvr.audit.command import SUMMARY as AUDIT_SUMMARY
+    from rlvr.audit.command import add_arguments as add_audit_arguments
+    from rlvr.audit.command import run as run_audit_command
+
+    add_audit_arguments(_command(sub, "audit", AUDIT_SUMMARY, AUDIT_EXAMPLE, run_audit_command))
+
     p = _command(sub, "models", "List model aliases and the converted-model cache.", "rlvr models", _cmd_models)
     p.add_argument("--json", action="store_true", help="machine-readable output")
 

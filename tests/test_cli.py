@@ -12,7 +12,7 @@ from conftest import make_tiny_policy
 from rlvr.cli import build_parser, main
 
 COMMANDS = [
-    ["eval"], ["compare"], ["gate"], ["curate"], ["train"], ["health"], ["models"],
+    ["eval"], ["audit"], ["compare"], ["gate"], ["curate"], ["train"], ["health"], ["models"],
     ["tasks", "make"], ["tasks", "list"], ["tasks", "show"], ["verify"],
 ]
 
