@@ -283,7 +283,9 @@ ATTACKS = [
     # -- fake success -----------------------------------------------------------------------------------
     P("cases", FAKE_OUTPUT, {"runtime_error"}, id="fake-success-on-stdout-cases"),
     P("check", FAKE_OUTPUT, {"runtime_error"}, id="fake-success-on-stdout-check"),
-    P("cases", FAKE_RECORDS_ON_EVERY_FD, {"forbidden"}, id="fake-records-on-every-fd-cases"),
+    # Which fds exist in the child depends on what the test process has open (CI runs with other
+    # descriptors than a terminal): the reason may differ, the reward may not.
+    P("cases", FAKE_RECORDS_ON_EVERY_FD, {"forbidden", "runtime_error"}, id="fake-records-on-every-fd-cases"),
     P("tests", FAKE_RECORDS_ON_EVERY_FD, {"forbidden", "runtime_error"}, id="fake-records-on-every-fd-tests"),
     # -- the harness -----------------------------------------------------------------------------------
     P("cases", FRAME_WALK, {"mismatch", "runtime_error", "forbidden"}, id="frame-walk-cases"),
@@ -291,7 +293,7 @@ ATTACKS = [
     P("cases", GC_SCAN_FOR_EXPECTED, {"mismatch"}, id="gc-scan-for-expected-cases"),
     P("tests", GC_SCAN_FOR_EXPECTED, {"mismatch"}, id="gc-scan-for-expected-tests"),
     P("tests", READ_THE_TESTS, {"mismatch"}, id="read-the-tests-from-anywhere"),
-    P("cases", "import os\nos.closerange(0, 64)\n" + WRONG, {"runtime_error"}, id="close-all-fds"),
+    P("cases", "import os\nos.closerange(0, 64)\n" + WRONG, {"runtime_error", "mismatch"}, id="close-all-fds"),
     # -- lying equality, patched builtins, patched check ------------------------------------------------
     P("cases", EQ_ALWAYS_TRUE, {"runtime_error"}, id="eq-always-true-cases"),
     P("tests", EQ_ALWAYS_TRUE, {"mismatch"}, id="eq-always-true-tests"),
