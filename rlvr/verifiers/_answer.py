@@ -4,7 +4,8 @@ Modes (the `answer` option of the math and reasoning_gym verifiers):
 
     boxed          exactly one \\boxed{...} (or \\fbox{...}); nested braces allowed.
     bare           the whole completion is the answer, optionally after a lead-in such as
-                   "Answer:" or "The answer is", with a trailing period allowed.
+                   "Answer:" or "The answer is", with a trailing period allowed, or
+                   one trailing comma (sentence punctuation: "$\\frac{1}{3},$").
     boxed_or_bare  boxed rules when the completion has a box, bare rules otherwise.
     answer_tag     exactly one <answer>...</answer> pair (reasoning-gym's convention).
 
@@ -88,13 +89,20 @@ def _braced(text: str, open_index: int) -> str | None:
 
 def _bare(text: str) -> tuple[str | None, Verdict | None]:
     answer = text.strip()
+    # One trailing comma in all ("1, 2,," stays unread), and none after an ellipsis: in
+    # "1, 2, 3, ..." the periods are not a full stop and the comma is the list's own.
+    comma, periods = False, 0
     for _ in range(3):  # "**Answer:** $42$." peels in a few rounds
         before = answer
         answer = _LEAD_IN.sub("", answer).strip()
         for left, right in _WRAPPERS:
             if len(answer) > len(left) + len(right) and answer.startswith(left) and answer.endswith(right):
                 answer = answer[len(left) : len(answer) - len(right)].strip()
-        answer = answer.rstrip(".").strip()
+        trimmed = answer.rstrip(".")
+        periods += len(answer) - len(trimmed)
+        answer = trimmed.strip()
+        if not comma and periods <= 1 and answer.endswith(",") and not answer.endswith(",,"):
+            answer, comma = answer[:-1].strip(), True
         if answer == before:
             break
     if not answer:

@@ -8,11 +8,20 @@ access, unbalanced brackets) raises `MathParseError` with a one-sentence message
 
 What it reads
 
-    numbers     12  -3  0.25  .5  1,234,567 (groups of exactly three digits; "1,23" is a
-                list)  1{,}234  1\,234  1.5e3  1.5\times10^{3}  1.5\cdot 10^3  "−" (U+2212)
+    numbers     12  -3  0.25  .5  1.5e3  1.5\times10^{3}  1.5\cdot 10^3  "−" (U+2212)
                 Decimals are exact: "0.1" is Rational(1, 10), never a binary float.
+    thousands   1,234,567  1{,}234  1\,234  32,\!349  32,\! 349 (the MATH dataset's form):
+                after a first group of 1-3 digits not starting with 0, groups of exactly
+                three digits. So "1,23" and "1234,567" are lists, and "0,111" is the list
+                0, 111 (a decimal comma or two values; never 111). A plain comma is a
+                separator only outside ( ), [ ] and \{ \}: inside them it separates items,
+                so (12,102) is a tuple and [1,000, 2] has three items; the explicit forms
+                {,} \, and ,\! are thousands separators everywhere: (1{,}000, 2).
     arithmetic  + - * / ^ ** × ÷ · \cdot \times \div, brackets, \left( \right), n!
                 implicit products: 2\sqrt{3}  2\pi  3x  (1+x)(1-x)
+                a/b and \frac{a}{b} of two numbers are fraction literals (a written value);
+                a \div b and a ÷ b are always the division operator, an expression to
+                evaluate. ":" is not read (ratios are not numbers here).
     commands    \frac \dfrac \tfrac \cfrac (also \frac12), \sqrt{x} \sqrt[n]{x} \sqrt2
                 \sqrt(2), \binom, \pi π \infty ∞, \sin \cos \tan \sec \csc \cot \arcsin
                 \arccos \arctan \ln \log \log_b \exp (argument in braces, brackets, or one
@@ -192,7 +201,8 @@ _UNICODE = {
 
 _DIGIT_CHARS = "0123456789"
 _INT = re.compile(r"[0-9]*")
-_GROUP_SEP = re.compile(r"(?:,|\{,\}|\\,)([0-9]{3})(?![0-9])")
+_GROUP_SEP = re.compile(r"(?:,|,\\!\s*|\{,\}|\\,)([0-9]{3})(?![0-9])")  # 1,234 1,\!234 1{,}234 1\,234
+_EXPLICIT_SEP = re.compile(r",\\!\s*[0-9]|\{,\}|\\,")  # the forms that are never a list's comma
 _SCI = re.compile(r"[eE]([+-]?[0-9]+)")
 _DEGREE = re.compile(r"\^\s*(?:\\circ(?![A-Za-z])|\{\s*\\circ\s*\})")
 _OPS = "+-*/^!()[]{},=_"
@@ -214,7 +224,7 @@ _GREEK = {
     "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Phi", "Psi", "Omega",
 }  # fmt: skip
 _CONSTANTS = {"pi": sympy.pi, "infty": sympy.oo, "infin": sympy.oo}
-_OP_COMMANDS = {"cdot": "*", "times": "*", "ast": "*", "div": "/"}
+_OP_COMMANDS = {"cdot": "*", "times": "*", "ast": "*", "div": "÷"}  # ÷ divides; "/" may be a literal
 _IGNORED_COMMANDS = {
     "left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr",
     "displaystyle", "textstyle", "quad", "qquad", "mathbf", "textbf", "boldsymbol", "bm",
@@ -260,17 +270,21 @@ def _normalize(text: str) -> str:
     return text
 
 
-def _tokenize(text: str, depth: int = 0) -> list[_Tok]:
+def _tokenize(text: str, depth: int = 0, outer: int = 0) -> list[_Tok]:
+    """`outer`: how many ( [ \\{ enclose `text` (for \\text{...} read inside brackets)."""
     if depth > MAX_DEPTH:
         raise MathTooLarge("the answer is nested too deeply (too large).")
     tokens: list[_Tok] = []
     i = 0
+    enclosing, counted = outer, 0  # open ( [ \{ before `i`, from the tokens counted so far
     while i < len(text):
         ch = text[i]
         if ch.isspace() or ch == "~":
             i += 1
         elif ch in _DIGIT_CHARS or (ch == "." and _digit_at(text, i + 1)):
-            token, i = _scan_number(text, i)
+            enclosing += sum(_item_bracket(token) for token in tokens[counted:])
+            counted = len(tokens)
+            token, i = _scan_number(text, i, plain_commas=enclosing <= 0)
             tokens.append(token)
         elif ch.isascii() and ch.isalpha():
             j = i
@@ -279,7 +293,7 @@ def _tokenize(text: str, depth: int = 0) -> list[_Tok]:
             tokens.extend(_word(text[i:j]))
             i = j
         elif ch == "\\":
-            i = _command(text, i, tokens, depth)
+            i = _command(text, i, tokens, depth, outer)
         elif ch == "^" and (degree := _DEGREE.match(text, i)):
             tokens.append(_Tok("deg", "°"))
             i = degree.end()
@@ -302,13 +316,17 @@ def _tokenize(text: str, depth: int = 0) -> list[_Tok]:
     return tokens
 
 
-def _scan_number(text: str, i: int) -> tuple[_Tok, int]:
+def _scan_number(text: str, i: int, plain_commas: bool = True) -> tuple[_Tok, int]:
+    """One number token. `plain_commas`: a bare "," may be a thousands separator (False inside
+    ( [ \\{, where it separates items); {,} \\, and ,\\! are separators either way."""
     start = i
     whole = _INT.match(text, i).group()  # type: ignore[union-attr]
     i += len(whole)
     grouped = False
-    if 1 <= len(whole) <= 3:  # thousands separators only after a first group of 1-3 digits
+    if 1 <= len(whole) <= 3 and whole[0] != "0":  # a first group of 1-3 digits, not "0,111"
         while group := _GROUP_SEP.match(text, i):
+            if not (plain_commas or _EXPLICIT_SEP.match(text, i)):
+                break
             whole += group.group(1)
             i = group.end()
             grouped = True
@@ -329,6 +347,15 @@ def _scan_number(text: str, i: int) -> tuple[_Tok, int]:
     places = shift if frac is not None or sci else None
     plain = whole if frac is None and not sci and not grouped else ""
     return _Tok("num", text[start:i], _Num(value, places, len(digits.lstrip("0")), plain)), i
+
+
+def _item_bracket(token: _Tok) -> int:
+    """+1 for ( [ \\{, -1 for ) ] \\}: the brackets whose commas separate items."""
+    if token.kind == "lset" or _is_op(token, "(["):
+        return 1
+    if token.kind == "rset" or _is_op(token, ")]"):
+        return -1
+    return 0
 
 
 def _digit_at(text: str, k: int) -> bool:
@@ -352,7 +379,7 @@ def _letter(ch: str) -> _Tok:
     return _Tok("var", ch, sympy.Symbol(ch))
 
 
-def _command(text: str, i: int, tokens: list[_Tok], depth: int) -> int:
+def _command(text: str, i: int, tokens: list[_Tok], depth: int, outer: int = 0) -> int:
     """Tokenize the backslash command at `i`, append its tokens, return the next index."""
     if i + 1 >= len(text):
         raise MathParseError("the answer ends with a lone backslash.")
@@ -375,7 +402,7 @@ def _command(text: str, i: int, tokens: list[_Tok], depth: int) -> int:
     if name in _IGNORED_COMMANDS:
         return j  # \textbf{5} leaves a grouping brace around 5
     if name in _TEXT_COMMANDS:
-        return _text_command(text, j, name, tokens, depth)
+        return _text_command(text, j, name, tokens, depth, outer)
     if name in ("emptyset", "varnothing"):
         tokens.extend([_Tok("lset", "\\{"), _Tok("rset", "\\}")])
         return j
@@ -400,7 +427,7 @@ def _simple_command(name: str) -> _Tok | None:
     return None
 
 
-def _text_command(text: str, j: int, name: str, tokens: list[_Tok], depth: int) -> int:
+def _text_command(text: str, j: int, name: str, tokens: list[_Tok], depth: int, outer: int = 0) -> int:
     r"""\text{...}: a connective ("or"), a unit word, a letter, or math to read as math."""
     while j < len(text) and text[j] == " ":
         j += 1
@@ -417,7 +444,8 @@ def _text_command(text: str, j: int, name: str, tokens: list[_Tok], depth: int) 
     elif _UNIT_TEXT.fullmatch(content) and not {"or", "and"} & set(content.lower().split()):
         tokens.append(_Tok("unit", content))  # dropped after a value; "or more" is read (and fails)
     elif content:
-        tokens.extend(_tokenize(content, depth + 1))  # \text{5}, \text{(A)}
+        outer += sum(_item_bracket(token) for token in tokens)  # (\text{12,102}) is a tuple too
+        tokens.extend(_tokenize(content, depth + 1, outer))  # \text{5}, \text{(A)}
     return end + 1
 
 
@@ -676,12 +704,13 @@ class _Parser:
             if self._at_op("*"):
                 self.pos += 1
                 node = _Node(_make(sympy.Mul(node.expr, self.unary().expr)))
-            elif self._at_op("/"):
-                self.pos += 1
+            elif self._at_op("/÷"):
+                slash = self._next().text == "/"
                 rhs = self.unary()
                 if self._starts_factor():
                     raise MathParseError("a/bc reads two ways; write a/(bc) or (a/b)c.")
-                form = "fraction" if node.form == rhs.form == "number" else "expr"
+                # 3/4 is a written fraction; 32800 \div 205 is a division left to do
+                form = "fraction" if slash and node.form == rhs.form == "number" else "expr"
                 node = _Node(_divide(node.expr, rhs.expr), form)
             elif self._starts_factor():
                 if self._peek().kind == "num":  # type: ignore[union-attr]

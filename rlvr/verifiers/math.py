@@ -20,7 +20,8 @@ Equivalence, in the order the rules apply:
 2. Literal. With `require_literal` (default), a reference written as a rational number
    literal (1073, -0.5, 3/4, \frac{3}{4}) needs a number literal back (12, 0.5, 1.5e3,
    1.5\times10^{3}, 3/4, \frac34; sign, currency, units, thousands separators, % and °
-   allowed). An expression with a rational value (82 + 59, 37*29, 5!, \sqrt{4}) is
+   allowed). An expression with a rational value (82 + 59, 37*29, 5!, \sqrt{4}, and
+   32800 \div 205: ÷ is an operator, only a/b and \frac{a}{b} are fraction literals) is
    "unevaluated": a policy must not pass by restating the question. An irrational
    expression cannot restate a rational number and goes on to the rules below (so
    \frac{\pi}{3} can answer 60^\circ, and 4\sqrt{2} against 4 is a plain mismatch).

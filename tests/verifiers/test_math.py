@@ -31,6 +31,18 @@ BOXED = [
     P("1234567", r"Summing the three parts: \boxed{1,234,567}", 1.0, "ok", id="thousands-millions"),
     P("1,073", r"So there are \boxed{1073} ways.", 1.0, "ok", id="thousands-in-reference"),
     P("123", r"Reading the digits off, I get \boxed{1,23}.", 0.0, "ambiguous", id="comma-not-thousands"),
+    P(32349, r"So the answer is $\boxed{32,\! 349}$", 1.0, "ok", id="math-dataset-thousands"),
+    P("32349", r"Adding up: \boxed{32,\!349}.", 1.0, "ok", id="math-dataset-thousands-no-space"),
+    P(11111111100, r"So the answer is $\boxed{11,\! 111,\! 111,\! 100}$", 1.0, "ok",
+      id="math-dataset-thousands-billions"),
+    P(r"\$16,\!386.20", r"After five years she has \boxed{\$16386.20}.", 1.0, "ok",
+      id="math-dataset-thousands-reference"),
+    P(111, r"Reading the digits off, I get \boxed{0,111}.", 0.0, "ambiguous", id="leading-zero-not-thousands"),
+    P("0.111", r"With a decimal comma, \boxed{0,111}.", 0.0, "ambiguous", id="decimal-comma-not-thousands"),
+    P(12102, r"The domain is \boxed{(12,102)}.", 0.0, "ambiguous", id="tuple-not-thousands"),
+    P("[1, 234]", r"The range is \boxed{[1,234]}.", 1.0, "ok", id="interval-not-thousands"),
+    P(r"\{12, 102\}", r"The solutions are \boxed{\{12,102\}}.", 1.0, "ok", id="set-not-thousands"),
+    P("(1000, 2)", r"The point is \boxed{(1{,}000, 2)}.", 1.0, "ok", id="braced-thousands-in-tuple"),
     P(168, r"The price after tax is 160 * 1.05 = 167.99, so \boxed{167.99}.", 0.0, "mismatch", id="exact-167.99"),
     P(168, r"160 \times 1.05 = 168.0, hence \boxed{168.0}.", 1.0, "ok", id="168.0"),
     P(1, r"So \boxed{1.00000000000000000000000000000000000000000000000001}.", 0.0, "mismatch",
@@ -78,6 +90,9 @@ BOXED = [
     P(120, r"The number of orderings is \boxed{5!}.", 0.0, "unevaluated", id="restated-factorial"),
     P("2", r"The side is \boxed{\sqrt{4}}.", 0.0, "unevaluated", id="restated-root"),
     P("-1", r"By Euler, \boxed{e^{i\pi}}.", 0.0, "unevaluated", id="restated-euler"),
+    P(160, r"Each share is \boxed{32800 \div 205}.", 0.0, "unevaluated", id="restated-div"),
+    P("160", "Each share is \\boxed{32800 \u00f7 205}.", 0.0, "unevaluated", id="restated-unicode-div"),
+    P("3/4", r"The ratio is \boxed{3 \div 4}.", 0.0, "unevaluated", id="div-is-not-a-fraction"),
     # -- irrational values ------------------------------------------------------------------
     P(r"\sqrt{2}", r"A unit square's diagonal is \sqrt{2} \approx \boxed{1.414}.", 1.0, "ok", id="rounded-sqrt2"),
     P(r"\pi", r"The ratio is approximately \boxed{3.14}.", 1.0, "ok", id="rounded-pi"),
@@ -151,6 +166,7 @@ BOXED = [
     P(r"(-\infty, 3]", r"So x \le 3: \boxed{\left(-\infty, 3\right]}.", 1.0, "ok", id="infinite-interval"),
     P(r"(-\infty, 0) \cup (1, \infty)", r"\boxed{(1, \infty) \cup (-\infty, 0)}", 1.0, "ok", id="union"),
     P(r"(-\infty, 0) \cup (1, \infty)", r"\boxed{(-\infty, 0] \cup (1, \infty)}", 0.0, "mismatch", id="union-bracket"),
+    P(r"(2, 12) \cup (12, 102)", r"\boxed{(2,12) \cup (12,102)}", 1.0, "ok", id="union-not-thousands"),
     P(r"\frac{\pi}{4}", r"The angle is about \boxed{0.785} radians.", 1.0, "ok", id="rounded-radians"),
     # -- references ---------------------------------------------------------------------------
     P(r"\boxed{\frac{1}{2}}", r"So the answer is \boxed{0.5}.", 1.0, "ok", id="boxed-reference"),
@@ -168,6 +184,10 @@ BARE = [
     P(42, "6 times 7 is 42", 0.0, "parse_error", id="sentence"),
     P(42, "42\n\nI hope this helps!", 0.0, "parse_error", id="two-lines"),
     P(42, "", 0.0, "no_answer", id="empty"),
+    P("1/3", r"$\frac{1}{3},$", 1.0, "ok", id="trailing-comma"),
+    P(42, "The answer is 42,", 1.0, "ok", id="trailing-comma-plain"),
+    P(42, "42,,", 0.0, "parse_error", id="two-trailing-commas"),
+    P("1, 2, 3", "$1, 2, 3, ...$", 0.0, "parse_error", id="comma-before-ellipsis"),
 ]
 
 BOXED_OR_BARE = [
@@ -196,6 +216,7 @@ NO_LITERAL = [
     P(141, r"\boxed{82 + 59}", 1.0, "ok", id="sum"),
     P(1073, r"\boxed{37 \cdot 29}", 1.0, "ok", id="product"),
     P(1073, r"\boxed{37 \cdot 28}", 0.0, "mismatch", id="wrong-product"),
+    P(160, r"\boxed{32800 \div 205}", 1.0, "ok", id="div"),
 ]
 # fmt: on
 
@@ -291,7 +312,7 @@ def test_number_literal_forms(text):
     )
 
 
-@pytest.mark.parametrize("text", ["1+2", r"\sqrt{4}", "2^3", "5!", r"\frac{1}{2}+1", "3x"])
+@pytest.mark.parametrize("text", ["1+2", r"\sqrt{4}", "2^3", "5!", r"\frac{1}{2}+1", "3x", r"6 \div 3", "6 \u00f7 3"])
 def test_expressions_are_not_literals(text):
     assert not parse_math(text).literal
 
@@ -302,6 +323,20 @@ def test_thousands_separators_need_groups_of_three():
     assert parse_math(r"1\,234").expr == 1234
     assert [item.expr for item in parse_math("1,23").items] == [1, 23]
     assert [item.expr for item in parse_math("1234,567").items] == [1234, 567]
+    assert parse_math(r"32,\! 349").expr == parse_math(r"32,\!349").expr == 32349  # the MATH dataset's form
+    assert [item.expr for item in parse_math("0,111").items] == [0, 111]  # not 111
+
+
+def test_plain_commas_inside_brackets_separate_items():
+    assert parse_math("12,102").expr == 12102
+    assert [item.expr for item in parse_math("(12,102)").items] == [12, 102]
+    assert [item.expr for item in parse_math(r"\left(12,102\right)").items] == [12, 102]
+    assert [item.expr for item in parse_math(r"\{12,102\}").items] == [12, 102]
+    assert [item.expr for item in parse_math(r"(\text{12,102})").items] == [12, 102]
+    interval = parse_math("[1,234]")
+    assert isinstance(interval, Interval) and (interval.left.expr, interval.right.expr) == (1, 234)
+    assert [item.expr for item in parse_math(r"(1{,}000, 2)").items] == [1000, 2]  # explicit separators stay
+    assert parse_math(r"\frac{1,000}{3}").expr == sympy.Rational(1000, 3)  # a brace is not a bracket
 
 
 def test_structures():
