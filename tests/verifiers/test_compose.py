@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import doctest
+import math
 from dataclasses import dataclass
 
 import pytest
@@ -167,7 +168,9 @@ def test_failing_the_gate_always_scores_below_passing_it(case):
     verifier = _echo_compose(weights, gated)
     high, low = _score(verifier, passing), _score(verifier, failing)
     assert 0.0 <= low.reward < high.reward <= 1.0, (high.detail, low.detail)
-    share = sum(w for w, g in zip(weights, gated) if g) / sum(weights)
+    # The gate share as the verifier computes it (correctly rounded sums): a plain sum() can be one
+    # ulp lower, which would make this check, not the verifier, wrong.
+    share = math.fsum(w for w, g in zip(weights, gated) if g) / math.fsum(weights)
     assert high.reward >= share * (1 - 1e-12) and low.reward < share
 
 
