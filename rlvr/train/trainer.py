@@ -19,6 +19,7 @@ import random
 import shutil
 import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -285,7 +286,12 @@ class Trainer:
              "tokens": len(rollouts.completion_ids[g][j]), "truncated": bool(rollouts.truncated[g, j])}
             for g, task in enumerate(rollouts.tasks) for j in range(len(rollouts.texts[g]))
         ])
-        return self.dist.mean_metrics(metrics, summed=("prompts/drawn", "rows/trained")), samples
+        metrics = self.dist.mean_metrics(metrics, summed=("prompts/drawn", "rows/trained"))
+        # Why rollouts failed, as shares of all ranks' rollouts: a timeout storm or an open remote
+        # breaker shows up here, not only in samples.jsonl.
+        reasons = Counter(s["reason"] for s in samples)
+        metrics.update({f"reason/{r}": c / max(len(samples), 1) for r, c in sorted(reasons.items()) if r != "ok"})
+        return metrics, samples
 
     def _collect(self) -> tuple[Rollouts, float, float, int]:
         """Sample and verify; with dynamic filtering, draw more prompts to replace all-equal groups."""

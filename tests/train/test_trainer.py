@@ -143,6 +143,7 @@ def test_dynamic_filter_pruning_and_median_run(setup, tmp_path):
     samples = read(tmp_path / "c" / "samples.jsonl")
     assert any(not s["kept"] for s in samples)  # pruning dropped half of each group
     assert all(m["kl"] == 0 for m in metrics)  # beta 0: no reference model, no KL
+    assert all(0 < m.get("reason/mismatch", 0) < 1 for m in metrics)  # failure reasons reach the metrics
 
 
 @pytest.mark.parametrize(
@@ -209,3 +210,20 @@ def test_unknown_or_missing_logger_fails_before_loading_anything(setup, tmp_path
         with pytest.raises(ConfigError, match="pip install mlflow"):
             train(load_config(setup / "config.yaml", [f"run.output_dir={tmp_path}/y", "run.loggers=[mlflow]"]))
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_length_control_shapes_rewards():
+    import torch
+
+    from rlvr.train.trainer import Rollouts, _shape_rewards
+
+    rollouts = Rollouts(
+        tasks=[], prompt_ids=[], completion_ids=[[[1] * 4, [1] * 8]], old_logprobs=[], texts=[],
+        truncated=torch.tensor([[False, True]]), verdicts=[], rewards=torch.tensor([[1.0, 1.0]]),
+    )
+    keep = load_config(None, ["sampling.max_new_tokens=8"])
+    assert _shape_rewards(rollouts, keep).tolist() == [[1.0, 1.0]]
+    penalise = load_config(None, ["sampling.max_new_tokens=8", "data.truncated=penalise"])
+    assert _shape_rewards(rollouts, penalise).tolist() == [[1.0, 0.0]]  # a truncated answer earns nothing
+    per_token = load_config(None, ["sampling.max_new_tokens=8", "data.length_penalty=0.5"])
+    assert _shape_rewards(rollouts, per_token).tolist() == [[0.75, 0.5]]
