@@ -24,6 +24,7 @@ import threading
 import time
 import typing
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable, Literal, Sequence
 
@@ -115,11 +116,18 @@ class Verifier:
     __call__ = verify
 
     def verify_batch(self, pairs: Iterable[tuple[str, Any]], workers: int = 1) -> list[Verdict]:
-        """Verify (completion, reference) pairs, in order, `workers` checks at a time."""
+        """Verify (completion, reference) pairs, in order, `workers` checks at a time.
+
+        Isolated checks run in worker processes. In-process checks run on `workers` threads:
+        verifiers that wait on a subprocess or a server (code sandbox, Lean, remote) overlap.
+        """
         pairs = list(pairs)
-        if not self.isolated:
+        if self.isolated:
+            return _pool_for(self).run(pairs, workers)
+        if workers <= 1 or len(pairs) <= 1:
             return [guarded_check(self, c, r) for c, r in pairs]
-        return _pool_for(self).run(pairs, workers)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(lambda pair: guarded_check(self, pair[0], pair[1]), pairs))
 
 
 # ------------------------------------------------------------------------------------------

@@ -33,12 +33,11 @@ from __future__ import annotations
 import math
 import re
 import signal
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers.base import Verdict, Verifier, guarded_check, register_verifier
+from rlvr.verifiers.base import Verdict, Verifier, register_verifier
 from rlvr.verifiers.sandbox import (
     BadTests,
     ErrorInfo,
@@ -121,14 +120,6 @@ class CodeVerifier(Verifier):
         except BadTests as exc:
             return Verdict(0.0, "bad_reference", str(exc))
         return self._judge_tests(report)
-
-    def verify_batch(self, pairs: Iterable[tuple[str, Any]], workers: int = 1) -> list[Verdict]:
-        """Each check is its own sandbox process, so threads waiting on them run checks in parallel."""
-        pairs = list(pairs)
-        if self.isolated or workers <= 1 or len(pairs) <= 1:
-            return super().verify_batch(pairs, workers)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(lambda pair: guarded_check(self, pair[0], pair[1]), pairs))
 
     # -- verdicts --------------------------------------------------------------------------
     def _judge_cases(self, report: Report, form: _Cases) -> Verdict:

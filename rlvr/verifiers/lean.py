@@ -50,13 +50,12 @@ import signal
 import subprocess
 import tempfile
 import textwrap
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers.base import Verdict, Verifier, guarded_check, register_verifier
+from rlvr.verifiers.base import Verdict, Verifier, register_verifier
 
 __all__ = ["ALLOWED_AXIOMS", "LeanResult", "LeanVerifier", "forbidden_construct"]
 
@@ -176,14 +175,6 @@ class LeanVerifier(Verifier):
             path.write_text(source, encoding="utf-8")
             result = _run_lean(_lean_command(self.command), str(path), self.timeout)
         return _judge_output(result, name, print_line)
-
-    def verify_batch(self, pairs: Iterable[tuple[str, Any]], workers: int = 1) -> list[Verdict]:
-        """Like Verifier.verify_batch; in-process, `workers` threads overlap the Lean processes."""
-        pairs = list(pairs)
-        if self.isolated or workers <= 1 or len(pairs) <= 1:
-            return super().verify_batch(pairs, workers)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(lambda pair: guarded_check(self, *pair), pairs))
 
 
 # ------------------------------------------------------------------------------------------

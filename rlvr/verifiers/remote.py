@@ -37,12 +37,11 @@ import time
 import urllib.error
 import urllib.request
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers.base import Verdict, Verifier, _load_target, guarded_check, register_verifier
+from rlvr.verifiers.base import Verdict, Verifier, _load_target, register_verifier
 
 __all__ = ["RemoteVerifier"]
 
@@ -124,14 +123,6 @@ class RemoteVerifier(Verifier):
         rejected_while_open, and breaker_open (True while open or half-open)."""
         state: _State = self._state  # type: ignore[attr-defined]
         return {**state.snapshot(), "breaker_open": state.breaker.is_open}
-
-    def verify_batch(self, pairs: Iterable[tuple[str, Any]], workers: int = 1) -> list[Verdict]:
-        """Like Verifier.verify_batch; in-process, `workers` threads overlap the calls."""
-        pairs = list(pairs)
-        if self.isolated or workers <= 1 or len(pairs) <= 1:
-            return super().verify_batch(pairs, workers)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(lambda pair: guarded_check(self, *pair), pairs))
 
     # -- one call -----------------------------------------------------------------------
     def _call(self, completion: str, reference: Any) -> tuple[Verdict, bool]:
