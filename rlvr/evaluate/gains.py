@@ -15,6 +15,8 @@ raises pass@k itself has expanded *capability*. The interpretation table:
 
 from __future__ import annotations
 
+import re
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,39 @@ VERDICTS = {
     "regression": "regression: pass@1 fell",
     "no_change": "no significant change in pass@1",
 }
+
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def _last_number_matches(text: str, reference: Any) -> bool:
+    """A lenient reading (the last number in the text), used only to attribute gains, never as a reward."""
+    try:
+        expected = Fraction(str(reference).replace(",", ""))
+    except (ValueError, ZeroDivisionError):
+        return False
+    numbers = _NUMBER.findall(text)
+    return bool(numbers) and Fraction(numbers[-1].replace(",", "")) == expected
+
+
+def format_blocked_pass_at_1(record: dict[str, Any]) -> float | None:
+    """pass@1 the model would have had if its unreadable answers had been read leniently.
+
+    Counts samples that failed for format reasons (no_answer, parse_error, ...) but whose last
+    number equals a numeric reference. None when the record has no numeric references.
+    """
+    references = {t["id"]: t.get("reference") for t in record["tasks"]}
+    numeric = {i for i, r in references.items() if r is not None and _last_number_matches(str(r), r)}
+    if not numeric or "samples" not in record:
+        return None
+    from rlvr.verifiers.base import FORMAT_REASONS
+
+    per_task: dict[str, list[float]] = {i: [] for i in numeric}
+    for s in record["samples"]:
+        if s["task_id"] in per_task:
+            rescued = s["reason"] in FORMAT_REASONS and _last_number_matches(s["text"], references[s["task_id"]])
+            per_task[s["task_id"]].append(float(s["passed"] or rescued))
+    return float(np.mean([np.mean(v) for v in per_task.values() if v]))
 
 
 def _per_task(record: dict[str, Any], ids: list[str], k_max: int) -> np.ndarray:
@@ -77,6 +112,11 @@ def compare(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2
         "trained_only": int((~solved_b & solved_t).sum()),
         "both": int((solved_b & solved_t).sum()),
     }
+    lenient = format_blocked_pass_at_1(base)
+    format_share = None
+    if lenient is not None and gain_1 > 0:
+        # The part of the pass@1 gain the base model already had, hidden behind unreadable answers.
+        format_share = min(1.0, max(0.0, (lenient - float(b[:, 0].mean())) / gain_1))
     return {
         "tasks": len(ids),
         "k": k_max,
@@ -92,6 +132,8 @@ def compare(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2
         "initial_gap": gap,
         # The share of the base model's headroom (pass@k - pass@1) that training turned into pass@1.
         "compression_ratio": gain_1 / gap if gap > 1e-12 else None,
+        "base_lenient_pass@1": lenient,
+        "format_share": format_share,
         "verdict": verdict,
         "verdict_words": VERDICTS[verdict],
         "transitions": transitions,
@@ -125,6 +167,9 @@ def format_comparison(result: dict[str, Any]) -> str:
         + ("undefined (no gap)" if ratio is None else f"{ratio:.2f}"),
         f"tasks solved (pass@{k} > 0): neither {tr['neither']}, base only {tr['base_only']}, "
         f"trained only {tr['trained_only']}, both {tr['both']}",
+        *([] if result["format_share"] is None else [
+            f"format compliance: read leniently, the base already had pass@1 {result['base_lenient_pass@1']:.3f}; "
+            f"{result['format_share']:.0%} of the pass@1 gain is the model learning to write readable answers"]),
         "",
         f"verdict: {result['verdict_words']}",
     ])

@@ -79,3 +79,23 @@ def test_cli(tmp_path, capsys):
     assert "pure search compression" in capsys.readouterr().out
     assert json.loads((tmp_path / "c.json").read_text())["verdict"] == "search_compression"
     assert main(["compare", str(tmp_path / "missing.json"), str(tmp_path / "t.json")]) == 2
+
+
+def test_format_share_credits_answers_that_were_right_but_unreadable():
+    def with_samples(rows):  # rows: per task, list of (text, reason, passed)
+        return {
+            "tasks": [{"id": f"t{i}", "n": len(r), "passed": sum(p for _, _, p in r), "reference": "7"}
+                      for i, r in enumerate(rows)],
+            "samples": [{"task_id": f"t{i}", "text": text, "reason": reason, "passed": passed}
+                        for i, r in enumerate(rows) for text, reason, passed in r],
+        }
+
+    # Base: half the samples say "3 + 4 is 7" (right, but not a bare number), half are wrong.
+    base = with_samples([[("3 + 4 is 7", "parse_error", False), ("8", "mismatch", False)]] * 10)
+    trained = with_samples([[("7", "ok", True), ("7", "ok", True)]] * 10)
+    result = compare(base, trained, resamples=200)
+    assert result["base_lenient_pass@1"] == pytest.approx(0.5)
+    assert result["format_share"] == pytest.approx(0.5)
+    assert "50% of the pass@1 gain" in format_comparison(result)
+    # Without samples (or numeric references) there is nothing to attribute.
+    assert compare(record([1] * 4), record([8] * 4), resamples=50)["format_share"] is None
