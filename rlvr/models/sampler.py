@@ -246,10 +246,10 @@ def _sample(
         filtered = filtered.masked_fill(drop, -math.inf)
     # Inverse-CDF sampling: one uniform per row against the cumulative distribution. Same law as
     # torch.multinomial, several times faster on CPU over a 50k vocabulary.
-    cdf = torch.softmax(filtered, dim=-1).cumsum(-1).cpu()  # (B, V)
-    u = torch.rand((cdf.shape[0], 1), generator=generator) * cdf[:, -1:]
+    # The uniforms come from the seeded CPU generator; the (B, V) distribution stays on its device.
+    cdf = torch.softmax(filtered, dim=-1).cumsum(-1)  # (B, V)
+    u = torch.rand((cdf.shape[0], 1), generator=generator).to(cdf.device) * cdf[:, -1:]
     token = torch.searchsorted(cdf, u, side="right").clamp_(max=cdf.shape[-1] - 1).squeeze(-1)
-    token = token.to(logits.device)
     return token, logprobs.gather(-1, token[:, None]).squeeze(-1)
 
 
