@@ -286,7 +286,10 @@ class Trainer:
              "tokens": len(rollouts.completion_ids[g][j]), "truncated": bool(rollouts.truncated[g, j])}
             for g, task in enumerate(rollouts.tasks) for j in range(len(rollouts.texts[g]))
         ])
-        metrics = self.dist.mean_metrics(metrics, summed=("prompts/drawn", "rows/trained"))
+        # The loss metrics are each rank's share of a globally weighted mean: summed, they are the mean.
+        metrics = self.dist.mean_metrics(
+            metrics, summed=("prompts/drawn", "rows/trained", "loss", "kl", "clip_frac", "ratio/mean")
+        )
         # Why rollouts failed, as shares of all ranks' rollouts: a timeout storm or an open remote
         # breaker shows up here, not only in samples.jsonl.
         reasons = Counter(s["reason"] for s in samples)
@@ -368,8 +371,6 @@ class Trainer:
             self.dist.sum_gradients(parameters)
             grad_norm = torch.nn.utils.clip_grad_norm_(parameters, config.optim.max_grad_norm)
             self.optimizer.step()
-        # Per-rank shares of batch-weighted means: summed over ranks they give the global mean.
-        totals = {k: v * self.dist.world for k, v in totals.items()}
         return {**totals, "grad_norm": float(grad_norm), "rows/trained": len(rows)}
 
     def _completion_logits(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], rows: slice) -> torch.Tensor:
