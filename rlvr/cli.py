@@ -7,6 +7,7 @@ task line, an unknown option) prints one sentence and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -17,6 +18,13 @@ import yaml
 from rlvr._errors import ConfigError, RlvrError
 
 Handler = Callable[[argparse.Namespace], int]
+
+# Commands that live in their own module: each module has SUMMARY, EXAMPLE, add_arguments(parser)
+# and run(args) -> exit status, and imports nothing heavy at module level (building the parser
+# imports it).
+MODULE_COMMANDS = (
+    ("audit", "rlvr.audit.command"),
+)
 
 
 def _options(pairs: list[str]) -> dict[str, Any]:
@@ -398,12 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="key=value", help="override a threshold")
     p.add_argument("--strict", action="store_true", help="exit 1 when there is any warning")
 
-    from rlvr.audit.command import EXAMPLE as AUDIT_EXAMPLE
-    from rlvr.audit.command import SUMMARY as AUDIT_SUMMARY
-    from rlvr.audit.command import add_arguments as add_audit_arguments
-    from rlvr.audit.command import run as run_audit_command
-
-    add_audit_arguments(_command(sub, "audit", AUDIT_SUMMARY, AUDIT_EXAMPLE, run_audit_command))
+    for name, module_name in MODULE_COMMANDS:
+        module = importlib.import_module(module_name)
+        module.add_arguments(_command(sub, name, module.SUMMARY, module.EXAMPLE, module.run))
 
     p = _command(sub, "models", "List model aliases and the converted-model cache.", "rlvr models", _cmd_models)
     p.add_argument("--json", action="store_true", help="machine-readable output")
