@@ -1,0 +1,13 @@
+"""One self-contained HTML page per run: training curves, held-out gains, controls, audit, rollouts.
+
+    from rlvr.report import write_report
+    write_report("runs/add")            # -> runs/add/report.html
+
+The page draws its plots as inline SVG (rlvr.report.svg) and loads nothing: no script, no
+stylesheet, no font, no URL; it opens offline. Every string from the run (model output included)
+is HTML-escaped.
+"""
+
+from rlvr.report._page import build_report, write_report
+
+__all__ = ["build_report", "write_report"]

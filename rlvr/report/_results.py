@@ -1,0 +1,250 @@
+"""The report's result sections: held-out evaluation (base vs trained), spurious-reward controls, verifier audit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rlvr.report._html import e, f3, figure, interval, note, signed, table
+from rlvr.report._load import Loaded, Run, number
+from rlvr.report.svg import Bars, Series, bar_chart, line_chart
+
+VERDICT_CLASS = {"capability_gain": "good", "search_compression": "good", "no_change": "warn",
+                 "mode_collapse": "bad", "regression": "bad"}
+
+
+@dataclass(frozen=True)
+class SetComparison:
+    """One task set evaluated before and after training, and `gains.compare` of the two."""
+
+    name: str
+    base: dict[str, Any]
+    trained: dict[str, Any]
+    result: dict[str, Any]
+
+    @property
+    def k(self) -> int:
+        return int(self.result["k"])
+
+    @property
+    def gained(self) -> bool:  # pass@1 rose beyond the 95 % interval
+        return self.result["compression_gain_ci"][0] > 0
+
+    @property
+    def lost(self) -> bool:  # pass@1 or pass@k fell beyond the interval (as gains.compare_sets reads it)
+        return self.result["compression_gain_ci"][1] < 0 or self.result["capability_gain_ci"][1] < 0
+
+
+def compare_sets(run: Run) -> tuple[list[SetComparison], list[str]]:
+    """Every task set present in both eval files, compared; and one line per thing that is missing."""
+    from rlvr._errors import DataError
+    from rlvr.evaluate import eval_sets
+    from rlvr.evaluate.gains import compare
+
+    if run.base_eval.problem == run.final_eval.problem == "missing":
+        return [], ["No held-out evaluation in this run: eval/base.json and eval/final.json are missing "
+                    "(set data.eval in the training config)."]
+    problems = [_eval_problem(name, loaded) for name, loaded in (("base", run.base_eval), ("final", run.final_eval))]
+    if any(problems):
+        return [], [p for p in problems if p]
+    try:
+        base, final = eval_sets(run.base_eval.data), eval_sets(run.final_eval.data)
+    except (KeyError, TypeError, AttributeError):
+        return [], ["eval/base.json or eval/final.json is not an rlvr eval file."]
+    if len(base) == len(final) == 1:  # one set each: the same tasks even if the files were named differently
+        base = {name: record for name, record in zip(final, base.values())}
+    notes = [f"task set '{name}' is only in eval/{where}.json; it cannot be compared."
+             for names, other, where in ((base, final, "base"), (final, base, "final")) for name in names
+             if name not in other]
+    comparisons = []
+    for name in [n for n in final if n in base]:
+        try:
+            comparisons.append(SetComparison(name, base[name], final[name], compare(base[name], final[name])))
+        except (DataError, KeyError, TypeError, ValueError) as exc:
+            notes.append(f"task set '{name}' could not be compared: {exc}")
+    return comparisons, notes
+
+
+def _eval_problem(name: str, loaded: Loaded) -> str:
+    if loaded.ok:
+        return ""
+    if loaded.problem == "missing":
+        return f"No eval/{name}.json in this run: the {name} model was not evaluated, so nothing can be compared."
+    return f"eval/{name}.json: {loaded.problem}"
+
+
+def collapse_warning(comparisons: list[SetComparison]) -> str:
+    """Words for one set gaining pass@1 while another set loses pass@1 or pass@k, or ''."""
+    gained = [f"'{c.name}'" for c in comparisons if c.gained]
+    lost = [f"'{c.name}'" for c in comparisons if c.lost]
+    if not any(g != lost_name for g in gained for lost_name in lost):  # one mode-collapsed set is its own verdict
+        return ""
+    return (f"{', '.join(gained)} gained pass@1 while {', '.join(lost)} lost pass@1 or pass@k (95 % intervals): "
+            "an in-distribution gain with an out-of-distribution loss is the signature of entropy collapse, the "
+            "policy narrowing onto what it was trained on.")
+
+
+def verdict_sentence(c: SetComparison) -> str:
+    r, k = c.result, c.k
+    return (f"{c.name} ({r['tasks']} tasks): pass@1 {f3(r['base']['pass@1'])} → {f3(r['trained']['pass@1'])} "
+            f"({signed(r['compression_gain'])}), pass@{k} {f3(r['base'][f'pass@{k}'])} → "
+            f"{f3(r['trained'][f'pass@{k}'])} ({signed(r['capability_gain'])}): {r['verdict_words']}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Held-out evaluation
+
+
+def eval_section(comparisons: list[SetComparison], notes: list[str]) -> str:
+    parts = ['<section id="eval"><h2>Held-out evaluation</h2>']
+    parts += [note(n, "warn" if "could not" in n or "not an rlvr" in n else "note") for n in notes]
+    if len(comparisons) > 1:
+        parts.append(_sets_table(comparisons))
+    parts += [_one_set(c) for c in comparisons]
+    return "".join(parts) + "</section>"
+
+
+def _sets_table(comparisons: list[SetComparison]) -> str:
+    rows = []
+    for c in comparisons:
+        r, k = c.result, c.k
+        rows.append([e(c.name), str(r["tasks"]),
+                     f"{f3(r['base']['pass@1'])} → {f3(r['trained']['pass@1'])}",
+                     f"{signed(r['compression_gain'])} {interval(r['compression_gain_ci'], True)}",
+                     f"pass@{k}: {f3(r['base'][f'pass@{k}'])} → {f3(r['trained'][f'pass@{k}'])}",
+                     f"{signed(r['capability_gain'])} {interval(r['capability_gain_ci'], True)}",
+                     f'<span class="{VERDICT_CLASS.get(r["verdict"], "")}">{e(r["verdict"].replace("_", " "))}'
+                     "</span>"])
+    warning = collapse_warning(comparisons)
+    return ("<h3>All task sets side by side</h3>"
+            + table(["set", "tasks", "pass@1", "Δ pass@1", "pass@k", "Δ pass@k", "verdict"], rows,
+                    numeric=(1, 2, 3, 4, 5))
+            + (f'<p class="verdict bad">{e(warning)}</p>' if warning else ""))
+
+
+def _one_set(c: SetComparison) -> str:
+    r, k = c.result, c.k
+    curve = line_chart(
+        [Series("base", list(enumerate(r["curve"]["base"], 1)), dashed=True),
+         Series("trained", list(enumerate(r["curve"]["trained"], 1)))],
+        title=f"pass@k on {c.name}", x_label="k (samples per task)", y_label="pass@k", y_range=(0.0, 1.0),
+        x_log=k >= 4)
+    rows = [_row("pass@1", r, "pass@1", "compression_gain"), _row(f"pass@{k}", r, f"pass@{k}", "capability_gain")]
+    for key, label in (("parseable", "parseable answers"), ("truncated_frac", "truncated")):
+        b, t = _summary_value(c.base, key), _summary_value(c.trained, key)
+        if b is not None and t is not None:
+            rows.append([label, f3(b), f3(t), signed(t - b)])
+    tr = r["transitions"]
+    ratio = r["compression_ratio"]
+    facts = [
+        ("initial gap", f"{f3(r['initial_gap'])} (base pass@{k} − pass@1: what the base could find but not first)"),
+        ("compression ratio", "undefined: the base model had no gap" if ratio is None
+         else f"{ratio:.2f} (pass@1 gain / initial gap: the share of the gap turned into pass@1)"),
+        (f"tasks solved (pass@{k} > 0)", f"both {tr['both']}, trained only {tr['trained_only']}, "
+                                         f"base only {tr['base_only']}, neither {tr['neither']}"),
+    ]
+    if r.get("format_share") is not None:
+        facts.append(("format share", f"{r['format_share']:.0%} of the pass@1 gain is the model learning to write "
+                                      f"readable answers (read leniently, the base had pass@1 "
+                                      f"{f3(r.get('base_lenient_pass@1'))})"))
+    details = "".join(f"<dt>{e(name)}</dt><dd>{e(value)}</dd>" for name, value in facts)
+    numbers = (table(["", "base", "trained", "change (95 % interval)"], rows)
+               + f'<dl class="config">{details}</dl>')
+    return (f"<h3>{e(c.name)}: {r['tasks']} tasks, k = {k}</h3>"
+            f'<p class="verdict {VERDICT_CLASS.get(r["verdict"], "")}">{e(r["verdict_words"])}</p>'
+            f'<div class="grid">{figure(curve, "Dashed: base model; solid: trained model.")}<div>{numbers}</div></div>')
+
+
+def _row(label: str, r: dict[str, Any], key: str, gain: str) -> list[str]:
+    return [label, f"{f3(r['base'][key])} {interval(r['base'][key + '_ci'])}",
+            f"{f3(r['trained'][key])} {interval(r['trained'][key + '_ci'])}",
+            f"{signed(r[gain])} {interval(r[gain + '_ci'], True)}"]
+
+
+def _summary_value(record: dict[str, Any], key: str) -> float | None:
+    summary = record.get("summary")
+    return number(summary.get(key)) if isinstance(summary, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Spurious-reward controls (spurious.json, written by `rlvr spurious`)
+
+
+def spurious_section(loaded: Loaded) -> str:
+    head = '<section id="spurious"><h2>Spurious-reward controls</h2>'
+    if not loaded.ok:
+        text = ("No spurious.json in this run: no random- or format-reward control was trained (rlvr spurious)."
+                if loaded.problem == "missing" else loaded.problem)
+        return head + note(text, "note" if loaded.problem == "missing" else "warn") + "</section>"
+    data = loaded.data
+    arms = [a for a in data.get("arms") or [] if isinstance(a, dict)]
+    if not arms:
+        return head + note("spurious.json lists no arms; rerun rlvr spurious.", "warn") + "</section>"
+    k = data.get("k", "k")
+    parts = [head]
+    if data.get("warnings"):
+        parts.append('<ul class="warnings">' + "".join(f'<li class="warn">{e(w)}</li>' for w in data["warnings"])
+                     + "</ul>")
+    if data.get("conclusion"):
+        parts.append(f'<p class="verdict">{e(data["conclusion"])}</p>')
+    facts = [f"set <code>{e(data.get('set', '?'))}</code>"]
+    if number(data.get("base_rate")) is not None:
+        facts.append(f"base rate {f3(data['base_rate'])}"
+                     + (f" over {data['base_rate_rollouts']} rollouts" if data.get("base_rate_rollouts") else ""))
+    parts.append(f'<p class="sub">{"; ".join(facts)}.</p>')
+    rows = [[f"<b>{e(a.get('name', '?'))}</b>", e(a.get("reward", "")), _before_after(a.get("pass@1")),
+             signed(a.get("gain_pass@1")), _before_after(a.get("pass@k")), signed(a.get("gain_pass@k")),
+             f"<code>{e(a.get('run_dir', ''))}</code>"] for a in arms]
+    chart = bar_chart([str(a.get("name", "?")) for a in arms],
+                      [Bars("pass@1 gain", [number(a.get("gain_pass@1")) for a in arms]),
+                       Bars(f"pass@{k} gain", [number(a.get("gain_pass@k")) for a in arms])],
+                      title="Gain over the base model, per reward", y_label="gain")
+    parts.append(table(["arm", "reward", "pass@1", "gain", f"pass@{k}", "gain", "run"], rows, numeric=(2, 3, 4, 5))
+                 + figure(chart, narrow=True))
+    return "".join(parts) + "</section>"
+
+
+def _before_after(pair: Any) -> str:
+    if isinstance(pair, (list, tuple)) and len(pair) == 2:
+        return f"{f3(pair[0])} → {f3(pair[1])}"
+    return "–"
+
+
+# ---------------------------------------------------------------------------------------------
+# Verifier audit (audit.json, written by `rlvr audit --json`)
+
+_AUDIT_CLASS = {"worth trying RLVR": "good", "fix verifier coverage first": "warn"}
+
+
+def audit_section(loaded: Loaded) -> str:
+    head = '<section id="audit"><h2>Verifier audit</h2>'
+    summary = loaded.data.get("summary") if loaded.ok else None
+    if not isinstance(summary, dict):
+        missing = loaded.problem == "missing"
+        text = ("No audit.json in this run: the verifier was not audited (rlvr audit VERIFIER --json "
+                "RUN_DIR/audit.json)." if missing else loaded.problem or "audit.json has no summary.")
+        return head + note(text, "note" if missing else "warn") + "</section>"
+    s = summary
+    verdict = str(s.get("verdict", ""))
+    facts = [
+        ("coverage", f"{f3(s.get('coverage'))} of {s.get('cases', '?')} cases judged right in both runs"
+                     + (f" (a check that accepts everything would score {f3(s['accept_all_coverage'])})"
+                        if number(s.get("accept_all_coverage")) is not None else "")),
+        ("false positives", f"{s.get('false_positives', '?')} of {s.get('must_fail', '?')} bad outputs rewarded "
+                            f"(rate {f3(s.get('false_positive_rate'))})"),
+        ("false negatives", f"{s.get('false_negatives', '?')} of {s.get('must_pass', '?')} good outputs refused "
+                            f"(rate {f3(s.get('false_negative_rate'))})"),
+        ("non-deterministic", f"{s.get('nondeterministic', '?')} verdicts changed between the two runs"),
+    ]
+    if isinstance(s.get("sources"), dict) and s["sources"]:
+        facts.append(("case sources", ", ".join(f"{n} {name}" for name, n in s["sources"].items())))
+    dl = "".join(f"<dt>{e(name)}</dt><dd>{e(value)}</dd>" for name, value in facts)
+    parts = [head, f'<p class="verdict {_AUDIT_CLASS.get(verdict, "bad")}">Audit of <code>{e(s.get("target", "?"))}'
+                   f"</code>: <b>{e(verdict)}</b></p>", f'<dl class="config">{dl}</dl>']
+    weak = [t for t in loaded.data.get("tags") or [] if isinstance(t, dict)
+            and (t.get("false_positives") or t.get("false_negatives") or t.get("nondeterministic"))]
+    if weak:
+        rows = [[e(t.get("tag", "")), str(t.get("cases", "")), f3(t.get("coverage")), str(t.get("false_positives", 0)),
+                 str(t.get("false_negatives", 0))] for t in weak[:12]]
+        parts.append("<h3>Case tags with errors</h3>" + table(["tag", "cases", "coverage", "FP", "FN"], rows))
+    return "".join(parts) + "</section>"

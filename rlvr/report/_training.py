@@ -1,0 +1,203 @@
+"""The report's training sections: curves from metrics.jsonl with health warnings, and example rollouts."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from rlvr.report._html import e, f3, figure, note, signed, table
+from rlvr.report._load import Run, number
+from rlvr.report.svg import Marker, Series, line_chart
+
+# (title, [(metric, legend label)], y-axis label, show health markers). Shares get a fixed 0-1 axis.
+_CHARTS: list[tuple[str, list[tuple[str, str]], str, bool]] = [
+    ("Reward and pass rate", [("reward/mean", "reward (mean)"), ("pass_rate", "pass rate"),
+                              ("parseable", "parseable")], "share of rollouts", False),
+    ("Entropy", [("entropy", "entropy")], "nats per token", True),
+    ("KL to the reference", [("kl", "KL")], "KL", True),
+    ("Response length", [("len/mean", "mean length")], "tokens", False),
+    ("Truncated and clipped shares", [("len/truncated_frac", "truncated (hit max_new_tokens)"),
+                                      ("clip_frac", "clipped tokens")], "share", False),
+    ("Informative groups", [("groups/informative_frac", "informative (rewards differ)"),
+                            ("groups/all_zero_frac", "all wrong"), ("groups/all_one_frac", "all right")],
+     "share of groups", False),
+    ("Generation throughput", [("throughput/tokens_per_s", "generated tokens/s")], "tokens / s", False),
+]
+_SUMMARY_METRICS = [("reward/mean", "reward (mean)"), ("pass_rate", "pass rate"), ("parseable", "parseable"),
+                    ("entropy", "entropy"), ("kl", "KL"), ("len/mean", "mean length (tokens)"),
+                    ("len/truncated_frac", "truncated share"), ("groups/informative_frac", "informative groups")]
+
+
+def _points(metrics: list[dict[str, Any]], key: str) -> list[tuple[float, float | None]]:
+    return [(row["step"], number(row.get(key))) for row in metrics]
+
+
+def _has(metrics: list[dict[str, Any]], key: str) -> bool:
+    return any(number(row.get(key)) is not None for row in metrics)
+
+
+def _share_axis(series: list[Series]) -> tuple[float, float] | None:
+    """0-1 when every value is a share, so that charts of shares compare at a glance."""
+    values = [y for s in series for _, y in s.points if y is not None]
+    return (0.0, 1.0) if values and all(0.0 <= v <= 1.0 for v in values) else None
+
+
+def training_section(run: Run) -> str:
+    metrics = run.metrics
+    health = run.health.data or []
+    markers = _markers(health)
+    charts = []
+    for title, keys, y_label, with_markers in [*_CHARTS, _reasons_chart(metrics)]:
+        series = [Series(label, _points(metrics, key)) for key, label in keys if _has(metrics, key)]
+        if not series:
+            continue
+        y_range = _share_axis(series) if "share" in y_label else None
+        svg = line_chart(series, title=title, x_label="step", y_label=y_label, y_range=y_range,
+                         markers=markers if with_markers else ())
+        charts.append(figure(svg, _caption(run, title, with_markers and bool(markers))))
+    return (
+        '<section id="training"><h2>Training</h2>'
+        + f'<p class="sub">{e(_timing_line(metrics))}</p>'
+        + _summary_table(metrics)
+        + f'<div class="grid">{"".join(charts)}</div>'
+        + _health_list(run)
+        + "</section>"
+    )
+
+
+def _reasons_chart(metrics: list[dict[str, Any]]) -> tuple[str, list[tuple[str, str]], str, bool]:
+    """Why rollouts failed (reason/<code> shares), when the trainer logged them."""
+    codes = sorted({key for row in metrics for key in row if key.startswith("reason/")})
+    return ("Why rollouts failed", [(key, key.removeprefix("reason/")) for key in codes], "share of rollouts", False)
+
+
+def _markers(health: list[dict[str, Any]]) -> list[Marker]:
+    """One marker per step that raised warnings, naming the rules."""
+    by_step: dict[float, list[str]] = {}
+    for row in health:
+        step = number(row.get("step"))
+        if step is not None:
+            by_step.setdefault(step, []).append(str(row.get("rule", "warning")))
+    return [Marker(step, f"{step:g}: {', '.join(rules)}") for step, rules in sorted(by_step.items())]
+
+
+def _caption(run: Run, title: str, marked: bool) -> str:
+    parts = []
+    if title == "KL to the reference" and all(number(r.get("kl")) in (None, 0.0) for r in run.metrics):
+        beta = ((run.config.data or {}).get("algo") or {}).get("beta")
+        parts.append("KL is 0 throughout" + (": beta = 0, so no reference model was loaded." if beta == 0 else "."))
+    if marked:
+        parts.append("Dashed red lines: health warnings (listed below).")
+    return " ".join(parts)
+
+
+def _timing_line(metrics: list[dict[str, Any]]) -> str:
+    first, last = metrics[0]["step"], metrics[-1]["step"]
+    line = f"{len(metrics)} steps logged (steps {first:g} to {last:g})"
+    times = [v for v in (number(r.get("time/step_s")) for r in metrics) if v is not None]
+    if times:
+        line += f"; {sum(times) / 60:.1f} min of training, median {statistics.median(times):.1f} s per step"
+    rates = [v for v in (number(r.get("throughput/tokens_per_s")) for r in metrics) if v is not None]
+    if rates:
+        line += f"; median generation throughput {statistics.median(rates):.0f} tokens/s"
+    return line + "."
+
+
+def _summary_table(metrics: list[dict[str, Any]]) -> str:
+    first, last = metrics[0], metrics[-1]
+    rows = []
+    for key, label in _SUMMARY_METRICS:
+        a, b = number(first.get(key)), number(last.get(key))
+        if a is None and b is None:
+            continue
+        scale = max(abs(a or 0.0), abs(b or 0.0))
+        change = _short(b - a, scale, signed=True) if a is not None and b is not None else "–"
+        rows.append([e(label), _short(a, scale), _short(b, scale), change])
+    if not rows:
+        return ""
+    return table(["metric", f"step {first['step']:g}", f"step {last['step']:g}", "change"], rows)
+
+
+def _short(value: float | None, scale: float, signed: bool = False) -> str:
+    """Three decimals for shares and entropies, fewer for token counts (scale: the row's largest value)."""
+    if value is None:
+        return "–"
+    decimals = 3 if scale < 10 else 1 if scale < 1000 else 0
+    return f"{value:{'+' if signed else ''}.{decimals}f}"
+
+
+def _health_list(run: Run) -> str:
+    if not run.health.ok:
+        missing = run.health.problem == "missing"
+        return note("No health.jsonl in this run: health warnings were not recorded." if missing
+                    else run.health.problem, "note" if missing else "warn")
+    if not run.health.data:
+        return note("No health warnings: every health rule held throughout the run.")
+    rows = [[f"{number(r.get('step')) or 0:g}", e(r.get("rule", "")), f3(r.get("value")), e(r.get("message", ""))]
+            for r in run.health.data]
+    return ('<h3 class="warn">Health warnings</h3>'
+            + table(["step", "rule", "value", "message"], rows, numeric=(0, 2)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Example rollouts
+
+_PER_KIND = 3  # best and worst rollouts shown per step
+_MAX_CHARS = 1500
+
+
+def samples_section(run: Run) -> str:
+    head = '<section id="samples"><h2>Example rollouts</h2>'
+    if not run.samples.ok:
+        return head + note("No samples.jsonl in this run: no rollouts to show." if run.samples.problem == "missing"
+                           else run.samples.problem, "note" if run.samples.problem == "missing" else "warn") \
+            + "</section>"
+    rows = [r for r in run.samples.data if number(r.get("step")) is not None]
+    if not rows:
+        return head + note("samples.jsonl holds no rollouts.") + "</section>"
+    steps = sorted({r["step"] for r in rows})
+    blocks = []
+    for step in dict.fromkeys([steps[0], steps[-1]]):  # first and last, once when they are the same
+        chosen = _best_and_worst([r for r in rows if r["step"] == step])
+        total = sum(r["step"] == step for r in rows)
+        blocks.append(f"<h3>Step {step:g} <span class=\"note\">({len(chosen)} of {total} rollouts: best and worst "
+                      "reward)</span></h3>" + "".join(_sample(kind, r) for kind, r in chosen))
+    return head + "".join(blocks) + "</section>"
+
+
+def _best_and_worst(rows: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The highest and the lowest rewards of a step, from different tasks where the step has them."""
+    ranked = sorted(rows, key=lambda r: -(number(r.get("reward")) or 0.0))  # stable: file order breaks ties
+    n_best = min(_PER_KIND, (len(ranked) + 1) // 2)  # a step with few rollouts splits them evenly
+    best = _spread(ranked, n_best)
+    rest = [r for r in ranked if not any(r is b for b in best)]
+    worst = _spread(rest[::-1], min(_PER_KIND, len(rest)))[::-1]
+    return [("best", r) for r in best] + [("worst", r) for r in worst]
+
+
+def _spread(ranked: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The first n rows of a ranking by reward; among equal rewards, tasks not shown yet come first."""
+    picked, tasks, remaining = [], set(), list(ranked)
+    while remaining and len(picked) < n:
+        top = number(remaining[0].get("reward"))
+        tied = [r for r in remaining if number(r.get("reward")) == top]
+        row = next((r for r in tied if r.get("task_id") not in tasks), tied[0])
+        picked.append(row)
+        tasks.add(row.get("task_id"))
+        remaining = [r for r in remaining if r is not row]
+    return picked
+
+
+def _sample(kind: str, row: dict[str, Any]) -> str:
+    text = str(row.get("text", ""))
+    clipped = text if len(text) <= _MAX_CHARS else text[:_MAX_CHARS] + f"\n… ({len(text) - _MAX_CHARS} more characters)"
+    facts = [f"reward <b>{f3(row.get('reward'))}</b>", f"reason <code>{e(row.get('reason', ''))}</code>"]
+    if number(row.get("advantage")) is not None:
+        facts.append(f"advantage {signed(row.get('advantage'))}")
+    if number(row.get("tokens")) is not None:
+        facts.append(f"{row['tokens']:g} tokens" + (" (truncated)" if row.get("truncated") else ""))
+    if row.get("kept") is False:
+        facts.append("not trained on")
+    facts.append(f"task <code>{e(row.get('task_id', ''))}</code> sample {e(row.get('sample', ''))}")
+    return (f'<p class="sample-head"><span class="tag {kind}">{kind}</span> ' + " · ".join(facts) + "</p>"
+            f"<pre>{e(clipped)}</pre>")
