@@ -173,3 +173,52 @@ def format_comparison(result: dict[str, Any]) -> str:
         "",
         f"verdict: {result['verdict_words']}",
     ])
+
+
+def compare_sets(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2000,
+                 seed: int = 0) -> dict[str, Any]:
+    """`compare` on every task set the two eval files share, plus the in- vs out-of-distribution check.
+
+    Either file may be a single eval record or a multi-set file (`rlvr eval --tasks a b`). A gain
+    on one set with a loss on another is the signature of entropy collapse: the model narrowed
+    onto what it was trained on.
+    """
+    from rlvr.evaluate.runner import eval_sets
+
+    base_sets, trained_sets = eval_sets(base), eval_sets(trained)
+    if len(base_sets) == 1 and len(trained_sets) == 1:  # one set each: compare them whatever their names
+        base_sets = {next(iter(trained_sets)): next(iter(base_sets.values()))}
+    names = [n for n in trained_sets if n in base_sets]
+    if not names:
+        raise DataError(f"the eval files share no task set (base: {', '.join(base_sets)}; "
+                        f"trained: {', '.join(trained_sets)}).")
+    results = {n: compare(base_sets[n], trained_sets[n], resamples=resamples, seed=seed) for n in names}
+    gains = [n for n, r in results.items() if r["compression_gain_ci"][0] > 0]
+    losses = [n for n, r in results.items()
+              if r["compression_gain_ci"][1] < 0 or r["capability_gain_ci"][1] < 0]
+    warning = None
+    if gains and losses:
+        warning = (f"pass rose on {', '.join(gains)} but fell on {', '.join(losses)}: an in-distribution gain "
+                   "with an out-of-distribution loss is the signature of entropy collapse")
+    return {"sets": results, "warning": warning}
+
+
+def format_comparison_sets(result: dict[str, Any]) -> str:
+    """Each set's comparison, then one side-by-side table."""
+    sets = result["sets"]
+    if len(sets) == 1:
+        return format_comparison(next(iter(sets.values())))
+    parts = []
+    for name, r in sets.items():
+        parts += [f"== task set {name} ==", format_comparison(r), ""]
+    width = max(len(n) for n in sets) + 2
+    parts += [
+        "== side by side ==",
+        f"{'set':<{width}}{'tasks':>6}{'base p@1':>10}{'trained p@1':>13}{'d p@1':>8}{'d p@k':>8}  verdict",
+    ]
+    for name, r in sets.items():
+        parts.append(f"{name:<{width}}{r['tasks']:>6}{r['base']['pass@1']:>10.3f}{r['trained']['pass@1']:>13.3f}"
+                     f"{r['compression_gain']:>+8.3f}{r['capability_gain']:>+8.3f}  {r['verdict'].replace('_', ' ')}")
+    if result["warning"]:
+        parts += ["", f"warning: {result['warning']}"]
+    return "\n".join(parts)

@@ -8,8 +8,9 @@ Rules file (YAML):
       - {metric: false_refusals, max_rise: 0.02}   # a bad metric: may rise by at most 0.02
       - {metric: pass@1, min: 0.25}                # absolute floor for the candidate
 
-Metric files are eval files (`rlvr eval`: their summary's pass@k and other numbers) or
-plain JSON `{"metrics": {"name": value, ...}}`. A metric missing from either file is a
+Metric files are eval files (`rlvr eval`: their summary's pass@k and other numbers; a
+multi-set eval file names them by set, `heldout/pass@1`) or plain JSON
+`{"metrics": {"name": value, ...}}`. A metric missing from either file is a
 violation: a gate never passes on missing evidence.
 """
 
@@ -68,6 +69,8 @@ def metrics_of(record: Any) -> dict[str, float]:
     if not isinstance(record, dict):
         return {}
     out: dict[str, float] = {}
+    for name, sub in (record.get("sets") or {}).items():  # a multi-set eval file: heldout/pass@1, ...
+        out.update({f"{name}/{key}": value for key, value in metrics_of(sub).items()})
     for key, value in record.get("summary", {}).items():
         if isinstance(value, dict) and isinstance(value.get("value"), (int, float)):
             out[key] = float(value["value"])

@@ -14,7 +14,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from tqdm.auto import tqdm
 
@@ -24,6 +24,7 @@ from rlvr.tasks import Task
 from rlvr.verifiers import Verdict, get_verifier
 
 EVAL_FORMAT = 1
+EVAL_SETS_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class EvalSettings:
     seed: int = 0
     bootstrap_resamples: int = 2000
     verifier_workers: int = 2
+    verifier_backend: Literal["local", "ray"] = "local"  # "ray": checks run as Ray tasks (rlvr[ray])
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(
@@ -133,7 +135,8 @@ def _verify_all(
         for begin in range(0, len(slots), 64):
             chunk = slots[begin : begin + 64]
             pairs = [(texts[i][j], tasks[i].reference) for i, j in chunk]
-            for (i, j), verdict in zip(chunk, verifier.verify_batch(pairs, workers=settings.verifier_workers)):
+            for (i, j), verdict in zip(chunk, verifier.verify_batch(pairs, workers=settings.verifier_workers,
+                                                                   backend=settings.verifier_backend)):
                 verdicts[i][j] = verdict
             bar.update(len(chunk))
     bar.close()
@@ -152,6 +155,25 @@ def write_eval(record: dict[str, Any], path: str | os.PathLike) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def set_name(source: str) -> str:
+    """The default name of a task set: its file name without the extension."""
+    return Path(source).stem if source else "tasks"
+
+
+def combine_sets(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One eval file over several named task sets (held-out, harder, another family, ...)."""
+    models = {r["model"] for r in records.values()}
+    return {"rlvr_eval_sets": EVAL_SETS_FORMAT, "model": models.pop() if len(models) == 1 else "",
+            "sets": records}
+
+
+def eval_sets(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The named eval records of an eval file: several for a multi-set file, one otherwise."""
+    if "sets" in record:
+        return record["sets"]
+    return {set_name(record.get("tasks_source", "")): record}
 
 
 def format_summary(record: dict[str, Any]) -> str:

@@ -14,8 +14,16 @@ from rlvr._errors import ConfigError, DataError
 from rlvr.tasks import Task
 
 
-def pass_rates(eval_record: dict[str, Any]) -> dict[str, float]:
-    """Per-task pass rate from an eval record (`rlvr eval -o eval.json`)."""
+def pass_rates(eval_record: dict[str, Any], by: str = "passed") -> dict[str, float]:
+    """Per-task pass rate from an eval record (`rlvr eval -o eval.json`).
+
+    by="reward" takes the mean reward instead: with a shaped reward (format credit, partial
+    credit) a prompt nobody solves can still give groups of unequal rewards, hence a gradient.
+    """
+    if by == "reward":
+        return {t["id"]: t["mean_reward"] for t in eval_record["tasks"] if t["n"]}
+    if by != "passed":
+        raise ConfigError(f"curation reads pass rates by 'passed' or 'reward', not {by!r}.")
     return {t["id"]: t["passed"] / t["n"] for t in eval_record["tasks"] if t["n"]}
 
 

@@ -9,6 +9,7 @@
 # Built-in verifiers register themselves on import.
 from rlvr.verifiers import code as _code  # noqa: F401
 from rlvr.verifiers import compose as _compose  # noqa: F401
+from rlvr.verifiers import control as _control  # noqa: F401
 from rlvr.verifiers import format as _format  # noqa: F401
 from rlvr.verifiers import lean as _lean  # noqa: F401
 from rlvr.verifiers import math as _math  # noqa: F401

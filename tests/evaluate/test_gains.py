@@ -99,3 +99,37 @@ def test_format_share_credits_answers_that_were_right_but_unreadable():
     assert "50% of the pass@1 gain" in format_comparison(result)
     # Without samples (or numeric references) there is nothing to attribute.
     assert compare(record([1] * 4), record([8] * 4), resamples=50)["format_share"] is None
+
+
+def sets(**records: dict) -> dict:
+    return {"rlvr_eval_sets": 1, "model": "m", "sets": records}
+
+
+def test_sets_side_by_side_flag_an_in_distribution_gain_with_a_shifted_loss(tmp_path, capsys):
+    from rlvr.evaluate.gains import compare_sets, format_comparison_sets
+
+    base = sets(heldout=record([1, 0] * 20), shifted=record([6] * 40))
+    trained = sets(heldout=record([6] * 40), shifted=record([1] * 40))
+    result = compare_sets(base, trained, resamples=300)
+    assert result["sets"]["heldout"]["verdict"] == "capability_gain"
+    assert result["sets"]["shifted"]["verdict"] == "regression"
+    assert "entropy collapse" in result["warning"] and "heldout" in result["warning"]
+    text = format_comparison_sets(result)
+    assert "side by side" in text and "shifted" in text
+
+    (tmp_path / "b.json").write_text(json.dumps(base))
+    (tmp_path / "t.json").write_text(json.dumps(trained))
+    args = ["compare", str(tmp_path / "b.json"), str(tmp_path / "t.json"), "--json", str(tmp_path / "c.json")]
+    assert main(args) == 0
+    assert "warning: pass rose on heldout but fell on shifted" in capsys.readouterr().out
+    assert set(json.loads((tmp_path / "c.json").read_text())["sets"]) == {"heldout", "shifted"}
+
+
+def test_sets_that_agree_raise_no_warning_and_unshared_sets_are_skipped():
+    from rlvr.evaluate.gains import compare_sets
+
+    result = compare_sets(sets(a=record([1] * 40), b=record([1] * 40), only_base=record([1] * 4)),
+                          sets(a=record([8] * 40), b=record([7] * 40)), resamples=200)
+    assert set(result["sets"]) == {"a", "b"} and result["warning"] is None
+    with pytest.raises(Exception, match="share no task set"):
+        compare_sets(sets(a=record([1] * 4), c=record([1] * 4)), sets(b=record([1] * 4), d=record([1] * 4)))

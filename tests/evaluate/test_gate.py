@@ -58,3 +58,11 @@ def test_missing_metrics_fail_and_eval_files_are_read():
 def test_bad_rules_are_config_errors(data):
     with pytest.raises(ConfigError):
         parse_rules(data)
+
+
+def test_metrics_of_a_multi_set_eval_file_are_named_by_set():
+    from rlvr.evaluate.gate import metrics_of
+
+    record = {"sets": {"heldout": {"summary": {"pass@1": {"value": 0.5}, "parseable": 0.9}},
+                       "harder": {"summary": {"pass@1": {"value": 0.1}}}}}
+    assert metrics_of(record) == {"heldout/pass@1": 0.5, "heldout/parseable": 0.9, "harder/pass@1": 0.1}

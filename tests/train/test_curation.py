@@ -42,3 +42,13 @@ def test_cli_curates_from_an_eval_file(tmp_path, capsys):
     assert main(["curate", "--tasks", str(tasks_file), "--from-eval", str(tmp_path / "eval.json"),
                  "--band", "0.9", "0.95", "-o", str(tmp_path / "none.jsonl")]) == 2
     assert not (tmp_path / "none.jsonl").exists()
+
+
+def test_rates_by_mean_reward_keep_prompts_a_shaped_reward_can_teach():
+    record = {"tasks": [{"id": "never", "n": 8, "passed": 0, "mean_reward": 0.0},
+                        {"id": "format_only", "n": 8, "passed": 0, "mean_reward": 0.05},
+                        {"id": "solved", "n": 8, "passed": 8, "mean_reward": 1.0}]}
+    assert pass_rates(record) == {"never": 0.0, "format_only": 0.0, "solved": 1.0}
+    assert pass_rates(record, by="reward") == {"never": 0.0, "format_only": 0.05, "solved": 1.0}
+    with pytest.raises(ConfigError, match="'passed' or 'reward'"):
+        pass_rates(record, by="mean")

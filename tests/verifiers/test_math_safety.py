@@ -78,14 +78,15 @@ def sandboxed(tmp_path_factory):
 def test_hostile_answer_fails_fast_and_touches_nothing(sandboxed, tmp_path, monkeypatch, completion, reason):
     verifier, sandbox = sandboxed
     monkeypatch.chdir(tmp_path)
+    temp = pathlib.Path(tempfile.gettempdir())
+    before = {name: (temp / name).exists() for name in ("PWNED", "x")}  # another program may own /tmp/x
     start = time.monotonic()
     verdict = verifier.verify(completion, "42")
     elapsed = time.monotonic() - start
     assert (verdict.reward, verdict.reason) == (0.0, reason), verdict.detail
     assert elapsed < TIME_LIMIT + 2
     assert list(tmp_path.iterdir()) == [] and list(sandbox.iterdir()) == []
-    for name in ("PWNED", "x"):
-        assert not (pathlib.Path(tempfile.gettempdir()) / name).exists()
+    assert {name: (temp / name).exists() for name in before} == before
 
 
 @pytest.mark.parametrize(

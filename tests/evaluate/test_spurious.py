@@ -1,0 +1,172 @@
+"""Spurious-reward controls: the random verifier, the warning rules, and both arms end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_tiny_policy
+from rlvr._errors import ConfigError
+from rlvr.cli import main
+from rlvr.evaluate.spurious import arms, format_part, summarise_arms
+from rlvr.train.config import load_config
+from rlvr.verifiers import get_verifier
+
+TRAIN_HELPERS = Path(__file__).parents[1] / "train"
+
+
+# -- the random verifier ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9, 1.0])
+def test_random_reward_has_rate_p_whatever_the_answer(p):
+    v = get_verifier({"name": "random", "p": p, "seed": 3})
+    right = [v.verify(f"attempt {i}: 42", "42").reward for i in range(3000)]
+    wrong = [v.verify(f"attempt {i}: 41", "42").reward for i in range(3000)]
+    for rewards in (right, wrong):
+        assert abs(sum(rewards) / len(rewards) - p) < 0.03
+    assert set(right) <= {0.0, 1.0}
+
+
+def test_random_reward_is_deterministic_and_seeded():
+    a, b = get_verifier({"name": "random", "p": 0.5, "seed": 0}), get_verifier({"name": "random", "p": 0.5, "seed": 1})
+    texts = [f"text {i}" for i in range(200)]
+    first = [a.verify(t, "1").reward for t in texts]
+    assert first == [a.verify(t, "1").reward for t in texts]
+    assert first != [b.verify(t, "1").reward for t in texts]
+    assert {a.verify(t, "1").reason for t in texts} == {"ok", "random"}
+
+
+def test_random_reward_rejects_a_rate_outside_0_1():
+    with pytest.raises(ConfigError, match="p must be in"):
+        get_verifier({"name": "random", "p": 1.5})
+
+
+# -- arms and warnings ------------------------------------------------------------------------
+
+COMPOSE = {"name": "compose", "parts": [
+    {"name": "format", "verifier": {"name": "format", "answer": "bare", "pattern": "-?[0-9]+"}, "weight": 0.2},
+    {"name": "correct", "verifier": {"name": "math", "answer": "bare"}, "weight": 0.8, "gate": True},
+]}
+
+
+def test_format_part_is_found_in_a_compose_reward():
+    assert format_part(COMPOSE) == {"name": "format", "answer": "bare", "pattern": "-?[0-9]+"}
+    assert format_part({"name": "math"}) is None
+    assert format_part("") is None
+
+
+def test_arms_match_the_base_rate_and_need_a_format_part():
+    config = load_config(None, ["data.train=x.jsonl", "data.eval=y.jsonl", "run.seed=7"])
+    plan = arms(config, 0.125, ("random",))
+    assert [a.name for a in plan] == ["real", "random"]
+    assert plan[1].reward == {"name": "random", "p": 0.125, "seed": 7}
+    with pytest.raises(ConfigError, match="no `format` part"):
+        arms(config, 0.1, ("random", "format"))
+    with_format = arms(config, 0.1, ("format",), format_reward={"name": "format", "answer": "bare"})
+    assert with_format[1].reward == {"name": "format", "answer": "bare"}
+    with pytest.raises(ConfigError, match="unknown control"):
+        arms(config, 0.1, ("shuffled",))
+
+
+def _arm(name: str, base: float, trained: float) -> dict:
+    gain = trained - base
+    comparison = {"k": 8, "base": {"pass@1": base, "pass@8": base}, "trained": {"pass@1": trained, "pass@8": trained},
+                  "compression_gain": gain, "compression_gain_ci": [gain - 0.01, gain + 0.01],
+                  "capability_gain": gain, "capability_gain_ci": [gain - 0.01, gain + 0.01], "verdict": "x"}
+    return {"name": name, "reward": name, "run_dir": name, "sets": {"heldout": comparison}}
+
+
+@pytest.mark.parametrize("real, control, warns", [
+    (0.40, 0.02, False),   # the control stays put: the gain is the verifier's
+    (0.40, 0.08, True),    # more than 5 points
+    (0.06, 0.04, True),    # under 5 points but more than half the real gain
+    (0.06, 0.02, False),
+    (-0.02, 0.03, False),  # the real run lost; a small control drift is not a warning
+])
+def test_warning_rules(real, control, warns):
+    record = summarise_arms([_arm("real", 0.1, 0.1 + real), _arm("random", 0.1, 0.1 + control)], 0.2, "given", 0, 8)
+    assert bool(record["warnings"]) is warns
+    assert record["arms"][1]["gain_pass@1"] == pytest.approx(control)
+    assert record["set"] == "heldout"
+    if warns:
+        assert "side effect" in record["conclusion"]
+
+
+# -- end to end on a tiny model ---------------------------------------------------------------
+
+
+@pytest.fixture()
+def tiny_run(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(TRAIN_HELPERS))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TRAIN_HELPERS), os.environ.get("PYTHONPATH", "")]))
+    tiny = make_tiny_policy()
+    tiny.model.save_pretrained(tmp_path / "model")
+    tiny.tokenizer.save_pretrained(tmp_path / "model")
+
+    def tasks(name: str, ids: range) -> Path:
+        rows = [{"id": f"{name}{i}", "prompt": f"What is {i} + 1 ?", "reference": str(i + 1),
+                 "verifier": "rewards_for_tests:even_words"} for i in ids]
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return tmp_path / f"{name}.jsonl"
+
+    config = {
+        "model": str(tmp_path / "model"),
+        "sampling": {"max_new_tokens": 5, "batch_size": 16},
+        "algo": {"group_size": 4},
+        "optim": {"lr": 1e-3},
+        "data": {"train": str(tasks("train", range(8))), "eval": [str(tasks("heldout", range(20, 26))),
+                                                                 str(tasks("shifted", range(40, 44)))],
+                 "eval_k": 4, "prompts_per_step": 2},
+        "run": {"steps": 2, "seed": 5, "output_dir": str(tmp_path / "run")},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path
+
+
+def test_spurious_runs_every_arm_end_to_end(tiny_run, capsys):
+    status = main(["spurious", str(tiny_run / "config.yaml"), "--format-reward", "{name: format, answer: bare}",
+                   "--rate-prompts", "4"])
+    out = capsys.readouterr().out
+    root = tiny_run / "run-spurious"
+    record = json.loads((root / "spurious.json").read_text())
+    assert status == (1 if record["warnings"] else 0)
+    assert [a["name"] for a in record["arms"]] == ["real", "random", "format"]
+    assert record["base_rate_source"] == "measured" and record["base_rate_rollouts"] == 16
+    assert 0.0 < record["base_rate"] < 1.0  # even_words on gibberish passes some rollouts and fails others
+    for arm in ("real", "random", "format"):
+        run = root / arm
+        metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert [m["step"] for m in metrics] == [1, 2]
+        saved = yaml.safe_load((run / "config.yaml").read_text())
+        assert saved["run"]["seed"] == 5 and saved["run"]["steps"] == 2
+        final = json.loads((run / "eval" / "final.json").read_text())
+        assert set(final["sets"]) == {"heldout", "shifted"}
+    # The controls train on the random / format reward, and share the real arm's base evaluation.
+    random_cfg = yaml.safe_load((root / "random" / "config.yaml").read_text())
+    assert random_cfg["data"]["reward"] == {"name": "random", "p": round(record["base_rate"], 6), "seed": 5}
+    samples = [json.loads(line) for line in (root / "random" / "samples.jsonl").read_text().splitlines()]
+    assert {s["reason"] for s in samples} <= {"ok", "random"}
+    assert (root / "random" / "eval" / "base.json").read_bytes() == (root / "real" / "eval" / "base.json").read_bytes()
+    assert json.loads((root / "real" / "spurious.json").read_text()) == record
+    assert "conclusion:" in out and "random" in out and "format" in out
+
+    # A second call reuses the finished arms instead of training again.
+    assert main(["spurious", str(tiny_run / "config.yaml"), "--base-rate", str(record["base_rate"]),
+                 "--format-reward", "{name: format, answer: bare}"]) == status
+    assert "reusing the finished run" in capsys.readouterr().out
+
+
+def test_spurious_needs_held_out_tasks(tiny_run, capsys):
+    assert main(["spurious", str(tiny_run / "config.yaml"), "data.eval=", "--base-rate", "0.5"]) == 2
+    assert "set data.eval" in capsys.readouterr().err
+
+
+def test_spurious_rejects_a_bad_format_reward_before_training(tiny_run, capsys):
+    assert main(["spurious", str(tiny_run / "config.yaml"), "--format-reward", "{name: nope}"]) == 2
+    assert not (tiny_run / "run-spurious").exists()
+    assert "nope" in capsys.readouterr().err
