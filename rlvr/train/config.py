@@ -22,6 +22,8 @@ import yaml
 
 from rlvr._errors import ConfigError
 
+_Config = typing.TypeVar("_Config")
+
 
 @dataclass(frozen=True)
 class SamplingSection:
@@ -29,7 +31,10 @@ class SamplingSection:
     top_p: float = 1.0
     top_k: int = 0
     max_new_tokens: int = 64
-    batch_size: int = 32  # rows decoded together
+    batch_size: int = 32  # rows decoded together (hf engine)
+    # hf: HFEngine (CPU or GPU); vllm: VLLMEngine colocated on one CUDA GPU, weights pushed after each update.
+    engine: Literal["hf", "vllm"] = "hf"
+    gpu_memory_utilization: float = 0.3  # vllm: share of the GPU's memory vLLM may take
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,9 @@ class DataSection:
     # gated `compose` of format and correctness ("" = the tasks' verifiers). Evaluation always
     # uses the tasks' own verifiers, so a shaped reward cannot inflate the measured pass rate.
     reward: str | dict = ""
-    eval: str = ""  # held-out task file evaluated at the start and end ("" = none)
+    # Held-out task files evaluated at the start and end ("" = none): one file, or a list such as
+    # [heldout.jsonl, harder.jsonl, other_family.jsonl] to see in- and out-of-distribution side by side.
+    eval: str | tuple[str, ...] = ""
     eval_k: int = 8
     prompts_per_step: int = 8
     dynamic_filter: bool = False  # drop zero-variance groups and draw more prompts
@@ -71,6 +78,14 @@ class DataSection:
     schedule: Literal["shuffle", "difficulty", "pass_rate"] = "shuffle"
     truncated: Literal["keep", "mask", "penalise"] = "keep"  # completions that hit max_new_tokens
     length_penalty: float = 0.0  # reward -= length_penalty * tokens / max_new_tokens
+    # Where rollouts are verified: worker processes/threads here, or Ray tasks (pip install 'rlvr[ray]').
+    verifier_backend: Literal["local", "ray"] = "local"
+    ray_address: str = ""  # Ray cluster to join ("" = $RAY_ADDRESS, else a local Ray instance)
+
+
+    @property
+    def eval_files(self) -> tuple[str, ...]:
+        return (self.eval,) if isinstance(self.eval, str) and self.eval else tuple(self.eval or ())
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,17 @@ class RunSection:
 
 
 @dataclass(frozen=True)
+class LoraSection:
+    """LoRA adapters instead of full fine-tuning (needs `pip install 'rlvr[lora]'`); see rlvr/train/lora.py."""
+
+    enabled: bool = False
+    r: int = 16  # adapter rank
+    alpha: int = 32  # the adapter's output is scaled by alpha / r
+    dropout: float = 0.0  # > 0 makes the training forward differ from the sampling one
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     model: str = "smollm2-135m-instruct"
     dtype: Literal["float32", "bfloat16"] = "float32"
@@ -104,6 +130,7 @@ class TrainConfig:
     data: DataSection = field(default_factory=DataSection)
     health: HealthSection = field(default_factory=HealthSection)
     run: RunSection = field(default_factory=RunSection)
+    lora: LoraSection = field(default_factory=LoraSection)
 
     def __post_init__(self) -> None:
         checks = [
@@ -117,7 +144,15 @@ class TrainConfig:
             (self.run.steps >= 1, "run.steps must be at least 1"),
             (self.run.checkpoint_every >= 1, "run.checkpoint_every must be at least 1"),
             (self.sampling.max_new_tokens >= 1, "sampling.max_new_tokens must be at least 1"),
+            (0 < self.sampling.gpu_memory_utilization <= 1, "sampling.gpu_memory_utilization must be in (0, 1]"),
             (self.run.keep_checkpoints >= 1, "run.keep_checkpoints must be at least 1"),
+            (self.lora.r >= 1, "lora.r must be at least 1"),
+            (self.lora.alpha > 0, "lora.alpha must be positive"),
+            (0 <= self.lora.dropout < 1, "lora.dropout must be in [0, 1)"),
+            (len(self.lora.target_modules) >= 1,
+             "lora.target_modules must name at least one layer, e.g. [q_proj, v_proj]"),
+            (len({Path(p).stem for p in self.data.eval_files}) == len(self.data.eval_files),
+             "data.eval files must have distinct names (their stems name the task sets)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -135,8 +170,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Read a YAML config (or start from defaults) and apply `section.key=value` overrides."""
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                config_class: type[_Config] = TrainConfig) -> _Config:  # type: ignore[assignment]
+    """Read a YAML config (or start from defaults) and apply `section.key=value` overrides.
+
+    config_class: the frozen dataclass to build (TrainConfig for `rlvr train`, SFTConfig for `rlvr sft`).
+    """
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -160,7 +199,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             if not isinstance(node, dict):
                 raise ConfigError(f"override '{item}': '{part}' is not a section.")
         node[leaf] = yaml.safe_load(raw) if raw else ""
-    return _build(TrainConfig, data, "")
+    return _build(config_class, data, "")
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
@@ -216,15 +255,16 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     raise ConfigError(f"config key '{key}' must be {getattr(hint, '__name__', hint)}, got {value!r}.")
 
 
-def dump_config(config: TrainConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+def dump_config(config: Any, path: str | Path) -> None:
+    """Write a config dataclass, resolved, as YAML."""
+    Path(path).write_text(yaml.safe_dump(_plain(dataclasses.asdict(config)), sort_keys=False))
 
 
-def config_help() -> str:
+def config_help(config_class: type = TrainConfig) -> str:
     """Every key with its default: the CLI help comes from the same source as the config."""
     lines = []
-    for section in dataclasses.fields(TrainConfig):
-        default = getattr(TrainConfig(), section.name)
+    for section in dataclasses.fields(config_class):
+        default = getattr(config_class(), section.name)
         if dataclasses.is_dataclass(default):
             for f in dataclasses.fields(default):
                 lines.append(f"  {section.name}.{f.name} = {getattr(default, f.name)!r}")

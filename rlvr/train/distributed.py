@@ -19,13 +19,26 @@ from typing import Sequence, TypeVar
 
 import torch
 
+from rlvr._errors import ConfigError
+
 T = TypeVar("T")
+
+# What accelerate's launcher sets for a sharded launch (examples/accelerate/fsdp.yaml, deepspeed_*.yaml).
+# This trainer keeps a full replica per rank and never wraps the model in FSDP or DeepSpeed, so such a
+# launch would run as plain data parallelism without the memory saving it promised: refuse it instead.
+_SHARDED_LAUNCHES = {"ACCELERATE_USE_FSDP": "FSDP", "ACCELERATE_USE_DEEPSPEED": "DeepSpeed"}
 
 
 class Dist:
     """The process group as the launcher (accelerate launch, torchrun) describes it in the environment."""
 
     def __init__(self) -> None:
+        for variable, name in _SHARDED_LAUNCHES.items():
+            if os.environ.get(variable, "").lower() == "true":
+                raise ConfigError(
+                    f"rlvr train is data-parallel only and does not shard with {name}; launch it with "
+                    "examples/accelerate/ddp.yaml, or train LoRA adapters (lora.enabled=true) to save memory."
+                )
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = 0
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))

@@ -8,7 +8,8 @@ checkpoint). The maths lives in `grpo.py`; this file only moves tensors and writ
 
 Run directory: config.yaml (resolved), metrics.jsonl (one line per step), samples.jsonl
 (every rollout with reward, reason and advantage), health.jsonl, checkpoints/step-N/,
-eval/base.json and eval/final.json when `data.eval` is set.
+eval/base.json and eval/final.json when `data.eval` names held-out task files, and with
+`lora.enabled` the merged model in model/ (checkpoints then hold the adapter; see lora.py).
 """
 
 from __future__ import annotations
@@ -29,14 +30,18 @@ import torch
 from tqdm.auto import tqdm
 
 from rlvr._errors import ConfigError
-from rlvr.models import HFEngine, Policy, SamplingParams, load_policy
+from rlvr.evaluate.runner import set_name
+from rlvr.models import Policy, SamplingParams, load_policy, make_engine
+from rlvr.models.sampler import check_engine
 from rlvr.monitor import HealthMonitor
 from rlvr.tasks import Task, load_tasks
 from rlvr.train.config import TrainConfig, dump_config
 from rlvr.train.distributed import Dist
 from rlvr.train.grpo import group_advantages, grpo_loss, micro_batch_weight, token_logprobs
 from rlvr.train.loggers import check_loggers, open_loggers
+from rlvr.train.lora import ReferenceView, apply_lora, load_adapter, save_adapter, save_merged
 from rlvr.verifiers import Verdict, get_verifier
+from rlvr.verifiers.base import Backend
 
 # ---------------------------------------------------------------------------------------------
 # Data: a deterministic stream of prompts whose position is part of the checkpoint.
@@ -96,12 +101,20 @@ class Rollouts:
     new_tokens: int = 0
 
 
-def _verify(tasks: list[Task], texts: list[list[str]], workers: int = 2) -> list[list[Verdict]]:
-    out: list[list[Verdict]] = []
-    for task, group in zip(tasks, texts):
-        verifier = get_verifier(task.verifier)
-        out.append(verifier.verify_batch([(t, task.reference) for t in group], workers=workers))
-    return out
+def _verify(tasks: list[Task], texts: list[list[str]], workers: int = 2,
+            backend: Backend = "local") -> list[list[Verdict]]:
+    """Verdicts per group. The checks of all groups that share a verifier go out as one batch,
+    so the workers (processes, threads or Ray tasks) stay busy across groups."""
+    slots: dict[str, list[tuple[int, int]]] = {}  # verifier spec -> (group, sample)
+    for g, task in enumerate(tasks):
+        slots.setdefault(json.dumps(task.verifier, sort_keys=True), []).extend((g, j) for j in range(len(texts[g])))
+    out: list[list[Verdict | None]] = [[None] * len(group) for group in texts]
+    for spec, where in slots.items():
+        pairs = [(texts[g][j], tasks[g].reference) for g, j in where]
+        verdicts = get_verifier(json.loads(spec)).verify_batch(pairs, workers=workers, backend=backend)
+        for (g, j), verdict in zip(where, verdicts):
+            out[g][j] = verdict
+    return out  # type: ignore[return-value]
 
 
 def _shape_rewards(rollouts: Rollouts, config: TrainConfig) -> torch.Tensor:
@@ -145,30 +158,42 @@ class Trainer:
                               f"of processes ({self.dist.world}).")
         self._check_run_dir(resume)
         check_loggers(config.run.loggers)
+        check_engine(config.sampling.engine)  # e.g. vllm without a GPU fails before the model loads
         if not config.data.train:
             raise ConfigError("data.train is not set; give the training task file, e.g. data.train=train.jsonl.")
         tasks = load_tasks(config.data.train)  # bad input fails before anything is loaded or written
         if config.data.reward:
             get_verifier(config.data.reward)  # a bad reward spec fails now, not at the first step
             tasks = [replace(t, verifier=config.data.reward) for t in tasks]
-        self.eval_tasks = load_tasks(config.data.eval) if config.data.eval else []
+        if config.data.verifier_backend == "ray":  # no ray package or no cluster fails now, too
+            from rlvr.verifiers.ray_backend import connect
+
+            connect(config.data.ray_address)
+        self.eval_tasks = {set_name(path): load_tasks(path) for path in config.data.eval_files}
         self._seed_everything(config.run.seed)
         self.policy = policy or load_policy(config.model, dtype=config.dtype, device=self.dist.device)
+        if config.lora.enabled:  # sampling, evaluation and the update all see the adapted model
+            self.policy = apply_lora(self.policy, config.lora)
         self.model = self.policy.model
         self.reference = None
-        if config.algo.beta > 0:  # a frozen copy; with beta = 0 no second model is kept
+        if config.algo.beta > 0 and config.lora.enabled:  # the base model is the adapted one with its adapter off
+            self.reference = ReferenceView(self.model)
+        elif config.algo.beta > 0:  # a frozen copy; with beta = 0 no second model is kept
             self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
+            [p for p in self.model.parameters() if p.requires_grad], lr=config.optim.lr,
+            weight_decay=config.optim.weight_decay,
         )
         warmup = config.optim.warmup_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
-        self.engine = HFEngine(self.policy, batch_size=config.sampling.batch_size)
+        self.engine = make_engine(config.sampling.engine, self.policy, batch_size=config.sampling.batch_size,
+                                  gpu_memory_utilization=config.sampling.gpu_memory_utilization)
         self.stream = TaskStream(tasks, config.run.seed, config.data.schedule)
         self.health = HealthMonitor(config.health)
         self.step = 0
         if resume:
             self._load_latest_checkpoint()
+            self.engine.push_weights()
 
     # -- setup --------------------------------------------------------------------------------
     def _check_run_dir(self, resume: bool) -> None:
@@ -191,8 +216,8 @@ class Trainer:
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             dump_config(self.config, self.run_dir / "config.yaml")
-            if self.eval_tasks and self.step == 0:
-                self._evaluate("base")
+            if self.eval_tasks and self.step == 0 and not (self.run_dir / "eval" / "base.json").exists():
+                self._evaluate("base")  # (a base eval already there was measured for this run by `rlvr spurious`)
         self.dist.barrier()
         loggers = open_loggers(self.config.run.loggers, self.run_dir, self.config.to_dict()) if main else []
         bar = tqdm(total=self.config.run.steps, initial=self.step, desc="train", unit="step",
@@ -224,22 +249,29 @@ class Trainer:
             logger.close()
         if self.eval_tasks and main:
             self._evaluate("final")
+        if self.config.lora.enabled and main:  # a plain model folder for `rlvr eval --model RUN_DIR/model`
+            self.policy = save_merged(self.policy, self.run_dir / "model")
+            self.model = self.policy.model
         self.dist.barrier()
         return self.run_dir
 
     def _evaluate(self, name: str) -> None:
-        """pass@k on the held-out tasks with the training sampler settings, into eval/NAME.json."""
-        from rlvr.evaluate import EvalSettings, evaluate, format_summary, write_eval
+        """pass@k on each held-out task set with the training sampler settings, into eval/NAME.json."""
+        from rlvr.evaluate import EvalSettings, combine_sets, evaluate, format_summary, write_eval
 
         s = self.config.sampling
         settings = EvalSettings(k=self.config.data.eval_k, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
                                 max_new_tokens=s.max_new_tokens, seed=self.config.run.seed)
         self.model.eval()
-        record = evaluate(self.engine, self.eval_tasks, settings, model_name=f"{self.config.model} ({name})",
-                          tasks_source=self.config.data.eval, progress=self.progress)
+        records = {}
+        for (set_, tasks), path in zip(self.eval_tasks.items(), self.config.data.eval_files):
+            records[set_] = evaluate(self.engine, tasks, settings, model_name=f"{self.config.model} ({name})",
+                                     tasks_source=path, progress=self.progress)
+            if self.progress:
+                tqdm.write(format_summary(records[set_]))
+        # One task set keeps the plain eval file; several make a multi-set file `rlvr compare` reads set by set.
+        record = records[set_] if len(records) == 1 else combine_sets(records)
         write_eval(record, self.run_dir / "eval" / f"{name}.json")
-        if self.progress:
-            tqdm.write(format_summary(record))
 
     def _step(self) -> tuple[dict[str, float], list[dict[str, Any]]]:
         config, start = self.config, time.perf_counter()
@@ -253,6 +285,7 @@ class Trainer:
                 kept, group_advantages(subset, config.algo.baseline, config.algo.scale_by_std)[0]
             )
         update_metrics = self._update(rollouts, advantages, kept)
+        self.engine.push_weights()  # vllm samples from its own copy of the weights (a no-op for hf)
         lengths = torch.tensor([[len(c) for c in g] for g in rollouts.completion_ids], dtype=torch.float)
         sampled_logp = [lp for g in rollouts.old_logprobs for c in g for lp in c]
         step_s = time.perf_counter() - start
@@ -320,7 +353,7 @@ class Trainer:
             generation = self.engine.generate([t.prompt for t in tasks], params)
             t1 = time.perf_counter()
             texts = [[c.text for c in group] for group in generation.completions]
-            verdicts = _verify(tasks, texts)
+            verdicts = _verify(tasks, texts, backend=config.data.verifier_backend)
             verify_s += time.perf_counter() - t1
             generate_s += t1 - t0
             part = Rollouts(
@@ -416,7 +449,10 @@ class Trainer:
         staging = root / f".step-{self.step}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        self.model.save_pretrained(staging)
+        if self.config.lora.enabled:  # the base weights never change: the adapter is all there is to save
+            save_adapter(self.model, staging)
+        else:
+            self.model.save_pretrained(staging)
         self.policy.tokenizer.save_pretrained(staging)
         torch.save({
             "step": self.step,
@@ -440,11 +476,16 @@ class Trainer:
             raise ConfigError(f"nothing to resume in {self.run_dir}: no complete checkpoint.")
         from safetensors.torch import load_file
 
-        weights = load_file(str(latest / "model.safetensors"))
-        missing, unexpected = self.model.load_state_dict(weights, strict=False)
-        tied = {"lm_head.weight"} if getattr(self.model.config, "tie_word_embeddings", False) else set()
-        if unexpected or set(missing) - tied:  # tied embeddings are saved once; nothing else may be missing
-            raise ConfigError(f"checkpoint {latest} does not match the model ({(unexpected or missing)[0]}).")
+        if self.config.lora.enabled:
+            load_adapter(self.model, latest)
+        elif (latest / "adapter_config.json").exists():
+            raise ConfigError(f"checkpoint {latest} holds a LoRA adapter; resume it with lora.enabled=true.")
+        else:
+            weights = load_file(str(latest / "model.safetensors"))
+            missing, unexpected = self.model.load_state_dict(weights, strict=False)
+            tied = {"lm_head.weight"} if getattr(self.model.config, "tie_word_embeddings", False) else set()
+            if unexpected or set(missing) - tied:  # tied embeddings are saved once; nothing else may be missing
+                raise ConfigError(f"checkpoint {latest} does not match the model ({(unexpected or missing)[0]}).")
         state = torch.load(latest / "trainer_state.pt", weights_only=False)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -516,3 +557,14 @@ def _pad_batch(rollouts: Rollouts, rows: list[tuple[int, int]], advantages: torc
 def train(config: TrainConfig, resume: bool = False, policy: Policy | None = None, progress: bool = True) -> Path:
     """Run (or resume) a GRPO training run; returns the run directory."""
     return Trainer(config, policy=policy, resume=resume, progress=progress).train()
+
+
+def final_model(run_dir: str | Path) -> Path:
+    """The folder holding a finished run's trained model: the merged LoRA model, else the last checkpoint."""
+    run_dir = Path(run_dir)
+    if (run_dir / "model" / "config.json").exists():
+        return run_dir / "model"
+    latest = run_dir / "checkpoints" / "latest"
+    if not latest.exists():
+        raise ConfigError(f"{run_dir} has no trained model: no model/ folder and no checkpoint.")
+    return run_dir / "checkpoints" / latest.read_text().strip()

@@ -8,6 +8,8 @@ A verifier is a frozen dataclass of options with one method, `check`. Callers us
 - with `isolated=True` (the default) checks run in worker processes, and a check
   that overruns `time_limit` is killed with its process. This holds in any thread,
   unlike `signal.alarm` timeouts, which do nothing outside the main thread.
+- `backend="ray"` runs the same guarded checks as Ray tasks (ray_backend.py), with the
+  same order, verdicts, time limit and cache.
 
 Bad *options* raise `ConfigError` at construction, before any work starts.
 """
@@ -29,6 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable, Literal, Sequence
 
 from rlvr._errors import ConfigError
+
+Backend = Literal["local", "ray"]
+_BACKENDS = typing.get_args(Backend)
 
 # Reason codes that mean "the answer could not be read", as opposed to "read and wrong".
 # The evaluator reports the share of samples outside this set as the parseable share.
@@ -115,15 +120,23 @@ class Verifier:
 
     __call__ = verify
 
-    def verify_batch(self, pairs: Iterable[tuple[str, Any]], workers: int = 1) -> list[Verdict]:
+    def verify_batch(self, pairs: Iterable[tuple[str, Any]], workers: int = 1,
+                     backend: Backend = "local") -> list[Verdict]:
         """Verify (completion, reference) pairs, in order, `workers` checks at a time.
 
         Isolated checks run in worker processes. In-process checks run on `workers` threads:
         verifiers that wait on a subprocess or a server (code sandbox, Lean, remote) overlap.
+        backend="ray": the same checks as Ray tasks, `workers` tasks at a time (ray_backend.py).
         """
+        if backend not in _BACKENDS:
+            raise ConfigError(f"verifier backend must be one of {', '.join(_BACKENDS)}, got {backend!r}.")
         pairs = list(pairs)
         if self.isolated:
-            return _pool_for(self).run(pairs, workers)
+            return _pool_for(self).run(pairs, workers, backend)
+        if backend == "ray":
+            from rlvr.verifiers import ray_backend
+
+            return ray_backend.run_checks(self, pairs, workers)
         if workers <= 1 or len(pairs) <= 1:
             return [guarded_check(self, c, r) for c, r in pairs]
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -349,15 +362,16 @@ class _Pool:
         self.lock = threading.Lock()
         self.cache: dict[tuple[str, str], Verdict] = {}
 
-    def run(self, pairs: Sequence[tuple[str, Any]], workers: int) -> list[Verdict]:
+    def run(self, pairs: Sequence[tuple[str, Any]], workers: int, backend: Backend = "local") -> list[Verdict]:
         keys = [_cache_key(c, r) for c, r in pairs]
+        execute = self._run if backend == "local" else self._run_on_ray
         with self.lock:
             first: dict[tuple[str, str], int] = {}
             todo = []  # indices to check: uncached, and only the first of identical pairs
             for i, key in enumerate(keys):
                 if key is None or (key not in self.cache and first.setdefault(key, i) == i):
                     todo.append(i)
-            fresh = dict(zip(todo, self._run([pairs[i] for i in todo], max(1, workers))))
+            fresh = dict(zip(todo, execute([pairs[i] for i in todo], max(1, workers))))
             for i, verdict in fresh.items():
                 if keys[i] is not None and verdict.reason not in _UNCACHED_REASONS:
                     if len(self.cache) >= _CACHE_SIZE:
@@ -409,6 +423,11 @@ class _Pool:
                     results[index] = Verdict(0.0, "timeout", f"check exceeded the {limit:g} s time limit")
                     self._replace(worker)
         return results  # type: ignore[return-value]
+
+    def _run_on_ray(self, pairs: Sequence[tuple[str, Any]], workers: int) -> list[Verdict]:
+        from rlvr.verifiers import ray_backend
+
+        return ray_backend.run_checks(self.verifier, pairs, workers)
 
     def _replace(self, worker: _Worker) -> None:
         worker.kill()

@@ -11,3 +11,8 @@ def slow_even_words(completion: str, reference: object) -> float:
 
     time.sleep(0.03)
     return even_words(completion, reference)
+
+
+def never(completion: str, reference: object) -> float:
+    """Nothing passes: for the empty-yield path of `rlvr distill`."""
+    return 0.0

@@ -1,0 +1,46 @@
+"""`rlvr sft CONFIG [key=value ...]`: supervised fine-tuning with completion-only loss.
+
+    rlvr sft data.train=sft.jsonl data.eval=heldout.jsonl optim.epochs=3 run.output_dir=runs/sft
+
+The loop is in `sft.py`; the config and its defaults in `sft_config.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from rlvr.train.config import config_help
+from rlvr.train.sft_config import SFTConfig  # light: only dataclasses, for the key list in --help
+
+SUMMARY = "Supervised fine-tuning on a chat JSONL dataset (e.g. from `rlvr distill`), loss on completions only."
+EXAMPLE = ("rlvr sft sft.yaml data.train=sft.jsonl data.eval=heldout.jsonl optim.lr=2e-5 optim.epochs=3\n"
+           "  rlvr eval --model runs/sft/model --tasks heldout.jsonl --k 8 -o sft.json\n\n"
+           "config keys and defaults:\n" + config_help(SFTConfig))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `rlvr sft`, added to the subcommand's parser."""
+    parser.add_argument("config", nargs="?", help="YAML config file (optional: defaults plus overrides work too)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=2e-5")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the config, train, and print where everything went."""
+    from rlvr.cli import _quiet_transformers
+    from rlvr.train.sft import train_sft
+    from rlvr.train.sft_config import load_sft_config
+
+    config_file, overrides = args.config, list(args.overrides)
+    if config_file and "=" in config_file and not os.path.exists(config_file):
+        config_file, overrides = None, [config_file, *overrides]  # only overrides were given
+    config = load_sft_config(config_file, overrides)
+    _quiet_transformers()
+    run_dir = train_sft(config)
+    rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    print(f"{len(rows)} steps; batch loss {rows[0]['loss']:.4f} at step 1, {rows[-1]['loss']:.4f} at step {len(rows)}")
+    saved = " model/ (load it with --model)," if config.run.save_model else ""
+    print(f"run directory: {run_dir} (config.yaml, metrics.jsonl,{saved} eval/ when data.eval is set)")
+    return 0
