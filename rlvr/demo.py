@@ -70,7 +70,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", metavar="DIR", help="where everything goes (default runs/demo or "
                                                             "runs/demo-quick)")
     parser.add_argument("--steps", type=int, help="GRPO steps (default 12, quick 5)")
-    parser.add_argument("--force", action="store_true", help="replace a previous demo in the output directory")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -87,17 +86,17 @@ def run(args: argparse.Namespace) -> int:
     from rlvr.models import resolve_model
 
     resolve_model(args.model)  # a missing model fails (and a GGUF is converted) before anything is written
-    _prepare(root, args.force)
+    _prepare(root)
     run_demo(args.model, root, plan, seed=args.seed)
     return 0
 
 
-def _prepare(root: Path, force: bool) -> None:
+def _prepare(root: Path) -> None:
+    """An empty output directory; an earlier demo there is replaced, anything else is refused."""
     if root.exists() and any(root.iterdir()):
         if not (root / "demo.json").exists() and not (root / "grpo.yaml").exists():
             raise ConfigError(f"{root} is not empty and holds no earlier demo; choose another --output-dir.")
-        if not force:
-            raise ConfigError(f"{root} holds an earlier demo; pass --force to replace it or choose --output-dir.")
+        print(f"replacing the earlier demo in {root}")
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
 
@@ -129,7 +128,8 @@ def run_demo(model: str, root: Path, plan: Plan, seed: int = 0, progress: bool =
     config = load_config(config_path)
     t = stage("grpo", 3, f"GRPO, {plan.steps} steps of {plan.prompts_per_step} prompts x {plan.group_size} "
                          "samples; then 4: the same with a random reward (control)")
-    spurious = run_spurious(config, root, controls=("random",), base_rate=base_rate, progress=progress)
+    spurious = run_spurious(config, root, controls=("random",), base_rate=base_rate, progress=progress,
+                            rate_source="measured in step 2 on the training prompts")
     timings["grpo_and_control"] = time.perf_counter() - t
 
     t = stage("compare", 5, "compare base and trained on each held-out set")
@@ -247,16 +247,21 @@ def verdict_in_words(record: dict[str, Any], root: Path) -> str:
     ratio = headline["compression_ratio"]
     lines.append(f"  verdict on {name}: {headline['verdict_words']}.")
     lines.append("  compression ratio (pass@1 gain / base headroom pass@k - pass@1): "
-                 + ("undefined, the base model had no headroom (pass@1 = pass@k)" if ratio is None else f"{ratio:.2f}"))
+                 + ("undefined, the base model had no headroom (pass@1 = pass@k)" if ratio is None else f"{ratio:.2f}"
+                    + (" (above 1: trained pass@1 beats what the base found in k tries; more than compression)"
+                       if ratio > 1 else "")))
     if headline["trained_only_ids"]:
         lines.append(f"  {len(headline['trained_only_ids'])} held-out problems are solved (in {k} tries) only after "
-                     "training: the evidence of capability beyond the base model's reach at this k.")
+                     f"training: capability beyond the base model's reach at k = {k}, as the strict verifier reads it.")
     if headline["format_share"] is not None:
         lines.append(f"  caution: read leniently (last number in the text), the base model already had pass@1 "
                      f"{headline['base_lenient_pass@1']:.3f}; {headline['format_share']:.0%} of the pass@1 gain is "
                      "the model learning to write a readable bare number.")
     if record["comparison"]["warning"]:
         lines.append(f"  warning: {record['comparison']['warning']}.")
+    if record["base_rate"] == 0:
+        lines.append("  the base model never earned any reward on the training prompts (p = 0): every group had "
+                     "equal rewards, so GRPO had no signal to learn from (see the health warnings in the report).")
     control = next((a for a in record["spurious"]["arms"] if a["name"] == "random"), None)
     if control:
         lines.append(f"  random-reward control (p = {record['base_rate']:.3f}): held-out pass@1 "

@@ -39,10 +39,18 @@ def test_demo_runs_every_stage(tiny_model, tmp_path, capsys):
     assert "== what 2 GRPO steps bought" in out and "verdict on heldout" in out and "report:" in out
 
 
-def test_demo_refuses_to_overwrite_without_force(tiny_model, tmp_path, capsys):
+def test_demo_replaces_only_an_earlier_demo(tiny_model, tmp_path, capsys):
     (tmp_path / "precious.txt").write_text("x")
     assert main(["demo", "--model", str(tiny_model), "--output-dir", str(tmp_path)]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "precious.txt").read_text() == "x"
     assert main(["demo", "--model", str(tmp_path / "no-such-model"), "--output-dir", str(tmp_path / "d")]) == 2
     assert not (tmp_path / "d").exists()
+    from rlvr.demo import _prepare
+
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "demo.json").write_text("{}")
+    (earlier / "old.txt").write_text("x")
+    _prepare(earlier)
+    assert earlier.exists() and not any(earlier.iterdir())

@@ -96,14 +96,18 @@ def measure_base_rate(config: Any, prompts: int, progress: bool = True) -> tuple
 
 def run_spurious(config: Any, root: str | Path, *, controls: tuple[str, ...] = ("random",),
                  format_reward: str | dict | None = None, base_rate: float | None = None,
-                 rate_prompts: int = 16, progress: bool = True) -> dict[str, Any]:
-    """Train every arm (reusing finished ones) and return the spurious.json record."""
+                 rate_source: str = "given", rate_prompts: int = 16, progress: bool = True) -> dict[str, Any]:
+    """Train every arm (reusing finished ones) and return the spurious.json record.
+
+    base_rate: p for the random arm; None measures it on `rate_prompts` training prompts.
+    rate_source: how a given base rate was obtained, for the record (e.g. "measured by rlvr demo").
+    """
     from rlvr.train.trainer import train
 
     if not config.data.eval_files:
         raise ConfigError("rlvr spurious needs held-out tasks to measure gains on; set data.eval.")
     root = Path(root)
-    source = "given"
+    source = rate_source
     rollouts = 0
     if base_rate is None:
         base_rate, rollouts = measure_base_rate(config, rate_prompts, progress)

@@ -29,7 +29,9 @@ _SUMMARY_METRICS = [("reward/mean", "reward (mean)"), ("pass_rate", "pass rate")
 
 
 def _points(metrics: list[dict[str, Any]], key: str) -> list[tuple[float, float | None]]:
-    return [(row["step"], number(row.get(key))) for row in metrics]
+    # The trainer logs a reason/<code> share only at steps where that reason occurred: absent is 0.
+    default = 0.0 if key.startswith("reason/") else None
+    return [(row["step"], number(row.get(key, default))) for row in metrics]
 
 
 def _has(metrics: list[dict[str, Any]], key: str) -> bool:

@@ -243,3 +243,11 @@ def test_cli_bad_run_directory_is_one_line_and_exit_2(tmp_path, capsys, make):
     err = capsys.readouterr().err.strip()
     assert err.startswith("rlvr: error: ") and "\n" not in err
     assert not (tmp_path / "report.html").exists()
+
+
+def test_a_failure_reason_absent_at_a_step_counts_as_zero_not_missing():
+    from rlvr.report._training import _points
+
+    rows = [{"step": 1, "entropy": 2.0}, {"step": 2, "reason/timeout": 0.25}]
+    assert _points(rows, "reason/timeout") == [(1, 0.0), (2, 0.25)]
+    assert _points(rows, "entropy") == [(1, 2.0), (2, None)]  # other metrics keep their gaps
