@@ -48,6 +48,15 @@ def _options(pairs: list[str]) -> dict[str, Any]:
     return options
 
 
+def config_arguments(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """(config file, overrides) of `CONFIG [key=value ...]`; the file is optional, so a first
+    word with "=" that is not an existing file is an override."""
+    config_file, overrides = args.config, list(args.overrides)
+    if config_file and "=" in config_file and not os.path.exists(config_file):
+        config_file, overrides = None, [config_file, *overrides]
+    return config_file, overrides
+
+
 def _quiet_transformers() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from transformers.utils import logging as hf_logging
@@ -229,9 +238,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from rlvr.train.config import load_config
     from rlvr.train.trainer import train
 
-    config_file, overrides = args.config, list(args.overrides)
-    if config_file and "=" in config_file and not os.path.exists(config_file):
-        config_file, overrides = None, [config_file, *overrides]  # only overrides were given
+    config_file, overrides = config_arguments(args)
     config = load_config(config_file, overrides)
     _quiet_transformers()
     run_dir = train(config, resume=args.resume)

@@ -39,6 +39,14 @@ def make_tiny_policy(seed: int = 0, chat: bool = True):
     return Policy(model=model, tokenizer=tokenizer, name="tiny-llama", eos_token_ids=_eos_ids(model, tokenizer))
 
 
+def save_tiny_model(folder, seed: int = 0):
+    """Save a tiny policy's model and tokenizer to `folder`, a model folder any `--model` accepts."""
+    tiny = make_tiny_policy(seed)
+    tiny.model.save_pretrained(folder)
+    tiny.tokenizer.save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_policy():
     return make_tiny_policy()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import make_tiny_policy
+from conftest import save_tiny_model
 from rlvr.cli import main
 from rlvr.demo import Plan, run_demo
 
@@ -14,9 +14,7 @@ from rlvr.demo import Plan, run_demo
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo") / "model"
-    tiny = make_tiny_policy()
-    tiny.model.save_pretrained(folder)
-    tiny.tokenizer.save_pretrained(folder)
+    save_tiny_model(folder)
     return folder
 
 

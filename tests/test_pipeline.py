@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import make_tiny_policy
+from conftest import save_tiny_model
 from rlvr._errors import ConfigError
 from rlvr.cli import main
 from rlvr.pipeline import load_pipeline
@@ -21,9 +21,7 @@ TRAIN_HELPERS = Path(__file__).parent / "train"
 def workdir(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(TRAIN_HELPERS))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TRAIN_HELPERS), os.environ.get("PYTHONPATH", "")]))
-    tiny = make_tiny_policy()
-    tiny.model.save_pretrained(tmp_path / "model")
-    tiny.tokenizer.save_pretrained(tmp_path / "model")
+    save_tiny_model(tmp_path / "model")
     for name, ids in (("train", range(6)), ("heldout", range(20, 24))):
         rows = [{"id": f"{name}{i}", "prompt": f"What is {i} + 1 ?", "reference": str(i + 1),
                  "verifier": "rewards_for_tests:even_words"} for i in ids]

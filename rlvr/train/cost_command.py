@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rlvr.cli import config_arguments
     from rlvr.train.config import load_config
     from rlvr.train.cost import (
         Assumptions,
@@ -66,9 +67,7 @@ def run(args: argparse.Namespace) -> int:
         write_json,
     )
 
-    config_file, overrides = args.config, list(args.overrides)
-    if config_file and "=" in config_file and not os.path.exists(config_file):
-        config_file, overrides = None, [config_file, *overrides]  # only overrides were given
+    config_file, overrides = config_arguments(args)
     if config_file is None and args.run:
         config_file = os.path.join(args.run, "config.yaml")
     if config_file is None and not overrides:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from rlvr.train.config import config_help
@@ -29,13 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, train, and print where everything went."""
-    from rlvr.cli import _quiet_transformers
+    from rlvr.cli import _quiet_transformers, config_arguments
     from rlvr.train.sft import train_sft
     from rlvr.train.sft_config import load_sft_config
 
-    config_file, overrides = args.config, list(args.overrides)
-    if config_file and "=" in config_file and not os.path.exists(config_file):
-        config_file, overrides = None, [config_file, *overrides]  # only overrides were given
+    config_file, overrides = config_arguments(args)
     config = load_sft_config(config_file, overrides)
     _quiet_transformers()
     run_dir = train_sft(config)

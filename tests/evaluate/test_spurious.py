@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import make_tiny_policy
+from conftest import save_tiny_model
 from rlvr._errors import ConfigError
 from rlvr.cli import main
 from rlvr.evaluate.spurious import arms, format_part, summarise_arms
@@ -104,9 +104,7 @@ def test_warning_rules(real, control, warns):
 def tiny_run(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(TRAIN_HELPERS))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TRAIN_HELPERS), os.environ.get("PYTHONPATH", "")]))
-    tiny = make_tiny_policy()
-    tiny.model.save_pretrained(tmp_path / "model")
-    tiny.tokenizer.save_pretrained(tmp_path / "model")
+    save_tiny_model(tmp_path / "model")
 
     def tasks(name: str, ids: range) -> Path:
         rows = [{"id": f"{name}{i}", "prompt": f"What is {i} + 1 ?", "reference": str(i + 1),

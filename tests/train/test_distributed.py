@@ -12,28 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import make_tiny_policy
+from conftest import save_tiny_model
 
 HERE = Path(__file__).parent
 
 
 @pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate's launcher is not on PATH")
 def test_two_cpu_processes_train_in_sync(tmp_path):
-    tiny = make_tiny_policy()
-    tiny.model.save_pretrained(tmp_path / "model")
-    tiny.tokenizer.save_pretrained(tmp_path / "model")
-    tasks = [{"id": f"t{i}", "prompt": f"What is {i} + {i + 1} ?", "reference": str(2 * i + 1),
-              "verifier": "rewards_for_tests:even_words"} for i in range(8)]
-    (tmp_path / "train.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
-    config = {
-        "model": str(tmp_path / "model"),
-        "sampling": {"max_new_tokens": 6, "batch_size": 16},
-        "algo": {"group_size": 4, "beta": 0.05},
-        "optim": {"lr": 1e-3, "micro_batch": 3},
-        "data": {"train": str(tmp_path / "train.jsonl"), "prompts_per_step": 4},
-        "run": {"steps": 3, "checkpoint_every": 1, "output_dir": str(tmp_path / "run")},
-    }
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    tiny_run(tmp_path, optim={"lr": 1e-3, "micro_batch": 3},
+             run={"steps": 3, "checkpoint_every": 1, "output_dir": str(tmp_path / "run")})
     env = {**os.environ, "PYTHONPATH": str(HERE), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
@@ -59,9 +46,7 @@ ROOT = HERE.parent.parent
 
 def tiny_run(tmp_path: Path, **sections: dict) -> Path:
     """A tiny model, 8 tasks and a 2-step config in tmp_path; returns the config file."""
-    tiny = make_tiny_policy()
-    tiny.model.save_pretrained(tmp_path / "model")
-    tiny.tokenizer.save_pretrained(tmp_path / "model")
+    save_tiny_model(tmp_path / "model")
     tasks = [{"id": f"t{i}", "prompt": f"What is {i} + {i + 1} ?", "reference": str(2 * i + 1),
               "verifier": "rewards_for_tests:even_words"} for i in range(8)]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
