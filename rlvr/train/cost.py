@@ -12,12 +12,12 @@ cost of one check and the prices. Prompt length is the task file's mean characte
 or exact token counts of the formatted prompts when a tokenizer is given.
 
 Throughput defaults (used when not given) were measured with
-`benchmarks/cost_throughput.py` for smollm2-135m-instruct in float32 on this project's
-2-core CPU machine while other jobs kept its load average between 4 and 9: the medians of
-three runs, 14.7 tokens/s generated (5.0, 14.7, 15.8) and 34.7 tokens/s forward+backward
-(23.9, 48.4, 34.7; the second run with --rows 32 --max-new-tokens 32 --repeats 2). They are
-pessimistic for a quiet machine (the README's `rlvr eval` generated 204 tokens/s there). On
-a GPU there is no default: measure yours with that script and pass both. Verifier defaults:
+`benchmarks/cost_throughput.py` (default options) for smollm2-135m-instruct in float32 on
+this project's 2-core CPU machine with nothing else running: the medians of three runs,
+178.8 tokens/s generated (195.4, 178.8, 174.3) and 131.5 tokens/s forward+backward (131.5,
+133.4, 121.2). A machine shared with other jobs gets far less (the same script gave 14.7
+and 34.7 under a load average of 4-9). On a GPU there is no default: measure yours with
+that script and pass both. Verifier defaults:
 35 ms a code check (median of `benchmarks/code_verifier_latency.py`), 0.25 ms a math-style
 check through the worker pool (1,000 bare-number checks, 2 workers, same machine).
 
@@ -42,8 +42,8 @@ __all__ = ["Assumptions", "Line", "actual_usage", "compare", "estimate", "format
            "prompt_length", "to_json", "write_json"]
 
 # Measured defaults (see the module docstring): tokens/s on a CPU, milliseconds per check.
-CPU_GEN_TOKENS_PER_S = 14.7
-CPU_TRAIN_TOKENS_PER_S = 34.7
+CPU_GEN_TOKENS_PER_S = 178.8
+CPU_TRAIN_TOKENS_PER_S = 131.5
 CODE_VERIFY_MS = 35.0
 OTHER_VERIFY_MS = 0.25
 TRAINER_VERIFY_WORKERS = 2  # the trainer verifies with 2 worker processes (trainer._verify)
