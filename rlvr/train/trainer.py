@@ -216,8 +216,8 @@ class Trainer:
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             dump_config(self.config, self.run_dir / "config.yaml")
-            if self.eval_tasks and self.step == 0 and not (self.run_dir / "eval" / "base.json").exists():
-                self._evaluate("base")  # (a base eval already there was measured for this run by `rlvr spurious`)
+            if self.eval_tasks and self.step == 0 and not self._base_eval_done():
+                self._evaluate("base")
         self.dist.barrier()
         loggers = open_loggers(self.config.run.loggers, self.run_dir, self.config.to_dict()) if main else []
         bar = tqdm(total=self.config.run.steps, initial=self.step, desc="train", unit="step",
@@ -255,13 +255,35 @@ class Trainer:
         self.dist.barrier()
         return self.run_dir
 
-    def _evaluate(self, name: str) -> None:
-        """pass@k on each held-out task set with the training sampler settings, into eval/NAME.json."""
-        from rlvr.evaluate import EvalSettings, combine_sets, evaluate, format_summary, write_eval
+    def _eval_settings(self) -> Any:
+        from rlvr.evaluate import EvalSettings
 
         s = self.config.sampling
-        settings = EvalSettings(k=self.config.data.eval_k, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
-                                max_new_tokens=s.max_new_tokens, seed=self.config.run.seed)
+        return EvalSettings(k=self.config.data.eval_k, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
+                            max_new_tokens=s.max_new_tokens, seed=self.config.run.seed)
+
+    def _base_eval_done(self) -> bool:
+        """True when eval/base.json already holds this run's base evaluation: `rlvr spurious` measures
+        it once and gives it to every arm. Same task files and sampler settings, or it is redone."""
+        from dataclasses import asdict
+
+        from rlvr.evaluate import eval_sets
+
+        try:
+            record = json.loads((self.run_dir / "eval" / "base.json").read_text())
+            sets = eval_sets(record)
+        except (OSError, json.JSONDecodeError, AttributeError):
+            return False
+        how_verified = ("verifier_workers", "verifier_backend")  # they do not change a result
+        wanted = {k: v for k, v in asdict(self._eval_settings()).items() if k not in how_verified}
+        return ([r.get("tasks_source") for r in sets.values()] == list(self.config.data.eval_files)
+                and all({k: r.get("settings", {}).get(k) for k in wanted} == wanted for r in sets.values()))
+
+    def _evaluate(self, name: str) -> None:
+        """pass@k on each held-out task set with the training sampler settings, into eval/NAME.json."""
+        from rlvr.evaluate import combine_sets, evaluate, format_summary, write_eval
+
+        settings = self._eval_settings()
         self.model.eval()
         records = {}
         for (set_, tasks), path in zip(self.eval_tasks.items(), self.config.data.eval_files):

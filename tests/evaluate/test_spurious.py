@@ -168,3 +168,16 @@ def test_spurious_rejects_a_bad_format_reward_before_training(tiny_run, capsys):
     assert main(["spurious", str(tiny_run / "config.yaml"), "--format-reward", "{name: nope}"]) == 2
     assert not (tiny_run / "run-spurious").exists()
     assert "nope" in capsys.readouterr().err
+
+
+def test_a_stale_base_eval_in_the_run_directory_is_measured_again(tiny_run):
+    from rlvr.train.trainer import train
+
+    config = load_config(tiny_run / "config.yaml", ["data.eval=" + str(tiny_run / "heldout.jsonl")])
+    stale = {"model": "other", "tasks_source": str(tiny_run / "heldout.jsonl"),
+             "settings": {"k": 99}, "summary": {}, "tasks": [], "samples": []}
+    (tiny_run / "run" / "eval").mkdir(parents=True)
+    (tiny_run / "run" / "eval" / "base.json").write_text(json.dumps(stale))
+    train(config, progress=False)
+    base = json.loads((tiny_run / "run" / "eval" / "base.json").read_text())
+    assert base["settings"]["k"] == 4 and len(base["tasks"]) == 6  # measured for this run, not the stale file
