@@ -1,7 +1,7 @@
 """`rlvr demo`: the whole story on the bundled real model, on a CPU, in one command.
 
-    rlvr demo            # ~15 min on 2 CPU cores
-    rlvr demo --quick    # ~5 min: fewer steps, fewer tasks
+    rlvr demo            # ~11 min on 2 CPU cores (measured 10.9)
+    rlvr demo --quick    # ~4 min: fewer steps, fewer tasks
 
 On generated single-digit additions with SmolLM2-135M-Instruct:
 
@@ -64,7 +64,7 @@ QUICK = Plan(steps=5, train_tasks=32, prompts_per_step=6, eval_k=4, harder_tasks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="a ~5 minute version: fewer steps and tasks")
+    parser.add_argument("--quick", action="store_true", help="a ~4 minute version: fewer steps and tasks")
     parser.add_argument("--model", default="smollm2-135m-instruct",
                         help="alias, local HF folder, .gguf or hub id (default smollm2-135m-instruct)")
     parser.add_argument("--output-dir", metavar="DIR", help="where everything goes (default runs/demo or "
