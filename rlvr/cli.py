@@ -213,7 +213,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print()
         print(format_summary(records[name]))
         print()
-    write_eval(records[name] if len(records) == 1 else combine_sets(records), args.output)
+    write_eval(combine_sets(records), args.output)
     print(f"wrote {args.output}" + (f" ({len(records)} task sets: {', '.join(records)})" if len(records) > 1 else ""))
     return 0
 

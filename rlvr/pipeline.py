@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from rlvr._errors import ConfigError
+from rlvr._io import atomic_write, write_json
 
 SUMMARY = "Run a multi-stage pipeline (distill, sft, grpo, eval, compare, gate) into one run directory tree."
 EXAMPLE = "rlvr pipeline pipeline.yaml\n  (see `rlvr/pipeline.py` for the config format)"
@@ -120,7 +121,7 @@ def run_pipeline(pipeline: dict[str, Any], base_dir: Path = Path("."), progress:
         if done is None:
             outputs = _RUNNERS[kind](options, state, folder, progress)
             done = {"spec": spec, "outputs": outputs}
-            _write_json(done, folder / "stage.json")
+            write_json(done, folder / "stage.json")
         outputs = done["outputs"]
         state["model"] = outputs.get("model", state["model"])
         state["dataset"] = outputs.get("dataset", state["dataset"])
@@ -181,8 +182,9 @@ def _load_tasks(options: dict[str, Any]) -> dict[str, list]:
 
 
 def _distill(options: dict[str, Any], state: dict[str, Any], folder: Path, progress: bool) -> dict[str, Any]:
+    from rlvr._io import write_jsonl
     from rlvr.models import HFEngine, load_policy
-    from rlvr.train.distill import distill, format_yield, write_jsonl
+    from rlvr.train.distill import distill, format_yield
 
     tasks = [t for group in _load_tasks(options).values() for t in group]
     settings = _settings(options)
@@ -193,7 +195,7 @@ def _distill(options: dict[str, Any], state: dict[str, Any], folder: Path, progr
         raise ConfigError(f"distill kept no completion ({format_yield(record['distill'])}); sample more (k) "
                           "or use easier tasks.")
     write_jsonl(rows, folder / "sft.jsonl")
-    _write_json(record, folder / "sft.jsonl.eval.json")
+    write_json(record, folder / "sft.jsonl.eval.json")
     print(format_yield(record["distill"]))
     return {"dataset": str(folder / "sft.jsonl"), "kept": len(rows)}
 
@@ -237,8 +239,7 @@ def _eval(options: dict[str, Any], state: dict[str, Any], folder: Path, progress
         records[name] = evaluate(engine, tasks, _settings(options), model_name=state["model"], tasks_source=path,
                                  progress=progress)
         print(format_summary(records[name]))
-    record = records[name] if len(records) == 1 else combine_sets(records)
-    _write_json(record, folder / "eval.json")
+    write_json(combine_sets(records), folder / "eval.json")
     summary = {n: {k: v["value"] for k, v in r["summary"].items() if k.startswith("pass@")} for n, r in records.items()}
     return {"eval": str(folder / "eval.json"), "summary": summary}
 
@@ -248,7 +249,7 @@ def _compare(options: dict[str, Any], state: dict[str, Any], folder: Path, progr
 
     base, trained = (json.loads(Path(state["evals"][options[k]]).read_text()) for k in ("base", "trained"))
     result = compare_sets(base, trained)
-    _write_json(result, folder / "compare.json")
+    write_json(result, folder / "compare.json")
     print(format_comparison_sets(result))
     return {"compare": str(folder / "compare.json"),
             "verdicts": {name: r["verdict"] for name, r in result["sets"].items()}, "warning": result["warning"]}
@@ -270,7 +271,7 @@ def _gate(options: dict[str, Any], state: dict[str, Any], folder: Path, progress
         print(f"  {'PASS' if r['passed'] else 'FAIL'}  {r['metric']:<20} {r['detail']}")
     shipped = all(r["passed"] for r in results)
     print("ships" if shipped else "does not ship")
-    _write_json({"results": results, "shipped": shipped}, folder / "gate.json")
+    write_json({"results": results, "shipped": shipped}, folder / "gate.json")
     return {"gate": str(folder / "gate.json"), "shipped": shipped,
             "failed": [r["metric"] for r in results if not r["passed"]]}
 
@@ -311,11 +312,4 @@ vertical-align:top}}</style></head><body><h1>rlvr pipeline: {escape(str(root))}<
 <p>final model: <code>{escape(state['model'])}</code>; release gate: <b>{verdict}</b></p>
 <table><tr><th>#</th><th>stage</th><th>wrote</th><th>result</th></tr>{''.join(rows)}</table></body></html>"""
     path = root / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return path
-
-
-def _write_json(record: dict[str, Any], path: Path) -> None:
-    from rlvr.evaluate.runner import write_eval
-
-    write_eval(record, path)
+    return atomic_write(path, lambda f: f.write(page))

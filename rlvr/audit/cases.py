@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlvr._errors import DataError
+from rlvr._io import write_jsonl
 
 if TYPE_CHECKING:
     from rlvr.tasks import Task
@@ -115,9 +116,7 @@ def load_cases(path: str | Path, default_tag: str | None = None) -> list[AuditCa
 
 def write_cases(cases: Sequence[AuditCase], path: str | Path) -> None:
     """Write cases as JSONL (for example, a generated suite to edit and feed back with --cases)."""
-    with open(path, "w", encoding="utf-8") as f:
-        for case in cases:
-            f.write(json.dumps(case.to_dict(), ensure_ascii=False) + "\n")
+    write_jsonl([case.to_dict() for case in cases], path)
 
 
 # ------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rlvr._errors import ConfigError, DataError
+from rlvr._io import atomic_write
 from rlvr.audit.suites import SUITES  # light: building the `rlvr` parser imports this module
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ def _write_outputs(report: AuditReport, args: argparse.Namespace) -> None:
         if not path:
             continue
         try:
-            Path(path).write_text(text(), encoding="utf-8")
+            atomic_write(path, lambda f, text=text: f.write(text()))
         except OSError as exc:
             raise ConfigError(f"cannot write {path}: {exc.strerror}.") from None
         print(f"wrote {path}")

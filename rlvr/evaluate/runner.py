@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
@@ -18,6 +17,7 @@ from typing import Any, Literal, Sequence
 
 from tqdm.auto import tqdm
 
+from rlvr._io import write_json
 from rlvr.evaluate.passk import powers_of_two, summarise
 from rlvr.models.sampler import Engine, SamplingParams
 from rlvr.tasks import Task
@@ -145,16 +145,7 @@ def _verify_all(
 
 def write_eval(record: dict[str, Any], path: str | os.PathLike) -> None:
     """Write the eval record atomically: a crash never leaves a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json(record, path)
 
 
 def set_name(source: str) -> str:
@@ -163,7 +154,10 @@ def set_name(source: str) -> str:
 
 
 def combine_sets(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One eval file over several named task sets (held-out, harder, another family, ...)."""
+    """One eval file over named task sets (held-out, harder, another family, ...); one set stays
+    a plain eval record, so single-set files read as they always did."""
+    if len(records) == 1:
+        return next(iter(records.values()))
     models = {r["model"] for r in records.values()}
     return {"rlvr_eval_sets": EVAL_SETS_FORMAT, "model": models.pop() if len(models) == 1 else "",
             "sets": records}

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr._errors import ConfigError
+from rlvr._io import write_json
 
 SPURIOUS_FORMAT = 1
 WARN_ABSOLUTE = 0.05  # a control gain above 5 points of pass@1 ...
@@ -131,8 +132,8 @@ def run_spurious(config: Any, root: str | Path, *, controls: tuple[str, ...] = (
             train(arm_config, progress=progress)
         results.append(_arm_result(arm, run_dir))
     record = summarise_arms(results, base_rate, source, rollouts, config.data.eval_k)
-    _write_json(record, root / "spurious.json")
-    _write_json(record, root / plan[0].name / "spurious.json")  # where `rlvr report` looks for it
+    write_json(record, root / "spurious.json")
+    write_json(record, root / plan[0].name / "spurious.json")  # where `rlvr report` looks for it
     return record
 
 
@@ -214,9 +215,3 @@ def format_spurious(record: dict[str, Any]) -> str:
     lines += [f"warning: {w}" for w in record["warnings"]]
     lines.append(f"conclusion: {record['conclusion']}")
     return "\n".join(lines)
-
-
-def _write_json(record: dict[str, Any], path: Path) -> None:
-    from rlvr.evaluate.runner import write_eval
-
-    write_eval(record, path)  # atomic JSON write

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from rlvr._errors import ConfigError
+from rlvr._io import atomic_write
 from rlvr.report._html import STYLE, e, note
 from rlvr.report._load import Run, load_run
 from rlvr.report._results import (
@@ -54,13 +55,9 @@ def write_report(run_dir: str | os.PathLike, output: str | os.PathLike | None = 
     """Build the report and write it atomically (default RUN_DIR/report.html); returns the path written."""
     html = build_report(run_dir)
     path = Path(output) if output is not None else Path(run_dir) / "report.html"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # plain open(): the file gets the user's umask
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(html, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: f.write(html))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ConfigError(f"cannot write {path}: {exc.strerror}; pick another -o path.") from None
     return path
 

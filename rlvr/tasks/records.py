@@ -16,13 +16,13 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rlvr._errors import DataError
+from rlvr._io import atomic_write
 
 _REQUIRED = ("id", "prompt", "reference")
 _KEYS = ("id", "prompt", "reference", "verifier", "split", "meta")
@@ -208,18 +208,7 @@ def write_tasks(tasks: Iterable[Task], path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     lines = _task_lines(list(tasks))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines(lines)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: f.writelines(lines), sync=True)
 
 
 def _task_lines(tasks: list[Task]) -> list[str]:

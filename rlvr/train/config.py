@@ -21,6 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from rlvr._errors import ConfigError
+from rlvr._io import atomic_write
 
 _Config = typing.TypeVar("_Config")
 
@@ -257,7 +258,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
 
 def dump_config(config: Any, path: str | Path) -> None:
     """Write a config dataclass, resolved, as YAML."""
-    Path(path).write_text(yaml.safe_dump(_plain(dataclasses.asdict(config)), sort_keys=False))
+    text = yaml.safe_dump(_plain(dataclasses.asdict(config)), sort_keys=False)
+    atomic_write(path, lambda f: f.write(text))
 
 
 def config_help(config_class: type = TrainConfig) -> str:

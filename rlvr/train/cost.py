@@ -30,12 +30,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from rlvr._errors import ConfigError, DataError
+from rlvr._io import write_json as _write_json
 from rlvr.train.config import TrainConfig
 
 __all__ = ["Assumptions", "Line", "actual_usage", "compare", "estimate", "format_comparison", "format_estimate",
@@ -409,17 +409,7 @@ def format_comparison(rows: list[dict[str, Any]]) -> str:
 
 def write_json(payload: dict[str, Any], path: str | os.PathLike) -> None:
     """Write atomically: a crash never leaves a half-written file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=1, allow_nan=False, default=str)
-            f.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write_json(payload, path, allow_nan=False, default=str)
 
 
 def to_json(lines: list[Line], comparison: list[dict[str, Any]] | None, assumptions: Assumptions) -> dict[str, Any]:

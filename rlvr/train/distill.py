@@ -19,10 +19,6 @@ kept; `keep` then chooses among a task's passing samples:
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from rlvr._errors import ConfigError
@@ -128,17 +124,3 @@ def format_yield(stats: dict[str, Any]) -> str:
     return (f"yield: {stats['tasks_with_kept']} of {stats['tasks']} tasks have a kept completion "
             f"({stats['tasks_with_kept'] / tasks:.1%}); kept {stats['kept']} of {stats['sampled']} sampled "
             f"completions ({stats['kept'] / sampled:.1%}; {stats['passed']} passed, keep={stats['keep']})")
-
-
-def write_jsonl(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> None:
-    """Write one JSON object a line, atomically: a crash never leaves a half-written dataset."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -45,10 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Sample, verify, select, write the dataset and the eval record; print the yield."""
+    from rlvr._io import write_jsonl
     from rlvr.cli import _quiet_transformers
     from rlvr.evaluate import EvalSettings, write_eval
     from rlvr.tasks import load_tasks
-    from rlvr.train.distill import distill, format_yield, select, write_jsonl
+    from rlvr.train.distill import distill, format_yield, select
 
     tasks = load_tasks(args.tasks, split=args.split)  # bad input fails before the model loads
     select([], args.keep, args.per_task)

@@ -30,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rlvr._errors import ConfigError
+from rlvr._io import atomic_write
 from rlvr.evaluate.runner import set_name
 from rlvr.models import Policy, SamplingParams, load_policy, make_engine
 from rlvr.models.sampler import check_engine
@@ -291,9 +292,7 @@ class Trainer:
                                      tasks_source=path, progress=self.progress)
             if self.progress:
                 tqdm.write(format_summary(records[set_]))
-        # One task set keeps the plain eval file; several make a multi-set file `rlvr compare` reads set by set.
-        record = records[set_] if len(records) == 1 else combine_sets(records)
-        write_eval(record, self.run_dir / "eval" / f"{name}.json")
+        write_eval(combine_sets(records), self.run_dir / "eval" / f"{name}.json")
 
     def _step(self) -> tuple[dict[str, float], list[dict[str, Any]]]:
         config, start = self.config, time.perf_counter()
@@ -486,7 +485,7 @@ class Trainer:
         }, staging / "trainer_state.pt")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)  # a checkpoint is either complete or absent
-        (root / "latest").write_text(target.name)
+        atomic_write(root / "latest", lambda f: f.write(target.name))  # a crash leaves the old pointer
         steps = sorted(int(p.name.split("-")[1]) for p in root.glob("step-*"))
         for old in steps[: -self.config.run.keep_checkpoints]:
             shutil.rmtree(root / f"step-{old}", ignore_errors=True)
@@ -522,7 +521,7 @@ class Trainer:
             path = self.run_dir / name
             if path.exists():
                 kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= self.step]
-                path.write_text("".join(line + "\n" for line in kept))
+                atomic_write(path, lambda f, kept=kept: f.writelines(line + "\n" for line in kept))
 
 
 # ---------------------------------------------------------------------------------------------
