@@ -32,7 +32,7 @@ from rlvr._errors import ConfigError
 from rlvr._io import atomic_write, write_json
 
 SUMMARY = "Run a multi-stage pipeline (distill, sft, grpo, eval, compare, gate) into one run directory tree."
-EXAMPLE = "rlvr pipeline pipeline.yaml\n  (see `rlvr/pipeline.py` for the config format)"
+EXAMPLE = "rlvr pipeline pipeline.yaml\n  (the config format: README, section Pipelines)"
 
 STAGES = ("distill", "sft", "grpo", "eval", "compare", "gate")
 _OPTIONS = {  # the keys each stage accepts; anything else is a typo worth a clear error

@@ -13,7 +13,8 @@ from rlvr.cli import build_parser, main
 
 COMMANDS = [
     ["eval"], ["audit"], ["compare"], ["gate"], ["curate"], ["train"], ["health"], ["models"],
-    ["tasks", "make"], ["tasks", "list"], ["tasks", "show"], ["verify"], ["report"],
+    ["tasks", "make"], ["tasks", "list"], ["tasks", "show"], ["verify"], ["report"], ["demo"], ["spurious"],
+    ["pipeline"], ["distill"], ["sft"], ["cost"],
 ]
 
 
