@@ -242,7 +242,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = load_config(config_file, overrides)
     _quiet_transformers()
     run_dir = train(config, resume=args.resume)
-    print(f"run directory: {run_dir} (metrics.jsonl, samples.jsonl, checkpoints/)")
+    if os.environ.get("RANK", "0") == "0":  # once, not once per process of a distributed launch
+        print(f"run directory: {run_dir} (metrics.jsonl, samples.jsonl, checkpoints/)")
     return 0
 
 

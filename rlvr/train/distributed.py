@@ -10,6 +10,7 @@ micro-batches on each rank, so ranks with different amounts of work never deadlo
 every rank takes the same optimizer step: the weights stay identical everywhere.
 Loss normalisers (token or row counts) are global, so the summed gradient equals the
 gradient of the full-batch loss. Rank 0 writes the logs and checkpoints.
+Sharded launches (FSDP, DeepSpeed ZeRO) use the same process group: see sharding.py.
 """
 
 from __future__ import annotations
@@ -19,30 +20,19 @@ from typing import Sequence, TypeVar
 
 import torch
 
-from rlvr._errors import ConfigError
-
 T = TypeVar("T")
-
-# What accelerate's launcher sets for a sharded launch (examples/accelerate/fsdp.yaml, deepspeed_*.yaml).
-# This trainer keeps a full replica per rank and never wraps the model in FSDP or DeepSpeed, so such a
-# launch would run as plain data parallelism without the memory saving it promised: refuse it instead.
-_SHARDED_LAUNCHES = {"ACCELERATE_USE_FSDP": "FSDP", "ACCELERATE_USE_DEEPSPEED": "DeepSpeed"}
 
 
 class Dist:
     """The process group as the launcher (accelerate launch, torchrun) describes it in the environment."""
 
     def __init__(self) -> None:
-        for variable, name in _SHARDED_LAUNCHES.items():
-            if os.environ.get(variable, "").lower() == "true":
-                raise ConfigError(
-                    f"rlvr train is data-parallel only and does not shard with {name}; launch it with "
-                    "examples/accelerate/ddp.yaml, or train LoRA adapters (lora.enabled=true) to save memory."
-                )
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = 0
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if self.world > 1:
+            if torch.cuda.is_available():  # NCCL collectives (and FSDP's default mesh) use the current device
+                torch.cuda.set_device(self.local_rank)
             if not torch.distributed.is_initialized():
                 backend = "nccl" if torch.cuda.is_available() else "gloo"
                 torch.distributed.init_process_group(backend=backend, init_method="env://")
@@ -63,16 +53,23 @@ class Dist:
     def sum(self, value: float) -> float:
         if self.world == 1:
             return value
-        tensor = torch.tensor([float(value)], dtype=torch.float64)
+        tensor = torch.tensor([float(value)], dtype=torch.float64, device=self.device)  # NCCL: on the GPU
         torch.distributed.all_reduce(tensor)
         return float(tensor.item())
+
+    def max(self, value: int) -> int:
+        if self.world == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.int64, device=self.device)
+        torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
+        return int(tensor.item())
 
     def mean_metrics(self, metrics: dict[str, float], summed: Sequence[str] = ()) -> dict[str, float]:
         """Average metrics over ranks (sum the keys in `summed`)."""
         if self.world == 1:
             return metrics
         keys = sorted(metrics)
-        tensor = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64)
+        tensor = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64, device=self.device)
         torch.distributed.all_reduce(tensor)
         return {k: v if k in summed else v / self.world for k, v in zip(keys, tensor.tolist())}
 

@@ -41,6 +41,7 @@ from rlvr.train.distributed import Dist
 from rlvr.train.grpo import group_advantages, grpo_loss, micro_batch_weight, token_logprobs
 from rlvr.train.loggers import check_loggers, open_loggers
 from rlvr.train.lora import ReferenceView, apply_lora, load_adapter, save_adapter, save_merged
+from rlvr.train.sharding import layout_for_launch
 from rlvr.verifiers import Verdict, get_verifier
 from rlvr.verifiers.base import Backend
 
@@ -157,6 +158,8 @@ class Trainer:
         if config.data.prompts_per_step < self.dist.world:
             raise ConfigError(f"data.prompts_per_step ({config.data.prompts_per_step}) must be at least the number "
                               f"of processes ({self.dist.world}).")
+        # Replicated, FSDP or DeepSpeed, as the accelerate recipe asked (sharding.py)
+        self.layout = layout_for_launch(self.dist, lora=config.lora.enabled, engine=config.sampling.engine)
         self._check_run_dir(resume)
         check_loggers(config.run.loggers)
         check_engine(config.sampling.engine)  # e.g. vllm without a GPU fails before the model loads
@@ -176,17 +179,19 @@ class Trainer:
         if config.lora.enabled:  # sampling, evaluation and the update all see the adapted model
             self.policy = apply_lora(self.policy, config.lora)
         self.model = self.policy.model
-        self.reference = None
+        reference: Any = None
         if config.algo.beta > 0 and config.lora.enabled:  # the base model is the adapted one with its adapter off
-            self.reference = ReferenceView(self.model)
+            reference = ReferenceView(self.model)
         elif config.algo.beta > 0:  # a frozen copy; with beta = 0 no second model is kept
-            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+            reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.reference = self.layout.shard(self.model, reference)  # before the optimizer sees the parameters
         self.optimizer = torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad], lr=config.optim.lr,
             weight_decay=config.optim.weight_decay,
         )
         warmup = config.optim.warmup_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
+        self.layout.attach(self.optimizer, config.optim.max_grad_norm)
         self.engine = make_engine(config.sampling.engine, self.policy, batch_size=config.sampling.batch_size,
                                   gpu_memory_utilization=config.sampling.gpu_memory_utilization)
         self.stream = TaskStream(tasks, config.run.seed, config.data.schedule)
@@ -217,8 +222,9 @@ class Trainer:
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             dump_config(self.config, self.run_dir / "config.yaml")
-            if self.eval_tasks and self.step == 0 and not self._base_eval_done():
-                self._evaluate("base")
+        # Rank 0 decides (it reads eval/base.json) and every rank follows: sharded weights are gathered by all.
+        if self.dist.sum(float(main and bool(self.eval_tasks) and self.step == 0 and not self._base_eval_done())):
+            self._evaluate_on_main("base")
         self.dist.barrier()
         loggers = open_loggers(self.config.run.loggers, self.run_dir, self.config.to_dict()) if main else []
         bar = tqdm(total=self.config.run.steps, initial=self.step, desc="train", unit="step",
@@ -242,14 +248,12 @@ class Trainer:
             )
             if self.step % self.config.run.checkpoint_every == 0 or self.step == self.config.run.steps:
                 self._check_ranks_in_sync()
-                if main:
-                    self._save_checkpoint()
-                self.dist.barrier()
+                self._save_checkpoint()  # every rank: gathering sharded weights is collective
         bar.close()
         for logger in loggers:
             logger.close()
-        if self.eval_tasks and main:
-            self._evaluate("final")
+        if self.eval_tasks:
+            self._evaluate_on_main("final")
         if self.config.lora.enabled and main:  # a plain model folder for `rlvr eval --model RUN_DIR/model`
             self.policy = save_merged(self.policy, self.run_dir / "model")
             self.model = self.policy.model
@@ -279,6 +283,13 @@ class Trainer:
         wanted = {k: v for k, v in asdict(self._eval_settings()).items() if k not in how_verified}
         return ([r.get("tasks_source") for r in sets.values()] == list(self.config.data.eval_files)
                 and all({k: r.get("settings", {}).get(k) for k in wanted} == wanted for r in sets.values()))
+
+    def _evaluate_on_main(self, name: str) -> None:
+        """Rank 0 evaluates while the others wait, every rank holding the full weights meanwhile."""
+        with self.layout.gathered():
+            if self.dist.is_main:
+                self._evaluate(name)
+            self.dist.barrier()
 
     def _evaluate(self, name: str) -> None:
         """pass@k on each held-out task set with the training sampler settings, into eval/NAME.json."""
@@ -371,7 +382,8 @@ class Trainer:
                 seed=config.run.seed * 1_000_003 + self.step * 101 + draws,  # a function of the step: resumable
             )
             self.model.eval()
-            generation = self.engine.generate([t.prompt for t in tasks], params)
+            with self.layout.gathered():
+                generation = self.engine.generate([t.prompt for t in tasks], params)
             t1 = time.perf_counter()
             texts = [[c.text for c in group] for group in generation.completions]
             verdicts = _verify(tasks, texts, backend=config.data.verifier_backend)
@@ -400,16 +412,22 @@ class Trainer:
         if total_rows == 0:  # decided globally, so every rank skips (or takes) the same steps
             return {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "grad_norm": 0.0, "rows/trained": 0}
         totals: dict[str, float] = {}
-        # A rank may have nothing to train on this step; it still joins the gradient sum.
+        # A rank may have nothing to train on this step; it still joins the gradient sum. When the
+        # weights are sharded it also runs as many (zero-weight) micro-batches as the busiest rank.
         batch = _pad_batch(rollouts, rows, advantages, config, self.policy.tokenizer.pad_token_id or 0) if rows else {}
         total_tokens = self.dist.sum(float(batch["mask"].sum()) if rows else 0.0)
-        ref_logp = self._reference_logprobs(batch) if self.reference is not None and rows else None
-        self.model.train()
-        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        micros = _micro_batches(len(rows), config.optim.micro_batch)
+        count = self.layout.micro_batch_count(len(micros))
+        ref_logp = self._reference_logprobs(batch, count) if self.reference is not None else None
+        self.layout.module.train()
         for _ in range(config.algo.ppo_epochs):
-            self.optimizer.zero_grad(set_to_none=True)
-            for micro in _micro_batches(len(rows), config.optim.micro_batch):
-                logits = self._completion_logits(self.model, batch, micro)  # (b, T, V)
+            self.layout.zero_grad()
+            for i in range(count):
+                if i >= len(micros):
+                    self.layout.backward(self._idle_forward(self.layout.module).logits.sum() * 0.0, i == count - 1)
+                    continue
+                micro = micros[i]
+                logits = self._completion_logits(self.layout.module, batch, micro)  # (b, T, V)
                 logp = token_logprobs(logits, batch["completion"][micro], config.sampling.temperature)
                 mask = batch["mask"][micro]
                 loss, metrics = grpo_loss(
@@ -419,13 +437,16 @@ class Trainer:
                     aggregation=config.algo.aggregation, max_tokens=config.sampling.max_new_tokens,
                 )
                 weight = micro_batch_weight(config.algo.aggregation, mask, total_tokens, total_rows)
-                (loss * weight).backward()
+                self.layout.backward(loss * weight, i == count - 1)
                 for key, value in metrics.items():  # token-weighted means over the whole batch and epochs
                     totals[key] = totals.get(key, 0.0) + value * weight / config.algo.ppo_epochs
-            self.dist.sum_gradients(parameters)
-            grad_norm = torch.nn.utils.clip_grad_norm_(parameters, config.optim.max_grad_norm)
-            self.optimizer.step()
-        return {**totals, "grad_norm": float(grad_norm), "rows/trained": len(rows)}
+            grad_norm = self.layout.step()
+        return {**totals, "grad_norm": grad_norm, "rows/trained": len(rows)}
+
+    def _idle_forward(self, model: Any) -> Any:
+        """One pad token through the model: a rank's share of a sharded collective when it has no rows left."""
+        token = torch.tensor([[self.policy.tokenizer.pad_token_id or 0]], device=self.dist.device)
+        return model(input_ids=token, attention_mask=torch.ones_like(token))
 
     def _completion_logits(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], rows: slice) -> torch.Tensor:
         span = batch["completion"].shape[1]
@@ -435,16 +456,21 @@ class Trainer:
         return out.logits[:, :-1]  # (b, T, V): position width-1+t predicts completion token t
 
     @torch.no_grad()
-    def _reference_logprobs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _reference_logprobs(self, batch: dict[str, Any], count: int | None = None) -> torch.Tensor | None:
+        """Reference log-probs of the batch's completion tokens; `count` micro-batches in all (see _update)."""
+        micros = _micro_batches(batch["input_ids"].shape[0], self.config.optim.micro_batch) if batch else []
         parts = []
-        for micro in _micro_batches(batch["input_ids"].shape[0], self.config.optim.micro_batch):
-            logits = self._completion_logits(self.reference, batch, micro)
-            parts.append(token_logprobs(logits, batch["completion"][micro], self.config.sampling.temperature))
-        return torch.cat(parts)
+        for i in range(len(micros) if count is None else count):
+            if i >= len(micros):  # a sharded reference: this rank joins the others' forward passes
+                self._idle_forward(self.reference)
+                continue
+            logits = self._completion_logits(self.reference, batch, micros[i])
+            parts.append(token_logprobs(logits, batch["completion"][micros[i]], self.config.sampling.temperature))
+        return torch.cat(parts) if parts else None
 
     def _check_ranks_in_sync(self) -> None:
         """Every rank must hold the same weights; a silent divergence would corrupt the run."""
-        if self.dist.world == 1:
+        if self.dist.world == 1 or self.layout.sharded:  # sharded ranks hold different shards by design
             return
         with torch.no_grad():
             checksum = float(sum(p.double().sum() for p in self.model.parameters()))
@@ -465,19 +491,32 @@ class Trainer:
         self._append("metrics.jsonl", [metrics])
 
     def _save_checkpoint(self) -> None:
+        """Called on every rank: sharded weights and optimizer state are gathered (or saved per rank) by all."""
         root = self.run_dir / "checkpoints"
         target = root / f"step-{self.step}"
         staging = root / f".step-{self.step}.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        weights, optimizer = self.layout.full_state_dict(), self.layout.optimizer_state()
+        if self.dist.is_main:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+        self.dist.barrier()
+        self.layout.save_shards(staging)
+        self.dist.barrier()
+        if self.dist.is_main:
+            self._write_checkpoint(root, staging, target, weights, optimizer)
+        self.dist.barrier()
+
+    def _write_checkpoint(self, root: Path, staging: Path, target: Path, weights: dict[str, torch.Tensor] | None,
+                          optimizer: Any) -> None:
         if self.config.lora.enabled:  # the base weights never change: the adapter is all there is to save
             save_adapter(self.model, staging)
         else:
-            self.model.save_pretrained(staging)
+            self.model.save_pretrained(staging, state_dict=weights)
         self.policy.tokenizer.save_pretrained(staging)
         torch.save({
             "step": self.step,
-            "optimizer": self.optimizer.state_dict(),
+            "layout": self.layout.name,
+            "optimizer": optimizer,
             "scheduler": self.scheduler.state_dict(),
             "stream": self.stream.state(),
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
@@ -497,18 +536,22 @@ class Trainer:
             raise ConfigError(f"nothing to resume in {self.run_dir}: no complete checkpoint.")
         from safetensors.torch import load_file
 
+        state = torch.load(latest / "trainer_state.pt", weights_only=False)
+        written_by = state.get("layout", "ddp")  # the optimizer state's format depends on it
+        if written_by != self.layout.name:
+            raise ConfigError(f"checkpoint {latest} was written by a {written_by} launch; resume it with the same "
+                              f"accelerate recipe, not {self.layout.name}.")
         if self.config.lora.enabled:
             load_adapter(self.model, latest)
         elif (latest / "adapter_config.json").exists():
             raise ConfigError(f"checkpoint {latest} holds a LoRA adapter; resume it with lora.enabled=true.")
         else:
             weights = load_file(str(latest / "model.safetensors"))
-            missing, unexpected = self.model.load_state_dict(weights, strict=False)
+            missing, unexpected = self.layout.load(latest, weights)
             tied = {"lm_head.weight"} if getattr(self.model.config, "tie_word_embeddings", False) else set()
             if unexpected or set(missing) - tied:  # tied embeddings are saved once; nothing else may be missing
                 raise ConfigError(f"checkpoint {latest} does not match the model ({(unexpected or missing)[0]}).")
-        state = torch.load(latest / "trainer_state.pt", weights_only=False)
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.layout.load_optimizer(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.stream.load(state["stream"])
         random.setstate(state["rng"]["python"])
