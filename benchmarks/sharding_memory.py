@@ -6,10 +6,11 @@ For each recipe in examples/accelerate/ (ddp, fsdp, deepspeed_zero2, deepspeed_z
 last two when DeepSpeed is installed) it launches `--processes` processes in float32
 (`--mixed_precision no`) that train `--steps` GRPO steps on single-digit addition with a KL
 reference (algo.beta > 0) and a coin-flip reward (the `random` verifier, p = 0.5: every group
-has rewards to compare, so every step trains; what is learnt does not matter here), then, with the trainer still alive, count the bytes of every live
-tensor storage in each process (parameters, gradients, optimizer state, the reference,
-anything else; each storage once). That is the state a rank keeps between steps; the peak
-during sampling is higher for the sharded recipes, which gather the full weights to decode.
+has rewards to compare, so every step trains; what is learnt does not matter here). Then,
+with the trainer still alive, each process counts the bytes of every live tensor storage
+(parameters, gradients, optimizer state, the reference, anything else; each storage once).
+That is the state a rank keeps between steps; the peak during sampling is higher for the
+sharded recipes, which gather the full weights to decode.
 
 Prints, per recipe: live tensor GiB on each rank, the ratio to ddp.yaml, and the median
 step time and its ratio to ddp.yaml. On a CPU the processes share the same cores, so the
@@ -72,7 +73,8 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--recipes", nargs="+", default=RECIPES, choices=RECIPES, help="ddp is always run: the reference")
+    parser.add_argument("--recipes", nargs="+", default=RECIPES, choices=RECIPES,
+                        help="which to run (ddp always runs: it is the reference)")
     parser.add_argument("--worker", nargs=2, metavar=("CONFIG", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -99,9 +101,9 @@ def main() -> None:
             }
             config_file, out = tmp_path / f"{recipe}.yaml", tmp_path / f"{recipe}.json"
             config_file.write_text(json.dumps(config))  # JSON is YAML
-            command = ["accelerate", "launch", "--config_file", str(ROOT / "examples" / "accelerate" / f"{recipe}.yaml"),
-                       "--num_processes", str(args.processes), "--mixed_precision", "no",
-                       __file__, "--worker", str(config_file), str(out)]
+            recipe_file = ROOT / "examples" / "accelerate" / f"{recipe}.yaml"
+            command = ["accelerate", "launch", "--config_file", str(recipe_file), "--num_processes",
+                       str(args.processes), "--mixed_precision", "no", __file__, "--worker", str(config_file), str(out)]
             print(f"{recipe}: {args.steps} steps on {args.processes} processes ...", flush=True)
             proc = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True)
             if proc.returncode != 0:

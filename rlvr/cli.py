@@ -172,7 +172,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rlvr.evaluate import EvalSettings, combine_sets, evaluate, format_summary, write_eval
+    from rlvr.evaluate import combine_sets, evaluate, format_summary, write_eval
     from rlvr.evaluate.runner import set_name
     from rlvr.tasks import load_tasks
 
@@ -184,17 +184,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             raise ConfigError(f"two task sets are named '{name}'; name them: --tasks heldout=a.jsonl harder=b.jsonl.")
         tasks = load_tasks(path, split=args.split)
         sets[name] = (path, tasks[: args.limit] if args.limit else tasks)
-    settings = EvalSettings(
-        k=args.k,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        top_k=args.top_k,
-        max_new_tokens=args.max_new_tokens,
-        seed=args.seed,
-        verifier_workers=args.verifier_workers,
-        verifier_backend=args.verifier_backend,
-    )
-    settings.sampling()  # validates sampling options before the model loads
+    settings = sampling_settings(args, verifier_workers=args.verifier_workers, verifier_backend=args.verifier_backend)
 
     from rlvr.models import load_policy, make_engine
     from rlvr.models.sampler import check_engine
@@ -228,6 +218,27 @@ def _batch_size(text: str) -> int | str:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got '{text}'")
     return value
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sampler options shared by eval, curate and distill: K, temperature, top-p/k, length, seed, batch."""
+    parser.add_argument("--k", type=int, default=8, help="samples per task (default 8)")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--top-k", type=int, default=0, help="0 = off (default)")
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=_batch_size, default="auto", help="rows decoded together (default auto)")
+
+
+def sampling_settings(args: argparse.Namespace, **verifier: Any) -> Any:
+    """EvalSettings from `add_sampling_arguments`' options, checked before any model loads."""
+    from rlvr.evaluate import EvalSettings
+
+    settings = EvalSettings(k=args.k, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                            max_new_tokens=args.max_new_tokens, seed=args.seed, **verifier)
+    settings.sampling()  # a bad value fails in one sentence now
+    return settings
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,7 +308,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _cmd_curate(args: argparse.Namespace) -> int:
-    from rlvr.evaluate import EvalSettings, evaluate, write_eval
+    from rlvr.evaluate import evaluate, write_eval
     from rlvr.tasks import load_tasks, write_tasks
     from rlvr.train.curation import curate, pass_rates
 
@@ -315,11 +326,10 @@ def _cmd_curate(args: argparse.Namespace) -> int:
         from rlvr.models import HFEngine, load_policy
 
         _quiet_transformers()
-        settings = EvalSettings(k=args.k, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
-                                seed=args.seed)
-        settings.sampling()
+        settings = sampling_settings(args)
         policy = load_policy(args.model)
-        record = evaluate(HFEngine(policy), tasks, settings, model_name=args.model, tasks_source=args.tasks)
+        record = evaluate(HFEngine(policy, batch_size=args.batch_size), tasks, settings, model_name=args.model,
+                          tasks_source=args.tasks)
         write_eval(record, args.output + ".eval.json")
     kept, counts = curate(tasks, pass_rates(record, by=args.by), low, high)
     print(f"pass rates of {len(tasks)} tasks over {record['settings']['k']} samples each:")
@@ -390,13 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "one after the other into one eval file, named by file stem or NAME=")
     p.add_argument("--split", help="only tasks of this split (default: all)")
     p.add_argument("--limit", type=int, default=0, help="only the first N tasks")
-    p.add_argument("--k", type=int, default=8, help="samples per task (default 8)")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=0, help="0 = off (default)")
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=_batch_size, default="auto", help="rows decoded together (default auto)")
+    add_sampling_arguments(p)
     p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default auto)")
     p.add_argument("--engine", choices=["hf", "vllm"], default="hf",
@@ -440,10 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--band", nargs=2, type=float, default=[0.3, 0.7], metavar=("LOW", "HIGH"))
     p.add_argument("--by", choices=["passed", "reward"], default="passed",
                    help="rate = share of passing samples (default) or mean reward (for shaped rewards)")
-    p.add_argument("--k", type=int, default=8)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
+    add_sampling_arguments(p)
     p.add_argument("-o", "--output", required=True, help="curated task file to write")
 
     p = _command(sub, "health", "Replay the health rules on a run's metrics log and list the warnings.",

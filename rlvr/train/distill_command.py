@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from rlvr._errors import DataError
-from rlvr.cli import _batch_size  # light: argparse and yaml
+from rlvr.cli import add_sampling_arguments, sampling_settings  # light: argparse and yaml
 
 SUMMARY = "Rejection sampling: sample K completions per task, keep the verified ones as an SFT dataset."
 EXAMPLE = ("rlvr distill --model smollm2-135m-instruct --tasks train.jsonl --k 16 --max-new-tokens 32 "
@@ -24,18 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="alias, local HF folder, .gguf file or hub id")
     parser.add_argument("--tasks", required=True, help="task file (JSONL, one task record a line)")
     parser.add_argument("--split", help="only tasks of this split (default: all)")
-    parser.add_argument("--k", type=int, default=8, help="samples per task (default 8)")
     parser.add_argument("--keep", choices=["all", "shortest", "diverse"], default="all",
                         help="which passing samples of a task to keep: every one, the shortest, or distinct "
                              "texts picked for dissimilarity (character 3-gram Jaccard) (default all)")
     parser.add_argument("--per-task", type=int, metavar="N",
                         help="at most N kept per task (default: no cap for all, 1 for shortest, 4 for diverse)")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--top-k", type=int, default=0, help="0 = off (default)")
-    parser.add_argument("--max-new-tokens", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=_batch_size, default="auto", help="rows decoded together (default auto)")
+    add_sampling_arguments(parser)
     parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default auto)")
     parser.add_argument("--verifier-workers", type=int, default=2, help="parallel verifier processes (default 2)")
@@ -47,16 +41,13 @@ def run(args: argparse.Namespace) -> int:
     """Sample, verify, select, write the dataset and the eval record; print the yield."""
     from rlvr._io import write_jsonl
     from rlvr.cli import _quiet_transformers
-    from rlvr.evaluate import EvalSettings, write_eval
+    from rlvr.evaluate import write_eval
     from rlvr.tasks import load_tasks
     from rlvr.train.distill import distill, format_yield, select
 
     tasks = load_tasks(args.tasks, split=args.split)  # bad input fails before the model loads
     select([], args.keep, args.per_task)
-    settings = EvalSettings(k=args.k, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-                            max_new_tokens=args.max_new_tokens, seed=args.seed,
-                            verifier_workers=args.verifier_workers)
-    settings.sampling()
+    settings = sampling_settings(args, verifier_workers=args.verifier_workers)
 
     from rlvr.models import HFEngine, load_policy
 

@@ -52,3 +52,27 @@ def test_rates_by_mean_reward_keep_prompts_a_shaped_reward_can_teach():
     assert pass_rates(record, by="reward") == {"never": 0.0, "format_only": 0.05, "solved": 1.0}
     with pytest.raises(ConfigError, match="'passed' or 'reward'"):
         pass_rates(record, by="mean")
+
+
+def test_cli_curates_by_sampling_with_the_shared_sampler_options(tmp_path, capsys, monkeypatch):
+    """--model samples with every sampler option eval and distill take (top-p, top-k, batch size too)."""
+    from pathlib import Path
+
+    from conftest import save_tiny_model
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # rewards_for_tests
+    model = save_tiny_model(tmp_path / "model")
+    tasks = [{"id": f"t{i}", "prompt": f"Say {i}", "reference": str(i), "verifier": "rewards_for_tests:even_words"}
+             for i in range(4)]
+    tasks_file = tmp_path / "tasks.jsonl"
+    tasks_file.write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    out = tmp_path / "kept.jsonl"
+    args = ["curate", "--tasks", str(tasks_file), "--model", str(model), "--k", "4", "--max-new-tokens", "4",
+            "--top-k", "20", "--top-p", "0.9", "--batch-size", "3", "--band", "0", "1", "-o", str(out)]
+    assert main(args) == 0, capsys.readouterr().err
+    record = json.loads((tmp_path / "kept.jsonl.eval.json").read_text())
+    assert {k: record["settings"][k] for k in ("k", "top_k", "top_p", "max_new_tokens")} == {
+        "k": 4, "top_k": 20, "top_p": 0.9, "max_new_tokens": 4}
+    assert len(load_tasks(out)) == 4
+    assert main([*args[:-2], "--top-p", "0", "-o", str(tmp_path / "bad.jsonl")]) == 2  # before any model loads
+    assert "top_p" in capsys.readouterr().err and not (tmp_path / "bad.jsonl").exists()

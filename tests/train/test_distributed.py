@@ -203,8 +203,8 @@ def _layout(monkeypatch, variables: dict[str, str], lora: bool = False, engine: 
 
 def test_the_launch_environment_picks_the_layout(monkeypatch):
     assert _layout(monkeypatch, {}).name == "ddp"
-    fsdp = _layout(monkeypatch, {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2", "FSDP_RESHARD_AFTER_FORWARD": "false",
-                                 "ACCELERATE_MIXED_PRECISION": "bf16"})
+    fsdp = _layout(monkeypatch, {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2",
+                                 "FSDP_RESHARD_AFTER_FORWARD": "false", "ACCELERATE_MIXED_PRECISION": "bf16"})
     assert (fsdp.name, fsdp.sharded, fsdp.reshard, fsdp.bf16) == ("FSDP", True, False, True)
     if importlib.util.find_spec("deepspeed") is not None:
         ds = _layout(monkeypatch, {"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3",
