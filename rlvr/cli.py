@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import os
 import sys
 from typing import Any, Callable
@@ -63,6 +64,13 @@ def _quiet_transformers() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    logging.getLogger("DeepSpeed").addFilter(_no_cpu_accelerator_notice)
+
+
+def _no_cpu_accelerator_notice(record: logging.LogRecord) -> bool:
+    """With DeepSpeed installed, accelerate imports it inside every save_pretrained, and on a machine
+    without a GPU that import logs "Setting accelerator to CPU ...": not news to a CPU user."""
+    return "Setting accelerator to CPU" not in record.getMessage()
 
 
 # ---------------------------------------------------------------------------------------------
