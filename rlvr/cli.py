@@ -180,7 +180,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rlvr.evaluate import combine_sets, evaluate, format_summary, write_eval
+    from rlvr.evaluate import combine_sets, evaluate_sets, write_eval
     from rlvr.evaluate.runner import set_name
     from rlvr.tasks import load_tasks
 
@@ -203,14 +203,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     policy = load_policy(args.model, dtype=args.dtype, device=args.device)
     engine = make_engine(args.engine, policy, batch_size=args.batch_size,
                          gpu_memory_utilization=args.gpu_memory_utilization)
-    records = {}
-    for name, (path, tasks) in sets.items():
-        if len(sets) > 1:
-            print(f"task set {name}: {path}", flush=True)
-        records[name] = evaluate(engine, tasks, settings, model_name=args.model, tasks_source=path)
-        print()
-        print(format_summary(records[name]))
-        print()
+    records = evaluate_sets(engine, sets, settings, model_name=args.model, say=lambda text: print(f"\n{text}\n"))
     write_eval(combine_sets(records), args.output)
     print(f"wrote {args.output}" + (f" ({len(records)} task sets: {', '.join(records)})" if len(records) > 1 else ""))
     return 0

@@ -174,11 +174,12 @@ def _settings(options: dict[str, Any]) -> Any:
                         temperature=options.get("temperature", 1.0), seed=options.get("seed", 0))
 
 
-def _load_tasks(options: dict[str, Any]) -> dict[str, list]:
+def _load_tasks(options: dict[str, Any]) -> dict[str, tuple[str, list]]:
+    """The stage's task sets: {name: (path, tasks)}."""
     from rlvr.evaluate.runner import set_name
     from rlvr.tasks import load_tasks
 
-    return {set_name(path): load_tasks(path) for path in options["tasks"]}
+    return {set_name(path): (path, load_tasks(path)) for path in options["tasks"]}
 
 
 def _distill(options: dict[str, Any], state: dict[str, Any], folder: Path, progress: bool) -> dict[str, Any]:
@@ -186,7 +187,7 @@ def _distill(options: dict[str, Any], state: dict[str, Any], folder: Path, progr
     from rlvr.models import HFEngine, load_policy
     from rlvr.train.distill import distill, format_yield
 
-    tasks = [t for group in _load_tasks(options).values() for t in group]
+    tasks = [t for _, group in _load_tasks(options).values() for t in group]
     settings = _settings(options)
     policy = load_policy(state["model"], dtype="float32")
     rows, record = distill(HFEngine(policy), tasks, settings, options.get("keep", "all"), options.get("per_task"),
@@ -229,16 +230,12 @@ def _grpo(options: dict[str, Any], state: dict[str, Any], folder: Path, progress
 
 
 def _eval(options: dict[str, Any], state: dict[str, Any], folder: Path, progress: bool) -> dict[str, Any]:
-    from rlvr.evaluate import combine_sets, evaluate, format_summary
+    from rlvr.evaluate import combine_sets, evaluate_sets
     from rlvr.models import HFEngine, load_policy
 
-    sets = _load_tasks(options)
     engine = HFEngine(load_policy(state["model"]))
-    records = {}
-    for (name, tasks), path in zip(sets.items(), options["tasks"]):
-        records[name] = evaluate(engine, tasks, _settings(options), model_name=state["model"], tasks_source=path,
-                                 progress=progress)
-        print(format_summary(records[name]))
+    records = evaluate_sets(engine, _load_tasks(options), _settings(options), model_name=state["model"],
+                            progress=progress)
     write_json(combine_sets(records), folder / "eval.json")
     summary = {n: {k: v["value"] for k, v in r["summary"].items() if k.startswith("pass@")} for n, r in records.items()}
     return {"eval": str(folder / "eval.json"), "summary": summary}

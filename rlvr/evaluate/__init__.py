@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 from rlvr.evaluate.passk import bootstrap_ci, pass_at_k, powers_of_two
 
 if TYPE_CHECKING:
-    from rlvr.evaluate.runner import EvalSettings, combine_sets, eval_sets, evaluate, format_summary, write_eval
+    from rlvr.evaluate.runner import (
+        EvalSettings,
+        combine_sets,
+        eval_sets,
+        evaluate,
+        evaluate_sets,
+        format_summary,
+        write_eval,
+    )
 
 __all__ = [
     "EvalSettings",
@@ -16,13 +24,14 @@ __all__ = [
     "combine_sets",
     "eval_sets",
     "evaluate",
+    "evaluate_sets",
     "format_summary",
     "pass_at_k",
     "powers_of_two",
     "write_eval",
 ]
 
-_RUNNER = {"EvalSettings", "combine_sets", "eval_sets", "evaluate", "format_summary", "write_eval"}
+_RUNNER = {"EvalSettings", "combine_sets", "eval_sets", "evaluate", "evaluate_sets", "format_summary", "write_eval"}
 
 
 def __getattr__(name: str) -> Any:

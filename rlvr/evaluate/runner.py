@@ -13,7 +13,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
@@ -151,6 +151,26 @@ def write_eval(record: dict[str, Any], path: str | os.PathLike) -> None:
 def set_name(source: str) -> str:
     """The default name of a task set: its file name without the extension."""
     return Path(source).stem if source else "tasks"
+
+
+def evaluate_sets(
+    engine: Engine,
+    sets: Mapping[str, tuple[str, Sequence[Task]]],
+    settings: EvalSettings,
+    *,
+    model_name: str = "",
+    progress: bool = True,
+    say: Callable[[str], Any] = print,
+) -> dict[str, dict[str, Any]]:
+    """Evaluate named task sets ({name: (path, tasks)}) one after the other; returns the records by name
+    (`combine_sets` makes them one eval file). `say` gets a header per set and each set's summary."""
+    records = {}
+    for name, (path, tasks) in sets.items():
+        if len(sets) > 1:
+            say(f"task set {name}: {path}")
+        records[name] = evaluate(engine, tasks, settings, model_name=model_name, tasks_source=path, progress=progress)
+        say(format_summary(records[name]))
+    return records
 
 
 def combine_sets(records: dict[str, dict[str, Any]]) -> dict[str, Any]:

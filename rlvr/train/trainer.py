@@ -173,7 +173,7 @@ class Trainer:
             from rlvr.verifiers.ray_backend import connect
 
             connect(config.data.ray_address)
-        self.eval_tasks = {set_name(path): load_tasks(path) for path in config.data.eval_files}
+        self.eval_tasks = {set_name(path): (path, load_tasks(path)) for path in config.data.eval_files}
         self._seed_everything(config.run.seed)
         self.policy = policy or load_policy(config.model, dtype=config.dtype, device=self.dist.device)
         if config.lora.enabled:  # sampling, evaluation and the update all see the adapted model
@@ -293,16 +293,12 @@ class Trainer:
 
     def _evaluate(self, name: str) -> None:
         """pass@k on each held-out task set with the training sampler settings, into eval/NAME.json."""
-        from rlvr.evaluate import combine_sets, evaluate, format_summary, write_eval
+        from rlvr.evaluate import combine_sets, evaluate_sets, write_eval
 
-        settings = self._eval_settings()
         self.model.eval()
-        records = {}
-        for (set_, tasks), path in zip(self.eval_tasks.items(), self.config.data.eval_files):
-            records[set_] = evaluate(self.engine, tasks, settings, model_name=f"{self.config.model} ({name})",
-                                     tasks_source=path, progress=self.progress)
-            if self.progress:
-                tqdm.write(format_summary(records[set_]))
+        records = evaluate_sets(self.engine, self.eval_tasks, self._eval_settings(),
+                                model_name=f"{self.config.model} ({name})", progress=self.progress,
+                                say=tqdm.write if self.progress else lambda text: None)
         write_eval(combine_sets(records), self.run_dir / "eval" / f"{name}.json")
 
     def _step(self) -> tuple[dict[str, float], list[dict[str, Any]]]:
