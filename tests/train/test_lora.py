@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import make_tiny_policy
+from conftest import save_tiny_model
 from rlvr._errors import ConfigError
 from rlvr.models import HFEngine, load_policy
 from rlvr.train.config import load_config
@@ -28,9 +28,7 @@ VOLATILE = ("time/", "throughput/")
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("lora")
-    tiny = make_tiny_policy()
-    tiny.model.save_pretrained(root / "model")
-    tiny.tokenizer.save_pretrained(root / "model")
+    save_tiny_model(root / "model")
     tasks = [{"id": f"t{i}", "prompt": f"What is {i} + {i + 1} ?", "reference": str(2 * i + 1),
               "verifier": "rewards_for_tests:even_words"} for i in range(10)]
     (root / "train.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks[:8]))

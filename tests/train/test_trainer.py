@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import make_tiny_policy
+from conftest import save_tiny_model
 from rlvr._errors import ConfigError
 from rlvr.train.config import load_config
 from rlvr.train.trainer import train
@@ -25,9 +25,7 @@ VOLATILE = ("time/", "throughput/")
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
-    tiny = make_tiny_policy()
-    tiny.model.save_pretrained(root / "model")
-    tiny.tokenizer.save_pretrained(root / "model")
+    save_tiny_model(root / "model")
     tasks = [
         {"id": f"t{i}", "prompt": f"What is {i} + {i + 1} ?", "reference": str(2 * i + 1),
          "verifier": "rewards_for_tests:slow_even_words", "meta": {"difficulty": i % 3}}
