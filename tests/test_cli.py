@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 
 import pytest
 
-from conftest import make_tiny_policy
+from conftest import make_tiny_policy, save_tiny_model
 from rlvr.cli import build_parser, main
 
 COMMANDS = [
@@ -106,6 +108,16 @@ def test_tasks_make_bad_option_is_one_sentence(tmp_path, capsys):
     assert not (tmp_path / "t.jsonl").exists()
 
 
+def test_tasks_make_onto_a_fifo_is_one_sentence_and_leaves_the_fifo(tmp_path):
+    fifo = tmp_path / "out.jsonl"
+    os.mkfifo(fifo)
+    done = run_cli("tasks", "make", "arithmetic", "--n", "3", "-o", str(fifo))
+    assert done.returncode == 2, done.stderr
+    assert str(fifo) in one_error_sentence(done.stderr) and "FIFO" in done.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert os.listdir(tmp_path) == ["out.jsonl"]
+
+
 def test_models_lists_the_bundled_alias(capsys):
     assert main(["models"]) == 0
     assert "smollm2-135m-instruct" in capsys.readouterr().out
@@ -152,3 +164,32 @@ def test_eval_of_several_task_sets_writes_one_file_with_named_sets(tmp_path, tas
     assert main(["eval", "--model", str(tmp_path / "model"), "--tasks", str(tasks_file), str(tasks_file),
                  "-o", str(tmp_path / "x.json")]) == 2
     assert "two task sets are named" in capsys.readouterr().err
+
+
+def test_eval_numbers_do_not_depend_on_the_batch_size(tmp_path):
+    # Same seed, batch 1 vs 64: the same samples, so the same file up to timings. The `random`
+    # verifier (a hash of the text) makes pass counts depend on every sampled text.
+    tasks = tmp_path / "tasks.jsonl"
+    rows = [
+        {"id": "a", "prompt": "What is 3 + 4 ?", "reference": "7", "verifier": {"name": "math", "answer": "bare"}},
+        {"id": "b", "prompt": "What is 12 * 7 ? Reply with only the final number .", "reference": "84",
+         "verifier": {"name": "random", "p": 0.5}},
+        {"id": "c", "prompt": "a b c", "reference": "d", "verifier": {"name": "random", "p": 0.5}},
+    ]
+    tasks.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    save_tiny_model(tmp_path / "model")
+    records = []
+    for batch in ["1", "64"]:
+        out = tmp_path / f"eval-{batch}.json"
+        assert main(["eval", "--model", str(tmp_path / "model"), "--tasks", str(tasks), "--k", "6",
+                     "--max-new-tokens", "8", "--dtype", "float32", "--seed", "3", "--batch-size", batch,
+                     "-o", str(out)]) == 0
+        record = json.loads(out.read_text())
+        record["summary"] = {k: v for k, v in record["summary"].items() if not k.endswith("_s")}  # timings
+        records.append(record)
+    one, many = records
+    assert one["summary"] == many["summary"]
+    assert [(t["id"], t["passed"]) for t in one["tasks"]] == [(t["id"], t["passed"]) for t in many["tasks"]]
+    assert one["samples"] == many["samples"]
+    assert 0 < sum(t["passed"] for t in one["tasks"]) < 12  # the random tasks pass some samples, not all
+    assert len({s["text"] for s in one["samples"]}) > 12

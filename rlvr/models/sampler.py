@@ -12,12 +12,21 @@ on small machines:
 - prompts are sorted by length, so a batch holds prompts of similar length.
 Per-token logprobs are those of the temperature-scaled distribution *before* top-k/top-p
 truncation, which is what a trainer recomputes from logits / temperature.
+
+A seed pins the samples whatever the batch size (so "auto", which follows free memory, too),
+the order of the prompts and the other prompts in the call: sample j of a prompt draws its
+uniforms from its own random stream, seeded by (seed, the prompt's tokens, which copy of an
+identical prompt it is in this call, j), as vLLM seeds each request. Up to floating point:
+another batch shape can change the logits in their last bits, which flips a token only when
+its uniform falls that close to a boundary of the cumulative distribution.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
+from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence
 
@@ -106,12 +115,14 @@ class HFEngine:
     ) -> GenerationResult:
         encoded = [self.policy.encode(p) for p in prompts]
         rows_per_batch = self._rows_per_batch(max((len(e) for e in encoded), default=1), params)
-        generator = torch.Generator(device="cpu").manual_seed(params.seed)
+        seeds = _stream_seeds(params.seed, encoded, params.n)  # [prompt][sample]
         results: list[list[Completion | None]] = [[None] * params.n for _ in prompts]
+        filled = [0] * len(prompts)  # samples of each prompt done so far: a chunk takes the next ones
         start, new_tokens = time.perf_counter(), 0
         for chunk in _chunks(encoded, params.n, rows_per_batch):
+            row_seeds = [seed for i, take in chunk for seed in seeds[i][filled[i] : filled[i] + take]]
             try:
-                outputs = self._decode_chunk([encoded[i] for i, _ in chunk], [s for _, s in chunk], params, generator)
+                outputs = self._decode_chunk([encoded[i] for i, _ in chunk], [s for _, s in chunk], params, row_seeds)
             except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
                 if isinstance(exc, RuntimeError) and not _is_oom(exc):
                     raise
@@ -120,12 +131,10 @@ class HFEngine:
                     f"{max(len(encoded[i]) for i, _ in chunk) + params.max_new_tokens} tokens; "
                     "lower --batch-size or --max-new-tokens."
                 ) from exc
-            for (prompt_index, _), completions in zip(chunk, outputs):
-                slot = results[prompt_index].index(None)
-                for completion in completions:
-                    results[prompt_index][slot] = completion
-                    slot += 1
-                    new_tokens += len(completion.token_ids)
+            for (prompt_index, take), completions in zip(chunk, outputs):
+                results[prompt_index][filled[prompt_index] : filled[prompt_index] + take] = completions
+                filled[prompt_index] += take
+                new_tokens += sum(len(c.token_ids) for c in completions)
             if progress is not None:
                 progress(sum(s for _, s in chunk), sum(len(c.token_ids) for cs in outputs for c in cs))
         return GenerationResult(
@@ -159,9 +168,12 @@ class HFEngine:
 
     # -- the decoding loop --------------------------------------------------------------------
     def _decode_chunk(
-        self, prompts: list[list[int]], samples: list[int], params: SamplingParams, generator: torch.Generator
+        self, prompts: list[list[int]], samples: list[int], params: SamplingParams, row_seeds: list[int]
     ) -> list[list[Completion]]:
-        """Sample `samples[i]` completions for each `prompts[i]`; returns them grouped by prompt."""
+        """Sample `samples[i]` completions for each `prompts[i]`; returns them grouped by prompt.
+
+        row_seeds: the seed of each row's random stream, rows in order (prompt 0's samples first).
+        """
         model, device = self.policy.model, self.policy.device
         width = max(len(p) for p in prompts)
         input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
@@ -191,6 +203,8 @@ class HFEngine:
         next_position = positions[:, -1].repeat_interleave(repeats) + 1  # (B,)
         owner = torch.arange(len(prompts)).repeat_interleave(torch.tensor(samples))  # row -> prompt
         rows = len(owner)
+        # Row r's uniform at step t is draw t of its own stream, drawn up front: (rows, max_new_tokens).
+        uniforms = None if params.temperature == 0 else _uniforms(row_seeds, params.max_new_tokens)
 
         tokens: list[list[int]] = [[] for _ in range(rows)]
         logps: list[list[float]] = [[] for _ in range(rows)]
@@ -198,7 +212,8 @@ class HFEngine:
         active = torch.arange(rows)  # original row index of each live row
         eos = torch.tensor(sorted(self.policy.eos_token_ids) or [-1], device=device)
         for step in range(params.max_new_tokens):
-            token, logp = _sample(logits, params, generator)  # (b,), (b,)
+            u = None if uniforms is None else uniforms[active, step]  # (b,)
+            token, logp = _sample(logits, params, u)  # (b,), (b,)
             for row, t, lp in zip(active.tolist(), token.tolist(), logp.tolist()):
                 tokens[row].append(t)
                 logps[row].append(lp)
@@ -234,9 +249,12 @@ class HFEngine:
 
 
 def _sample(
-    logits: torch.Tensor, params: SamplingParams, generator: torch.Generator
+    logits: torch.Tensor, params: SamplingParams, uniforms: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw one token per row; return (token, logprob under the tempered distribution)."""
+    """Draw one token per row; return (token, logprob under the tempered distribution).
+
+    uniforms: (B,) in [0, 1), one per row, on the CPU; unused (None) when greedy.
+    """
     if params.temperature == 0:
         logprobs = torch.log_softmax(logits, dim=-1)
         token = logits.argmax(dim=-1)
@@ -254,11 +272,48 @@ def _sample(
         filtered = filtered.masked_fill(drop, -math.inf)
     # Inverse-CDF sampling: one uniform per row against the cumulative distribution. Same law as
     # torch.multinomial, several times faster on CPU over a 50k vocabulary.
-    # The uniforms come from the seeded CPU generator; the (B, V) distribution stays on its device.
+    # The uniforms come from seeded CPU generators; the (B, V) distribution stays on its device.
+    assert uniforms is not None
     cdf = torch.softmax(filtered, dim=-1).cumsum(-1)  # (B, V)
-    u = torch.rand((cdf.shape[0], 1), generator=generator).to(cdf.device) * cdf[:, -1:]
+    u = uniforms[:, None].to(cdf.device) * cdf[:, -1:]
     token = torch.searchsorted(cdf, u, side="right").clamp_(max=cdf.shape[-1] - 1).squeeze(-1)
     return token, logprobs.gather(-1, token[:, None]).squeeze(-1)
+
+
+def _stream_seeds(seed: int, prompts: list[list[int]], n: int) -> list[list[int]]:
+    """The 63-bit seed of sample j of each prompt's random stream: [prompt][sample].
+
+    A function of (seed, the prompt's token ids, how many identical prompts come before it in
+    `prompts`, j) only, so not of batching or prompt order; identical prompts in one call get
+    different streams.
+    """
+    seen: dict[tuple[int, ...], int] = {}
+    out = []
+    for ids in prompts:
+        occurrence = seen.get(tuple(ids), 0)
+        seen[tuple(ids)] = occurrence + 1
+        prompt_hash = hashlib.blake2b(f"{seed}:{occurrence}:{len(ids)}:".encode(), digest_size=8)
+        prompt_hash.update(array("q", ids).tobytes())
+        row_seeds = []
+        for j in range(n):
+            h = prompt_hash.copy()
+            h.update(j.to_bytes(8, "little"))
+            row_seeds.append(int.from_bytes(h.digest(), "little") >> 1)
+        out.append(row_seeds)
+    return out
+
+
+def _uniforms(row_seeds: list[int], steps: int) -> torch.Tensor:
+    """The first `steps` draws of each row's stream, on the CPU: (rows, steps).
+
+    Drawn up front (one call per row, not per row and step); a prefix of a longer draw, so
+    max_new_tokens does not change the early tokens.
+    """
+    generator = torch.Generator(device="cpu")
+    table = torch.empty((len(row_seeds), steps))
+    for r, seed in enumerate(row_seeds):
+        torch.rand(steps, generator=generator.manual_seed(seed), out=table[r])
+    return table
 
 
 def _chunks(encoded: list[list[int]], n: int, rows_per_batch: int) -> list[list[tuple[int, int]]]:

@@ -29,9 +29,10 @@ Where vLLM's semantics differ from HFEngine's, and what this engine does about i
   the tokens decoded, once per prompt, so tokens/s stays a real throughput.
 - vLLM clamps temperatures in (0, 0.01) and rejects those above 2: both raise ConfigError.
 - vLLM reports "length" when EOS is sampled as the last allowed token; HFEngine says "stop".
-- Seeds: each prompt gets its own seed drawn from `params.seed` (vLLM gives sample j of a
-  prompt seed + j), so a run is reproducible up to batch-dependent GPU numerics, but does
-  not reproduce HFEngine's samples.
+- Seeds: each request's seed is a hash of (`params.seed`, the prompt's tokens, which copy of an
+  identical prompt it is in the call), as HFEngine keys its streams (vLLM gives sample j of a
+  prompt seed + j), so a prompt's samples do not depend on the order or company of the
+  prompts; reproducible up to batch-dependent GPU numerics, but not HFEngine's samples.
 - `progress` is called once, at the end (vLLM decodes everything in one call); vLLM's own
   progress bar shows meanwhile.
 
@@ -49,7 +50,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
-import random
 import sys
 import time
 from contextlib import contextmanager
@@ -59,7 +59,7 @@ import torch
 
 from rlvr._errors import ConfigError, ModelError
 from rlvr.models.loading import Policy, Prompt
-from rlvr.models.sampler import Completion, GenerationResult, ProgressFn, SamplingParams
+from rlvr.models.sampler import Completion, GenerationResult, ProgressFn, SamplingParams, _stream_seeds
 
 __all__ = ["VLLMEngine", "require_vllm"]
 
@@ -139,7 +139,7 @@ class VLLMEngine:
             return GenerationResult(completions=[], prompt_token_ids=[], new_tokens=0, seconds=0.0)
         greedy = params.temperature == 0
         samples = 1 if greedy else params.n  # vLLM refuses n > 1 with greedy sampling
-        requests = [self._request(params, samples, seed) for seed in _prompt_seeds(params.seed, len(encoded), samples)]
+        requests = [self._request(params, samples, seed) for seed in _prompt_seeds(params.seed, encoded, samples)]
         outputs = self.llm.generate(
             [{"prompt_token_ids": ids} for ids in encoded], sampling_params=requests, use_tqdm=progress is not None
         )
@@ -228,11 +228,11 @@ def _check_temperature(temperature: float) -> None:
                           f"got {temperature}; use the hf engine for other temperatures.")
 
 
-def _prompt_seeds(seed: int, prompts: int, samples: int) -> list[int]:
-    """One seed per prompt, drawn from `seed`: vLLM seeds sample j of a prompt with seed + j,
-    so equal or consecutive per-prompt seeds would give different prompts the same noise."""
-    rng = random.Random(seed)
-    return [rng.randrange(2**31 - samples) for _ in range(prompts)]
+def _prompt_seeds(seed: int, prompts: list[list[int]], samples: int) -> list[int]:
+    """One seed per prompt, a hash of (seed, its tokens, its copy number): vLLM seeds sample j of a
+    prompt with seed + j, so equal or consecutive per-prompt seeds would give different prompts the
+    same noise; two prompts' hashed ranges overlap with probability ~2 * samples / 2**31."""
+    return [row_seeds[0] % (2**31 - samples) for row_seeds in _stream_seeds(seed, prompts, 1)]
 
 
 def _copy(completion: Completion) -> Completion:

@@ -60,6 +60,67 @@ def test_seeded_sampling_is_reproducible_and_seed_dependent(tiny_policy):
     assert texts(first) != texts(other)
 
 
+# Different lengths, and the first is a prefix of another: batching pads them differently.
+SEEDED_PROMPTS = [*PROMPTS, "What is 3 + 4 ? Reply with only the final number ."]
+
+
+def seeded_ids(result) -> list[list[list[int]]]:
+    return [[c.token_ids for c in cs] for cs in result.completions]
+
+
+def test_seeded_samples_do_not_depend_on_the_batch_size(tiny_policy):
+    # Batch 1 decodes every row alone; 7 splits a prompt's 6 samples across batches and mixes
+    # prompts; 64 decodes all 24 rows together.
+    params = SamplingParams(n=6, temperature=1.0, max_new_tokens=12, seed=5)
+    results = [HFEngine(tiny_policy, batch_size=b).generate(SEEDED_PROMPTS, params) for b in (1, 7, 64)]
+    first = results[0]
+    for other in results[1:]:
+        assert seeded_ids(other) == seeded_ids(first)
+        assert [[c.text for c in cs] for cs in other.completions] == [[c.text for c in cs] for cs in first.completions]
+        for cs, os in zip(first.completions, other.completions):
+            for c, o in zip(cs, os):
+                assert o.finish_reason == c.finish_reason
+                assert torch.allclose(torch.tensor(o.logprobs), torch.tensor(c.logprobs), atol=1e-4)
+    assert len({tuple(ids) for cs in seeded_ids(first) for ids in cs}) > 12  # really sampled, not near-greedy
+
+
+def test_seeded_samples_do_not_depend_on_prompt_order(tiny_policy):
+    engine = HFEngine(tiny_policy, batch_size=7)
+    params = SamplingParams(n=6, temperature=1.0, max_new_tokens=12, seed=5)
+    forward = engine.generate(SEEDED_PROMPTS, params)
+    backward = engine.generate(SEEDED_PROMPTS[::-1], params)
+    assert seeded_ids(backward)[::-1] == seeded_ids(forward)
+    alone = engine.generate(SEEDED_PROMPTS[2:3], params)  # nor on the other prompts in the call
+    assert seeded_ids(alone) == seeded_ids(forward)[2:3]
+
+
+def test_identical_prompts_in_one_call_get_different_samples(tiny_policy):
+    params = SamplingParams(n=6, temperature=1.0, max_new_tokens=12, seed=5)
+    twice = HFEngine(tiny_policy, batch_size=64).generate([PROMPTS[0], PROMPTS[0]], params)
+    first, second = seeded_ids(twice)
+    assert first != second
+    assert len(set(map(tuple, first))) > 1  # the samples of one prompt differ from each other too
+    # The first copy is the prompt's samples in any call; the second is a new set.
+    assert seeded_ids(HFEngine(tiny_policy, batch_size=64).generate(PROMPTS[:1], params)) == [first]
+
+
+def test_a_different_seed_gives_different_samples(tiny_policy):
+    engine = HFEngine(tiny_policy, batch_size=64)
+    params = SamplingParams(n=6, temperature=1.0, max_new_tokens=12, seed=5)
+    a = seeded_ids(engine.generate(SEEDED_PROMPTS, params))
+    b = seeded_ids(engine.generate(SEEDED_PROMPTS, dataclasses.replace(params, seed=6)))
+    assert all(x != y for x, y in zip(a, b))  # every prompt's samples change
+
+
+def test_a_longer_max_new_tokens_extends_the_same_samples(tiny_policy):
+    # Each row's stream is drawn up front for max_new_tokens steps; a longer draw has the same prefix.
+    engine = HFEngine(tiny_policy, batch_size=64)
+    short = engine.generate(SEEDED_PROMPTS, SamplingParams(n=3, max_new_tokens=6, seed=5))
+    long = engine.generate(SEEDED_PROMPTS, SamplingParams(n=3, max_new_tokens=12, seed=5))
+    for short_ids, long_ids in zip(seeded_ids(short), seeded_ids(long)):
+        assert short_ids == [longer[: len(ids)] for ids, longer in zip(short_ids, long_ids)]
+
+
 def test_top_k_one_is_greedy(tiny_policy):
     engine = HFEngine(tiny_policy, batch_size=8)
     sampled = engine.generate(PROMPTS, SamplingParams(n=2, temperature=1.0, top_k=1, max_new_tokens=6))
@@ -145,7 +206,7 @@ def test_sampling_follows_the_tempered_distribution_with_top_k_and_top_p():
         (SamplingParams(top_p=0.8), torch.tensor([0, 0, 1 / (1 + torch.e), torch.e / (1 + torch.e)])),
     ]
     for params, expected in cases:
-        token, logp = _sample(logits, params, generator)
+        token, logp = _sample(logits, params, torch.rand(len(logits), generator=generator))
         freq = torch.bincount(token, minlength=4).float() / len(token)
         assert torch.allclose(freq, expected.float(), atol=0.01), (params, freq, expected)
         full = torch.log_softmax(logits[0] / params.temperature, -1)  # logprobs ignore truncation

@@ -213,6 +213,16 @@ def test_sampling_params_and_prompts(fake_vllm, saved_policy):
     assert again == seeds and other != seeds
 
 
+def test_request_seeds_follow_the_prompt_not_its_position(fake_vllm, saved_policy):
+    engine = VLLMEngine(saved_policy)
+    params = SamplingParams(n=3, temperature=0.7, max_new_tokens=5, seed=7)
+    for prompts in [PROMPTS, PROMPTS[::-1], PROMPTS[1:2], [PROMPTS[0], PROMPTS[0]]]:
+        engine.generate(prompts, params)
+    forward, backward, alone, twice = [[r.seed for r in call[1]] for call in fake_vllm.instances[0].calls]
+    assert backward == forward[::-1] and alone == forward[1:2]
+    assert twice[0] == forward[0] and twice[1] != twice[0]  # a second copy of a prompt gets new samples
+
+
 def test_outputs_become_completions_in_order(fake_vllm, saved_policy):
     engine = VLLMEngine(saved_policy)
     progress = []
