@@ -1,7 +1,7 @@
 """`rlvr demo`: the whole story on the bundled real model, on a CPU, in one command.
 
-    rlvr demo            # ~11 min on 2 CPU cores (measured 10.9)
-    rlvr demo --quick    # ~4 min: fewer steps, fewer tasks
+    rlvr demo            # 2 seeds x (real, random, format-only) arms; see README for the measured time
+    rlvr demo --quick    # one seed, fewer steps and tasks: a smoke test, not a conclusion
 
 On generated single-digit additions with SmolLM2-135M-Instruct:
 
@@ -10,13 +10,17 @@ On generated single-digit additions with SmolLM2-135M-Instruct:
 2. base evaluation on the train split with the training reward: the per-prompt rates curate
    the prompts that can teach (groups with unequal rewards) and give the base rate p;
 3. GRPO on the curated prompts, with held-out pass@k measured before and after;
-4. the same run with a random reward of rate p (the spurious-reward control);
-5. compare (search compression vs capability gain, per task set) and the HTML report;
-6. the verdict in plain words.
+4. the same run with two controls: a random reward at p = 0.5 (so that it really trains) and
+   the format part of the reward alone; every arm with each seed;
+5. compare, on the strict and the format-neutral reading (search compression vs capability
+   gain, per task set), and the HTML report;
+6. the verdict in plain words, decided on the format-neutral reading, with the spread across
+   seeds and what each arm actually trained on.
 
 Every stage writes what a user would write by hand: DIR/tasks/*.jsonl, DIR/grpo.yaml (rerun it
-with `rlvr train DIR/grpo.yaml`), DIR/real and DIR/random (run directories), DIR/compare.json,
-DIR/report.html and DIR/demo.json (numbers and stage timings).
+with `rlvr train DIR/grpo.yaml`), DIR/real, DIR/random, DIR/format and DIR/ARM-seedS (run
+directories), DIR/compare.json, DIR/spurious.json, DIR/report.html and DIR/demo.json (numbers
+and stage timings).
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ import yaml
 
 from rlvr._errors import ConfigError
 
-SUMMARY = "Run the whole story on the bundled model: base eval, curation, GRPO, random control, compare, report."
+SUMMARY = ("Run the whole story on the bundled model: base eval, curation, GRPO with random and format-only "
+           "controls over several seeds, compare on strict and format-neutral readings, report.")
 EXAMPLE = "rlvr demo --quick\n  rlvr demo --model gemma3-270m --output-dir runs/demo-gemma"
 
 # The training reward: correctness, plus a small format term gated by it, so that a wrong
@@ -49,18 +54,20 @@ REWARD = {"name": "compose", "parts": [
 class Plan:
     """The sizes of one demo; `--quick` shrinks them."""
 
-    steps: int = 12
+    steps: int = 8
     train_tasks: int = 64
     prompts_per_step: int = 8
     group_size: int = 8
     eval_k: int = 8
     harder_tasks: int = 24  # 0 = no shifted set
-    lr: float = 2e-5
+    lr: float = 3e-5
     max_new_tokens: int = 32
+    seeds: int = 2  # every arm is trained once per seed; one seed is an anecdote
+    random_p: float = 0.5  # the random control's rate: p = 0.5 makes most groups informative
 
 
 FULL = Plan()
-QUICK = Plan(steps=5, train_tasks=32, prompts_per_step=6, eval_k=4, harder_tasks=0, lr=4e-5)
+QUICK = Plan(steps=5, train_tasks=32, prompts_per_step=6, eval_k=4, harder_tasks=0, lr=4e-5, seeds=1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,8 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="alias, local HF folder, .gguf or hub id (default smollm2-135m-instruct)")
     parser.add_argument("--output-dir", metavar="DIR", help="where everything goes (default runs/demo or "
                                                             "runs/demo-quick)")
-    parser.add_argument("--steps", type=int, help="GRPO steps (default 12, quick 5)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, help="GRPO steps (default 8, quick 5)")
+    parser.add_argument("--seeds", type=int, help="train every arm with this many seeds (default 2, quick 1)")
+    parser.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
         if args.steps < 1:
             raise ConfigError("--steps must be at least 1.")
         plan = replace(plan, steps=args.steps)
+    if args.seeds is not None:
+        if args.seeds < 1:
+            raise ConfigError("--seeds must be at least 1.")
+        plan = replace(plan, seeds=args.seeds)
     root = Path(args.output_dir or ("runs/demo-quick" if args.quick else "runs/demo"))
     _quiet_transformers()
     from rlvr.models import resolve_model
@@ -127,12 +139,13 @@ def run_demo(model: str, root: Path, plan: Plan, seed: int = 0, progress: bool =
     config_path.write_text(_config_yaml(model, curated, files, plan, seed, root))
     config = load_config(config_path)
     t = stage("grpo", 3, f"GRPO, {plan.steps} steps of {plan.prompts_per_step} prompts x {plan.group_size} "
-                         "samples; then 4: the same with a random reward (control)")
-    spurious = run_spurious(config, root, controls=("random",), base_rate=base_rate, progress=progress,
-                            rate_source="measured in step 2 on the training prompts")
-    timings["grpo_and_control"] = time.perf_counter() - t
+                         f"samples; then 4: the same with a random reward (p = {plan.random_p}) and with the format "
+                         f"reward alone (controls); {plan.seeds} seed(s) each")
+    spurious = run_spurious(config, root, controls=("random", "format"), random_p=plan.random_p, progress=progress,
+                            seeds=tuple(seed + i for i in range(plan.seeds)))
+    timings["grpo_and_controls"] = time.perf_counter() - t
 
-    t = stage("compare", 5, "compare base and trained on each held-out set")
+    t = stage("compare", 5, "compare base and trained on each held-out set (first seed), strict and format-neutral")
     base = json.loads((root / "real" / "eval" / "base.json").read_text())
     final = json.loads((root / "real" / "eval" / "final.json").read_text())
     comparison = compare_sets(base, final, seed=seed)
@@ -234,39 +247,58 @@ def _report(root: Path) -> Path | None:
 
 
 def verdict_in_words(record: dict[str, Any], root: Path) -> str:
-    """The closing paragraph: what training bought, in plain words."""
+    """The closing paragraph: what training bought, in plain words, decided on the format-neutral reading."""
     sets = record["comparison"]["sets"]
     name, headline = next(iter(sets.items()))
+    spurious = record["spurious"]
+    seeds = spurious.get("seeds", [0])
     k = headline["k"]
-    lines = [f"== what {record['plan']['steps']} GRPO steps bought {record['model']} =="]
+    lines = [f"== what {record['plan']['steps']} GRPO steps bought {record['model']} "
+             f"({len(seeds)} seed{'s' if len(seeds) > 1 else ''}) ==",
+             "  strict: the task's verifier (a bare number); neutral: the answer read in any format (attribution only)"]
     for set_name, c in sets.items():
-        at_k = f"pass@{c['k']}"
-        lines.append(f"  {set_name:<8} ({c['tasks']} tasks)  pass@1 {c['base']['pass@1']:.3f} -> "
-                     f"{c['trained']['pass@1']:.3f}   {at_k} {c['base'][at_k]:.3f} -> {c['trained'][at_k]:.3f}   "
-                     f"{c['verdict'].replace('_', ' ')}")
-    ratio = headline["compression_ratio"]
-    lines.append(f"  verdict on {name}: {headline['verdict_words']}.")
-    lines.append("  compression ratio (pass@1 gain / base headroom pass@k - pass@1): "
+        at_k, n = f"pass@{c['k']}", c["neutral"]
+        lines.append(f"  {set_name:<8} ({c['tasks']} tasks, seed {seeds[0]})  strict pass@1 "
+                     f"{c['base']['pass@1']:.3f} -> {c['trained']['pass@1']:.3f}, {at_k} {c['base'][at_k]:.3f} -> "
+                     f"{c['trained'][at_k]:.3f} | "
+                     f"neutral pass@1 {n['base']['pass@1']:.3f} -> {n['trained']['pass@1']:.3f}, {at_k} "
+                     f"{n['base'][at_k]:.3f} -> {n['trained'][at_k]:.3f}   {c['verdict'].replace('_', ' ')}")
+    neutral = headline["neutral"]
+    lines.append(f"  verdict on {name} (seed {seeds[0]}): {headline['verdict_words']}.")
+    per_seed = [(row["seed"], row["verdict"]) for row in spurious["arms"][0].get("seeds", [])]
+    if len(per_seed) > 1:
+        lines.append("  verdict per seed: " + ", ".join(f"seed {s} {v.replace('_', ' ')}" for s, v in per_seed)
+                     + ("" if len({v for _, v in per_seed}) == 1 else " (the seeds disagree: no single verdict)"))
+    f = headline["format"]
+    lines.append(f"  strict pass@1 gain {f['strict_gain']:+.3f} = format {f['format']:+.3f} (answers the base had "
+                 "right but not as a bare number) + accuracy {f['accuracy']:+.3f} (format-neutral pass@1 change) - "
+                 f"{f['unread_after']:.3f} still unreadable after training.")
+    ratio = neutral["compression_ratio"]
+    lines.append("  compression ratio, read neutrally (pass@1 gain / base headroom pass@k - pass@1): "
                  + ("undefined, the base model had no headroom (pass@1 = pass@k)" if ratio is None else f"{ratio:.2f}"
-                    + (" (above 1: trained pass@1 beats what the base found in k tries; more than compression)"
-                       if ratio > 1 else "")))
-    if headline["trained_only_ids"]:
-        lines.append(f"  {len(headline['trained_only_ids'])} held-out problems are solved (in {k} tries) only after "
-                     f"training: capability beyond the base model's reach at k = {k}, as the strict verifier reads it.")
-    if headline["format_share"] is not None:
-        lines.append(f"  caution: read leniently (last number in the text), the base model already had pass@1 "
-                     f"{headline['base_lenient_pass@1']:.3f}; {headline['format_share']:.0%} of the pass@1 gain is "
-                     "the model learning to write a readable bare number.")
+                    + (" (above 1: trained pass@1 beats what the base found in k tries)" if ratio > 1 else "")))
+    new = neutral["trained_only_ids"]
+    if new or headline["trained_only_ids"]:
+        lines.append(f"  held-out problems solved (in {k} tries) only after training: {len(new)} read neutrally, "
+                     f"{len(headline['trained_only_ids'])} read strictly.")
     if record["comparison"]["warning"]:
         lines.append(f"  warning: {record['comparison']['warning']}.")
     if record["base_rate"] == 0:
         lines.append("  the base model never earned any reward on the training prompts (p = 0): every group had "
                      "equal rewards, so GRPO had no signal to learn from (see the health warnings in the report).")
-    control = next((a for a in record["spurious"]["arms"] if a["name"] == "random"), None)
-    if control:
-        lines.append(f"  random-reward control (p = {record['base_rate']:.3f}): held-out pass@1 "
-                     f"{control['gain_pass@1']:+.3f}; {record['spurious']['conclusion']}.")
-    for warning in record["spurious"]["warnings"]:
+    lines.append("  held-out pass@1 gain per arm, mean over seeds [95 % t-interval] (per seed), and what it trained "
+                 "on:")
+    for arm in spurious["arms"]:
+        parts = []
+        for reading in ("strict", "neutral"):
+            g = arm[reading]["gain_pass@1"]
+            spread = (f" [{g['interval'][0]:+.3f}, {g['interval'][1]:+.3f}]" if g["interval"] else "")
+            parts.append(f"{reading} {g['mean']:+.3f}{spread} ({', '.join(f'{v:+.3f}' for v in g['seeds'])})")
+        weak = ", TOO WEAK TO CONCLUDE" if arm.get("too_weak") else ""
+        lines.append(f"    {arm['name']:<7}{'; '.join(parts)}; trained {arm['rows_trained']} rows, informative "
+                     f"groups {arm['informative_frac']:.2f}{weak}")
+    lines.append(f"  conclusion: {spurious['conclusion']}")
+    for warning in spurious["warnings"]:
         lines.append(f"  warning: {warning}.")
     if record["report"]:
         lines.append(f"  report: {record['report']} (open it in a browser; it works offline)")

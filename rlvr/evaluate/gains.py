@@ -6,16 +6,26 @@ the model can find at all. Training that raises pass@1 toward the base model's p
 raises pass@k itself has expanded *capability*. The interpretation table:
 
     pass@1 up, pass@k up    capability gain plus compression
-    pass@1 up, pass@k flat  pure search compression
+    pass@1 up, pass@k flat  mostly search compression
     pass@1 up, pass@k down  mode collapse (a red flag: the model lost answers it used to find)
 
 "Up", "flat" and "down" are decided by 95 % intervals from a paired bootstrap over tasks
 (the same resampled tasks for both models), so noise is not read as a change.
+
+Two readings of the same samples. *Strict* is the task's own verifier. *Neutral* asks whether
+the answer is right whatever its format (`Verifier.neutral`: a box, a tag, a bare answer, else
+the last number). A model that only learns to write its answer in the verifier's format gains
+strictly and not neutrally, so the table is read on the neutral reading, and a strict gain the
+neutral reading does not share gets its own name:
+
+    strict pass@1 up,   neutral flat   format only
+    strict pass@1 up,   neutral down   format gain with accuracy loss
+    strict pass@1 down, neutral flat   format loss
+    otherwise                          the table above, on the neutral reading
 """
 
 from __future__ import annotations
 
-import re
 from fractions import Fraction
 from typing import Any
 
@@ -24,52 +34,75 @@ import numpy as np
 from rlvr._errors import DataError
 from rlvr.evaluate.passk import pass_at_k
 
+READINGS = ("strict", "neutral")
+
 VERDICTS = {
-    "capability_gain": "real capability gain plus compression: pass@1 and pass@k both rose",
-    "search_compression": "pure search compression: pass@1 rose while pass@k stayed flat",
-    "mode_collapse": "mode collapse (red flag): pass@1 rose but pass@k fell",
-    "regression": "regression: pass@1 fell",
-    "no_change": "no significant change in pass@1",
+    "capability_gain": "real capability gain plus compression: pass@1 and pass@k both rose, read format-neutrally",
+    "search_compression": "mostly search compression: pass@1 rose while pass@k stayed flat, read format-neutrally",
+    "mode_collapse": "mode collapse (red flag): pass@1 rose but pass@k fell, read format-neutrally",
+    "regression": "regression: pass@1 fell, read format-neutrally",
+    "no_change": "no significant change in pass@1, read format-neutrally",
+    "format_only": "format only: strict pass@1 rose, but read format-neutrally the model answers no better than "
+                   "before; it learned to write the answer in the verifier's format",
+    "format_gain_accuracy_loss": "format gain with accuracy loss: strict pass@1 rose, but read format-neutrally "
+                                 "the model answers worse than before",
+    "format_loss": "format loss: strict pass@1 fell while format-neutral pass@1 stayed flat; fewer answers are in "
+                   "the verifier's format",
 }
 
 
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+def _strict_counts(record: dict[str, Any]) -> dict[str, int]:
+    return {t["id"]: t["passed"] for t in record["tasks"]}
 
 
-def _last_number_matches(text: str, reference: Any) -> bool:
-    """A lenient reading (the last number in the text), used only to attribute gains, never as a reward."""
-    try:
-        expected = Fraction(str(reference).replace(",", ""))
-    except (ValueError, ZeroDivisionError):
-        return False
-    numbers = _NUMBER.findall(text)
-    return bool(numbers) and Fraction(numbers[-1].replace(",", "")) == expected
+def neutral_counts(record: dict[str, Any]) -> tuple[dict[str, int], str]:
+    """(per-task neutral pass counts, where they come from: "saved", "recomputed" or "same as strict").
 
-
-def format_blocked_pass_at_1(record: dict[str, Any]) -> float | None:
-    """pass@1 the model would have had if its unreadable answers had been read leniently.
-
-    Counts samples that failed for format reasons (no_answer, parse_error, ...) but whose last
-    number equals a numeric reference. None when the record has no numeric references.
+    rlvr eval saves `passed_neutral` per task. For an older file the saved samples are read again
+    with the neutral reading of each task's verifier: the saved spec, else `math` for a numeric
+    reference and `reasoning_gym` for a reasoning-gym entry; other references (code, SQL, ...) have
+    no separable format and read as strictly. A file without samples reads as strictly too.
     """
-    references = {t["id"]: t.get("reference") for t in record["tasks"]}
-    numeric = {i for i, r in references.items() if r is not None and _last_number_matches(str(r), r)}
-    if not numeric or "samples" not in record:
-        return None
-    from rlvr.verifiers.base import FORMAT_REASONS
+    tasks = record["tasks"]
+    if all("passed_neutral" in t for t in tasks):
+        return {t["id"]: t["passed_neutral"] for t in tasks}, "saved"
+    strict = _strict_counts(record)
+    specs = {t["id"]: t.get("verifier") or _inferred_verifier(t.get("reference")) for t in tasks}
+    samples = record.get("samples")
+    if not isinstance(samples, list) or not any(specs.values()):
+        return strict, "same as strict"
+    from rlvr.tasks.judge import judge_neutral
+    from rlvr.verifiers import Verdict
 
-    per_task: dict[str, list[float]] = {i: [] for i in numeric}
-    for s in record["samples"]:
-        if s["task_id"] in per_task:
-            rescued = s["reason"] in FORMAT_REASONS and _last_number_matches(s["text"], references[s["task_id"]])
-            per_task[s["task_id"]].append(float(s["passed"] or rescued))
-    return float(np.mean([np.mean(v) for v in per_task.values() if v]))
+    ids = [i for i, spec in specs.items() if spec]
+    texts: dict[str, list[str]] = {i: [] for i in ids}
+    verdicts: dict[str, list[Verdict]] = {i: [] for i in ids}
+    for sample in samples:
+        if sample.get("task_id") in texts:
+            texts[sample["task_id"]].append(str(sample.get("text", "")))
+            verdicts[sample["task_id"]].append(Verdict(1.0 if sample.get("passed") else 0.0, "saved"))
+    references = {t["id"]: t.get("reference") for t in tasks}
+    neutral = judge_neutral([specs[i] for i in ids], [references[i] for i in ids], [texts[i] for i in ids],
+                            [verdicts[i] for i in ids])
+    return {**strict, **{i: sum(row) for i, row in zip(ids, neutral)}}, "recomputed"
 
 
-def _per_task(record: dict[str, Any], ids: list[str], k_max: int) -> np.ndarray:
+def _inferred_verifier(reference: Any) -> dict[str, str] | None:
+    """The verifier an old eval file most likely used, from its reference alone."""
+    if isinstance(reference, dict) and "dataset" in reference and "entry" in reference:
+        return {"name": "reasoning_gym"}
+    if isinstance(reference, (int, float, str)) and not isinstance(reference, bool):
+        try:
+            Fraction(str(reference).replace(",", "").strip())
+        except (ValueError, ZeroDivisionError):
+            return None
+        return {"name": "math"}
+    return None
+
+
+def _per_task(n: dict[str, int], passed: dict[str, int], ids: list[str], k_max: int) -> np.ndarray:
     """(tasks, k_max) array: pass@k of each task for k = 1..k_max."""
-    by_id = {t["id"]: t for t in record["tasks"]}
-    return np.array([[pass_at_k(by_id[i]["n"], by_id[i]["passed"], k) for k in range(1, k_max + 1)] for i in ids])
+    return np.array([[pass_at_k(n[i], passed[i], k) for k in range(1, k_max + 1)] for i in ids])
 
 
 def _interval(samples: np.ndarray) -> list[float]:
@@ -81,45 +114,20 @@ def _direction(interval: list[float]) -> str:
     return "up" if interval[0] > 0 else "down" if interval[1] < 0 else "flat"
 
 
-def compare(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """The comparison record: pass@k curves, gains with paired-bootstrap intervals, verdict, transitions."""
-    base_ids = {t["id"] for t in base["tasks"]}
-    ids = [t["id"] for t in trained["tasks"] if t["id"] in base_ids]
-    if not ids:
-        raise DataError("the two eval files share no task; compare evaluations of the same task file.")
-    k_max = min(min(t["n"] for t in base["tasks"]), min(t["n"] for t in trained["tasks"]))
-    b, t = _per_task(base, ids, k_max), _per_task(trained, ids, k_max)  # (tasks, K)
-
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(ids), size=(resamples, len(ids)))  # the same tasks for both models
-    b_boot, t_boot = b[draws].mean(axis=1), t[draws].mean(axis=1)  # (resamples, K)
-    delta_1, delta_k = t_boot[:, 0] - b_boot[:, 0], t_boot[:, -1] - b_boot[:, -1]
-
+def _reading(b: np.ndarray, t: np.ndarray, ids: list[str], draws: np.ndarray) -> dict[str, Any]:
+    """Curves, gains with paired-bootstrap intervals, the table's verdict and transitions of one reading."""
+    k_max = b.shape[1]
+    b_boot, t_boot = b[draws].mean(axis=1), t[draws].mean(axis=1)  # (resamples, K): the same tasks for both
+    d1, dk = _interval(t_boot[:, 0] - b_boot[:, 0]), _interval(t_boot[:, -1] - b_boot[:, -1])
     gain_1 = float(t[:, 0].mean() - b[:, 0].mean())
-    gain_k = float(t[:, -1].mean() - b[:, -1].mean())
     gap = float(b[:, -1].mean() - b[:, 0].mean())
-    d1, dk = _interval(delta_1), _interval(delta_k)
     direction_1, direction_k = _direction(d1), _direction(dk)
     if direction_1 == "up":
         verdict = {"up": "capability_gain", "flat": "search_compression", "down": "mode_collapse"}[direction_k]
     else:
         verdict = "regression" if direction_1 == "down" else "no_change"
-
     solved_b, solved_t = b[:, -1] > 0, t[:, -1] > 0  # solved by at least one of k samples
-    transitions = {
-        "neither": int((~solved_b & ~solved_t).sum()),
-        "base_only": int((solved_b & ~solved_t).sum()),
-        "trained_only": int((~solved_b & solved_t).sum()),
-        "both": int((solved_b & solved_t).sum()),
-    }
-    lenient = format_blocked_pass_at_1(base)
-    format_share = None
-    if lenient is not None and gain_1 > 0:
-        # The part of the pass@1 gain the base model already had, hidden behind unreadable answers.
-        format_share = min(1.0, max(0.0, (lenient - float(b[:, 0].mean())) / gain_1))
     return {
-        "tasks": len(ids),
-        "k": k_max,
         "curve": {"base": b.mean(axis=0).tolist(), "trained": t.mean(axis=0).tolist()},
         "base": {"pass@1": float(b[:, 0].mean()), "pass@1_ci": _interval(b_boot[:, 0]),
                  f"pass@{k_max}": float(b[:, -1].mean()), f"pass@{k_max}_ci": _interval(b_boot[:, -1])},
@@ -127,52 +135,125 @@ def compare(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2
                     f"pass@{k_max}": float(t[:, -1].mean()), f"pass@{k_max}_ci": _interval(t_boot[:, -1])},
         "compression_gain": gain_1,
         "compression_gain_ci": d1,
-        "capability_gain": gain_k,
+        "capability_gain": float(t[:, -1].mean() - b[:, -1].mean()),
         "capability_gain_ci": dk,
         "initial_gap": gap,
         # The share of the base model's headroom (pass@k - pass@1) that training turned into pass@1.
         "compression_ratio": gain_1 / gap if gap > 1e-12 else None,
-        "base_lenient_pass@1": lenient,
-        "format_share": format_share,
         "verdict": verdict,
-        "verdict_words": VERDICTS[verdict],
-        "transitions": transitions,
+        "transitions": {
+            "neither": int((~solved_b & ~solved_t).sum()),
+            "base_only": int((solved_b & ~solved_t).sum()),
+            "trained_only": int((~solved_b & solved_t).sum()),
+            "both": int((solved_b & solved_t).sum()),
+        },
         "trained_only_ids": [i for i, yes in zip(ids, ~solved_b & solved_t) if yes],
         "base_only_ids": [i for i, yes in zip(ids, solved_b & ~solved_t) if yes],
     }
 
 
+def _verdict(strict: dict[str, Any], neutral: dict[str, Any]) -> str:
+    """Decided on both readings; where they disagree the neutral one speaks for capability."""
+    s1, n1 = _direction(strict["compression_gain_ci"]), _direction(neutral["compression_gain_ci"])
+    if s1 == "up" and n1 == "flat":
+        return "format_only"
+    if s1 == "up" and n1 == "down":
+        return "format_gain_accuracy_loss"
+    if s1 == "down" and n1 == "flat":
+        return "format_loss"
+    return neutral["verdict"]
+
+
+def compare(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """The comparison record, on two readings of the same samples.
+
+    Top-level numbers are the strict reading (the tasks' own verifiers, as before); `neutral`
+    holds the same analysis of the format-neutral reading. `verdict` is decided on both: the
+    neutral reading decides about capability, and a strict gain the neutral reading does not
+    share is named a format effect. `format` splits the strict pass@1 gain into the format part
+    (samples the base had right but unreadable), the accuracy part (the rise of neutral pass@1)
+    and what is still unreadable after training: strict gain = format + accuracy - unread_after.
+    """
+    base_ids = {t["id"] for t in base["tasks"]}
+    ids = [t["id"] for t in trained["tasks"] if t["id"] in base_ids]
+    if not ids:
+        raise DataError("the two eval files share no task; compare evaluations of the same task file.")
+    n_base, n_trained = ({t["id"]: t["n"] for t in r["tasks"]} for r in (base, trained))
+    k_max = min(min(n_base.values()), min(n_trained.values()))
+    draws = np.random.default_rng(seed).integers(0, len(ids), size=(resamples, len(ids)))  # paired over tasks
+    (neutral_b, source_b), (neutral_t, source_t) = neutral_counts(base), neutral_counts(trained)
+    counts = {"strict": (_strict_counts(base), _strict_counts(trained)), "neutral": (neutral_b, neutral_t)}
+    strict, neutral = (_reading(_per_task(n_base, counts[r][0], ids, k_max), _per_task(n_trained, counts[r][1], ids,
+                                                                                          k_max), ids, draws)
+                       for r in READINGS)
+    verdict = _verdict(strict, neutral)
+    sb, st = strict["base"]["pass@1"], strict["trained"]["pass@1"]
+    nb, nt = neutral["base"]["pass@1"], neutral["trained"]["pass@1"]
+    hidden = max(0.0, nb - sb)
+    return {
+        "tasks": len(ids),
+        "k": k_max,
+        **strict,
+        "strict_verdict": strict["verdict"],
+        "neutral": neutral,
+        "neutral_source": {"base": source_b, "trained": source_t},
+        "verdict": verdict,
+        "verdict_words": VERDICTS[verdict],
+        "format": {"format": hidden, "accuracy": nt - nb, "unread_after": max(0.0, nt - st), "strict_gain": st - sb},
+        # Kept for older readers: the base's neutral pass@1 and the format part's share of the strict gain.
+        "base_lenient_pass@1": nb,
+        "format_share": min(1.0, hidden / (st - sb)) if st - sb > 0 and hidden > 0 else None,
+    }
+
+
 def format_comparison(result: dict[str, Any]) -> str:
     k = result["k"]
+    readings = {"strict": result, "neutral": result.get("neutral", result)}
 
-    def row(name: str, key: str) -> str:
-        b, t = result["base"], result["trained"]
-        return (f"{name:<10}{b[key]:>8.3f} [{b[key + '_ci'][0]:.3f}, {b[key + '_ci'][1]:.3f}]"
-                f"{t[key]:>9.3f} [{t[key + '_ci'][0]:.3f}, {t[key + '_ci'][1]:.3f}]")
+    def row(name: str, key: str) -> list[str]:
+        out = []
+        for label, r in readings.items():
+            b, t = r["base"], r["trained"]
+            out.append(f"{name:<10}{label:<9}{b[key]:>7.3f} [{b[key + '_ci'][0]:.3f}, {b[key + '_ci'][1]:.3f}]"
+                       f"{t[key]:>8.3f} [{t[key + '_ci'][0]:.3f}, {t[key + '_ci'][1]:.3f}]")
+        return out
 
-    ratio = result["compression_ratio"]
-    tr = result["transitions"]
-    return "\n".join([
+    def gains(label: str, r: dict[str, Any]) -> list[str]:
+        ratio, tr = r["compression_ratio"], r["transitions"]
+        return [
+            f"{label}: compression gain (delta pass@1) {r['compression_gain']:+.3f} "
+            f"[{r['compression_gain_ci'][0]:+.3f}, {r['compression_gain_ci'][1]:+.3f}]; "
+            f"capability gain (delta pass@{k}) {r['capability_gain']:+.3f} "
+            f"[{r['capability_gain_ci'][0]:+.3f}, {r['capability_gain_ci'][1]:+.3f}]",
+            f"{' ' * len(label)}  initial gap (base pass@{k} - pass@1) {r['initial_gap']:.3f}; compression ratio "
+            + ("undefined (no gap)" if ratio is None else f"{ratio:.2f}")
+            + f"; {r['verdict'].replace('_', ' ')}",
+            f"{' ' * len(label)}  tasks solved (pass@{k} > 0): neither {tr['neither']}, base only {tr['base_only']}, "
+            f"trained only {tr['trained_only']}, both {tr['both']}",
+        ]
+
+    f = result.get("format")
+    lines = [
         f"{result['tasks']} tasks, k up to {k} (95 % intervals: paired bootstrap over tasks)",
+        "strict: the tasks' own verifiers; neutral: the answer read in any format (attribution only)",
         "",
-        f"{'':<10}{'base':>24}{'trained':>25}",
-        row("pass@1", "pass@1"),
-        row(f"pass@{k}", f"pass@{k}"),
+        f"{'':<19}{'base':>22}{'trained':>23}",
+        *row("pass@1", "pass@1"),
+        *row(f"pass@{k}", f"pass@{k}"),
         "",
-        f"compression gain (delta pass@1)   {result['compression_gain']:+.3f} "
-        f"[{result['compression_gain_ci'][0]:+.3f}, {result['compression_gain_ci'][1]:+.3f}]",
-        f"capability gain  (delta pass@{k})   {result['capability_gain']:+.3f} "
-        f"[{result['capability_gain_ci'][0]:+.3f}, {result['capability_gain_ci'][1]:+.3f}]",
-        f"initial gap (base pass@{k} - pass@1) {result['initial_gap']:.3f}; compression ratio "
-        + ("undefined (no gap)" if ratio is None else f"{ratio:.2f}"),
-        f"tasks solved (pass@{k} > 0): neither {tr['neither']}, base only {tr['base_only']}, "
-        f"trained only {tr['trained_only']}, both {tr['both']}",
-        *([] if result["format_share"] is None else [
-            f"format compliance: read leniently, the base already had pass@1 {result['base_lenient_pass@1']:.3f}; "
-            f"{result['format_share']:.0%} of the pass@1 gain is the model learning to write readable answers"]),
-        "",
-        f"verdict: {result['verdict_words']}",
-    ])
+        *gains("strict ", result),
+        *gains("neutral", readings["neutral"]),
+    ]
+    if f is not None and (abs(f["strict_gain"]) > 1e-12 or f["format"] > 1e-12):
+        lines += ["", f"strict pass@1 gain {f['strict_gain']:+.3f} = format {f['format']:+.3f} (right but unreadable "
+                      f"before training) + accuracy {f['accuracy']:+.3f} (neutral pass@1 change) - still unreadable "
+                      f"after {f['unread_after']:.3f}"]
+        if result.get("format_share") is not None:
+            lines.append(f"{result['format_share']:.0%} of the pass@1 gain is the model learning to write readable "
+                         "answers (read format-neutrally, the base already had pass@1 "
+                         f"{result['base_lenient_pass@1']:.3f})")
+    lines += ["", f"verdict: {result['verdict_words']}"]
+    return "\n".join(lines)
 
 
 def compare_sets(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2000,
@@ -193,9 +274,9 @@ def compare_sets(base: dict[str, Any], trained: dict[str, Any], *, resamples: in
         raise DataError(f"the eval files share no task set (base: {', '.join(base_sets)}; "
                         f"trained: {', '.join(trained_sets)}).")
     results = {n: compare(base_sets[n], trained_sets[n], resamples=resamples, seed=seed) for n in names}
-    gains = [n for n, r in results.items() if r["compression_gain_ci"][0] > 0]
-    losses = [n for n, r in results.items()
-              if r["compression_gain_ci"][1] < 0 or r["capability_gain_ci"][1] < 0]
+    neutral = {n: r["neutral"] for n, r in results.items()}  # capability is read format-neutrally
+    gains = [n for n, r in neutral.items() if r["compression_gain_ci"][0] > 0]
+    losses = [n for n, r in neutral.items() if r["compression_gain_ci"][1] < 0 or r["capability_gain_ci"][1] < 0]
     warning = None
     if gains and losses:
         warning = (f"pass rose on {', '.join(gains)} but fell on {', '.join(losses)}: an in-distribution gain "
@@ -214,11 +295,15 @@ def format_comparison_sets(result: dict[str, Any]) -> str:
     width = max(len(n) for n in sets) + 2
     parts += [
         "== side by side ==",
-        f"{'set':<{width}}{'tasks':>6}{'base p@1':>10}{'trained p@1':>13}{'d p@1':>8}{'d p@k':>8}  verdict",
+        f"{'set':<{width}}{'tasks':>6}{'reading':>9}{'base p@1':>10}{'trained p@1':>13}{'d p@1':>8}{'d p@k':>8}"
+        "  verdict",
     ]
     for name, r in sets.items():
-        parts.append(f"{name:<{width}}{r['tasks']:>6}{r['base']['pass@1']:>10.3f}{r['trained']['pass@1']:>13.3f}"
-                     f"{r['compression_gain']:>+8.3f}{r['capability_gain']:>+8.3f}  {r['verdict'].replace('_', ' ')}")
+        for label, reading in (("strict", r), ("neutral", r["neutral"])):
+            parts.append(f"{name if label == 'strict' else '':<{width}}{r['tasks'] if label == 'strict' else '':>6}"
+                         f"{label:>9}{reading['base']['pass@1']:>10.3f}{reading['trained']['pass@1']:>13.3f}"
+                         f"{reading['compression_gain']:>+8.3f}{reading['capability_gain']:>+8.3f}"
+                         + (f"  {r['verdict'].replace('_', ' ')}" if label == "strict" else ""))
     if result["warning"]:
         parts += ["", f"warning: {result['warning']}"]
     return "\n".join(parts)

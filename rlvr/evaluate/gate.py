@@ -9,7 +9,8 @@ Rules file (YAML):
       - {metric: pass@1, min: 0.25}                # absolute floor for the candidate
 
 Metric files are eval files (`rlvr eval`: their summary's pass@k and other numbers; a
-multi-set eval file names them by set, `heldout/pass@1`) or plain JSON
+multi-set eval file names them by set, `heldout/pass@1`; the format-neutral reading is
+`neutral/pass@1`) or plain JSON
 `{"metrics": {"name": value, ...}}`. A metric missing from either file is a
 violation: a gate never passes on missing evidence.
 """
@@ -74,6 +75,9 @@ def metrics_of(record: Any) -> dict[str, float]:
     for key, value in record.get("summary", {}).items():
         if isinstance(value, dict) and isinstance(value.get("value"), (int, float)):
             out[key] = float(value["value"])
+        elif key == "neutral" and isinstance(value, dict):  # the format-neutral reading: neutral/pass@1, ...
+            out.update({f"neutral/{k}": float(v["value"]) for k, v in value.items()
+                        if isinstance(v, dict) and isinstance(v.get("value"), (int, float))})
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             out[key] = float(value)
     for key, value in record.get("metrics", {}).items():

@@ -7,10 +7,9 @@ sample with its text, reward and the verifier's reason.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
@@ -21,7 +20,7 @@ from rlvr._io import write_json
 from rlvr.evaluate.passk import powers_of_two, summarise
 from rlvr.models.sampler import Engine, SamplingParams
 from rlvr.tasks import Task
-from rlvr.verifiers import Verdict, get_verifier
+from rlvr.tasks.judge import judge, judge_neutral
 
 EVAL_FORMAT = 1
 EVAL_SETS_FORMAT = 1
@@ -75,20 +74,28 @@ def evaluate(
     bar.close()
 
     verify_start = time.perf_counter()
-    verdicts = _verify_all(tasks, [[c.text for c in cs] for cs in generation.completions], settings, progress)
+    texts = [[c.text for c in cs] for cs in generation.completions]
+    specs, references = [t.verifier for t in tasks], [t.reference for t in tasks]
+    check = dict(workers=settings.verifier_workers, backend=settings.verifier_backend)
+    bar = tqdm(total=sum(len(t) for t in texts), desc="verify", unit="check", disable=not progress,
+               dynamic_ncols=True)
+    verdicts = judge(specs, references, texts, progress=bar.update, **check)
+    bar.close()
+    neutral = judge_neutral(specs, references, texts, verdicts, **check)
     verify_s = time.perf_counter() - verify_start
 
     samples, per_task = [], []
-    for task, completions, task_verdicts in zip(tasks, generation.completions, verdicts):
-        passed = sum(v.passed for v in task_verdicts)
-        per_task.append({"id": task.id, "split": task.split, "n": len(task_verdicts), "passed": passed,
+    for task, completions, task_verdicts, task_neutral in zip(tasks, generation.completions, verdicts, neutral):
+        per_task.append({"id": task.id, "split": task.split, "n": len(task_verdicts),
+                         "passed": sum(v.passed for v in task_verdicts), "passed_neutral": sum(task_neutral),
                          "mean_reward": sum(v.reward for v in task_verdicts) / len(task_verdicts),
-                         "reference": task.reference, "meta": task.meta})
+                         "reference": task.reference, "verifier": task.verifier, "meta": task.meta})
         for j, (completion, verdict) in enumerate(zip(completions, task_verdicts)):
             samples.append({
                 "task_id": task.id, "sample": j, "text": completion.text, "reward": verdict.reward,
-                "passed": verdict.passed, "reason": verdict.reason, "detail": verdict.detail,
-                "tokens": len(completion.token_ids), "finish_reason": completion.finish_reason,
+                "passed": verdict.passed, "neutral": task_neutral[j], "reason": verdict.reason,
+                "detail": verdict.detail, "tokens": len(completion.token_ids),
+                "finish_reason": completion.finish_reason,
             })
 
     flat = [v for vs in verdicts for v in vs]
@@ -97,6 +104,9 @@ def evaluate(
         "k": params.n,
         **summarise([t["n"] for t in per_task], [t["passed"] for t in per_task], powers_of_two(params.n),
                     resamples=settings.bootstrap_resamples, seed=settings.seed),
+        # The format-neutral reading: the same samples, right if their answer is right in any format.
+        "neutral": summarise([t["n"] for t in per_task], [t["passed_neutral"] for t in per_task],
+                             powers_of_two(params.n), resamples=settings.bootstrap_resamples, seed=settings.seed),
         "mean_reward": sum(v.reward for v in flat) / len(flat),
         "parseable": sum(v.parsed for v in flat) / len(flat),
         "truncated_frac": sum(s["finish_reason"] == "length" for s in samples) / len(samples),
@@ -116,31 +126,6 @@ def evaluate(
         "tasks": per_task,
         "samples": samples,
     }
-
-
-def _verify_all(
-    tasks: Sequence[Task], texts: list[list[str]], settings: EvalSettings, progress: bool
-) -> list[list[Verdict]]:
-    """Verify every sample, batching all checks that share a verifier configuration."""
-    groups: dict[str, list[tuple[int, int]]] = defaultdict(list)  # verifier spec -> (task, sample)
-    for i, task in enumerate(tasks):
-        key = json.dumps(task.verifier, sort_keys=True)
-        groups[key].extend((i, j) for j in range(len(texts[i])))
-    verdicts: list[list[Verdict | None]] = [[None] * len(t) for t in texts]
-    bar = tqdm(total=sum(len(t) for t in texts), desc="verify", unit="check", disable=not progress,
-               dynamic_ncols=True)
-    for key, slots in groups.items():
-        verifier = get_verifier(json.loads(key))
-        # Chunks keep the progress bar moving; each chunk is checked `verifier_workers` at a time.
-        for begin in range(0, len(slots), 64):
-            chunk = slots[begin : begin + 64]
-            pairs = [(texts[i][j], tasks[i].reference) for i, j in chunk]
-            for (i, j), verdict in zip(chunk, verifier.verify_batch(pairs, workers=settings.verifier_workers,
-                                                                   backend=settings.verifier_backend)):
-                verdicts[i][j] = verdict
-            bar.update(len(chunk))
-    bar.close()
-    return verdicts  # type: ignore[return-value]
 
 
 def write_eval(record: dict[str, Any], path: str | os.PathLike) -> None:
@@ -197,13 +182,20 @@ def format_summary(record: dict[str, Any]) -> str:
         f"{record['model'] or 'model'} on {record['tasks_source'] or 'tasks'}: "
         f"{s['tasks']} tasks x {s['k']} samples",
         "",
-        f"{'metric':<12}{'value':>8}   95% CI (bootstrap over tasks)",
+        f"{'metric':<12}{'strict':>8}   95% CI          {'neutral':>8}   95% CI   (bootstrap over tasks)",
     ]
+    neutral = s.get("neutral", {})
     for key, value in s.items():
         if key.startswith("pass@"):
             low, high = value["ci"]
-            lines.append(f"{key:<12}{value['value']:>8.3f}   [{low:.3f}, {high:.3f}]")
+            line = f"{key:<12}{value['value']:>8.3f}   [{low:.3f}, {high:.3f}]"
+            if key in neutral:
+                n = neutral[key]
+                line += f"  {n['value']:>8.3f}   [{n['ci'][0]:.3f}, {n['ci'][1]:.3f}]"
+            lines.append(line)
     lines += [
+        *([] if not neutral else ["strict: the task's verifier; neutral: the answer read in any format "
+                                  "(a box, a tag, a bare answer, else the last number): attribution only"]),
         f"{'parseable':<12}{s['parseable']:>8.3f}   share of samples with a readable answer",
         f"{'mean reward':<12}{s['mean_reward']:>8.3f}",
         f"{'truncated':<12}{s['truncated_frac']:>8.3f}   hit max_new_tokens",

@@ -1,18 +1,29 @@
 """Spurious-reward controls: would training with a meaningless reward have "improved" the model too?
 
-    rlvr spurious examples/grpo_arithmetic.yaml --format
+    rlvr spurious examples/grpo_arithmetic.yaml --format --seeds 2
 
 Runs the same training config several times, changing only the reward:
 
     real     the config's reward (the verifier under test)
-    random   1.0 with probability p, p = the real reward's mean on the base model's rollouts
-             of the training prompts, so the control sees the same amount of reward
+    random   1.0 with probability p, whatever the answer; p = 0.5 by default (`--random-p`), as
+             Shao et al. (2506.10947) ran it, so that most groups have unequal rewards and the
+             control really trains. `--random-p matched` uses the real reward's mean on the base
+             model's rollouts instead: at a low base rate almost every group is all-zero and the
+             control trains on next to nothing.
     format   (optional) the format part of the reward alone: right form, any answer
 
-Every arm is a normal run directory with the same seed, steps and held-out evaluation (the
-base evaluation is measured once and shared). If a control raises held-out pass@1 by more
-than 5 points, or by more than half of the real gain, the real gain may be a side effect of
-training (format drift, shorter answers, clipping bias), not of what the verifier checks.
+Every arm is a normal run directory with the same steps and held-out evaluation, once per seed
+(ROOT/ARM for the first seed, ROOT/ARM-seedS for the others; the base evaluation of a seed is
+measured once and shared by its arms). For each arm and seed the record keeps the held-out gain
+on both readings (strict and format-neutral, see `gains.compare`) and what the arm actually
+trained on: rows with a gradient, the share of informative groups, the mean |advantage|.
+
+Rules. A control that trained on fewer than half as many rows as the real arm is "too weak to
+conclude": it received too little gradient to say anything, and no sentence then says where
+the real gain comes from. A control that raises held-out pass@1 (either reading) by more than
+5 points, or by more than half of the real gain, is a warning: the real gain may be a side
+effect of training (format drift, shorter answers, clipping bias), not of what the verifier
+checks. Gains are means over seeds, with the per-seed values and a t-interval across seeds.
 The result goes to ROOT/spurious.json and into the real arm's run directory, where
 `rlvr report` shows it.
 """
@@ -25,12 +36,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rlvr._errors import ConfigError
 from rlvr._io import write_json
 
 SPURIOUS_FORMAT = 1
 WARN_ABSOLUTE = 0.05  # a control gain above 5 points of pass@1 ...
 WARN_RELATIVE = 0.5  # ... or above half of the real gain is a warning
+
+
+# Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (then 1.96).
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+WEAK_ROWS = 0.5  # a control that trained on fewer than half the real arm's rows proves nothing
 
 
 @dataclass(frozen=True)
@@ -52,15 +71,15 @@ def format_part(reward: str | dict) -> dict | None:
     return None
 
 
-def arms(config: Any, base_rate: float, controls: tuple[str, ...], format_reward: str | dict | None = None
-         ) -> list[Arm]:
+def arms(config: Any, random_p: float, controls: tuple[str, ...], format_reward: str | dict | None = None,
+         p_source: str = "") -> list[Arm]:
     """The real arm and the requested controls, with their reward specs."""
     real = config.data.reward or "the tasks' own verifiers"
     out = [Arm("real", config.data.reward, f"the config's reward: {_describe(real)}")]
     for control in controls:
         if control == "random":
-            out.append(Arm("random", {"name": "random", "p": round(base_rate, 6), "seed": config.run.seed},
-                           f"random: 1.0 with probability p = {base_rate:.3f} (the real reward's base rate)"))
+            out.append(Arm("random", {"name": "random", "p": round(random_p, 6), "seed": config.run.seed},
+                           f"random: 1.0 with probability p = {random_p:.3f}" + (f" ({p_source})" if p_source else "")))
         elif control == "format":
             spec = format_reward or format_part(config.data.reward)
             if spec is None:
@@ -96,42 +115,54 @@ def measure_base_rate(config: Any, prompts: int, progress: bool = True) -> tuple
 
 
 def run_spurious(config: Any, root: str | Path, *, controls: tuple[str, ...] = ("random",),
-                 format_reward: str | dict | None = None, base_rate: float | None = None,
-                 rate_source: str = "given", rate_prompts: int = 16, progress: bool = True) -> dict[str, Any]:
-    """Train every arm (reusing finished ones) and return the spurious.json record.
+                 format_reward: str | dict | None = None, random_p: float | None = 0.5,
+                 base_rate: float | None = None, rate_source: str = "given", rate_prompts: int = 16,
+                 seeds: tuple[int, ...] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train every arm for every seed (reusing finished runs) and return the spurious.json record.
 
-    base_rate: p for the random arm; None measures it on `rate_prompts` training prompts.
-    rate_source: how a given base rate was obtained, for the record (e.g. "measured by rlvr demo").
+    random_p: the random arm's p; None matches it to the base rate (`base_rate`, or measured on
+    `rate_prompts` training prompts). rate_source: how a given base rate was obtained, for the record.
+    seeds: run.seed of each repetition (default: the config's seed alone).
     """
     from rlvr.train.trainer import train
 
     if not config.data.eval_files:
         raise ConfigError("rlvr spurious needs held-out tasks to measure gains on; set data.eval.")
+    seeds = tuple(seeds or (config.run.seed,))
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"the seeds must differ, got {list(seeds)}.")
     root = Path(root)
-    source = rate_source
-    rollouts = 0
-    if base_rate is None:
+    source, rollouts = rate_source, 0
+    if random_p is None and base_rate is None:
         base_rate, rollouts = measure_base_rate(config, rate_prompts, progress)
         source = "measured"
-    if not 0.0 <= base_rate <= 1.0:
-        raise ConfigError(f"the base rate must be in [0, 1], got {base_rate}.")
-    plan = arms(config, base_rate, controls, format_reward)  # bad controls fail before any training
+    for name, value in (("the base rate", base_rate), ("--random-p", random_p)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{name} must be in [0, 1], got {value}.")
+    p = base_rate if random_p is None else random_p
+    p_source = "the real reward's base rate" if random_p is None else "fixed, not matched to the base rate"
+    plan = arms(config, p, controls, format_reward, p_source)  # bad controls fail before any training
     results = []
     for arm in plan:
-        arm_config = replace(config, data=replace(config.data, reward=arm.reward),
-                             run=replace(config.run, output_dir=str(root / arm.name)))
-        run_dir = Path(arm_config.run.output_dir)
-        if _finished(run_dir, arm_config):
-            print(f"[{arm.name}] reusing the finished run in {run_dir}", flush=True)
-        else:
-            print(f"[{arm.name}] training with {arm.description}", flush=True)
-            shared_base = root / plan[0].name / "eval" / "base.json"
-            if arm is not plan[0] and shared_base.exists() and not (run_dir / "metrics.jsonl").exists():
-                (run_dir / "eval").mkdir(parents=True, exist_ok=True)  # same model, seed, tasks: same base eval
-                shutil.copyfile(shared_base, run_dir / "eval" / "base.json")
-            train(arm_config, progress=progress)
-        results.append(_arm_result(arm, run_dir))
-    record = summarise_arms(results, base_rate, source, rollouts, config.data.eval_k)
+        runs = []
+        for i, seed in enumerate(seeds):
+            run_dir = root / (arm.name if i == 0 else f"{arm.name}-seed{seed}")
+            reward = {**arm.reward, "seed": seed} if arm.name == "random" else arm.reward  # a fresh coin per seed
+            arm_config = replace(config, data=replace(config.data, reward=reward),
+                                 run=replace(config.run, output_dir=str(run_dir), seed=seed))
+            label = f"{arm.name}, seed {seed}" if len(seeds) > 1 else arm.name
+            if _finished(run_dir, arm_config):
+                print(f"[{label}] reusing the finished run in {run_dir}", flush=True)
+            else:
+                print(f"[{label}] training with {arm.description}", flush=True)
+                shared_base = root / (plan[0].name if i == 0 else f"{plan[0].name}-seed{seed}") / "eval" / "base.json"
+                if arm is not plan[0] and shared_base.exists() and not (run_dir / "metrics.jsonl").exists():
+                    (run_dir / "eval").mkdir(parents=True, exist_ok=True)  # same model, seed, tasks: same base eval
+                    shutil.copyfile(shared_base, run_dir / "eval" / "base.json")
+                train(arm_config, progress=progress)
+            runs.append(run_result(seed, run_dir))
+        results.append({"name": arm.name, "reward": arm.description, "runs": runs})
+    record = summarise_arms(results, base_rate, source, rollouts, config.data.eval_k, random_p=p)
     write_json(record, root / "spurious.json")
     write_json(record, root / plan[0].name / "spurious.json")  # where `rlvr report` looks for it
     return record
@@ -147,70 +178,153 @@ def _finished(run_dir: Path, config: Any) -> bool:
     return saved == config.to_dict() and (run_dir / "eval" / "final.json").exists()
 
 
-def _arm_result(arm: Arm, run_dir: Path) -> dict[str, Any]:
+def run_result(seed: int, run_dir: Path) -> dict[str, Any]:
+    """One finished run: its held-out comparison per task set and what it actually trained on."""
     from rlvr.evaluate.gains import compare_sets
 
     base = json.loads((run_dir / "eval" / "base.json").read_text())
     final = json.loads((run_dir / "eval" / "final.json").read_text())
-    sets = compare_sets(base, final)["sets"]
-    return {"name": arm.name, "reward": arm.description, "run_dir": str(run_dir), "sets": sets}
+    return {"seed": seed, "run_dir": str(run_dir), "sets": compare_sets(base, final)["sets"],
+            "trained": training_signal(run_dir)}
 
 
-def summarise_arms(results: list[dict[str, Any]], base_rate: float, source: str, rollouts: int,
-                   k: int) -> dict[str, Any]:
-    """Gains per arm on the first held-out set, the warnings, and a conclusion in words."""
-    headline = next(iter(results[0]["sets"]))
+def training_signal(run_dir: Path) -> dict[str, float]:
+    """How much gradient a run received: rows trained (non-zero advantage), informative groups, mean |advantage|."""
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    advantages = [abs(json.loads(line).get("advantage", 0.0))
+                  for line in (run_dir / "samples.jsonl").read_text().splitlines() if line.strip()]
+    return {
+        "steps": len(metrics),
+        "rows": int(sum(m.get("rows/trained", 0) for m in metrics)),
+        "informative_frac": float(np.mean([m.get("groups/informative_frac", 0.0) for m in metrics] or [0.0])),
+        "mean_abs_advantage": float(np.mean(advantages)) if advantages else 0.0,
+    }
+
+
+def across_seeds(values: list[float]) -> dict[str, Any]:
+    """Mean, per-seed values and a 95 % t-interval across seeds (None for one seed: an anecdote)."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return {"mean": mean, "seeds": values, "interval": None}
+    df = len(values) - 1
+    half = (_T95[df - 1] if df <= len(_T95) else 1.96) * float(np.std(values, ddof=1)) / len(values) ** 0.5
+    return {"mean": mean, "seeds": values, "interval": [mean - half, mean + half]}
+
+
+def _seed_row(run: dict[str, Any], headline: str) -> dict[str, Any]:
+    c = run["sets"][headline]
+    k = c["k"]
+    readings = {}
+    for name, r in (("strict", c), ("neutral", c.get("neutral", c))):
+        readings[name] = {"pass@1": [r["base"]["pass@1"], r["trained"]["pass@1"]],
+                          "pass@k": [r["base"][f"pass@{k}"], r["trained"][f"pass@{k}"]],
+                          "gain_pass@1": r["compression_gain"], "gain_pass@1_ci": r["compression_gain_ci"],
+                          "gain_pass@k": r["capability_gain"], "gain_pass@k_ci": r["capability_gain_ci"]}
+    return {"seed": run["seed"], "run_dir": run["run_dir"], "verdict": c["verdict"], **readings,
+            **{key: run["trained"][key] for key in ("rows", "informative_frac", "mean_abs_advantage")},
+            "sets": {name: {"verdict": s["verdict"], "strict_gain_pass@1": s["compression_gain"],
+                            "neutral_gain_pass@1": s.get("neutral", s)["compression_gain"]}
+                     for name, s in run["sets"].items()}}
+
+
+def summarise_arms(results: list[dict[str, Any]], base_rate: float | None, source: str, rollouts: int, k: int,
+                   random_p: float | None = None) -> dict[str, Any]:
+    """Each arm's gains on the first held-out set, per seed and across seeds, its training signal,
+    the warnings, and a conclusion in words that the weakest evidence can support."""
+    headline = next(iter(results[0]["runs"][0]["sets"]))
     arms_out = []
     for r in results:
-        c = r["sets"][headline]
-        kk = c["k"]
+        seeds = [_seed_row(run, headline) for run in r["runs"]]
+        summary = {reading: {key: across_seeds([s[reading][key] for s in seeds])
+                             for key in ("gain_pass@1", "gain_pass@k")} for reading in ("strict", "neutral")}
+        first = seeds[0]
         arms_out.append({
-            "name": r["name"], "reward": r["reward"], "run_dir": r["run_dir"],
-            "pass@1": [c["base"]["pass@1"], c["trained"]["pass@1"]],
-            "pass@k": [c["base"][f"pass@{kk}"], c["trained"][f"pass@{kk}"]],
-            "gain_pass@1": c["compression_gain"], "gain_pass@1_ci": c["compression_gain_ci"],
-            "gain_pass@k": c["capability_gain"], "gain_pass@k_ci": c["capability_gain_ci"],
-            "verdict": c["verdict"],
-            "sets": {name: {"gain_pass@1": s["compression_gain"], "gain_pass@k": s["capability_gain"]}
-                     for name, s in r["sets"].items()},
+            "name": r["name"], "reward": r["reward"], "run_dir": first["run_dir"], "seeds": seeds,
+            "rows_trained": int(sum(s["rows"] for s in seeds)),
+            "informative_frac": float(np.mean([s["informative_frac"] for s in seeds])),
+            "mean_abs_advantage": float(np.mean([s["mean_abs_advantage"] for s in seeds])),
+            **summary,
+            # The strict reading's means, under the names older readers of spurious.json know.
+            "pass@1": [float(np.mean([s["strict"]["pass@1"][i] for s in seeds])) for i in (0, 1)],
+            "pass@k": [float(np.mean([s["strict"]["pass@k"][i] for s in seeds])) for i in (0, 1)],
+            "gain_pass@1": summary["strict"]["gain_pass@1"]["mean"],
+            "gain_pass@k": summary["strict"]["gain_pass@k"]["mean"],
+            "gain_pass@1_ci": first["strict"]["gain_pass@1_ci"] if len(seeds) == 1
+            else summary["strict"]["gain_pass@1"]["interval"],
         })
-    real_gain = arms_out[0]["gain_pass@1"]
+    real = arms_out[0]
+    for arm in arms_out[1:]:
+        arm["too_weak"] = arm["rows_trained"] < WEAK_ROWS * real["rows_trained"]
+    real["too_weak"] = False
     warnings = []
     for arm in arms_out[1:]:
-        gain = arm["gain_pass@1"]
-        if gain > WARN_ABSOLUTE:
-            warnings.append(f"the {arm['name']} control raised held-out pass@1 by {gain:+.3f} "
-                            f"(more than {WARN_ABSOLUTE:.2f})")
-        elif real_gain > 0 and gain > WARN_RELATIVE * real_gain:
-            warnings.append(f"the {arm['name']} control raised held-out pass@1 by {gain:+.3f}, more than half "
-                            f"of the real run's {real_gain:+.3f}")
-    if warnings:
-        conclusion = ("a control reward moved held-out pass@1 too: part of the real gain may be a side effect of "
-                      "training (format, length, clipping), not of what the verifier checks")
-    elif real_gain > WARN_ABSOLUTE:
-        conclusion = (f"the controls did not reproduce the real gain ({real_gain:+.3f}): it comes from the "
-                      "verifier's signal, not from training as such")
-    else:
-        conclusion = f"no arm moved held-out pass@1 by more than {WARN_ABSOLUTE:.2f}, the real one included"
+        for reading in ("neutral", "strict"):
+            gain, real_gain = arm[reading]["gain_pass@1"]["mean"], real[reading]["gain_pass@1"]["mean"]
+            if gain > WARN_ABSOLUTE:
+                warnings.append(f"the {arm['name']} control raised held-out {reading} pass@1 by {gain:+.3f} "
+                                f"(more than {WARN_ABSOLUTE:.2f})")
+            elif real_gain > 0 and gain > WARN_RELATIVE * real_gain:
+                warnings.append(f"the {arm['name']} control raised held-out {reading} pass@1 by {gain:+.3f}, more "
+                                f"than half of the real run's {real_gain:+.3f}")
     return {"rlvr_spurious": SPURIOUS_FORMAT, "base_rate": base_rate, "base_rate_source": source,
-            "base_rate_rollouts": rollouts, "k": k, "set": headline, "arms": arms_out, "warnings": warnings,
-            "conclusion": conclusion}
+            "base_rate_rollouts": rollouts, "random_p": random_p, "k": k, "set": headline,
+            "seeds": [s["seed"] for s in real["seeds"]], "arms": arms_out, "warnings": warnings,
+            "conclusion": _conclusion(arms_out, warnings)}
+
+
+def _conclusion(arms: list[dict[str, Any]], warnings: list[str]) -> str:
+    real, controls = arms[0], arms[1:]
+    gain = real["neutral"]["gain_pass@1"]
+    spread = ("" if gain["interval"] is None else
+              f", {len(gain['seeds'])} seeds, interval [{gain['interval'][0]:+.3f}, {gain['interval'][1]:+.3f}]")
+    weak = [a for a in controls if a["too_weak"]]
+    one_seed = " One seed is an anecdote, not a conclusion: run --seeds 2 or more." if len(gain["seeds"]) < 2 else ""
+    if warnings:
+        return ("a control reward moved held-out pass@1 too: part of the real gain may be a side effect of training "
+                "(format, length, clipping), not of what the verifier checks." + one_seed)
+    if weak:
+        said = "; ".join(f"the {a['name']} control trained on {a['rows_trained']} rows against the real arm's "
+                         f"{real['rows_trained']}" for a in weak)
+        return f"too weak to conclude: {said}, so its silence proves nothing about where the real gain comes from."
+    if gain["mean"] <= WARN_ABSOLUTE:
+        return (f"the real arm did not raise format-neutral held-out pass@1 by more than {WARN_ABSOLUTE:.2f} "
+                f"({gain['mean']:+.3f}{spread}): there is no gain to attribute." + one_seed)
+    if gain["interval"] is not None and gain["interval"][0] <= 0:
+        return (f"the real arm's format-neutral gain ({gain['mean']:+.3f}{spread}) is not above zero across seeds: "
+                "no conclusion.")
+    return (f"the controls trained on at least half as many rows and did not reproduce the real arm's format-neutral "
+            f"gain ({gain['mean']:+.3f}{spread}): it comes from the verifier's signal, not from training as such."
+            + one_seed)
 
 
 def format_spurious(record: dict[str, Any]) -> str:
-    """The table `rlvr spurious` prints."""
-    lines = [
-        f"held-out set {record['set']}; base rate p = {record['base_rate']:.3f} "
-        f"({record['base_rate_source']}" + (f" over {record['base_rate_rollouts']} rollouts)" if
-                                            record["base_rate_rollouts"] else ")"),
-        "",
-        f"{'arm':<8}{'pass@1 base -> trained':>24}{'gain':>8}   95 % interval   {'pass@k gain':>11}",
-    ]
+    """The table `rlvr spurious` prints: per arm (and seed), both readings and the training signal."""
+    p = record.get("random_p")
+    rate = record.get("base_rate")
+    head = f"held-out set {record['set']}; seeds {', '.join(map(str, record.get('seeds', [])))}"
+    if p is not None:
+        head += f"; random arm p = {p:.3f}"
+    if rate is not None:
+        head += (f"; base rate {rate:.3f} ({record['base_rate_source']}"
+                 + (f" over {record['base_rate_rollouts']} rollouts)" if record["base_rate_rollouts"] else ")"))
+    lines = [head, "", f"{'arm':<8}{'seed':>6}{'strict pass@1':>22}{'gain':>8}{'neutral pass@1':>22}{'gain':>8}"
+                       f"{'rows':>7}{'inform.':>9}{'|adv|':>7}"]
     for arm in record["arms"]:
-        b, t = arm["pass@1"]
-        low, high = arm["gain_pass@1_ci"]
-        lines.append(f"{arm['name']:<8}{b:>13.3f} -> {t:.3f}{arm['gain_pass@1']:>+8.3f}   "
-                     f"[{low:+.3f}, {high:+.3f}]{arm['gain_pass@k']:>+13.3f}")
+        for row in arm.get("seeds", []):
+            s, n = row["strict"], row["neutral"]
+            lines.append(f"{arm['name']:<8}{row['seed']:>6}{s['pass@1'][0]:>13.3f} -> {s['pass@1'][1]:.3f}"
+                         f"{s['gain_pass@1']:>+8.3f}{n['pass@1'][0]:>13.3f} -> {n['pass@1'][1]:.3f}"
+                         f"{n['gain_pass@1']:>+8.3f}{row['rows']:>7}{row['informative_frac']:>9.2f}"
+                         f"{row['mean_abs_advantage']:>7.2f}")
+    lines += ["", "across seeds (mean [95 % t-interval]):"]
+    for arm in record["arms"]:
+        parts = []
+        for reading in ("strict", "neutral"):
+            g = arm[reading]["gain_pass@1"]
+            parts.append(f"{reading} pass@1 gain {g['mean']:+.3f}"
+                         + (f" [{g['interval'][0]:+.3f}, {g['interval'][1]:+.3f}]" if g["interval"] else " (one seed)"))
+        weak = "  TOO WEAK TO CONCLUDE" if arm.get("too_weak") else ""
+        lines.append(f"  {arm['name']:<8}{'; '.join(parts)}; trained {arm['rows_trained']} rows{weak}")
     lines.append("")
     lines += [f"warning: {w}" for w in record["warnings"]]
     lines.append(f"conclusion: {record['conclusion']}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 
-SUMMARY = ("Train the config again with a random reward matched to its base rate (and optionally format-only) "
-           "and warn when a control gains too.")
-EXAMPLE = ("rlvr spurious examples/grpo_arithmetic.yaml data.train=train.jsonl data.eval=heldout.jsonl --format\n"
-           "  rlvr spurious config.yaml --base-rate 0.3 --output-dir runs/controls")
+SUMMARY = ("Train the config again with a random reward (p = 0.5) and optionally format-only, over several seeds; "
+           "report what each arm trained on and warn when a control gains too.")
+EXAMPLE = ("rlvr spurious examples/grpo_arithmetic.yaml data.train=train.jsonl data.eval=heldout.jsonl --format "
+           "--seeds 2\n  rlvr spurious config.yaml --random-p matched --base-rate 0.3 --output-dir runs/controls")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,10 +18,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run a format-only control (the reward's format part, or --format-reward)")
     parser.add_argument("--format-reward", metavar="SPEC",
                         help="verifier spec of the format-only control, e.g. '{name: format, answer: bare}'")
+    parser.add_argument("--random-p", default="0.5", metavar="P|matched",
+                        help="the random arm's reward rate (default 0.5, so that it trains), or 'matched': the real "
+                             "reward's base rate on the base model (measured, or --base-rate)")
     parser.add_argument("--base-rate", type=float, metavar="P",
-                        help="use this base rate instead of measuring it on the base model")
+                        help="with --random-p matched: use this base rate instead of measuring it on the base model")
     parser.add_argument("--rate-prompts", type=int, default=16, metavar="N",
                         help="training prompts (K rollouts each) to measure the base rate on (default 16)")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="train every arm with N seeds (run.seed, run.seed + 1, ...) and report the spread "
+                             "(default 1; one seed is an anecdote)")
     parser.add_argument("--output-dir", metavar="DIR",
                         help="where the arms go, DIR/real, DIR/random, DIR/format (default: run.output_dir "
                              "+ '-spurious')")
@@ -47,12 +53,30 @@ def run(args: argparse.Namespace) -> int:
         get_verifier(format_reward)  # a bad spec fails now, not after the real arm trained
     if args.rate_prompts < 1:
         raise ConfigError("--rate-prompts must be at least 1.")
+    if args.seeds < 1:
+        raise ConfigError("--seeds must be at least 1.")
+    random_p = None if args.random_p == "matched" else _probability(args.random_p)
     controls = ("random", "format") if args.format or args.format_reward else ("random",)
     root = args.output_dir or config.run.output_dir.rstrip("/" + os.sep) + "-spurious"
     _quiet_transformers()
-    record = run_spurious(config, root, controls=controls, format_reward=format_reward,
-                          base_rate=args.base_rate, rate_prompts=args.rate_prompts)
+    record = run_spurious(config, root, controls=controls, format_reward=format_reward, random_p=random_p,
+                          base_rate=args.base_rate, rate_prompts=args.rate_prompts,
+                          seeds=tuple(config.run.seed + i for i in range(args.seeds)))
     print()
     print(format_spurious(record))
     print(f"\nwrote {os.path.join(root, 'spurious.json')}; run directories under {root}/")
     return 1 if record["warnings"] else 0
+
+
+def _probability(text: str) -> float:
+    from math import isfinite
+
+    from rlvr._errors import ConfigError
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (isfinite(value) and 0.0 <= value <= 1.0):
+        raise ConfigError(f"--random-p must be a probability in [0, 1] or 'matched', got {text!r}.")
+    return value

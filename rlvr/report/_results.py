@@ -10,7 +10,8 @@ from rlvr.report._load import Loaded, Run, number
 from rlvr.report.svg import Bars, Series, bar_chart, line_chart
 
 VERDICT_CLASS = {"capability_gain": "good", "search_compression": "good", "no_change": "warn",
-                 "mode_collapse": "bad", "regression": "bad"}
+                 "mode_collapse": "bad", "regression": "bad", "format_only": "warn",
+                 "format_gain_accuracy_loss": "bad", "format_loss": "warn"}
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,17 @@ class SetComparison:
         return int(self.result["k"])
 
     @property
-    def gained(self) -> bool:  # pass@1 rose beyond the 95 % interval
-        return self.result["compression_gain_ci"][0] > 0
+    def neutral(self) -> dict[str, Any]:
+        """The format-neutral reading (files compared before it existed read as strictly)."""
+        return self.result.get("neutral", self.result)
 
     @property
-    def lost(self) -> bool:  # pass@1 or pass@k fell beyond the interval (as gains.compare_sets reads it)
-        return self.result["compression_gain_ci"][1] < 0 or self.result["capability_gain_ci"][1] < 0
+    def gained(self) -> bool:  # neutral pass@1 rose beyond the 95 % interval
+        return self.neutral["compression_gain_ci"][0] > 0
+
+    @property
+    def lost(self) -> bool:  # neutral pass@1 or pass@k fell beyond the interval (as gains.compare_sets reads it)
+        return self.neutral["compression_gain_ci"][1] < 0 or self.neutral["capability_gain_ci"][1] < 0
 
 
 def compare_sets(run: Run) -> tuple[list[SetComparison], list[str]]:
@@ -85,10 +91,12 @@ def collapse_warning(comparisons: list[SetComparison]) -> str:
 
 
 def verdict_sentence(c: SetComparison) -> str:
-    r, k = c.result, c.k
-    return (f"{c.name} ({r['tasks']} tasks): pass@1 {f3(r['base']['pass@1'])} → {f3(r['trained']['pass@1'])} "
+    r, n, k = c.result, c.neutral, c.k
+    return (f"{c.name} ({r['tasks']} tasks): strict pass@1 {f3(r['base']['pass@1'])} → {f3(r['trained']['pass@1'])} "
             f"({signed(r['compression_gain'])}), pass@{k} {f3(r['base'][f'pass@{k}'])} → "
-            f"{f3(r['trained'][f'pass@{k}'])} ({signed(r['capability_gain'])}): {r['verdict_words']}.")
+            f"{f3(r['trained'][f'pass@{k}'])}; format-neutral pass@1 {f3(n['base']['pass@1'])} → "
+            f"{f3(n['trained']['pass@1'])} ({signed(n['compression_gain'])}), pass@{k} {f3(n['base'][f'pass@{k}'])} → "
+            f"{f3(n['trained'][f'pass@{k}'])}: {r['verdict_words']}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,52 +115,68 @@ def eval_section(comparisons: list[SetComparison], notes: list[str]) -> str:
 def _sets_table(comparisons: list[SetComparison]) -> str:
     rows = []
     for c in comparisons:
-        r, k = c.result, c.k
-        rows.append([e(c.name), str(r["tasks"]),
-                     f"{f3(r['base']['pass@1'])} → {f3(r['trained']['pass@1'])}",
-                     f"{signed(r['compression_gain'])} {interval(r['compression_gain_ci'], True)}",
-                     f"pass@{k}: {f3(r['base'][f'pass@{k}'])} → {f3(r['trained'][f'pass@{k}'])}",
-                     f"{signed(r['capability_gain'])} {interval(r['capability_gain_ci'], True)}",
-                     f'<span class="{VERDICT_CLASS.get(r["verdict"], "")}">{e(r["verdict"].replace("_", " "))}'
-                     "</span>"])
+        k = c.k
+        for label, r in (("strict", c.result), ("neutral", c.neutral)):
+            verdict = c.result["verdict"]
+            rows.append([e(c.name) if label == "strict" else "", str(r["tasks"]) if label == "strict" else "", label,
+                         f"{f3(r['base']['pass@1'])} → {f3(r['trained']['pass@1'])}",
+                         f"{signed(r['compression_gain'])} {interval(r['compression_gain_ci'], True)}",
+                         f"pass@{k}: {f3(r['base'][f'pass@{k}'])} → {f3(r['trained'][f'pass@{k}'])}",
+                         f"{signed(r['capability_gain'])} {interval(r['capability_gain_ci'], True)}",
+                         f'<span class="{VERDICT_CLASS.get(verdict, "")}">{e(verdict.replace("_", " "))}</span>'
+                         if label == "strict" else ""])
     warning = collapse_warning(comparisons)
     return ("<h3>All task sets side by side</h3>"
-            + table(["set", "tasks", "pass@1", "Δ pass@1", "pass@k", "Δ pass@k", "verdict"], rows,
-                    numeric=(1, 2, 3, 4, 5))
+            + table(["set", "tasks", "reading", "pass@1", "Δ pass@1", "pass@k", "Δ pass@k", "verdict"], rows,
+                    numeric=(1, 3, 4, 5, 6))
             + (f'<p class="verdict bad">{e(warning)}</p>' if warning else ""))
 
 
 def _one_set(c: SetComparison) -> str:
-    r, k = c.result, c.k
+    r, n, k = c.result, c.neutral, c.k
     curve = line_chart(
-        [Series("base", list(enumerate(r["curve"]["base"], 1)), dashed=True),
-         Series("trained", list(enumerate(r["curve"]["trained"], 1)))],
+        [Series("base, strict", list(enumerate(r["curve"]["base"], 1)), dashed=True),
+         Series("trained, strict", list(enumerate(r["curve"]["trained"], 1))),
+         Series("base, neutral", list(enumerate(n["curve"]["base"], 1)), dashed=True),
+         Series("trained, neutral", list(enumerate(n["curve"]["trained"], 1)))],
         title=f"pass@k on {c.name}", x_label="k (samples per task)", y_label="pass@k", y_range=(0.0, 1.0),
         x_log=k >= 4)
-    rows = [_row("pass@1", r, "pass@1", "compression_gain"), _row(f"pass@{k}", r, f"pass@{k}", "capability_gain")]
+    rows = [_row("pass@1 (strict)", r, "pass@1", "compression_gain"),
+            _row(f"pass@{k} (strict)", r, f"pass@{k}", "capability_gain"),
+            _row("pass@1 (neutral)", n, "pass@1", "compression_gain"),
+            _row(f"pass@{k} (neutral)", n, f"pass@{k}", "capability_gain")]
     for key, label in (("parseable", "parseable answers"), ("truncated_frac", "truncated")):
         b, t = _summary_value(c.base, key), _summary_value(c.trained, key)
         if b is not None and t is not None:
             rows.append([label, f3(b), f3(t), signed(t - b)])
-    tr = r["transitions"]
-    ratio = r["compression_ratio"]
+    tr, tr_n = r["transitions"], n["transitions"]
+    ratio = n["compression_ratio"]
     facts = [
-        ("initial gap", f"{f3(r['initial_gap'])} (base pass@{k} − pass@1: what the base could find but not first)"),
-        ("compression ratio", "undefined: the base model had no gap" if ratio is None
+        ("initial gap (neutral)", f"{f3(n['initial_gap'])} (base pass@{k} − pass@1: what the base could find but "
+                                  "not first)"),
+        ("compression ratio (neutral)", "undefined: the base model had no gap" if ratio is None
          else f"{ratio:.2f} (pass@1 gain / initial gap: the share of the gap turned into pass@1)"),
-        (f"tasks solved (pass@{k} > 0)", f"both {tr['both']}, trained only {tr['trained_only']}, "
-                                         f"base only {tr['base_only']}, neither {tr['neither']}"),
+        (f"tasks solved (pass@{k} > 0), neutral", f"both {tr_n['both']}, trained only {tr_n['trained_only']}, "
+                                                  f"base only {tr_n['base_only']}, neither {tr_n['neither']}"),
+        (f"tasks solved (pass@{k} > 0), strict", f"both {tr['both']}, trained only {tr['trained_only']}, "
+                                                 f"base only {tr['base_only']}, neither {tr['neither']}"),
     ]
-    if r.get("format_share") is not None:
-        facts.append(("format share", f"{r['format_share']:.0%} of the pass@1 gain is the model learning to write "
-                                      f"readable answers (read leniently, the base had pass@1 "
-                                      f"{f3(r.get('base_lenient_pass@1'))})"))
+    if r.get("format"):
+        f = r["format"]
+        facts.append(("strict pass@1 gain, decomposed",
+                      f"{signed(f['strict_gain'])} = format {signed(f['format'])} (right but unreadable before "
+                      f"training) + accuracy {signed(f['accuracy'])} (format-neutral pass@1 change) − still "
+                      f"unreadable after {f3(f['unread_after'])}"))
     details = "".join(f"<dt>{e(name)}</dt><dd>{e(value)}</dd>" for name, value in facts)
     numbers = (table(["", "base", "trained", "change (95 % interval)"], rows)
                + f'<dl class="config">{details}</dl>')
     return (f"<h3>{e(c.name)}: {r['tasks']} tasks, k = {k}</h3>"
             f'<p class="verdict {VERDICT_CLASS.get(r["verdict"], "")}">{e(r["verdict_words"])}</p>'
-            f'<div class="grid">{figure(curve, "Dashed: base model; solid: trained model.")}<div>{numbers}</div></div>')
+            f'<div class="grid">{figure(curve, _CURVE_CAPTION)}<div>{numbers}</div></div>')
+
+
+_CURVE_CAPTION = ("Dashed: base model; solid: trained model. Strict: the task's verifier; neutral: the answer read "
+                  "in any format.")
 
 
 def _row(label: str, r: dict[str, Any], key: str, gain: str) -> list[str]:
@@ -192,16 +216,47 @@ def spurious_section(loaded: Loaded) -> str:
         facts.append(f"base rate {f3(data['base_rate'])}"
                      + (f" over {data['base_rate_rollouts']} rollouts" if data.get("base_rate_rollouts") else ""))
     parts.append(f'<p class="sub">{"; ".join(facts)}.</p>')
-    rows = [[f"<b>{e(a.get('name', '?'))}</b>", e(a.get("reward", "")), _before_after(a.get("pass@1")),
-             signed(a.get("gain_pass@1")), _before_after(a.get("pass@k")), signed(a.get("gain_pass@k")),
+    rows = [[f"<b>{e(a.get('name', '?'))}</b>" + (' <span class="bad">too weak to conclude</span>'
+                                                   if a.get("too_weak") else ""),
+             e(a.get("reward", "")), _before_after(a.get("pass@1")), signed(a.get("gain_pass@1")),
+             _neutral_gain(a), _before_after(a.get("pass@k")), signed(a.get("gain_pass@k")), _trained_on(a),
              f"<code>{e(a.get('run_dir', ''))}</code>"] for a in arms]
     chart = bar_chart([str(a.get("name", "?")) for a in arms],
-                      [Bars("pass@1 gain", [number(a.get("gain_pass@1")) for a in arms]),
-                       Bars(f"pass@{k} gain", [number(a.get("gain_pass@k")) for a in arms])],
-                      title="Gain over the base model, per reward", y_label="gain")
-    parts.append(table(["arm", "reward", "pass@1", "gain", f"pass@{k}", "gain", "run"], rows, numeric=(2, 3, 4, 5))
+                      [Bars("strict pass@1 gain", [number(a.get("gain_pass@1")) for a in arms]),
+                       Bars("neutral pass@1 gain", [number(_mean(a, "neutral")) for a in arms]),
+                       Bars(f"strict pass@{k} gain", [number(a.get("gain_pass@k")) for a in arms])],
+                      title="Gain over the base model, per reward (mean over seeds)", y_label="gain")
+    parts.append(table(["arm", "reward", "pass@1 (strict)", "gain", "neutral pass@1 gain (per seed)", f"pass@{k}",
+                        "gain", "trained on", "run"], rows, numeric=(2, 3, 5, 6))
                  + figure(chart, narrow=True))
     return "".join(parts) + "</section>"
+
+
+def _gain(arm: dict[str, Any], reading: str) -> dict[str, Any] | None:
+    """An arm's pass@1 gain across seeds ({mean, seeds, interval}); None in a file from before seeds."""
+    gain = arm[reading].get("gain_pass@1") if isinstance(arm.get(reading), dict) else None
+    return gain if isinstance(gain, dict) else None
+
+
+def _mean(arm: dict[str, Any], reading: str) -> Any:
+    gain = _gain(arm, reading)
+    return gain.get("mean") if gain else None
+
+
+def _neutral_gain(arm: dict[str, Any]) -> str:
+    gain = _gain(arm, "neutral")
+    if not gain:
+        return "–"
+    seeds = ", ".join(signed(v) for v in gain.get("seeds") or [])
+    spread = f" {interval(gain['interval'], True)}" if gain.get("interval") else ""
+    return f"{signed(gain.get('mean'))}{spread} ({seeds})"
+
+
+def _trained_on(arm: dict[str, Any]) -> str:
+    if number(arm.get("rows_trained")) is None:
+        return "–"
+    return (f"{arm['rows_trained']} rows, informative groups {f3(arm.get('informative_frac'))}, "
+            f"mean |advantage| {f3(arm.get('mean_abs_advantage'))}")
 
 
 def _before_after(pair: Any) -> str:

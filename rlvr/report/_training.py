@@ -12,7 +12,8 @@ from rlvr.report.svg import Marker, Series, line_chart
 # (title, [(metric, legend label)], y-axis label, show health markers). Shares get a fixed 0-1 axis.
 _CHARTS: list[tuple[str, list[tuple[str, str]], str, bool]] = [
     ("Reward and pass rate", [("reward/mean", "reward (mean)"), ("pass_rate", "pass rate"),
-                              ("parseable", "parseable")], "share of rollouts", False),
+                              ("pass_rate/neutral", "pass rate, format-neutral"), ("parseable", "parseable")],
+     "share of rollouts", False),
     ("Entropy", [("entropy", "entropy")], "nats per token", True),
     ("KL to the reference", [("kl", "KL")], "KL", True),
     ("Response length", [("len/mean", "mean length")], "tokens", False),
@@ -23,7 +24,8 @@ _CHARTS: list[tuple[str, list[tuple[str, str]], str, bool]] = [
      "share of groups", False),
     ("Generation throughput", [("throughput/tokens_per_s", "generated tokens/s")], "tokens / s", False),
 ]
-_SUMMARY_METRICS = [("reward/mean", "reward (mean)"), ("pass_rate", "pass rate"), ("parseable", "parseable"),
+_SUMMARY_METRICS = [("reward/mean", "reward (mean)"), ("pass_rate", "pass rate"),
+                    ("pass_rate/neutral", "pass rate, format-neutral"), ("parseable", "parseable"),
                     ("entropy", "entropy"), ("kl", "KL"), ("len/mean", "mean length (tokens)"),
                     ("len/truncated_frac", "truncated share"), ("groups/informative_frac", "informative groups")]
 

@@ -81,6 +81,7 @@ class DataSection:
     length_penalty: float = 0.0  # reward -= length_penalty * tokens / max_new_tokens
     # Where rollouts are verified: worker processes/threads here, or Ray tasks (pip install 'rlvr[ray]').
     verifier_backend: Literal["local", "ray"] = "local"
+    verifier_workers: int = 2  # checks run in parallel (worker processes, threads or Ray tasks)
     ray_address: str = ""  # Ray cluster to join ("" = $RAY_ADDRESS, else a local Ray instance)
 
 
@@ -140,6 +141,8 @@ class TrainConfig:
             (self.algo.beta >= 0, "algo.beta must be >= 0"),
             (0 < self.data.keep_frac <= 1, "data.keep_frac must be in (0, 1]"),
             (self.data.prompts_per_step >= 1, "data.prompts_per_step must be at least 1"),
+            (self.data.verifier_workers >= 1, "data.verifier_workers must be at least 1"),
+            (self.data.eval_k >= 1, "data.eval_k must be at least 1"),
             (self.optim.micro_batch >= 1, "optim.micro_batch must be at least 1"),
             (self.optim.lr > 0, "optim.lr must be positive"),
             (self.run.steps >= 1, "run.steps must be at least 1"),

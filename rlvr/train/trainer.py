@@ -36,6 +36,7 @@ from rlvr.models import Policy, SamplingParams, load_policy, make_engine
 from rlvr.models.sampler import check_engine
 from rlvr.monitor import HealthMonitor
 from rlvr.tasks import Task, load_tasks
+from rlvr.tasks.judge import judge, judge_neutral
 from rlvr.train.config import TrainConfig, dump_config
 from rlvr.train.distributed import Dist
 from rlvr.train.grpo import group_advantages, grpo_loss, micro_batch_weight, token_logprobs
@@ -43,7 +44,6 @@ from rlvr.train.loggers import check_loggers, open_loggers
 from rlvr.train.lora import ReferenceView, apply_lora, load_adapter, save_adapter, save_merged
 from rlvr.train.sharding import layout_for_launch
 from rlvr.verifiers import Verdict, get_verifier
-from rlvr.verifiers.base import Backend
 
 # ---------------------------------------------------------------------------------------------
 # Data: a deterministic stream of prompts whose position is part of the checkpoint.
@@ -100,23 +100,21 @@ class Rollouts:
     truncated: torch.Tensor  # (G, K) bool
     verdicts: list[list[Verdict]]
     rewards: torch.Tensor  # (G, K) verifier rewards
+    neutral: torch.Tensor  # (G, K) bool: right when read format-neutrally by the task's own verifier
     new_tokens: int = 0
 
 
-def _verify(tasks: list[Task], texts: list[list[str]], workers: int = 2,
-            backend: Backend = "local") -> list[list[Verdict]]:
-    """Verdicts per group. The checks of all groups that share a verifier go out as one batch,
-    so the workers (processes, threads or Ray tasks) stay busy across groups."""
-    slots: dict[str, list[tuple[int, int]]] = {}  # verifier spec -> (group, sample)
-    for g, task in enumerate(tasks):
-        slots.setdefault(json.dumps(task.verifier, sort_keys=True), []).extend((g, j) for j in range(len(texts[g])))
-    out: list[list[Verdict | None]] = [[None] * len(group) for group in texts]
-    for spec, where in slots.items():
-        pairs = [(texts[g][j], tasks[g].reference) for g, j in where]
-        verdicts = get_verifier(json.loads(spec)).verify_batch(pairs, workers=workers, backend=backend)
-        for (g, j), verdict in zip(where, verdicts):
-            out[g][j] = verdict
-    return out  # type: ignore[return-value]
+def _warn_if_lenient(specs: list[Any]) -> None:
+    """The format-neutral reading is for attribution; training on it rewards listing numbers."""
+    if any(isinstance(s, dict) and (s.get("answer") == "lenient" or _warn_parts(s)) for s in specs):
+        warnings.warn("the training reward reads answers leniently (answer: lenient, the last number in the text "
+                      "counts): a policy can earn it by listing numbers; it is meant for attribution, not reward.",
+                      UserWarning, stacklevel=3)
+
+
+def _warn_parts(spec: dict) -> bool:
+    return any(isinstance(p, dict) and isinstance(p.get("verifier"), dict) and p["verifier"].get("answer") == "lenient"
+               for p in spec.get("parts", []))
 
 
 def _shape_rewards(rollouts: Rollouts, config: TrainConfig) -> torch.Tensor:
@@ -166,6 +164,9 @@ class Trainer:
         if not config.data.train:
             raise ConfigError("data.train is not set; give the training task file, e.g. data.train=train.jsonl.")
         tasks = load_tasks(config.data.train)  # bad input fails before anything is loaded or written
+        # The tasks' own verifiers read every rollout format-neutrally (`pass_rate/neutral`), whatever the reward.
+        self.neutral_specs = {t.id: t.verifier for t in tasks}
+        _warn_if_lenient([config.data.reward] if config.data.reward else [t.verifier for t in tasks])
         if config.data.reward:
             get_verifier(config.data.reward)  # a bad reward spec fails now, not at the first step
             tasks = [replace(t, verifier=config.data.reward) for t in tasks]
@@ -321,6 +322,7 @@ class Trainer:
             "reward/mean": rollouts.rewards.mean().item(),
             "reward/std": rollouts.rewards.std(dim=-1, unbiased=False).mean().item(),
             "pass_rate": float(np.mean([v.passed for g in rollouts.verdicts for v in g])),
+            "pass_rate/neutral": rollouts.neutral.float().mean().item(),
             "parseable": float(np.mean([v.parsed for g in rollouts.verdicts for v in g])),
             # Monte Carlo entropy of the sampling policy: -E[log p(token)] over every sampled token.
             # Available at every step (trained rows or not), at no extra forward pass.
@@ -343,6 +345,7 @@ class Trainer:
             {"step": self.step + 1, "rank": self.dist.rank, "task_id": task.id, "sample": j,
              "text": rollouts.texts[g][j],
              "reward": rollouts.rewards[g, j].item(), "reason": rollouts.verdicts[g][j].reason,
+             "neutral": bool(rollouts.neutral[g, j]),
              "advantage": advantages[g, j].item(), "kept": bool(kept[g, j]),
              "tokens": len(rollouts.completion_ids[g][j]), "truncated": bool(rollouts.truncated[g, j])}
             for g, task in enumerate(rollouts.tasks) for j in range(len(rollouts.texts[g]))
@@ -382,7 +385,14 @@ class Trainer:
                 generation = self.engine.generate([t.prompt for t in tasks], params)
             t1 = time.perf_counter()
             texts = [[c.text for c in group] for group in generation.completions]
-            verdicts = _verify(tasks, texts, backend=config.data.verifier_backend)
+            check = dict(workers=config.data.verifier_workers, backend=config.data.verifier_backend)
+            references = [t.reference for t in tasks]
+            verdicts = judge([t.verifier for t in tasks], references, texts, **check)
+            # Read with the tasks' own verifiers: a run learning the format while losing accuracy shows here.
+            neutral_specs = [self.neutral_specs.get(t.id, t.verifier) for t in tasks]
+            strict = verdicts if neutral_specs == [t.verifier for t in tasks] else judge(
+                neutral_specs, references, texts, **check)
+            neutral = judge_neutral(neutral_specs, references, texts, strict, **check)
             verify_s += time.perf_counter() - t1
             generate_s += t1 - t0
             part = Rollouts(
@@ -391,6 +401,7 @@ class Trainer:
                 old_logprobs=[[c.logprobs for c in g] for g in generation.completions], texts=texts,
                 truncated=torch.tensor([[c.finish_reason == "length" for c in g] for g in generation.completions]),
                 verdicts=verdicts, rewards=torch.tensor([[v.reward for v in g] for g in verdicts]),
+                neutral=torch.tensor(neutral, dtype=torch.bool),
                 new_tokens=generation.new_tokens,
             )
             # All-equal groups get zero advantage and no gradient; filtering draws more prompts instead.
@@ -576,6 +587,7 @@ def _concat(parts: list[Rollouts], k: int) -> Rollouts:
         old_logprobs=cat("old_logprobs"), texts=cat("texts"), verdicts=cat("verdicts"),
         truncated=torch.cat([p.truncated.view(-1, k) for p in parts]),
         rewards=torch.cat([p.rewards.view(-1, k) for p in parts]),
+        neutral=torch.cat([p.neutral.view(-1, k) for p in parts]),
         new_tokens=sum(p.new_tokens for p in parts),
     )
 

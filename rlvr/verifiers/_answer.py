@@ -8,9 +8,18 @@ Modes (the `answer` option of the math and reasoning_gym verifiers):
                    one trailing comma (sentence punctuation: "$\\frac{1}{3},$").
     boxed_or_bare  boxed rules when the completion has a box, bare rules otherwise.
     answer_tag     exactly one <answer>...</answer> pair (reasoning-gym's convention).
+    lenient        the format-neutral reading, for attribution only (see below).
 
 Missing, empty, duplicated and unclosed answers fail closed; an answer is never
 guessed from "the last number in the text", which a policy can game by listing numbers.
+
+The one exception is `lenient`, the *format-neutral* reading that `rlvr eval`, `compare`
+and the trainer's `pass_rate/neutral` report beside the strict one: would the answer be
+right if its format were ignored? It reads, in this order, the last non-empty \\boxed{},
+the last non-empty <answer> tag, the whole completion when it is one line of no prose (a
+bare answer after an optional "Answer:" lead-in), else the last number in the text. It is
+never a training reward unless a user asks for it (the trainer warns then): a policy can
+game it by listing numbers.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from typing import Literal
 
 from rlvr.verifiers.base import Verdict
 
-AnswerMode = Literal["boxed", "bare", "boxed_or_bare", "answer_tag"]
+AnswerMode = Literal["boxed", "bare", "boxed_or_bare", "answer_tag", "lenient"]
 
 _BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _LEAD_IN = re.compile(
@@ -28,6 +37,10 @@ _LEAD_IN = re.compile(
 )
 _WRAPPERS = (("**", "**"), ("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("`", "`"))
 _TAG_OPEN, _TAG_CLOSE = "<answer>", "</answer>"
+_BOX_OPEN = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])\s*(?=\{)")
+_TAGGED = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")  # a word of two letters or more, not a \command
+_NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?")
 
 
 def extract_answer(completion: str, mode: AnswerMode = "boxed") -> tuple[str | None, Verdict | None]:
@@ -46,6 +59,8 @@ def extract_answer(completion: str, mode: AnswerMode = "boxed") -> tuple[str | N
         return _boxed(completion) if _BOX.search(completion) else _bare(completion)
     if mode == "answer_tag":
         return _tagged(completion)
+    if mode == "lenient":
+        return _lenient(completion)
     raise ValueError(f"unknown answer mode {mode!r}")
 
 
@@ -126,3 +141,21 @@ def _tagged(text: str) -> tuple[str | None, Verdict | None]:
     if not content:
         return None, Verdict(0.0, "no_answer", "empty <answer></answer>")
     return content, None
+
+
+def _lenient(text: str) -> tuple[str | None, Verdict | None]:
+    """The format-neutral reading (module docstring): box, tag, bare answer, else the last number."""
+    boxes = [_braced(text, m.end()) for m in _BOX_OPEN.finditer(text)]
+    boxes = [b.strip() for b in boxes if b is not None and b.strip()]
+    if boxes:
+        return boxes[-1], None
+    tags = [t.strip() for t in _TAGGED.findall(text) if t.strip()]
+    if tags:
+        return tags[-1], None
+    bare, failed = _bare(text)
+    if failed is None and bare is not None and not _PROSE.search(bare) and not _BOX.search(bare):
+        return bare, None
+    numbers = _NUMBER.findall(text)
+    if numbers:
+        return numbers[-1], None
+    return None, Verdict(0.0, "no_answer", "no answer in the completion, read leniently")

@@ -114,6 +114,14 @@ class Verifier:
         """Judge one completion against its reference. May raise: the guard catches it."""
         raise NotImplementedError
 
+    def neutral(self) -> "Verifier":
+        """The verifier of the format-neutral reading: would the answer be right if its format were
+        ignored? For attribution only (`rlvr eval`, `compare`, `pass_rate/neutral`), never a reward.
+        Verifiers whose format cannot be told apart from correctness (code, SQL, ...) read the same
+        as strictly, so this returns `self`; answer-reading verifiers return a copy that reads
+        leniently (`extract_answer(..., "lenient")`)."""
+        return self
+
     # -- to call ------------------------------------------------------------------------
     def verify(self, completion: str, reference: Any) -> Verdict:
         return self.verify_batch([(completion, reference)])[0]

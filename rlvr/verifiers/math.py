@@ -103,6 +103,9 @@ class MathVerifier(Verifier):
                 f"verifier 'math': tolerance must be a finite number >= 0, got {self.tolerance}."
             )
 
+    def neutral(self) -> Verifier:
+        return self if self.answer == "lenient" else replace(self, answer="lenient")
+
     def check(self, completion: str, reference: Any) -> Verdict:
         try:
             expected = _read_reference(reference)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rlvr._errors import ConfigError
@@ -64,6 +64,9 @@ class ReasoningGymVerifier(Verifier):
             import reasoning_gym  # noqa: F401
         except ImportError:  # check() reports it as a bad reference
             pass
+
+    def neutral(self) -> Verifier:
+        return self if self.answer == "lenient" else replace(self, answer="lenient")
 
     def check(self, completion: str, reference: Any) -> Verdict:
         source = _source(reference)

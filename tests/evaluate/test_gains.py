@@ -76,7 +76,7 @@ def test_cli(tmp_path, capsys):
     (tmp_path / "t.json").write_text(json.dumps(record([8] * 40)))
     args = ["compare", str(tmp_path / "b.json"), str(tmp_path / "t.json"), "--json", str(tmp_path / "c.json")]
     assert main(args) == 0
-    assert "pure search compression" in capsys.readouterr().out
+    assert "mostly search compression" in capsys.readouterr().out
     assert json.loads((tmp_path / "c.json").read_text())["verdict"] == "search_compression"
     assert main(["compare", str(tmp_path / "missing.json"), str(tmp_path / "t.json")]) == 2
 
@@ -97,6 +97,7 @@ def test_format_share_credits_answers_that_were_right_but_unreadable():
     assert result["base_lenient_pass@1"] == pytest.approx(0.5)
     assert result["format_share"] == pytest.approx(0.5)
     assert "50% of the pass@1 gain" in format_comparison(result)
+    assert result["neutral_source"] == {"base": "recomputed", "trained": "recomputed"}  # files from before it
     # Without samples (or numeric references) there is nothing to attribute.
     assert compare(record([1] * 4), record([8] * 4), resamples=50)["format_share"] is None
 
@@ -133,3 +134,63 @@ def test_sets_that_agree_raise_no_warning_and_unshared_sets_are_skipped():
     assert set(result["sets"]) == {"a", "b"} and result["warning"] is None
     with pytest.raises(Exception, match="share no task set"):
         compare_sets(sets(a=record([1] * 4), c=record([1] * 4)), sets(b=record([1] * 4), d=record([1] * 4)))
+
+
+def two_readings(strict: list[int], neutral: list[int], n: int) -> dict:
+    """An eval record whose tasks carry both readings' pass counts, as rlvr eval writes them."""
+    return {"tasks": [{"id": f"t{i}", "n": n, "passed": s, "passed_neutral": u}
+                      for i, (s, u) in enumerate(zip(strict, neutral))]}
+
+
+# The essay's example, read neutrally: pass@1 0.40 -> 0.65, pass@8 0.75 -> 0.77 over 100 tasks of 8 samples.
+ESSAY_BASE = [5] * 20 + [4] * 55 + [0] * 25  # 320 of 800 samples right; 75 tasks solved
+ESSAY_TRAINED = [7] * 68 + [6] * 7 + [1] * 2 + [0] * 23  # 520 right; the 75 still solved, 2 more
+
+READING_CASES = {
+    # name: (base strict, base neutral, trained strict, trained neutral, n, verdict)
+    "pure format gain": ([0] * 40, [6] * 40, [6] * 40, [6] * 40, 10, "format_only"),
+    "format gain with accuracy loss": ([0] * 40, [14, 16] * 20, [8] * 40, [8] * 40, 50, "format_gain_accuracy_loss"),
+    "essay: mostly compression": (ESSAY_BASE, ESSAY_BASE, ESSAY_TRAINED, ESSAY_TRAINED, 8, "search_compression"),
+    "real boundary rise": ([1, 0] * 20, [1, 0] * 20, [6] * 40, [6] * 40, 8, "capability_gain"),
+    "format loss": ([6] * 40, [6] * 40, [2] * 40, [6] * 40, 8, "format_loss"),
+}
+
+
+@pytest.mark.parametrize("case", list(READING_CASES))
+def test_verdicts_are_decided_on_both_readings(case):
+    base_s, base_n, trained_s, trained_n, n, verdict = READING_CASES[case]
+    result = compare(two_readings(base_s, base_n, n), two_readings(trained_s, trained_n, n), resamples=1000)
+    assert result["verdict"] == verdict
+    text = format_comparison(result)
+    assert result["verdict_words"] in text
+    if verdict in ("format_only", "format_gain_accuracy_loss", "format_loss"):
+        assert "capability" not in result["verdict_words"]  # never "capability gain" when neutral did not rise
+    assert result["neutral_source"] == {"base": "saved", "trained": "saved"}
+
+
+def test_the_essay_example_is_mostly_compression_with_ratio_071():
+    result = compare(two_readings(ESSAY_BASE, ESSAY_BASE, 8), two_readings(ESSAY_TRAINED, ESSAY_TRAINED, 8),
+                     resamples=1000)
+    neutral = result["neutral"]
+    assert neutral["base"]["pass@1"] == pytest.approx(0.40) and neutral["trained"]["pass@1"] == pytest.approx(0.65)
+    assert neutral["base"]["pass@8"] == pytest.approx(0.75) and neutral["trained"]["pass@8"] == pytest.approx(0.77)
+    assert neutral["compression_ratio"] == pytest.approx(0.25 / 0.35) and round(neutral["compression_ratio"], 2) == 0.71
+    assert "mostly search compression" in result["verdict_words"]
+    assert neutral["transitions"]["trained_only"] == 2
+
+
+def test_the_format_decomposition_adds_up():
+    # Base: strict 0, neutral 0.3; trained: strict 0.16, neutral 0.16 (the demo's shape).
+    result = compare(two_readings([0] * 40, [15] * 40, 50), two_readings([8] * 40, [8] * 40, 50), resamples=200)
+    f = result["format"]
+    assert f["format"] == pytest.approx(0.3) and f["accuracy"] == pytest.approx(-0.14)
+    assert f["unread_after"] == pytest.approx(0.0) and f["strict_gain"] == pytest.approx(0.16)
+    assert f["strict_gain"] == pytest.approx(f["format"] + f["accuracy"] - f["unread_after"])
+    assert "format +0.300" in format_comparison(result) and "accuracy -0.140" in format_comparison(result)
+
+
+def test_transitions_are_counted_on_each_reading():
+    # t0: solved only neutrally before, strictly after; t1: never solved strictly, neutrally both times.
+    result = compare(two_readings([0, 0], [2, 3], 4), two_readings([3, 0], [3, 3], 4), resamples=100)
+    assert result["transitions"]["trained_only"] == 1 and result["trained_only_ids"] == ["t0"]
+    assert result["neutral"]["transitions"] == {"neither": 0, "base_only": 0, "trained_only": 0, "both": 2}

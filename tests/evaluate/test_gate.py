@@ -66,3 +66,12 @@ def test_metrics_of_a_multi_set_eval_file_are_named_by_set():
     record = {"sets": {"heldout": {"summary": {"pass@1": {"value": 0.5}, "parseable": 0.9}},
                        "harder": {"summary": {"pass@1": {"value": 0.1}}}}}
     assert metrics_of(record) == {"heldout/pass@1": 0.5, "heldout/parseable": 0.9, "harder/pass@1": 0.1}
+
+
+def test_the_format_neutral_reading_is_a_gate_metric():
+    from rlvr.evaluate.gate import metrics_of
+
+    record = {"summary": {"pass@1": {"value": 0.2}, "neutral": {"pass@1": {"value": 0.5}, "pass@4": {"value": 0.8}}}}
+    assert metrics_of(record) == {"pass@1": 0.2, "neutral/pass@1": 0.5, "neutral/pass@4": 0.8}
+    rules = parse_rules({"rules": [{"metric": "neutral/pass@1", "max_drop": 0.0}]})
+    assert not run_gate(rules, metrics_of(record), {"neutral/pass@1": 0.4})[0]["passed"]

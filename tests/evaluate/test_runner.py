@@ -70,7 +70,7 @@ def test_every_sample_is_kept_with_its_verdict(record):
     samples = record["samples"]
     assert len(samples) == 8
     assert samples[0] == {
-        "task_id": "t1", "sample": 0, "text": "4", "reward": 1.0, "passed": True, "reason": "ok",
+        "task_id": "t1", "sample": 0, "text": "4", "reward": 1.0, "passed": True, "neutral": True, "reason": "ok",
         "detail": samples[0]["detail"], "tokens": 1, "finish_reason": "length",
     }
 
@@ -82,3 +82,17 @@ def test_eval_file_round_trips_and_summary_prints(record, tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["eval.json"]  # no temp file left behind
     table = format_summary(record)
     assert "pass@1" in table and "pass@4" in table and "parseable" in table
+
+
+def test_the_neutral_reading_sits_beside_the_strict_one():
+    # SmolLM2's habit: an empty box, then the number; and a sentence ending in the answer.
+    script = {"What is 2 + 2?": ["\\boxed{} 4", "2 + 2 is 4", "4", "5"], "What is 3 + 3?": ["It is 7.", "7", "6", "x"]}
+    out = evaluate(ScriptedEngine(script), TASKS, EvalSettings(k=4, bootstrap_resamples=100), progress=False)
+    assert [t["passed"] for t in out["tasks"]] == [1, 1]
+    assert [t["passed_neutral"] for t in out["tasks"]] == [3, 1]
+    assert [s["neutral"] for s in out["samples"]] == [True, True, True, False, False, False, True, False]
+    assert out["summary"]["pass@1"]["value"] == pytest.approx(0.25)
+    assert out["summary"]["neutral"]["pass@1"]["value"] == pytest.approx(0.5)
+    assert out["tasks"][0]["verifier"] == {"name": "math", "answer": "bare"}
+    text = format_summary(out)
+    assert "strict" in text and "neutral" in text and "0.500" in text

@@ -12,7 +12,7 @@ import yaml
 from conftest import save_tiny_model
 from rlvr._errors import ConfigError
 from rlvr.cli import main
-from rlvr.evaluate.spurious import arms, format_part, summarise_arms
+from rlvr.evaluate.spurious import arms, format_part, format_spurious, summarise_arms
 from rlvr.train.config import load_config
 from rlvr.verifiers import get_verifier
 
@@ -73,12 +73,22 @@ def test_arms_match_the_base_rate_and_need_a_format_part():
         arms(config, 0.1, ("shuffled",))
 
 
-def _arm(name: str, base: float, trained: float) -> dict:
-    gain = trained - base
-    comparison = {"k": 8, "base": {"pass@1": base, "pass@8": base}, "trained": {"pass@1": trained, "pass@8": trained},
-                  "compression_gain": gain, "compression_gain_ci": [gain - 0.01, gain + 0.01],
-                  "capability_gain": gain, "capability_gain_ci": [gain - 0.01, gain + 0.01], "verdict": "x"}
-    return {"name": name, "reward": name, "run_dir": name, "sets": {"heldout": comparison}}
+def _arm(name: str, base: float, trained: float, rows: int = 400, seeds: tuple[float, ...] = (0.0,),
+         neutral: tuple[float, float] | None = None) -> dict:
+    """An arm as run_spurious collects it: one run per seed (seed offsets shift the trained pass@1)."""
+    def reading(b: float, t: float) -> dict:
+        gain = t - b
+        return {"base": {"pass@1": b, "pass@8": b}, "trained": {"pass@1": t, "pass@8": t},
+                "compression_gain": gain, "compression_gain_ci": [gain - 0.01, gain + 0.01],
+                "capability_gain": gain, "capability_gain_ci": [gain - 0.01, gain + 0.01], "verdict": "x"}
+
+    runs = []
+    for i, shift in enumerate(seeds):
+        comparison = {"k": 8, **reading(base, trained + shift)}
+        comparison["neutral"] = reading(*neutral) if neutral else reading(base, trained + shift)
+        runs.append({"seed": i, "run_dir": f"{name}-{i}", "sets": {"heldout": comparison},
+                     "trained": {"rows": rows, "informative_frac": 0.5, "mean_abs_advantage": 0.8}})
+    return {"name": name, "reward": name, "runs": runs}
 
 
 @pytest.mark.parametrize("real, control, warns", [
@@ -128,7 +138,7 @@ def tiny_run(tmp_path, monkeypatch):
 
 def test_spurious_runs_every_arm_end_to_end(tiny_run, capsys):
     status = main(["spurious", str(tiny_run / "config.yaml"), "--format-reward", "{name: format, answer: bare}",
-                   "--rate-prompts", "4"])
+                   "--random-p", "matched", "--rate-prompts", "4"])
     out = capsys.readouterr().out
     root = tiny_run / "run-spurious"
     record = json.loads((root / "spurious.json").read_text())
@@ -154,8 +164,8 @@ def test_spurious_runs_every_arm_end_to_end(tiny_run, capsys):
     assert "conclusion:" in out and "random" in out and "format" in out
 
     # A second call reuses the finished arms instead of training again.
-    assert main(["spurious", str(tiny_run / "config.yaml"), "--base-rate", str(record["base_rate"]),
-                 "--format-reward", "{name: format, answer: bare}"]) == status
+    assert main(["spurious", str(tiny_run / "config.yaml"), "--random-p", "matched", "--base-rate",
+                 str(record["base_rate"]), "--format-reward", "{name: format, answer: bare}"]) == status
     assert "reusing the finished run" in capsys.readouterr().out
 
 
@@ -181,3 +191,78 @@ def test_a_stale_base_eval_in_the_run_directory_is_measured_again(tiny_run):
     train(config, progress=False)
     base = json.loads((tiny_run / "run" / "eval" / "base.json").read_text())
     assert base["settings"]["k"] == 4 and len(base["tasks"]) == 6  # measured for this run, not the stale file
+
+
+# -- controls that train, both readings, seeds --------------------------------------------------
+
+
+def test_a_control_with_too_few_trained_rows_is_too_weak_to_conclude():
+    # The demo's old failure: the random control at p = 0.01 trained 56 rows against the real arm's 496.
+    record = summarise_arms([_arm("real", 0.0, 0.4, rows=496), _arm("random", 0.0, 0.01, rows=56)], 0.01, "given",
+                            0, 8)
+    assert record["arms"][1]["too_weak"] and not record["arms"][0]["too_weak"]
+    assert record["conclusion"].startswith("too weak to conclude")
+    assert "56 rows" in record["conclusion"] and "496" in record["conclusion"]
+    assert "verifier's signal" not in record["conclusion"]
+    assert "TOO WEAK TO CONCLUDE" in format_spurious(record)
+    # Trained on half as many rows or more: the same gains support the conclusion.
+    strong = summarise_arms([_arm("real", 0.0, 0.4, rows=496), _arm("random", 0.0, 0.01, rows=248)], 0.01, "given",
+                            0, 8)
+    assert not strong["arms"][1]["too_weak"] and "verifier's signal" in strong["conclusion"]
+
+
+def test_gains_are_read_on_both_readings_and_a_format_gain_is_no_capability():
+    # Strict 0 -> 0.6 but read neutrally 0.6 -> 0.6: the real arm only learned the format.
+    record = summarise_arms([_arm("real", 0.0, 0.6, neutral=(0.6, 0.6)), _arm("random", 0.0, 0.0)], None, "given",
+                            0, 8, random_p=0.5)
+    real = record["arms"][0]
+    assert real["strict"]["gain_pass@1"]["mean"] == pytest.approx(0.6)
+    assert real["neutral"]["gain_pass@1"]["mean"] == pytest.approx(0.0)
+    assert "no gain to attribute" in record["conclusion"] and "verifier's signal" not in record["conclusion"]
+    # A format-only control that reproduces the strict gain is a warning, named by its reading.
+    record = summarise_arms([_arm("real", 0.0, 0.6, neutral=(0.6, 0.6)), _arm("format", 0.0, 0.55, neutral=(0.6, 0.6))],
+                            None, "given", 0, 8)
+    assert record["warnings"] == ["the format control raised held-out strict pass@1 by +0.550 (more than 0.05)"]
+
+
+def test_seeds_give_per_seed_gains_a_mean_and_a_t_interval():
+    record = summarise_arms([_arm("real", 0.1, 0.5, seeds=(0.0, 0.1, -0.1)), _arm("random", 0.1, 0.1, seeds=(0, 0, 0))],
+                            None, "given", 0, 8, random_p=0.5)
+    gain = record["arms"][0]["neutral"]["gain_pass@1"]
+    assert gain["seeds"] == pytest.approx([0.4, 0.5, 0.3]) and gain["mean"] == pytest.approx(0.4)
+    half = 4.303 * 0.1 / 3 ** 0.5  # t(0.975, 2 df) * sd / sqrt(n)
+    assert gain["interval"] == pytest.approx([0.4 - half, 0.4 + half])
+    assert "verifier's signal" in record["conclusion"] and "3 seeds" in record["conclusion"]
+    text = format_spurious(record)
+    assert text.count("\nreal ") == 3 and "across seeds" in text
+    one = summarise_arms([_arm("real", 0.1, 0.5), _arm("random", 0.1, 0.1)], None, "given", 0, 8)
+    assert one["arms"][0]["neutral"]["gain_pass@1"]["interval"] is None
+    assert "One seed is an anecdote" in one["conclusion"]
+
+
+def test_the_random_arm_defaults_to_p_one_half(tiny_run, capsys):
+    assert main(["spurious", str(tiny_run / "config.yaml"), "--random-p", "1.5"]) == 2
+    assert "--random-p must be a probability" in capsys.readouterr().err
+    assert main(["spurious", str(tiny_run / "config.yaml"), "--seeds", "0"]) == 2
+    assert not (tiny_run / "run-spurious").exists()
+    config = load_config(tiny_run / "config.yaml")
+    assert arms(config, 0.5, ("random",))[1].reward == {"name": "random", "p": 0.5, "seed": 5}
+
+
+def test_spurious_with_two_seeds_end_to_end(tiny_run, capsys):
+    status = main(["spurious", str(tiny_run / "config.yaml"), "run.steps=1", "--seeds", "2"])
+    record = json.loads((tiny_run / "run-spurious" / "spurious.json").read_text())
+    assert status == (1 if record["warnings"] else 0)
+    assert record["seeds"] == [5, 6] and record["random_p"] == 0.5 and record["base_rate"] is None
+    root = tiny_run / "run-spurious"
+    for arm in ("real", "random"):
+        assert yaml.safe_load((root / f"{arm}-seed6" / "config.yaml").read_text())["run"]["seed"] == 6
+        row = next(a for a in record["arms"] if a["name"] == arm)
+        assert [s["seed"] for s in row["seeds"]] == [5, 6]
+        assert row["rows_trained"] == sum(s["rows"] for s in row["seeds"])
+        assert all(0 <= s["informative_frac"] <= 1 for s in row["seeds"])
+    random_cfg = yaml.safe_load((root / "random-seed6" / "config.yaml").read_text())
+    assert random_cfg["data"]["reward"] == {"name": "random", "p": 0.5, "seed": 6}
+    assert (root / "random-seed6" / "eval" / "base.json").read_bytes() == \
+        (root / "real-seed6" / "eval" / "base.json").read_bytes()
+    assert "across seeds" in capsys.readouterr().out

@@ -215,7 +215,7 @@ def test_single_record_eval_files_are_compared(tmp_path):
     (run / "eval" / "base.json").write_text(json.dumps(_record(tasks, 0, "base", "heldout.jsonl")))
     (run / "eval" / "final.json").write_text(json.dumps(_record(tasks, 4, "final", "heldout.jsonl")))
     page = build_report(run)
-    assert "heldout (12 tasks): pass@1 0.000 → 1.000" in page
+    assert "heldout (12 tasks): strict pass@1 0.000 → 1.000" in page
     assert "All task sets side by side" not in page  # one set: no side-by-side table
     assert "entropy collapse" not in page
 
@@ -251,3 +251,21 @@ def test_a_failure_reason_absent_at_a_step_counts_as_zero_not_missing():
     rows = [{"step": 1, "entropy": 2.0}, {"step": 2, "reason/timeout": 0.25}]
     assert _points(rows, "reason/timeout") == [(1, 0.0), (2, 0.25)]
     assert _points(rows, "entropy") == [(1, 2.0), (2, None)]  # other metrics keep their gaps
+
+
+def test_a_format_only_gain_is_named_so_at_the_top(tmp_path):
+    # Base: every answer right but in a sentence (strict fails, neutral passes); trained: bare numbers.
+    run = _bare_run(tmp_path / "format")
+    (run / "eval").mkdir()
+    tasks = _tasks("in")
+    base = evaluate(AnswerEngine(lambda i, j: f"so it is {2 * i}"), tasks, EvalSettings(k=4, bootstrap_resamples=200),
+                    model_name="base", tasks_source="heldout.jsonl", progress=False)
+    (run / "eval" / "base.json").write_text(json.dumps(base))
+    (run / "eval" / "final.json").write_text(json.dumps(_record(tasks, 4, "final", "heldout.jsonl")))
+    page = build_report(run)
+    header = page[: page.index('<section id="training">')]
+    assert "format only" in header and "capability gain" not in header
+    assert "format-neutral pass@1 1.000 → 1.000" in header
+    assert 'class="verdict warn"' in header
+    evaluation = _section(page, "eval")
+    assert "pass@1 (neutral)" in evaluation and "strict pass@1 gain, decomposed" in evaluation

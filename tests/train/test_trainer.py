@@ -221,6 +221,7 @@ def test_length_control_shapes_rewards():
     rollouts = Rollouts(
         tasks=[], prompt_ids=[], completion_ids=[[[1] * 4, [1] * 8]], old_logprobs=[], texts=[],
         truncated=torch.tensor([[False, True]]), verdicts=[], rewards=torch.tensor([[1.0, 1.0]]),
+        neutral=torch.tensor([[True, True]]),
     )
     keep = load_config(None, ["sampling.max_new_tokens=8"])
     assert _shape_rewards(rollouts, keep).tolist() == [[1.0, 1.0]]
@@ -228,3 +229,27 @@ def test_length_control_shapes_rewards():
     assert _shape_rewards(rollouts, penalise).tolist() == [[1.0, 0.0]]  # a truncated answer earns nothing
     per_token = load_config(None, ["sampling.max_new_tokens=8", "data.length_penalty=0.5"])
     assert _shape_rewards(rollouts, per_token).tolist() == [[0.75, 0.5]]
+
+
+def test_the_neutral_pass_rate_reads_rollouts_with_the_tasks_own_verifiers(setup, tmp_path):
+    # Trained on a random reward, the rollouts are still read by the tasks' verifier (even_words here).
+    from rewards_for_tests import even_words
+
+    config = load_config(setup / "config.yaml", [f"run.output_dir={tmp_path / 'r'}", "run.steps=2", "algo.beta=0",
+                                                 "data.reward={name: random, p: 0.5}", "data.verifier_workers=1"])
+    train(config, progress=False)
+    metrics, samples = read(tmp_path / "r" / "metrics.jsonl"), read(tmp_path / "r" / "samples.jsonl")
+    for step in (1, 2):
+        rows = [s for s in samples if s["step"] == step]
+        assert [s["neutral"] for s in rows] == [bool(even_words(s["text"], None)) for s in rows]
+        assert metrics[step - 1]["pass_rate/neutral"] == pytest.approx(sum(s["neutral"] for s in rows) / len(rows))
+        assert metrics[step - 1]["pass_rate"] == pytest.approx(sum(s["reward"] == 1.0 for s in rows) / len(rows))
+    with pytest.raises(ConfigError, match="verifier_workers"):
+        load_config(setup / "config.yaml", ["data.verifier_workers=0"])
+
+
+def test_a_lenient_training_reward_warns(setup, tmp_path):
+    config = load_config(setup / "config.yaml", [f"run.output_dir={tmp_path / 'l'}", "run.steps=1", "algo.beta=0",
+                                                 "data.reward={name: math, answer: lenient}"])
+    with pytest.warns(UserWarning, match="leniently"):
+        train(config, progress=False)

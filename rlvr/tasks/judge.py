@@ -1,0 +1,72 @@
+"""Verify many groups of completions: the one grouped-verify path of the trainer and the evaluator.
+
+    verdicts = judge(specs, references, texts)              # [group][sample] -> Verdict (strict)
+    neutral = judge_neutral(specs, references, texts, verdicts)   # [group][sample] -> bool
+
+Group g has one verifier spec and one reference, and texts[g] holds its completions. The checks
+of all groups that share a verifier spec go out as one `verify_batch`, so the workers
+(processes, threads or Ray tasks) stay busy across groups.
+
+The strict reading is the task's own verifier. The neutral reading (`Verifier.neutral`) asks
+whether the answer would be right if its format were ignored; a strictly correct sample is
+neutrally correct, so only the strictly failed ones are read again, and verifiers whose format
+is not separable (neutral() is the verifier itself) cost nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Sequence
+
+from rlvr.verifiers import Verdict, Verifier, get_verifier
+
+__all__ = ["judge", "judge_neutral"]
+
+Spec = Any  # a verifier spec as a task file holds it: a name or {"name": ..., options}
+Slot = tuple[int, int]  # (group, sample)
+
+
+def judge(specs: Sequence[Spec], references: Sequence[Any], texts: Sequence[Sequence[str]], *, workers: int = 2,
+          backend: str = "local", progress: Callable[[int], Any] | None = None) -> list[list[Verdict]]:
+    """Strict verdicts, [group][sample]; `progress(n)` after each batch of n checks."""
+    slots = [(g, j) for g in range(len(texts)) for j in range(len(texts[g]))]
+    return _run(specs, references, texts, slots, lambda v: v, workers, backend, progress)
+
+
+def judge_neutral(specs: Sequence[Spec], references: Sequence[Any], texts: Sequence[Sequence[str]],
+                  strict: Sequence[Sequence[Verdict]], *, workers: int = 2, backend: str = "local") -> list[list[bool]]:
+    """Whether each sample is right when read format-neutrally, [group][sample]."""
+    failed = [(g, j) for g in range(len(texts)) for j in range(len(texts[g])) if not strict[g][j].passed]
+    verdicts = _run(specs, references, texts, failed, lambda v: v.neutral(), workers, backend, None,
+                    fallback=strict)
+    return [[strict[g][j].passed or verdicts[g][j].passed for j in range(len(texts[g]))] for g in range(len(texts))]
+
+
+def _run(specs: Sequence[Spec], references: Sequence[Any], texts: Sequence[Sequence[str]], slots: list[Slot],
+         reading: Callable[[Verifier], Verifier], workers: int, backend: str,
+         progress: Callable[[int], Any] | None, fallback: Sequence[Sequence[Verdict]] | None = None,
+         chunk: int = 64) -> list[list[Verdict]]:
+    """Verdicts of `slots` under `reading(verifier)`; other slots keep `fallback`'s verdict."""
+    out: list[list[Verdict | None]] = [list(fallback[g]) if fallback else [None] * len(texts[g])
+                                       for g in range(len(texts))]
+    by_spec: dict[str, list[Slot]] = {}
+    verifiers: dict[str, Verifier] = {}
+    for g, j in slots:
+        key = json.dumps(specs[g], sort_keys=True)
+        if key not in verifiers:
+            verifiers[key] = get_verifier(specs[g])
+        by_spec.setdefault(key, []).append((g, j))
+    for key, where in by_spec.items():
+        strict = verifiers[key]
+        verifier = reading(strict)
+        if fallback is not None and verifier is strict:  # the same reading: the strict verdict stands
+            continue
+        # Chunks keep a progress bar moving; each chunk is checked `workers` at a time.
+        for begin in range(0, len(where), chunk):
+            part = where[begin : begin + chunk]
+            pairs = [(texts[g][j], references[g]) for g, j in part]
+            for (g, j), verdict in zip(part, verifier.verify_batch(pairs, workers=workers, backend=backend)):
+                out[g][j] = verdict
+            if progress is not None:
+                progress(len(part))
+    return out  # type: ignore[return-value]
