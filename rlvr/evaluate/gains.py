@@ -221,13 +221,12 @@ def format_comparison(result: dict[str, Any]) -> str:
     def gains(label: str, r: dict[str, Any]) -> list[str]:
         ratio, tr = r["compression_ratio"], r["transitions"]
         return [
-            f"{label}: compression gain (delta pass@1) {r['compression_gain']:+.3f} "
+            f"{label}: delta pass@1 {r['compression_gain']:+.3f} "
             f"[{r['compression_gain_ci'][0]:+.3f}, {r['compression_gain_ci'][1]:+.3f}]; "
-            f"capability gain (delta pass@{k}) {r['capability_gain']:+.3f} "
+            f"delta pass@{k} {r['capability_gain']:+.3f} "
             f"[{r['capability_gain_ci'][0]:+.3f}, {r['capability_gain_ci'][1]:+.3f}]",
             f"{' ' * len(label)}  initial gap (base pass@{k} - pass@1) {r['initial_gap']:.3f}; compression ratio "
-            + ("undefined (no gap)" if ratio is None else f"{ratio:.2f}")
-            + f"; {r['verdict'].replace('_', ' ')}",
+            + ("undefined (no gap)" if ratio is None else f"{ratio:.2f}"),
             f"{' ' * len(label)}  tasks solved (pass@{k} > 0): neither {tr['neither']}, base only {tr['base_only']}, "
             f"trained only {tr['trained_only']}, both {tr['both']}",
         ]

@@ -277,24 +277,28 @@ def _conclusion(arms: list[dict[str, Any]], warnings: list[str]) -> str:
     gain = real["neutral"]["gain_pass@1"]
     spread = ("" if gain["interval"] is None else
               f", {len(gain['seeds'])} seeds, interval [{gain['interval'][0]:+.3f}, {gain['interval'][1]:+.3f}]")
-    weak = [a for a in controls if a["too_weak"]]
     one_seed = " One seed is an anecdote, not a conclusion: run --seeds 2 or more." if len(gain["seeds"]) < 2 else ""
+    return _finding(real, controls, warnings, gain, spread) + one_seed
+
+
+def _finding(real: dict[str, Any], controls: list[dict[str, Any]], warnings: list[str], gain: dict[str, Any],
+             spread: str) -> str:
+    weak = [a for a in controls if a["too_weak"]]
     if warnings:
         return ("a control reward moved held-out pass@1 too: part of the real gain may be a side effect of training "
-                "(format, length, clipping), not of what the verifier checks." + one_seed)
+                "(format, length, clipping), not of what the verifier checks.")
     if weak:
         said = "; ".join(f"the {a['name']} control trained on {a['rows_trained']} rows against the real arm's "
                          f"{real['rows_trained']}" for a in weak)
         return f"too weak to conclude: {said}, so its silence proves nothing about where the real gain comes from."
     if gain["mean"] <= WARN_ABSOLUTE:
         return (f"the real arm did not raise format-neutral held-out pass@1 by more than {WARN_ABSOLUTE:.2f} "
-                f"({gain['mean']:+.3f}{spread}): there is no gain to attribute." + one_seed)
+                f"({gain['mean']:+.3f}{spread}): there is no gain to attribute.")
     if gain["interval"] is not None and gain["interval"][0] <= 0:
         return (f"the real arm's format-neutral gain ({gain['mean']:+.3f}{spread}) is not above zero across seeds: "
                 "no conclusion.")
     return (f"the controls trained on at least half as many rows and did not reproduce the real arm's format-neutral "
-            f"gain ({gain['mean']:+.3f}{spread}): it comes from the verifier's signal, not from training as such."
-            + one_seed)
+            f"gain ({gain['mean']:+.3f}{spread}): it comes from the verifier's signal, not from training as such.")
 
 
 def format_spurious(record: dict[str, Any]) -> str:

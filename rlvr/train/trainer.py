@@ -418,7 +418,8 @@ class Trainer:
         total_rows = int(self.dist.sum(len(rows)))
         if total_rows == 0:  # decided globally, so every rank skips (or takes) the same steps
             return {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "grad_norm": 0.0, "rows/trained": 0}
-        totals: dict[str, float] = {}
+        # Every rank reports the same keys (they are all-reduced by position), rows or not: its share is 0.
+        totals: dict[str, float] = dict.fromkeys(("loss", "kl", "clip_frac", "ratio/mean"), 0.0)
         # A rank may have nothing to train on this step; it still joins the gradient sum. When the
         # weights are sharded it also runs as many (zero-weight) micro-batches as the busiest rank.
         batch = _pad_batch(rollouts, rows, advantages, config, self.policy.tokenizer.pad_token_id or 0) if rows else {}

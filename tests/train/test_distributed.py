@@ -58,7 +58,8 @@ def tiny_run(tmp_path: Path, **sections: dict) -> Path:
         "algo": {"group_size": 4, "beta": 0.05},
         "optim": {"lr": 1e-2, "micro_batch": 3},
         "data": {"train": str(tmp_path / "train.jsonl"), "prompts_per_step": 4},
-        # seed 4: both steps draw groups with mixed rewards on both ranks, so both steps train
+        # seed 4: at step 1 rank 1 draws only all-equal groups and joins the gradient sum with no rows
+        # (its metrics must still line up with rank 0's); at step 2 both ranks train
         "run": {"steps": 2, "checkpoint_every": 1, "seed": 4, "output_dir": str(tmp_path / "run")},
         **sections,
     }

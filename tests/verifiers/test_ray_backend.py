@@ -115,15 +115,12 @@ def test_time_limit_crash_and_exception_fail_closed_without_raising():
 
 
 def test_trainer_verify_on_ray_matches_local():
-    from rlvr.tasks import Task
-    from rlvr.train.trainer import _verify
+    from rlvr.tasks.judge import judge  # the trainer's (and the evaluator's) grouped verify
 
     code = {"name": "code", "timeout": 20}  # roomy: on a loaded machine loading the code alone can take 2 s
-    tasks = [Task(id="a", prompt="p", reference="1073", verifier="math"),
-             Task(id="b", prompt="p", reference=ADD, verifier=code),
-             Task(id="c", prompt="p", reference="0.5", verifier="math")]
+    specs, references = ["math", code, "math"], ["1073", ADD, "0.5"]
     texts = [[r"\boxed{1073}", r"\boxed{1}"], [CODE_PAIRS[0][0], CODE_PAIRS[1][0]], [r"\boxed{1/2}", "no"]]
-    assert _verify(tasks, texts, backend="ray") == _verify(tasks, texts)
+    assert judge(specs, references, texts, backend="ray") == judge(specs, references, texts)
 
 
 def test_eval_on_ray_matches_local():
