@@ -271,7 +271,7 @@ def verdict_in_words(record: dict[str, Any], root: Path) -> str:
                      + ("" if len({v for _, v in per_seed}) == 1 else " (the seeds disagree: no single verdict)"))
     f = headline["format"]
     lines.append(f"  strict pass@1 gain {f['strict_gain']:+.3f} = format {f['format']:+.3f} (answers the base had "
-                 "right but not as a bare number) + accuracy {f['accuracy']:+.3f} (format-neutral pass@1 change) - "
+                 f"right but not as a bare number) + accuracy {f['accuracy']:+.3f} (format-neutral pass@1 change) - "
                  f"{f['unread_after']:.3f} still unreadable after training.")
     ratio = neutral["compression_ratio"]
     lines.append("  compression ratio, read neutrally (pass@1 gain / base headroom pass@k - pass@1): "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -40,6 +41,8 @@ def test_demo_runs_every_stage(tiny_model, tmp_path, capsys):
     assert "rlvr train" in (tmp_path / "grpo.yaml").read_text()  # the config says how to rerun it
     assert "== what 2 GRPO steps bought" in out and "verdict on heldout" in out and "report:" in out
     assert "neutral pass@1" in out and "verdict per seed" in out and "trained" in out and "conclusion:" in out
+    assert "{" not in out[out.index("== what 2 GRPO steps"):]  # every placeholder of the closing lines is filled
+    assert re.search(r"= format [+-]\d\.\d{3} .* accuracy [+-]\d\.\d{3}", out)
 
 
 def test_demo_replaces_only_an_earlier_demo(tiny_model, tmp_path, capsys):

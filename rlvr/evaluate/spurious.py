@@ -202,13 +202,14 @@ def training_signal(run_dir: Path) -> dict[str, float]:
 
 
 def across_seeds(values: list[float]) -> dict[str, Any]:
-    """Mean, per-seed values and a 95 % t-interval across seeds (None for one seed: an anecdote)."""
+    """Mean, per-seed values and a 95 % t-interval across seeds (None for one seed: an anecdote),
+    clipped to [-1, 1], the range of a pass@k gain (two seeds give a t-interval wider than that)."""
     mean = float(np.mean(values))
     if len(values) < 2:
         return {"mean": mean, "seeds": values, "interval": None}
     df = len(values) - 1
     half = (_T95[df - 1] if df <= len(_T95) else 1.96) * float(np.std(values, ddof=1)) / len(values) ** 0.5
-    return {"mean": mean, "seeds": values, "interval": [mean - half, mean + half]}
+    return {"mean": mean, "seeds": values, "interval": [max(-1.0, mean - half), min(1.0, mean + half)]}
 
 
 def _seed_row(run: dict[str, Any], headline: str) -> dict[str, Any]:
@@ -256,37 +257,48 @@ def summarise_arms(results: list[dict[str, Any]], base_rate: float | None, sourc
     for arm in arms_out[1:]:
         arm["too_weak"] = arm["rows_trained"] < WEAK_ROWS * real["rows_trained"]
     real["too_weak"] = False
-    warnings = []
-    for arm in arms_out[1:]:
-        for reading in ("neutral", "strict"):
-            gain, real_gain = arm[reading]["gain_pass@1"]["mean"], real[reading]["gain_pass@1"]["mean"]
-            if gain > WARN_ABSOLUTE:
-                warnings.append(f"the {arm['name']} control raised held-out {reading} pass@1 by {gain:+.3f} "
-                                f"(more than {WARN_ABSOLUTE:.2f})")
-            elif real_gain > 0 and gain > WARN_RELATIVE * real_gain:
-                warnings.append(f"the {arm['name']} control raised held-out {reading} pass@1 by {gain:+.3f}, more "
-                                f"than half of the real run's {real_gain:+.3f}")
+    warnings = {reading: _control_warnings(real, arms_out[1:], reading) for reading in ("neutral", "strict")}
     return {"rlvr_spurious": SPURIOUS_FORMAT, "base_rate": base_rate, "base_rate_source": source,
             "base_rate_rollouts": rollouts, "random_p": random_p, "k": k, "set": headline,
-            "seeds": [s["seed"] for s in real["seeds"]], "arms": arms_out, "warnings": warnings,
-            "conclusion": _conclusion(arms_out, warnings)}
+            "seeds": [s["seed"] for s in real["seeds"]], "arms": arms_out,
+            "warnings": warnings["neutral"] + warnings["strict"],
+            "conclusion": _conclusion(arms_out, warnings["neutral"], warnings["strict"])}
 
 
-def _conclusion(arms: list[dict[str, Any]], warnings: list[str]) -> str:
+def _control_warnings(real: dict[str, Any], controls: list[dict[str, Any]], reading: str) -> list[str]:
+    """The controls that moved held-out pass@1 of one reading too much (see the module docstring)."""
+    out = []
+    real_gain = real[reading]["gain_pass@1"]["mean"]
+    for arm in controls:
+        gain = arm[reading]["gain_pass@1"]["mean"]
+        if gain > WARN_ABSOLUTE:
+            out.append(f"the {arm['name']} control raised held-out {reading} pass@1 by {gain:+.3f} "
+                       f"(more than {WARN_ABSOLUTE:.2f})")
+        elif real_gain > 0 and gain > WARN_RELATIVE * real_gain:
+            out.append(f"the {arm['name']} control raised held-out {reading} pass@1 by {gain:+.3f}, more "
+                       f"than half of the real run's {real_gain:+.3f}")
+    return out
+
+
+def _conclusion(arms: list[dict[str, Any]], warnings: list[str], strict_warnings: list[str]) -> str:
+    """Decided on the format-neutral reading; a control that moved only strict pass@1 (typically the
+    format-only arm) says how much of a strict gain the answer's format alone buys."""
     real, controls = arms[0], arms[1:]
     gain = real["neutral"]["gain_pass@1"]
     spread = ("" if gain["interval"] is None else
               f", {len(gain['seeds'])} seeds, interval [{gain['interval'][0]:+.3f}, {gain['interval'][1]:+.3f}]")
     one_seed = " One seed is an anecdote, not a conclusion: run --seeds 2 or more." if len(gain["seeds"]) < 2 else ""
-    return _finding(real, controls, warnings, gain, spread) + one_seed
+    strict = (f" Strict reading: {'; '.join(strict_warnings)}, so a strict gain of that size is the answer's "
+              "format, not accuracy." if strict_warnings and not warnings else "")
+    return _finding(real, controls, warnings, gain, spread) + strict + one_seed
 
 
 def _finding(real: dict[str, Any], controls: list[dict[str, Any]], warnings: list[str], gain: dict[str, Any],
              spread: str) -> str:
     weak = [a for a in controls if a["too_weak"]]
     if warnings:
-        return ("a control reward moved held-out pass@1 too: part of the real gain may be a side effect of training "
-                "(format, length, clipping), not of what the verifier checks.")
+        return ("a control reward moved held-out format-neutral pass@1 too: part of the real gain may be a side effect "
+                "of training (format, length, clipping), not of what the verifier checks.")
     if weak:
         said = "; ".join(f"the {a['name']} control trained on {a['rows_trained']} rows against the real arm's "
                          f"{real['rows_trained']}" for a in weak)
@@ -295,8 +307,9 @@ def _finding(real: dict[str, Any], controls: list[dict[str, Any]], warnings: lis
         return (f"the real arm did not raise format-neutral held-out pass@1 by more than {WARN_ABSOLUTE:.2f} "
                 f"({gain['mean']:+.3f}{spread}): there is no gain to attribute.")
     if gain["interval"] is not None and gain["interval"][0] <= 0:
-        return (f"the real arm's format-neutral gain ({gain['mean']:+.3f}{spread}) is not above zero across seeds: "
-                "no conclusion.")
+        return (f"the real arm's format-neutral gain ({gain['mean']:+.3f}{spread}; per seed "
+                f"{', '.join(f'{v:+.3f}' for v in gain['seeds'])}) is not distinguishable from zero across seeds: no "
+                "conclusion about what training bought.")
     return (f"the controls trained on at least half as many rows and did not reproduce the real arm's format-neutral "
             f"gain ({gain['mean']:+.3f}{spread}): it comes from the verifier's signal, not from training as such.")
 

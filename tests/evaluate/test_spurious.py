@@ -266,3 +266,19 @@ def test_spurious_with_two_seeds_end_to_end(tiny_run, capsys):
     assert (root / "random-seed6" / "eval" / "base.json").read_bytes() == \
         (root / "real-seed6" / "eval" / "base.json").read_bytes()
     assert "across seeds" in capsys.readouterr().out
+
+
+def test_the_demo_shape_seeds_that_disagree_and_a_format_arm_that_moves_only_strict():
+    # Measured in `rlvr demo` (2 seeds): the real arm's neutral gains +0.254 and -0.095; the format-only arm
+    # raised strict pass@1 (+0.125, +0.082) while its neutral pass@1 fell; the random arm stayed near 0.
+    real = _arm("real", 0.0, 0.483, seeds=(0.0, -0.392), neutral=None)
+    for run, n in zip(real["runs"], (0.254, -0.095)):
+        run["sets"]["heldout"]["neutral"]["compression_gain"] = n
+    fmt = _arm("format", 0.0, 0.125, seeds=(0.0, -0.043), neutral=(0.237, 0.129))
+    record = summarise_arms([real, _arm("random", 0.0, -0.004), fmt], None, "given", 0, 8, random_p=0.5)
+    gain = record["arms"][0]["neutral"]["gain_pass@1"]
+    assert gain["interval"][0] == -1.0 and gain["interval"][1] == 1.0  # a 2-seed t-interval, clipped to [-1, 1]
+    conclusion = record["conclusion"]
+    assert "not distinguishable from zero across seeds" in conclusion and "+0.254, -0.095" in conclusion
+    assert "Strict reading: the format control raised held-out strict pass@1 by +0.104" in conclusion
+    assert "verifier's signal" not in conclusion and "side effect" not in conclusion
