@@ -30,6 +30,7 @@ MODULE_COMMANDS = (
     ("distill", "rlvr.train.distill_command"),
     ("sft", "rlvr.train.sft_command"),
     ("spurious", "rlvr.evaluate.spurious_command"),
+    ("boundary", "rlvr.evaluate.boundary_command"),
     ("pipeline", "rlvr.pipeline"),
     ("cost", "rlvr.train.cost_command"),
 )

@@ -89,7 +89,8 @@ def evaluate(
         per_task.append({"id": task.id, "split": task.split, "n": len(task_verdicts),
                          "passed": sum(v.passed for v in task_verdicts), "passed_neutral": sum(task_neutral),
                          "mean_reward": sum(v.reward for v in task_verdicts) / len(task_verdicts),
-                         "reference": task.reference, "verifier": task.verifier, "meta": task.meta})
+                         "reference": task.reference, "verifier": task.verifier, "prompt": task.prompt,
+                         "meta": task.meta})
         for j, (completion, verdict) in enumerate(zip(completions, task_verdicts)):
             samples.append({
                 "task_id": task.id, "sample": j, "text": completion.text, "reward": verdict.reward,

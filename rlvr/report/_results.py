@@ -161,6 +161,14 @@ def _one_set(c: SetComparison) -> str:
         (f"tasks solved (pass@{k} > 0), strict", f"both {tr['both']}, trained only {tr['trained_only']}, "
                                                  f"base only {tr['base_only']}, neither {tr['neither']}"),
     ]
+    if n.get("support"):  # compare records from before these fields lack them
+        crossing = n.get("crossover")
+        facts.append((f"crossover and support at k = {k}, neutral",
+                      ("no crossover: the trained model is not ahead at k = 1" if crossing == 1 else
+                       f"no crossover up to k = {k}" if crossing is None else
+                       f"the base catches up at k = {crossing}") + "; " + ", ".join(
+                          f"{key} {'n/a' if v is None else f'{v:.2f}'}" for key, v in n["support"].items())
+                      + " (rlvr boundary: intervals, chance level, CoT-pass@k)"))
     if r.get("format"):
         f = r["format"]
         facts.append(("strict pass@1 gain, decomposed",
