@@ -32,11 +32,18 @@ criterion replaces it (in place), new names are appended. So options hold the sh
 rubric (format, length) and each task adds or re-weights its own. A bad criterion in a
 reference gives reward 0 with reason "bad_reference"; in the options it raises ConfigError.
 
-Regexes run on model text, so a pattern with catastrophic backtracking is a denial of
-service. Completions longer than `max_chars` (default 20,000) score 0.0 ("too_long")
-instead of being searched; they are not truncated, which would let forbidden text hide past
-the cut. Within the cap, only `time_limit` with isolated=True stops a catastrophic pattern:
-use it when patterns come from untrusted task files.
+Time limit. Regexes run on model text, so a pattern with catastrophic backtracking is a
+denial of service. Completions longer than `max_chars` (default 20,000) score 0.0
+("too_long") instead of being searched; they are not truncated, which would let forbidden
+text hide past the cut. Within the cap the length, sections and contains tests are linear in
+the text, and regexes run on the `regex` engine (Python's `re` syntax) with a timeout of
+what is left of `time_limit`: a catastrophic pattern gives the whole rubric reward 0
+"timeout", in any thread. So a rubric runs in the calling process (a worker would cost a
+pipe round trip per check) unless it has a "check" callable: that is the user's own code,
+which no timeout inside the process can stop, so by default (isolated=None) a rubric whose
+options hold one runs in a worker process that is killed at the limit. A callable that a
+reference adds to an in-process rubric earns nothing past the limit ("timeout") but runs to
+its end: set isolated=True when references bring their own callables.
 """
 
 from __future__ import annotations
@@ -44,13 +51,17 @@ from __future__ import annotations
 import functools
 import math
 import re
+import time
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import regex
+
 from rlvr._errors import ConfigError
 from rlvr.verifiers.base import FunctionVerifier, Verdict, Verifier, guarded_check, register_verifier
+from rlvr.verifiers.format import _seconds_left
 
 __all__ = ["RubricVerifier"]
 
@@ -58,6 +69,7 @@ CriterionKind = Literal["regex", "length", "sections", "contains", "not_contains
 _KINDS: tuple[str, ...] = typing.get_args(CriterionKind)
 _KEYS = ("name", "weight", "must_match", *_KINDS)
 _BROKEN_SCORER = frozenset({"runtime_error", "invalid_reward"})
+_FAILS_THE_RUBRIC = _BROKEN_SCORER | {"timeout"}  # reward 0 for the whole rubric, not one line
 
 
 @dataclass(frozen=True)
@@ -81,20 +93,26 @@ class RubricVerifier(Verifier):
 
     criteria:  mappings (or Criterion objects); stored as a tuple of Criterion. May be empty
                when every reference carries its own criteria.
-    max_chars: longer completions score 0.0 ("too_long"): the bound on regex work.
+    max_chars: longer completions score 0.0 ("too_long"): the bound on the tests' work.
+    isolated:  run in a worker process; None means "if a criterion is a check callable".
     """
 
     criteria: tuple[Criterion, ...] = ()
     max_chars: int = 20_000
-    isolated: bool = False
+    isolated: bool | None = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "criteria", _parse_criteria(self.criteria, "verifier 'rubric'"))
+        if self.isolated is None:
+            object.__setattr__(self, "isolated", any(c.kind == "check" for c in self.criteria))
+        if not isinstance(self.isolated, bool):
+            raise ConfigError(f"verifier 'rubric': isolated must be a bool, got {self.isolated!r}.")
         super().__post_init__()
         if isinstance(self.max_chars, bool) or not isinstance(self.max_chars, int) or self.max_chars < 1:
             raise ConfigError(f"verifier 'rubric': max_chars must be a positive integer, got {self.max_chars!r}.")
-        object.__setattr__(self, "criteria", _parse_criteria(self.criteria, "verifier 'rubric'"))
 
     def check(self, completion: str, reference: Any) -> Verdict:
+        deadline = time.monotonic() + self.time_limit
         criteria = self.criteria
         if isinstance(reference, Mapping) and "criteria" in reference:
             try:
@@ -107,8 +125,13 @@ class RubricVerifier(Verifier):
             return Verdict(0.0, "too_long", f"{len(completion)} characters > max_chars={self.max_chars}")
         lines = []
         for criterion in criteria:
-            verdict = _TESTS[criterion.kind](criterion, completion, reference)
-            if verdict.reason in _BROKEN_SCORER:
+            if criterion.kind == "regex":
+                verdict = _regex(criterion, completion, deadline)
+            else:
+                verdict = _TESTS[criterion.kind](criterion, completion, reference)
+            if verdict.reason not in _FAILS_THE_RUBRIC and time.monotonic() > deadline:
+                verdict = Verdict(0.0, "timeout", f"ran past the {self.time_limit:g} s time limit")
+            if verdict.reason in _FAILS_THE_RUBRIC:
                 return Verdict(0.0, verdict.reason, f"criterion '{criterion.name}': {verdict.detail}")
             lines.append((criterion, verdict))
         return _total(lines)
@@ -128,11 +151,15 @@ def _line(criterion: Criterion, verdict: Verdict) -> str:
 
 
 # ------------------------------------------------------------------------------------------
-# The tests: one function per kind, (criterion, completion, reference) -> Verdict
+# The tests: one function per kind, (criterion, completion, reference) -> Verdict; the regex
+# test takes the check's deadline instead of the reference, as the one test that may not be linear.
 
 
-def _regex(criterion: Criterion, completion: str, reference: Any) -> Verdict:
-    found = re.search(criterion.arg, completion) is not None
+def _regex(criterion: Criterion, completion: str, deadline: float) -> Verdict:
+    try:
+        found = regex.search(criterion.arg, completion, timeout=_seconds_left(deadline), concurrent=True) is not None
+    except TimeoutError:
+        return Verdict(0.0, "timeout", f"regex {criterion.arg} ran past the time limit")
     if found == criterion.must_match:
         return Verdict(1.0, "ok")
     said = "no match for" if criterion.must_match else "unwanted match for"
@@ -171,7 +198,6 @@ def _check(criterion: Criterion, completion: str, reference: Any) -> Verdict:
 
 
 _TESTS: dict[str, Callable[[Criterion, str, Any], Verdict]] = {
-    "regex": _regex,
     "length": _length,
     "sections": _sections,
     "contains": _contains,
@@ -246,8 +272,8 @@ def _pattern_arg(value: Any, where: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{where}: 'regex' must be a string, got {type(value).__name__}.")
     try:
-        re.compile(value)
-    except re.error as exc:
+        regex.compile(value)
+    except regex.error as exc:
         raise ConfigError(f"{where}: regex {value!r} does not compile ({exc}); fix the pattern.") from None
     return value
 

@@ -43,8 +43,13 @@ constraint. A constraint on a wildcard path holds for every value it selects (su
 
 Checks run in that order (parse, schema, constraints, expected); the first violation gives
 reward 0.0 and its detail. Reasons: ok, no_answer, ambiguous, parse_error, schema_error,
-constraint_failed, mismatch, bad_reference. A schema's "pattern" keywords run regexes on
-model text: only `time_limit` with isolated=True stops a catastrophic one.
+constraint_failed, mismatch, bad_reference, timeout.
+
+Time limit. Checks run in worker processes that are killed at `time_limit` (isolated=True,
+the default, as for math and code). In-process work could not be bounded: jsonschema
+validates in pure Python, with "pattern" keywords that run `re` on model text, and a 5 MB
+completion of many small bracketed spans takes seconds to read. The worker costs a pipe
+round trip per check. isolated=False runs in the calling process, without a time limit.
 """
 
 from __future__ import annotations
@@ -84,7 +89,6 @@ class StructuredVerifier(Verifier):
 
     schema: Mapping | bool | None = None
     constraints: tuple = ()
-    isolated: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()

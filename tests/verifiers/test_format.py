@@ -7,12 +7,15 @@ always a wrong one on purpose: the format reward must not depend on it.
 from __future__ import annotations
 
 import doctest
+import threading
+import time
 
 import pytest
 
 import rlvr.verifiers.format as format_module
 from rlvr._errors import ConfigError
 from rlvr.verifiers import get_verifier
+from rlvr.verifiers.compose import ComposeVerifier
 from rlvr.verifiers.format import FormatVerifier
 
 P = pytest.param
@@ -79,6 +82,63 @@ def test_isolated_run_agrees_with_in_process():
         "ok",
         "mismatch",
     ]
+
+
+# -- the time limit holds in the calling process, in any thread ------------------------------
+
+REDOS = r"(a|a)+$"  # exponential backtracking on "aaa...ab", in `re` and in `regex` alike
+SLOW_ANSWER = r"\boxed{" + "a" * 40 + "b}"
+LIMIT = 1.0
+
+
+def timed(call):
+    start = time.monotonic()
+    result = call()
+    return result, time.monotonic() - start
+
+
+def in_thread(call):
+    """Run `call` on a worker thread (where signal.alarm timeouts would do nothing)."""
+    box = []
+    thread = threading.Thread(target=lambda: box.append(call()))
+    thread.start()
+    thread.join()
+    return box[0]
+
+
+def test_a_catastrophic_pattern_times_out_in_process():
+    verifier = FormatVerifier(pattern=REDOS, time_limit=LIMIT)
+    assert verifier.isolated is False
+    verdict, seconds = timed(lambda: verifier.verify(SLOW_ANSWER, None))
+    assert (verdict.reward, verdict.reason) == (0.0, "timeout") and seconds < LIMIT + 1, (verdict, seconds)
+    assert verifier.verify(r"\boxed{aaaa}", None).passed  # the same pattern on a short answer
+
+
+def test_a_catastrophic_pattern_times_out_on_threads():
+    verifier = FormatVerifier(pattern=REDOS, time_limit=LIMIT)
+    pairs = [(SLOW_ANSWER, None), (r"\boxed{aa}", None), (SLOW_ANSWER + " ", None), (r"\boxed{x}", None)]
+    verdicts, seconds = timed(lambda: in_thread(lambda: verifier.verify_batch(pairs, workers=2)))
+    assert [v.reason for v in verdicts] == ["timeout", "ok", "timeout", "mismatch"]
+    assert seconds < LIMIT + 1, seconds  # two checks at a time, each stopped at the limit
+    verdict, seconds = timed(lambda: in_thread(lambda: verifier.verify(SLOW_ANSWER, None)))
+    assert verdict.reason == "timeout" and seconds < LIMIT + 1, (verdict, seconds)
+
+
+def test_the_classic_redos_pattern_is_no_longer_slow():
+    # `re` backtracks for minutes on this one; the `regex` engine rejects it at once.
+    verdict, seconds = timed(lambda: FormatVerifier(pattern=r"(a+)+$", time_limit=LIMIT).verify(SLOW_ANSWER, None))
+    assert (verdict.reward, verdict.reason) == (0.0, "mismatch") and seconds < LIMIT + 1
+
+
+def test_a_catastrophic_pattern_times_out_isolated_and_inside_compose():
+    isolated = FormatVerifier(pattern=REDOS, time_limit=LIMIT, isolated=True)
+    isolated.verify(r"\boxed{a}", None)  # start the worker outside the timed call
+    verdict, seconds = timed(lambda: isolated.verify(SLOW_ANSWER, None))
+    assert (verdict.reward, verdict.reason) == (0.0, "timeout") and seconds < LIMIT + 1, (verdict, seconds)
+    composite = ComposeVerifier(parts=[{"verifier": {"name": "format", "pattern": REDOS, "time_limit": LIMIT}}])
+    assert composite.isolated is False  # compose runs its parts in this process: format bounds itself
+    verdict, seconds = timed(lambda: composite.verify(SLOW_ANSWER, None))
+    assert (verdict.reward, verdict.reason) == (0.0, "timeout") and seconds < LIMIT + 1, (verdict, seconds)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import doctest
 import math
+import threading
+import time
 
 import pytest
 
@@ -36,6 +38,11 @@ def nan_scorer(completion: str, reference: object) -> float:
 
 def word_scorer(completion: str, reference: object) -> str:
     return "good"
+
+
+def slow_scorer(completion: str, reference: object) -> float:
+    time.sleep(1.5)
+    return 1.0
 
 
 NOT_A_FUNCTION = 42
@@ -218,12 +225,80 @@ def test_default_cap_and_mode():
     assert verifier.verify(r"\boxed{1}" + " " * 20_000, None).reason == "too_long"
 
 
+REDOS = r"^(a|a)+$"  # exponential backtracking on "aaa...a!", in `re` and in `regex` alike
+LIMIT = 1.0
+
+
+def timed(call):
+    start = time.monotonic()
+    result = call()
+    return result, time.monotonic() - start
+
+
+def in_thread(call):
+    """Run `call` on a worker thread (where signal.alarm timeouts would do nothing)."""
+    box = []
+    thread = threading.Thread(target=lambda: box.append(call()))
+    thread.start()
+    thread.join()
+    return box[0]
+
+
 def test_isolated_time_limit_stops_a_catastrophic_pattern():
     verifier = RubricVerifier(
-        criteria=[{"name": "redos", "weight": 1, "regex": r"^(a+)+$"}], isolated=True, time_limit=1.0
+        criteria=[{"name": "redos", "weight": 1, "regex": REDOS}], isolated=True, time_limit=1.0
     )
     assert verifier.verify("a" * 40 + "!", None).reason == "timeout"
     assert verifier.verify("aaaa", None).passed  # the worker was replaced and works
+
+
+@pytest.mark.parametrize("must_match", [True, False])
+def test_in_process_time_limit_stops_a_catastrophic_pattern(must_match):
+    verifier = RubricVerifier(
+        criteria=[
+            {"name": "short", "weight": 9, "length": [0, 100]},
+            {"name": "redos", "weight": 1, "regex": REDOS, "must_match": must_match},
+        ],
+        time_limit=LIMIT,
+    )
+    assert verifier.isolated is False
+    verdict, seconds = timed(lambda: verifier.verify("a" * 40 + "!", None))
+    assert (verdict.reward, verdict.reason) == (0.0, "timeout") and seconds < LIMIT + 1, (verdict, seconds)
+    assert verdict.detail.startswith("criterion 'redos': ")  # no partial credit for the other lines
+    assert verifier.verify("aaaa", None).reward == (1.0 if must_match else 0.9)
+
+
+def test_in_process_time_limit_holds_on_threads():
+    verifier = RubricVerifier(criteria=[{"name": "redos", "weight": 1, "regex": REDOS}], time_limit=LIMIT)
+    pairs = [("a" * 40 + "!", None), ("aaaa", None), ("a" * 41 + "!", None), ("b", None)]
+    verdicts, seconds = timed(lambda: in_thread(lambda: verifier.verify_batch(pairs, workers=2)))
+    assert [v.reason for v in verdicts] == ["timeout", "ok", "timeout", "mismatch"]
+    assert seconds < LIMIT + 1, seconds  # two checks at a time, each stopped at the limit
+
+
+def test_the_classic_redos_pattern_is_no_longer_slow():
+    # `re` backtracks for minutes on this one; the `regex` engine rejects it at once.
+    verifier = RubricVerifier(criteria=[{"name": "redos", "weight": 1, "regex": r"^(a+)+$"}], time_limit=LIMIT)
+    verdict, seconds = timed(lambda: verifier.verify("a" * 40 + "!", None))
+    assert (verdict.reward, verdict.reason) == (0.0, "mismatch") and seconds < LIMIT + 1
+
+
+def test_callable_criteria_run_isolated_and_are_killed_at_the_limit():
+    slow = {"name": "slow", "weight": 1, "check": f"{__name__}:slow_scorer"}
+    verifier = RubricVerifier(criteria=[slow], max_chars=100, time_limit=LIMIT)
+    assert verifier.isolated is True  # a callable is code no in-process timeout can stop
+    assert RubricVerifier(criteria=[slow], isolated=False).isolated is False
+    assert verifier.verify("x" * 101, None).reason == "too_long"  # starts the worker outside the timed call
+    verdict, seconds = timed(lambda: in_thread(lambda: verifier.verify("x", None)))
+    assert (verdict.reward, verdict.reason) == (0.0, "timeout") and seconds < LIMIT + 1, (verdict, seconds)
+
+
+def test_a_slow_reference_callable_in_process_earns_nothing():
+    verifier = RubricVerifier(criteria=SHARED, time_limit=0.5)
+    assert verifier.isolated is False
+    reference = {"criteria": [{"name": "slow", "weight": 1, "check": f"{__name__}:slow_scorer"}]}
+    verdict = verifier.verify(r"\boxed{1}", reference)  # runs to the end (1.5 s), but past the limit
+    assert (verdict.reward, verdict.reason) == (0.0, "timeout")
 
 
 # -- construction ---------------------------------------------------------------------------

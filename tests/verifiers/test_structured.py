@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import doctest
+import threading
+import time
 
 import pytest
 
@@ -12,6 +14,9 @@ from rlvr.verifiers import get_verifier
 from rlvr.verifiers.structured import StructuredVerifier, extract_json
 
 P = pytest.param
+# Checks run in worker processes, and a verifier with a schema option is unhashable, so each
+# instance starts its own: tests share this one where they can.
+ANY_JSON = StructuredVerifier(schema={})
 
 INVOICE_SCHEMA = {
     "type": "object",
@@ -139,7 +144,7 @@ def test_detail_names_the_first_violation(verifier, completion, detail):
 def test_constraints(constraint, document, holds):
     import json
 
-    verdict = StructuredVerifier(schema={}).verify(json.dumps(document), {"constraints": [constraint]})
+    verdict = ANY_JSON.verify(json.dumps(document), {"constraints": [constraint]})
     assert verdict.passed is holds, verdict.detail
     assert verdict.reason == ("ok" if holds else "constraint_failed")
 
@@ -207,7 +212,7 @@ def test_bad_options_raise_at_construction(options, message):
 
 def test_schema_true_false_and_empty():
     assert StructuredVerifier(schema=True).verify("[1, 2]", None).passed
-    assert StructuredVerifier(schema={}).verify('"just a string"', None).passed
+    assert ANY_JSON.verify('"just a string"', None).passed
     assert StructuredVerifier(schema=False).verify("{}", None).reason == "schema_error"
 
 
@@ -224,15 +229,55 @@ def test_extraction_rules():
 
 
 def test_large_numbers_and_long_text_fail_closed_quickly():
-    verifier = StructuredVerifier(schema={})
+    verifier = ANY_JSON
     assert verifier.verify('{"n": ' + "9" * 10_000 + "}", None).reason == "parse_error"
     assert verifier.verify("x" * 200_000 + '{"a": 1}', None).passed
 
 
-def test_default_is_in_process_and_guarded():
-    verifier = StructuredVerifier(schema={})
-    assert verifier.isolated is False
+def test_default_is_isolated_and_guarded():
+    verifier = ANY_JSON
+    assert verifier.isolated is True  # jsonschema and the span scan cannot be bounded in-process
     assert verifier.verify(b'{"a": 1}', None).reason == "malformed_input"  # type: ignore[arg-type]
+    in_process = StructuredVerifier(schema={}, isolated=False)
+    assert in_process.verify('{"a": 1}', None) == verifier.verify('{"a": 1}', None)
+
+
+# -- the time limit holds for a 5 MB completion ---------------------------------------------
+
+SLOW = "[x] " * 1_250_000  # 5 MB of small bracketed spans, each tried as JSON: seconds of work
+LIMIT = 1.0
+
+
+def timed(call):
+    start = time.monotonic()
+    result = call()
+    return result, time.monotonic() - start
+
+
+def in_thread(call):
+    """Run `call` on a worker thread (where signal.alarm timeouts would do nothing)."""
+    box = []
+    thread = threading.Thread(target=lambda: box.append(call()))
+    thread.start()
+    thread.join()
+    return box[0]
+
+
+def test_a_5_mb_completion_times_out():
+    verifier = StructuredVerifier(schema={}, time_limit=LIMIT)
+    assert verifier.verify("[1]", None).passed  # start the worker outside the timed call
+    verdict, seconds = timed(lambda: verifier.verify(SLOW, None))
+    assert (verdict.reward, verdict.reason) == (0.0, "timeout") and seconds < LIMIT + 1, (verdict, seconds)
+    assert verifier.verify('{"a": 1}', None).passed  # the worker was replaced and works
+
+
+def test_a_5_mb_completion_times_out_from_a_thread():
+    verifier = StructuredVerifier(schema={"type": "array"}, time_limit=LIMIT)
+    assert [v.reason for v in verifier.verify_batch([("[1]", None), ("[2]", None)], workers=2)] == ["ok", "ok"]
+    pairs = [(SLOW, None), ("[3]", None), (SLOW + " ", None), ("{}", None)]
+    verdicts, seconds = timed(lambda: in_thread(lambda: verifier.verify_batch(pairs, workers=2)))
+    assert [v.reason for v in verdicts] == ["timeout", "ok", "timeout", "schema_error"]
+    assert seconds < LIMIT + 1, seconds  # two checks at a time, each killed at the limit
 
 
 def test_docstring_examples():
