@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, TextIO
 
-from rlvr._errors import ConfigError
+from rlvr._errors import ConfigError, DataError
 
 _KINDS = (  # what an existing path is, for the refusal message
     (stat.S_ISLNK, "a symbolic link"),
@@ -64,6 +64,67 @@ def _refuse_special(path: Path) -> None:
         return
     kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
     raise ConfigError(f"{path} is {kind}, which rlvr will not replace; give the path of a regular file or a new one.")
+
+
+def check_writable(path: str | os.PathLike, what: str) -> Path:
+    """ConfigError, before any work starts, unless `path` can be created or replaced as a regular file.
+
+    `what` names the option in the message (e.g. "--output"). Refused: an existing directory, FIFO,
+    device, socket or symlink; a path under a regular file; a folder rlvr may not write into.
+    """
+    path = Path(path)
+    _refuse_special(path)
+    _check_folder(path.parent, f"{what} {path}")
+    return path
+
+
+def check_directory(path: str | os.PathLike, what: str) -> Path:
+    """ConfigError unless `path` is a writable directory or can be created as one."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{what} {path} exists and is not a directory; give a new or existing directory.")
+    _check_folder(path, f"{what} {path}")
+    return path
+
+
+def _check_folder(folder: Path, where: str) -> None:
+    """The nearest existing ancestor of `folder` (it is created later) must be a writable directory."""
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    existing = existing if str(existing) else Path(".")
+    if not existing.is_dir():
+        raise ConfigError(f"cannot write {where}: {existing} is not a directory; choose another path.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write {where}: the folder {existing} is not writable; choose another path.")
+
+
+def read_text_file(path: str | os.PathLike, what: str) -> str:
+    """The UTF-8 text of `path`; ConfigError naming `what` (e.g. "rules file") when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
+
+
+def read_json_file(path: str | os.PathLike, what: str) -> Any:
+    """One JSON document from `path`; ConfigError naming the file for anything unreadable."""
+    return parse_json(read_text_file(path, what), f"{what} {path}")
+
+
+def parse_json(text: str, where: str) -> Any:
+    """json.loads, with every failure (syntax, nesting too deep, a number too long) one DataError on `where`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where} is not valid JSON (line {exc.lineno}: {exc.msg}).") from None
+    except RecursionError:
+        raise DataError(f"{where} nests arrays or objects too deeply to read; flatten it.") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise DataError(f"{where} cannot be read as JSON: {str(exc).split(':')[0]}.") from None
 
 
 def write_json(record: Any, path: str | os.PathLike, **dump_options: Any) -> Path:

@@ -10,13 +10,14 @@ import argparse
 import importlib
 import json
 import logging
+import math
 import os
 import sys
 from typing import Any, Callable
 
 import yaml
 
-from rlvr._errors import ConfigError, RlvrError
+from rlvr._errors import ConfigError, DataError, RlvrError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -37,7 +38,10 @@ MODULE_COMMANDS = (
 
 
 def _options(pairs: list[str]) -> dict[str, Any]:
-    """Parse `key=value` words; values are read as YAML scalars (2 -> int, true -> bool)."""
+    """Parse `key=value` words; values are read as YAML scalars (2 -> int, true -> bool), and a number
+    YAML 1.1 leaves as text (1e-3) is read as the config loader reads it, as a float."""
+    from rlvr.train.config import read_number
+
     options: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -45,8 +49,11 @@ def _options(pairs: list[str]) -> dict[str, Any]:
             raise ConfigError(f"expected key=value, got '{pair}'.")
         try:
             options[key] = yaml.safe_load(value) if value else ""
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             options[key] = value
+        number = read_number(value) if options[key] == value else None
+        if number is not None and math.isfinite(number):
+            options[key] = number
     return options
 
 
@@ -112,8 +119,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_tasks_make(args: argparse.Namespace) -> int:
+    from rlvr._io import check_writable
     from rlvr.tasks import make_tasks, write_tasks
 
+    check_writable(args.output, "--output")
     tasks = make_tasks(args.name, n=args.n, seed=args.seed, split=args.split, **_options(args.options))
     write_tasks(tasks, args.output)
     print(f"wrote {len(tasks)} {args.split} tasks ({args.name}) to {args.output}")
@@ -134,40 +143,47 @@ def _cmd_tasks_show(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from rlvr.tasks import load_tasks
+    from rlvr.tasks.judge import check_verifiers
 
     tasks = load_tasks(args.file)
+    check_verifiers(tasks, args.file)
     splits = Counter(t.split for t in tasks)
     verifiers = Counter(json.dumps(t.verifier, sort_keys=True) for t in tasks)
     print(f"{args.file}: {len(tasks)} tasks, all lines valid")
     print("splits: " + ", ".join(f"{s} {c}" for s, c in splits.most_common()))
     print("verifiers: " + ", ".join(f"{v} {c}" for v, c in verifiers.most_common()))
     first = tasks[0]
-    print(f"first: {first.id}: {first.prompt!r} -> {first.reference!r}")
+    print(f"first: {first.id}: {_clip(repr(first.prompt))} -> {_clip(repr(first.reference))}")
     return 0
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    """At most `limit` characters of `text`, saying how much was left out (a prompt can be megabytes)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more characters)"
 
 
 # ---------------------------------------------------------------------------------------------
 # rlvr verify
 
+# Verifiers whose reference is plain text: `verify --reference` passes it as given, so the math
+# interval [0, 1) is an interval, not broken JSON. Every other verifier (code, sql, structured,
+# rubric, compose, lean, remote, reasoning_gym, plugins) gets a reference starting with [ or { as JSON.
+TEXT_REFERENCES = ("math", "format", "random")
+
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from rlvr._io import read_text_file
     from rlvr.verifiers import get_verifier
 
-    if args.file:
-        try:
-            with open(args.file, encoding="utf-8") as f:
-                completion = f.read()
-        except OSError as exc:
-            raise ConfigError(f"cannot read completion file {args.file}: {exc.strerror}.") from exc
-    else:
-        completion = args.completion
+    verifier = get_verifier(args.verifier, **_options(args.option))
+    completion = read_text_file(args.file, "completion file") if args.file else args.completion
     reference: Any = args.reference
-    if reference[:1] in "{[":
+    if args.verifier not in TEXT_REFERENCES and reference[:1] in "{[":
         try:
             reference = json.loads(reference)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"--reference looks like JSON but does not parse: {exc.msg}.") from exc
-    verdict = get_verifier(args.verifier, **_options(args.option)).verify(completion, reference)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ConfigError(f"--reference looks like JSON but does not parse: {getattr(exc, 'msg', exc)}.") from None
+    verdict = verifier.verify(completion, reference)
     if args.json:
         print(json.dumps({"reward": verdict.reward, "passed": verdict.passed, "reason": verdict.reason,
                           "detail": verdict.detail}))
@@ -181,10 +197,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from rlvr._io import check_writable
     from rlvr.evaluate import combine_sets, evaluate_sets, write_eval
     from rlvr.evaluate.runner import set_name
     from rlvr.tasks import load_tasks
+    from rlvr.tasks.judge import check_verifiers
 
+    if args.limit < 0:
+        raise ConfigError(f"--limit must be 0 (every task) or a positive number of tasks, got {args.limit}.")
     sets = {}  # name -> (source, tasks); bad task files fail before the model loads
     for source in args.tasks:
         name, sep, path = source.partition("=")
@@ -192,13 +212,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if name in sets:
             raise ConfigError(f"two task sets are named '{name}'; name them: --tasks heldout=a.jsonl harder=b.jsonl.")
         tasks = load_tasks(path, split=args.split)
+        check_verifiers(tasks, path)
         sets[name] = (path, tasks[: args.limit] if args.limit else tasks)
     settings = sampling_settings(args, verifier_workers=args.verifier_workers, verifier_backend=args.verifier_backend)
+    check_writable(args.output, "--output")
 
     from rlvr.models import load_policy, make_engine
+    from rlvr.models.loading import check_device
     from rlvr.models.sampler import check_engine
 
     check_engine(args.engine)  # e.g. vllm without a GPU fails before the model loads
+    check_device(args.device)
     _quiet_transformers()
     print(f"loading {args.model} ...", flush=True)
     policy = load_policy(args.model, dtype=args.dtype, device=args.device)
@@ -261,22 +285,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _read_json(path: str, what: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}.") from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{what} {path} is not valid JSON (line {exc.lineno}: {exc.msg}).") from exc
+    """One JSON document (`rlvr._io.read_json_file`); kept for the command modules that import it."""
+    from rlvr._io import read_json_file
+
+    return read_json_file(path, what)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from rlvr._io import check_writable, read_json_file
     from rlvr.evaluate.gains import compare_sets, format_comparison_sets
+    from rlvr.evaluate.runner import check_eval_record
 
-    base, trained = _read_json(args.base, "eval file"), _read_json(args.trained, "eval file")
-    for path, record in ((args.base, base), (args.trained, trained)):
-        if not isinstance(record, dict) or ("tasks" not in record and "sets" not in record):
-            raise ConfigError(f"{path} is not an eval file from `rlvr eval` (it has no 'tasks').")
+    if args.resamples < 1:
+        raise ConfigError(f"--resamples must be at least 1, got {args.resamples}.")
+    if args.json:
+        check_writable(args.json, "--json")
+    base, trained = (check_eval_record(read_json_file(path, "eval file"), path) for path in (args.base, args.trained))
     result = compare_sets(base, trained, resamples=args.resamples, seed=args.seed)
     if len(result["sets"]) == 1:  # one set: the plain comparison record, as before
         result = next(iter(result["sets"].values()))
@@ -291,17 +315,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from rlvr.evaluate.gate import metrics_of, parse_rules, run_gate
+    from rlvr.evaluate.gate import read_metrics_file, read_rules_file, run_gate
 
-    try:
-        with open(args.rules, encoding="utf-8") as f:
-            rules = parse_rules(yaml.safe_load(f))
-    except OSError as exc:
-        raise ConfigError(f"cannot read rules file {args.rules}: {exc.strerror}.") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"rules file {args.rules} is not valid YAML.") from exc
-    results = run_gate(rules, metrics_of(_read_json(args.baseline, "metrics file")),
-                       metrics_of(_read_json(args.candidate, "metrics file")))
+    rules = read_rules_file(args.rules)
+    results = run_gate(rules, read_metrics_file(args.baseline), read_metrics_file(args.candidate))
     for r in results:
         print(f"  {'PASS' if r['passed'] else 'FAIL'}  {r['metric']:<20} {r['detail']}")
     failed = [r for r in results if not r["passed"]]
@@ -310,23 +327,29 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _cmd_curate(args: argparse.Namespace) -> int:
+    from rlvr._io import check_writable, read_json_file
     from rlvr.evaluate import evaluate, write_eval
+    from rlvr.evaluate.runner import check_eval_record
     from rlvr.tasks import load_tasks, write_tasks
+    from rlvr.tasks.judge import check_verifiers
     from rlvr.train.curation import curate, pass_rates
 
     low, high = args.band
+    if not 0.0 <= low <= high <= 1.0:
+        raise ConfigError(f"--band must satisfy 0 <= LOW <= HIGH <= 1, got {low:g} {high:g}.")
     tasks = load_tasks(args.tasks, split=args.split)
+    check_writable(args.output, "--output")
     if args.from_eval:
-        try:
-            with open(args.from_eval, encoding="utf-8") as f:
-                record = json.load(f)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"cannot read eval file {args.from_eval}: {exc}.") from exc
+        record = check_eval_record(read_json_file(args.from_eval, "eval file"), args.from_eval)
+        if "sets" in record:
+            raise DataError(f"{args.from_eval} holds several task sets; curate from the eval file of one task set.")
     else:
         if not args.model:
             raise ConfigError("give --model to measure pass rates, or --from-eval with an existing eval file.")
         from rlvr.models import HFEngine, load_policy
 
+        check_verifiers(tasks, args.tasks)
+        check_writable(args.output + ".eval.json", "--output")
         _quiet_transformers()
         settings = sampling_settings(args)
         policy = load_policy(args.model)
@@ -346,7 +369,7 @@ def _cmd_curate(args: argparse.Namespace) -> int:
 
 def _cmd_health(args: argparse.Namespace) -> int:
     from rlvr.monitor import read_metrics, replay
-    from rlvr.train.config import HealthSection, load_config
+    from rlvr.train.config import HealthSection, load_config, with_overrides
 
     thresholds = HealthSection()
     config_path = os.path.join(args.run, "config.yaml") if os.path.isdir(args.run) else None
@@ -354,12 +377,7 @@ def _cmd_health(args: argparse.Namespace) -> int:
         thresholds = load_config(config_path).health
     overrides = _options(args.set)
     if overrides:
-        import dataclasses
-
-        try:
-            thresholds = dataclasses.replace(thresholds, **overrides)
-        except TypeError as exc:
-            raise ConfigError(f"unknown health threshold in {sorted(overrides)}; see `rlvr health --help`.") from exc
+        thresholds = with_overrides(thresholds, overrides, "health.")
     rows = read_metrics(args.run)
     warnings = replay(rows, thresholds)
     print(f"{len(rows)} steps read; {len(warnings)} health warning(s)")
@@ -482,7 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "verify", "Verify one completion against a reference and print reward, reason and detail.",
                  "rlvr verify --verifier math --reference 1/2 --completion 'so \\boxed{0.5}'", _cmd_verify)
     p.add_argument("--verifier", required=True, help="verifier name, e.g. math")
-    p.add_argument("--reference", required=True, help="reference answer (JSON for structured references)")
+    p.add_argument("--reference", required=True,
+                   help=f"reference answer; read as JSON when it starts with [ or {{, except for the verifiers "
+                        f"whose reference is text ({', '.join(TEXT_REFERENCES)}), so that the math interval "
+                        "[0, 1) stays an interval")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--completion", help="the completion text")
     source.add_argument("--file", help="read the completion from this file")

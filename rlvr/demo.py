@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from rlvr._errors import ConfigError
+from rlvr._io import check_directory
 
 SUMMARY = ("Run the whole story on the bundled model: base eval, curation, GRPO with random and format-only "
            "controls over several seeds, compare on strict and format-neutral readings, report.")
@@ -94,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--seeds must be at least 1.")
         plan = replace(plan, seeds=args.seeds)
     root = Path(args.output_dir or ("runs/demo-quick" if args.quick else "runs/demo"))
+    check_directory(root, "--output-dir")
     _quiet_transformers()
     from rlvr.models import resolve_model
 

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from rlvr._errors import ConfigError
-from rlvr._io import atomic_write, write_json
+from rlvr._io import atomic_write, check_directory, read_text_file, write_json
 
 SUMMARY = "Run a multi-stage pipeline (distill, sft, grpo, eval, compare, gate) into one run directory tree."
 EXAMPLE = "rlvr pipeline pipeline.yaml\n  (the config format: README, section Pipelines)"
@@ -60,10 +60,9 @@ def run(args: argparse.Namespace) -> int:
 
 def load_pipeline(path: str | Path) -> dict[str, Any]:
     """Read and check the pipeline config: every stage known, every option known, references resolvable."""
+    text = read_text_file(path, "pipeline file")
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read pipeline file {path}: {exc.strerror}.") from exc
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"pipeline file {path} is not valid YAML: {str(exc).splitlines()[0]}.") from exc
     if not isinstance(data, dict) or not isinstance(data.get("stages"), list) or not data["stages"]:
@@ -101,6 +100,9 @@ def load_pipeline(path: str | Path) -> dict[str, Any]:
             raise ConfigError(f"stage {number} (gate) needs `rules` (a mapping or a rules file).")
     data.setdefault("output_dir", "runs/pipeline")
     data.setdefault("model", "smollm2-135m-instruct")
+    if not isinstance(data["output_dir"], str) or not data["output_dir"]:
+        raise ConfigError(f"pipeline file {path}: output_dir must be a folder path, got {data['output_dir']!r}.")
+    check_directory(data["output_dir"], f"output_dir of {path}:")
     return data
 
 

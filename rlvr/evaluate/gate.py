@@ -20,7 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rlvr._errors import ConfigError
+import yaml
+
+from rlvr._errors import ConfigError, DataError
+from rlvr._io import read_json_file, read_text_file
 
 _KINDS = ("min_delta", "max_drop", "max_rise", "min", "max")
 
@@ -84,6 +87,45 @@ def metrics_of(record: Any) -> dict[str, float]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[key] = float(value)
     return out
+
+
+def read_metrics_file(path: str) -> dict[str, float]:
+    """The named numbers of a metrics file (an eval file or {"metrics": {...}}); DataError naming the
+    file when it is not one, so a wrong file is not read as one with every metric missing."""
+    record = read_json_file(path, "metrics file")
+    problem = _shape_problem(record)
+    if problem:
+        raise DataError(f"metrics file {path} {problem}; give an eval file from `rlvr eval` or "
+                        '{"metrics": {"name": value, ...}}.')
+    return metrics_of(record)
+
+
+def _shape_problem(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return f"holds a JSON {type(record).__name__}, not an object"
+    if not any(key in record for key in ("metrics", "summary", "sets")):
+        return "has none of the keys 'metrics', 'summary' or 'sets'"
+    for key in ("metrics", "summary", "sets"):
+        if not isinstance(record.get(key, {}), dict):
+            return f"has a '{key}' that is not an object"
+    for name, sub in record.get("sets", {}).items():
+        problem = _shape_problem(sub)
+        if problem:
+            return f"(set {name!r}) {problem}"
+    return None
+
+
+def read_rules_file(path: str) -> list[Rule]:
+    """The rules of a YAML rules file; ConfigError naming the file for anything wrong with it."""
+    text = read_text_file(path, "rules file")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"rules file {path} is not valid YAML: {str(exc).splitlines()[0]}.") from None
+    try:
+        return parse_rules(data)
+    except ConfigError as exc:
+        raise ConfigError(f"rules file {path}: {exc}") from None
 
 
 def run_gate(rules: list[Rule], baseline: dict[str, float], candidate: dict[str, float]) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
+from rlvr._errors import ConfigError, DataError
 from rlvr._io import write_json
 from rlvr.evaluate.passk import powers_of_two, summarise
 from rlvr.models.sampler import Engine, SamplingParams
@@ -37,6 +38,14 @@ class EvalSettings:
     bootstrap_resamples: int = 2000
     verifier_workers: int = 2
     verifier_backend: Literal["local", "ray"] = "local"  # "ray": checks run as Ray tasks (rlvr[ray])
+
+    def __post_init__(self) -> None:
+        if isinstance(self.verifier_workers, bool) or not isinstance(self.verifier_workers, int) \
+                or self.verifier_workers < 1:
+            raise ConfigError(f"verifier workers must be an integer >= 1, got {self.verifier_workers!r}.")
+        if isinstance(self.bootstrap_resamples, bool) or not isinstance(self.bootstrap_resamples, int) \
+                or self.bootstrap_resamples < 1:
+            raise ConfigError(f"bootstrap resamples must be an integer >= 1, got {self.bootstrap_resamples!r}.")
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(
@@ -132,6 +141,58 @@ def evaluate(
 def write_eval(record: dict[str, Any], path: str | os.PathLike) -> None:
     """Write the eval record atomically: a crash never leaves a half-written file."""
     write_json(record, path)
+
+
+def check_eval_record(record: Any, path: str | os.PathLike) -> dict[str, Any]:
+    """`record` if it has the shape of an eval file (one set or several), else DataError naming `path`
+    and the offending key; read by compare, curate --from-eval and the like before they use it."""
+    hint = "give an eval file written by `rlvr eval`"
+    if not isinstance(record, dict):
+        raise DataError(f"{path} is not an eval file: it holds a JSON {type(record).__name__}, not an object; {hint}.")
+    if "sets" in record:
+        if not isinstance(record["sets"], dict) or not record["sets"]:
+            raise DataError(f"{path}: 'sets' must be an object of named eval records; {hint}.")
+        for name, sub in record["sets"].items():
+            check_eval_record(sub, f"{path} (set {name!r})")
+        return record
+    tasks = record.get("tasks")
+    if not isinstance(tasks, list) or not tasks:
+        raise DataError(f"{path}: 'tasks' must be a non-empty list of per-task records; {hint}.")
+    for i, task in enumerate(tasks):
+        problem = _task_record_problem(task)
+        if problem:
+            raise DataError(f"{path}: tasks[{i}] {problem}; {hint}.")
+    settings = record.get("settings", {})
+    if not isinstance(settings, dict) or not _count(settings.get("k", 1)):
+        raise DataError(f"{path}: 'settings' must be an object whose 'k' is a positive integer; {hint}.")
+    if not isinstance(record.get("samples", []), list):
+        raise DataError(f"{path}: 'samples' must be a list; {hint}.")
+    return record
+
+
+def _task_record_problem(task: Any) -> str | None:
+    if not isinstance(task, dict):
+        return "is not an object"
+    if not isinstance(task.get("id"), str):
+        return "has no string 'id'"
+    n = task.get("n")
+    if not _count(n) or n < 1:
+        return f"('{task['id']}') has no positive integer 'n'"
+    for key in ("passed", "passed_neutral"):
+        if key in task or key == "passed":
+            if not _count(task.get(key)) or task[key] > n:
+                return f"('{task['id']}') has no integer '{key}' from 0 to n"
+    if "mean_reward" in task and not _number(task["mean_reward"]):
+        return f"('{task['id']}') has a 'mean_reward' that is not a number"
+    return None
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def set_name(source: str) -> str:

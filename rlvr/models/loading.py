@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from rlvr._errors import ModelError
+from rlvr._errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     import torch
@@ -315,12 +315,30 @@ def _add_prompt_format(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
         model.generation_config.eos_token_id = sorted({*known, *alias.eos_token_ids})
 
 
-def _pick_device(device: str) -> str:
+def check_device(device: str) -> str:
+    """The device a model will go to ("auto": cuda when there is one, else cpu); ConfigError, before
+    anything loads, for a name torch does not know or a GPU this machine does not have."""
     import torch
 
-    if device != "auto":
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    hint = "use auto, cpu, cuda or cuda:N"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"--device {device!r} is not a device; {hint}.") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"--device {device!r}: this machine has no CUDA GPU that torch can use; use cpu or auto.")
+        if parsed.index is not None and parsed.index >= count:
+            raise ConfigError(f"--device {device!r}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}.")
+    elif parsed.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"--device {device!r}: MPS is not available on this machine; use cpu or auto.")
+    elif parsed.type != "cpu":
+        raise ConfigError(f"--device {device!r} is not a device rlvr runs models on; {hint}.")
+    return device
 
 
 def _pick_dtype(dtype: DType, device: str) -> torch.dtype:
@@ -345,7 +363,7 @@ def _cpu_has_fast_bf16() -> bool:
 def _load_folder(folder: str, name: str, dtype: DType, device: str) -> Policy:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    device = _pick_device(device)
+    device = check_device(device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=_pick_dtype(dtype, device))

@@ -49,6 +49,9 @@ class SamplingParams:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("temperature", "top_p"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}.")
         if self.n < 1:
             raise ConfigError(f"the number of samples per prompt must be at least 1, got {self.n}.")
         if self.temperature < 0:

@@ -15,12 +15,12 @@ The same rules run live in the trainer and on any metrics.jsonl (`rlvr health RU
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from rlvr._errors import DataError
+from rlvr._io import parse_json, read_text_file
 
 
 @dataclass(frozen=True)
@@ -96,13 +96,23 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise DataError(f"no metrics log at {path}; point at a run directory or a metrics.jsonl file.")
     rows = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(read_text_file(path, "metrics log").splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg}).") from None
+        row = parse_json(line, f"{path}:{lineno}")
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{lineno}: a metrics line must be a JSON object, got {type(row).__name__}; "
+                            "give the metrics.jsonl that `rlvr train` writes.")
+        step = row.get("step")
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise DataError(f"{path}:{lineno}: a metrics line needs an integer 'step', got {step!r}; "
+                            "give the metrics.jsonl that `rlvr train` writes.")
+        bad = next((r.metric for r in RULES if row.get(r.metric) is not None
+                    and (isinstance(row[r.metric], bool) or not isinstance(row[r.metric], (int, float)))), None)
+        if bad is not None:
+            raise DataError(f"{path}:{lineno}: metric {bad!r} is {row[bad]!r}, not a number; "
+                            "give the metrics.jsonl that `rlvr train` writes.")
+        rows.append(row)
     return rows
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from rlvr._errors import ConfigError, DataError
+from rlvr._io import read_text_file
 
 
 @dataclass
@@ -90,7 +91,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     """One object per line. A torn last line (a run killed mid-write) is skipped; a bad line elsewhere is an error."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text_file(path, "run file").splitlines()
     rows = []
     for number, line in enumerate(lines, 1):
         if not line.strip():

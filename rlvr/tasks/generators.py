@@ -58,6 +58,10 @@ _ARITH_INSTRUCTIONS = {
 # Spaces up to this size are listed in full, so a request larger than the split fails with
 # the exact count; larger spaces are sampled by rejection.
 _ENUMERATE_LIMIT = 250_000
+# Bounds on a request: a file of a million tasks is already ~200 MB, and an operand of 1,000 digits
+# keeps every answer (a product: 2,000 digits) under Python's 4,300-digit limit on int <-> str.
+MAX_TASKS = 1_000_000
+MAX_DIGITS = 1000
 
 
 @dataclass(frozen=True)
@@ -86,14 +90,19 @@ class _Block:
     left: range
     right: range
 
-    def __len__(self) -> int:
-        return len(self.left) * len(self.right)
+    @property
+    def size(self) -> int:  # not __len__: len() must fit a C integer, and 10-digit operands do not
+        return _count(self.left) * _count(self.right)
 
     def __getitem__(self, k: int) -> _Problem:
-        x, y = self.left[k // len(self.right)], self.right[k % len(self.right)]
+        x, y = self.left[k // _count(self.right)], self.right[k % _count(self.right)]
         if self.op == "div":  # x is the divisor, y the quotient: the answer is always exact
             return _Problem("div", x * y, x)
         return _Problem(self.op, x, y)
+
+
+def _count(numbers: range) -> int:
+    return numbers.stop - numbers.start  # len(range) overflows beyond 2**63 numbers
 
 
 def _digit_range(digits: int) -> range:
@@ -112,16 +121,16 @@ def _blocks(op: str, digits: int) -> list[_Block]:
 def _problem_at(blocks: list[_Block], k: int) -> _Problem:
     """The k-th problem of the union of `blocks`, so one uniform draw covers every op."""
     for block in blocks:
-        if k < len(block):
+        if k < block.size:
             return block[k]
-        k -= len(block)
+        k -= block.size
     raise IndexError(k)
 
 
 def _pick_problems(blocks: list[_Block], n: int, seed: int, split: str, what: str) -> list[_Problem]:
     """n distinct problems of `split`, chosen by `random.Random(seed)`."""
     rng = random.Random(seed)
-    size = sum(len(block) for block in blocks)
+    size = sum(block.size for block in blocks)
     if size <= _ENUMERATE_LIMIT:
         pool = [p for p in (_problem_at(blocks, k) for k in range(size)) if split_of(p.text) == split]
         if n > len(pool):
@@ -150,14 +159,15 @@ def _arithmetic(
     """Integer arithmetic with exact answers, judged by the `math` verifier.
 
     op:     add, sub, mul, div (the quotient is always an integer) or mixed.
-    digits: digits of each operand (for div: of the divisor and the quotient); meta["difficulty"].
+    digits: digits of each operand (for div: of the divisor and the quotient), 1 to 1000; meta["difficulty"].
     answer: "bare" (reply with the number) or "boxed" (\\boxed{}). Small models write empty
             boxes followed by the number, so bare is the default for arithmetic.
     """
     _check_choice("arithmetic", "op", op, _OPS)
     _check_choice("arithmetic", "answer", answer, tuple(_ARITH_INSTRUCTIONS))
-    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
-        raise ConfigError(f"generator 'arithmetic': option digits must be an integer >= 1, got {digits!r}.")
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= MAX_DIGITS:
+        raise ConfigError(f"generator 'arithmetic': option digits must be an integer >= 1 and <= {MAX_DIGITS}, "
+                          f"got {digits!r}.")
     what = f"arithmetic with op={op!r}, digits={digits}"
     problems = _pick_problems(_blocks(op, digits), n, seed, split, what)
     return [_arithmetic_task(p, digits, split, answer) for p in problems]
@@ -355,6 +365,9 @@ def make_tasks(name: str, n: int, seed: int = 0, split: str = "train", **options
         raise ConfigError(f"unknown task generator {name!r}; choose one of: {', '.join(generator_names())}.")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"make_tasks: n must be a positive integer, got {n!r}.")
+    if n > MAX_TASKS:
+        raise ConfigError(f"make_tasks: n is at most {MAX_TASKS:,} tasks a call, got {n:,}; make several files "
+                          "with different seeds if you need more.")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"make_tasks: seed must be an integer, got {seed!r}.")
     _check_choice(name, "split", split, SPLITS)

@@ -18,12 +18,29 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Sequence
 
+from rlvr._errors import DataError, RlvrError
 from rlvr.verifiers import Verdict, Verifier, get_verifier
 
-__all__ = ["judge", "judge_neutral"]
+__all__ = ["check_verifiers", "judge", "judge_neutral"]
 
 Spec = Any  # a verifier spec as a task file holds it: a name or {"name": ..., options}
 Slot = tuple[int, int]  # (group, sample)
+
+
+def check_verifiers(tasks: Sequence[Any], source: str = "") -> None:
+    """Build each distinct verifier spec of `tasks` once, so an unknown name or a bad option fails before
+    any sample is generated; DataError names the first task (and `source`, the file) using it."""
+    seen: set[str] = set()
+    for task in tasks:
+        key = json.dumps(task.verifier, sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            get_verifier(task.verifier)
+        except (RlvrError, TypeError, ValueError) as exc:
+            where = f"{source}: task {task.id!r}" if source else f"task {task.id!r}"
+            raise DataError(f"{where}: its verifier cannot be built: {str(exc).rstrip('.')}.") from None
 
 
 def judge(specs: Sequence[Spec], references: Sequence[Any], texts: Sequence[Sequence[str]], *, workers: int = 2,

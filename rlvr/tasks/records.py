@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 from rlvr._errors import DataError
 from rlvr._io import atomic_write
 
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # a UTF-16 surrogate escape, paired or not
 _REQUIRED = ("id", "prompt", "reference")
 _KEYS = ("id", "prompt", "reference", "verifier", "split", "meta")
 
@@ -181,11 +183,23 @@ def _parse_line(raw: bytes, where: str, first: bool) -> Task | None:
         return None
     try:
         record = json.loads(text)
+        if _SURROGATE.search(text):  # "\ud800" alone parses, then breaks the tokenizer and UTF-8 output
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
+        return Task.from_dict(record, where)
+    except DataError:
+        raise
     except json.JSONDecodeError as exc:
         raise DataError(
             f"{where}: invalid JSON ({exc.msg} at column {exc.colno}); write one JSON object a line."
         ) from None
-    return Task.from_dict(record, where)
+    except RecursionError:
+        raise DataError(f"{where}: the task nests lists or objects too deeply to read; flatten it.") from None
+    except UnicodeEncodeError:
+        raise DataError(f"{where}: the task holds a lone UTF-16 surrogate escape (such as \\ud800), which is "
+                        "not text; remove it or give the full surrogate pair.") from None
+    except ValueError as exc:  # json's limit of 4,300 digits on an integer
+        raise DataError(f"{where}: cannot read the line ({str(exc).split(':')[0]}); write the number as a "
+                        "string.") from None
 
 
 def _select_split(tasks: list[Task], split: str | None, path: Path) -> list[Task]:

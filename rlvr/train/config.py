@@ -12,6 +12,8 @@ resolved, as `config.yaml` in the run directory. Each section owns its defaults.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from typing import Any, Literal
 import yaml
 
 from rlvr._errors import ConfigError
-from rlvr._io import atomic_write
+from rlvr._io import atomic_write, read_text_file
 
 _Config = typing.TypeVar("_Config")
 
@@ -147,6 +149,10 @@ class TrainConfig:
             (self.optim.lr > 0, "optim.lr must be positive"),
             (self.run.steps >= 1, "run.steps must be at least 1"),
             (self.run.checkpoint_every >= 1, "run.checkpoint_every must be at least 1"),
+            (self.sampling.temperature > 0, "sampling.temperature must be > 0: at 0 every completion of a group "
+                                            "is the same, so every advantage is 0 and nothing trains"),
+            (0 < self.sampling.top_p <= 1, "sampling.top_p must be in (0, 1]"),
+            (self.sampling.top_k >= 0, "sampling.top_k must be >= 0 (0 = off)"),
             (self.sampling.max_new_tokens >= 1, "sampling.max_new_tokens must be at least 1"),
             (0 < self.sampling.gpu_memory_utilization <= 1, "sampling.gpu_memory_utilization must be in (0, 1]"),
             (self.run.keep_checkpoints >= 1, "run.keep_checkpoints must be at least 1"),
@@ -182,10 +188,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     """
     data: dict[str, Any] = {}
     if path is not None:
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}.") from exc
+        text = read_text_file(path, "config file")
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
@@ -245,18 +248,38 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         raise ConfigError(f"config key '{key}' has the wrong type: {value!r}.")
     if hint is dict and isinstance(value, dict):
         return value
-    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str):  # YAML 1.1 reads 1e-5 (no dot) as a string
-        try:
-            return float(value)
-        except ValueError:
-            pass
+    if hint is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        number = read_number(value)  # YAML 1.1 reads 1e-5 (no dot) as a string
+        if number is not None and not math.isfinite(number):
+            raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}.")
+        if number is not None:
+            return number
     if hint is bool and isinstance(value, bool) or hint is int and isinstance(value, int) and not isinstance(
         value, bool
     ) or hint is str and isinstance(value, str):
         return value
     raise ConfigError(f"config key '{key}' must be {getattr(hint, '__name__', hint)}, got {value!r}.")
+
+
+def read_number(value: Any) -> float | None:
+    """`value` as a float when it is a number or a string that spells one ("1e-3", which YAML 1.1
+    reads as a string), else None; the one number reading of configs and `key=value` options."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return None
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|infinity|nan)", re.IGNORECASE)
+
+
+def with_overrides(section: _Config, overrides: dict[str, Any], prefix: str) -> _Config:
+    """A copy of a config section with `overrides` applied, each checked against the field's type like
+    a config file's value (`prefix`, e.g. "health.", names the key in errors)."""
+    return _build(type(section), {**dataclasses.asdict(section), **overrides}, prefix)
 
 
 def dump_config(config: Any, path: str | Path) -> None:

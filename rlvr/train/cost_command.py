@@ -15,6 +15,7 @@ import argparse
 import os
 
 from rlvr._errors import ConfigError
+from rlvr._io import check_writable
 
 SUMMARY = "Estimate what a GRPO config will use (rollouts, tokens, hours, money); compare with a finished run."
 EXAMPLE = ("rlvr cost grpo.yaml run.steps=200 --mean-len 40 --device cuda --gen-tokens-per-s 2500 "
@@ -73,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     if config_file is None and not overrides:
         raise ConfigError("give a training config (or --run RUN_DIR to use that run's config.yaml).")
     config = load_config(config_file, overrides)
+    if args.json:
+        check_writable(args.json, "--json")
     assumptions = Assumptions(
         mean_len=args.mean_len, prompt_tokens=args.prompt_tokens, informative_frac=args.informative_frac,
         gen_tokens_per_s=args.gen_tokens_per_s, train_tokens_per_s=args.train_tokens_per_s, verify_ms=args.verify_ms,

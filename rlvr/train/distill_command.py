@@ -39,17 +39,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Sample, verify, select, write the dataset and the eval record; print the yield."""
-    from rlvr._io import write_jsonl
+    from rlvr._io import check_writable, write_jsonl
     from rlvr.cli import _quiet_transformers
     from rlvr.evaluate import write_eval
     from rlvr.tasks import load_tasks
+    from rlvr.tasks.judge import check_verifiers
     from rlvr.train.distill import distill, format_yield, select
 
     tasks = load_tasks(args.tasks, split=args.split)  # bad input fails before the model loads
+    check_verifiers(tasks, args.tasks)
     select([], args.keep, args.per_task)
     settings = sampling_settings(args, verifier_workers=args.verifier_workers)
+    check_writable(args.output, "--output")
+    check_writable(f"{args.output}.eval.json", "--output")
 
     from rlvr.models import HFEngine, load_policy
+    from rlvr.models.loading import check_device
+
+    check_device(args.device)
 
     _quiet_transformers()
     print(f"loading {args.model} ...", flush=True)

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from rlvr._errors import ConfigError, DataError, ModelError
+from rlvr._io import check_directory
 from rlvr.models import Policy, load_policy
 from rlvr.train.config import dump_config
 from rlvr.train.sft_config import SFTConfig
@@ -157,7 +158,7 @@ def _pad_id(policy: Policy) -> int:
 
 def train_sft(config: SFTConfig, policy: Policy | None = None, progress: bool = True) -> Path:
     """Fine-tune on `config.data.train`; returns the run directory."""
-    run_dir = Path(config.run.output_dir)
+    run_dir = check_directory(config.run.output_dir, "run.output_dir")
     if (run_dir / "metrics.jsonl").exists():
         raise ConfigError(f"{run_dir} already holds a run; set run.output_dir to a new directory.")
     if not config.data.train:

@@ -30,13 +30,13 @@ import torch
 from tqdm.auto import tqdm
 
 from rlvr._errors import ConfigError
-from rlvr._io import atomic_write
+from rlvr._io import atomic_write, check_directory
 from rlvr.evaluate.runner import set_name
 from rlvr.models import Policy, SamplingParams, load_policy, make_engine
 from rlvr.models.sampler import check_engine
 from rlvr.monitor import HealthMonitor
 from rlvr.tasks import Task, load_tasks
-from rlvr.tasks.judge import judge, judge_neutral
+from rlvr.tasks.judge import check_verifiers, judge, judge_neutral
 from rlvr.train.config import TrainConfig, dump_config
 from rlvr.train.distributed import Dist
 from rlvr.train.grpo import group_advantages, grpo_loss, micro_batch_weight, token_logprobs
@@ -164,6 +164,7 @@ class Trainer:
         if not config.data.train:
             raise ConfigError("data.train is not set; give the training task file, e.g. data.train=train.jsonl.")
         tasks = load_tasks(config.data.train)  # bad input fails before anything is loaded or written
+        check_verifiers(tasks, config.data.train)
         # The tasks' own verifiers read every rollout format-neutrally (`pass_rate/neutral`), whatever the reward.
         self.neutral_specs = {t.id: t.verifier for t in tasks}
         _warn_if_lenient([config.data.reward] if config.data.reward else [t.verifier for t in tasks])
@@ -175,6 +176,8 @@ class Trainer:
 
             connect(config.data.ray_address)
         self.eval_tasks = {set_name(path): (path, load_tasks(path)) for path in config.data.eval_files}
+        for path, eval_tasks in self.eval_tasks.values():
+            check_verifiers(eval_tasks, path)
         self._seed_everything(config.run.seed)
         self.policy = policy or load_policy(config.model, dtype=config.dtype, device=self.dist.device)
         if config.lora.enabled:  # sampling, evaluation and the update all see the adapted model
@@ -204,6 +207,7 @@ class Trainer:
 
     # -- setup --------------------------------------------------------------------------------
     def _check_run_dir(self, resume: bool) -> None:
+        check_directory(self.run_dir, "run.output_dir")
         if (self.run_dir / "metrics.jsonl").exists() and not resume:
             raise ConfigError(
                 f"{self.run_dir} already holds a run; pass --resume to continue it or set run.output_dir."

@@ -1,0 +1,181 @@
+"""Bad input, command by command: one sentence on stderr, exit 2, found before any model loads,
+and nothing in the working folder created or changed.
+
+Each row is (command line, words the sentence must hold). `{name}` in a command line is a file
+made fresh in tmp_path by `inputs` (or the tiny model, saved outside tmp_path).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from conftest import save_tiny_model
+from rlvr.cli import main
+
+NON_UTF8 = b"caf\xe9\n"
+
+
+def _task(id_="a", prompt="What is 3 + 4 ?", reference="7", verifier="math") -> str:
+    return json.dumps({"id": id_, "prompt": prompt, "reference": reference, "verifier": verifier}) + "\n"
+
+
+EVAL_TASK = {"id": "a", "split": "train", "n": 2, "passed": 1, "passed_neutral": 1, "mean_reward": 0.5,
+             "reference": "7", "verifier": "math", "meta": {}}
+EVAL = {"rlvr_eval": 1, "model": "m", "tasks_source": "tasks.jsonl", "settings": {"k": 2},
+        "summary": {"pass@1": {"value": 0.5, "ci": [0.5, 0.5]}}, "tasks": [EVAL_TASK], "samples": []}
+
+FILES: dict[str, bytes | str] = {
+    "tasks": _task("a") + _task("b", "What is 12 * 7 ?", "84"),
+    "latin1": NON_UTF8,
+    "deep": '{"id": "a", "prompt": ' + "[" * 1000 + "]" * 1000 + ', "reference": "1"}\n',
+    "bigint": '{"id": "a", "prompt": "p", "reference": ' + "9" * 5000 + "}\n",
+    "surrogate": '{"id": "a", "prompt": "p \\ud800", "reference": "1"}\n',
+    "unknown_verifier": _task(verifier="nosuch"),
+    "eval": json.dumps(EVAL),
+    "tasks_5": json.dumps({"tasks": 5}),
+    "tasks_list": json.dumps({"tasks": [1, 2]}),
+    "bad_record": json.dumps({**EVAL, "tasks": [{"id": "a", "n": 2}]}),
+    "json_list": "[1, 2]",
+    "metrics": json.dumps({"metrics": {"pass@1": 0.5}}),
+    "rules": "rules:\n  - {metric: pass@1, max_drop: 0.1}\n",
+    "metrics_lists": "[1, 2]\n",
+    "metrics_nostep": '{"reward/std": 0.5}\n',
+    "sft": json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "7"}]}),
+    "a_file": "a regular file\n",
+}
+
+ROWS = [
+    # 1. output paths are checked before the work
+    ("eval --model {model} --tasks {tasks} --k 1 -o {a_file}/out.json", "is not a directory"),
+    ("eval --model {model} --tasks {tasks} --k 1 -o {a_dir}", "is a directory"),
+    ("tasks make arithmetic --n 2 -o {a_file}/out.jsonl", "is not a directory"),
+    ("tasks make arithmetic --n 2 -o {a_dir}", "is a directory"),
+    ("curate --tasks {tasks} --from-eval {eval} --band 0 1 -o {a_file}/out.jsonl", "is not a directory"),
+    ("curate --tasks {tasks} --model {model} --k 1 -o {a_dir}", "is a directory"),
+    ("distill --model {model} --tasks {tasks} --k 1 -o {a_file}/out.jsonl", "is not a directory"),
+    ("distill --model {model} --tasks {tasks} --k 1 -o {a_dir}", "is a directory"),
+    ("compare {eval} {eval} --resamples 10 --json {a_file}/out.json", "is not a directory"),
+    ("compare {eval} {eval} --resamples 10 --json {a_dir}", "is a directory"),
+    ("cost --device cpu model={model} data.train={tasks} --json {a_file}/out.json", "is not a directory"),
+    ("cost --device cpu model={model} data.train={tasks} --json {a_dir}", "is a directory"),
+    ("train model={model} data.train={tasks} run.output_dir={a_file}", "run.output_dir"),
+    ("sft model={model} data.train={sft} run.output_dir={a_file}", "run.output_dir"),
+    ("pipeline {pipeline}", "output_dir"),
+    ("demo --model {model} --output-dir {a_file}", "--output-dir"),
+    # 2. input files: non-UTF-8, too deep, too long, not text, wrong shape
+    ("verify --verifier math --reference 1 --file {latin1}", "not UTF-8"),
+    ("compare {latin1} {eval}", "not UTF-8"),
+    ("gate {latin1} {metrics} --rules {rules}", "not UTF-8"),
+    ("gate {metrics} {metrics} --rules {latin1}", "not UTF-8"),
+    ("curate --tasks {tasks} --from-eval {latin1} -o out.jsonl", "not UTF-8"),
+    ("train {latin1}", "not UTF-8"),
+    ("pipeline {latin1}", "not UTF-8"),
+    ("health {latin1}", "not UTF-8"),
+    ("report {run_latin1}", "not UTF-8"),
+    ("tasks show {deep}", "too deeply"),
+    ("eval --model {model} --tasks {deep}", "too deeply"),
+    ("tasks show {bigint}", "4300 digits"),
+    ("eval --model {model} --tasks {bigint}", "4300 digits"),
+    ("tasks show {surrogate}", "surrogate"),
+    ("eval --model {model} --tasks {surrogate}", "surrogate"),
+    ("compare {tasks_5} {eval}", "'tasks'"),
+    ("compare {tasks_list} {eval}", "tasks[0]"),
+    ("curate --tasks {tasks} --from-eval {bad_record} -o out.jsonl", "'passed'"),
+    ("gate {json_list} {metrics} --rules {rules}", "list"),
+    ("health {metrics_lists}", ":1:"),
+    ("health {metrics_nostep}", "'step'"),
+    ("boundary {latin1} {eval}", "not UTF-8"),
+    ("boundary {tasks_5} {eval}", "'tasks'"),
+    ("boundary {eval} {eval} --resamples 10 --json {a_file}/out.json", "is not a directory"),
+    ("compare {eval} {eval} --resamples 0", "--resamples"),
+    ("compare {eval} {eval} --resamples -5", "--resamples"),
+    ("health {metrics} --set min_entropy=abc", "health.min_entropy"),
+    # 3. accepted but wrong
+    ("eval --model {model} --tasks {tasks} --limit -1", "--limit"),
+    ("eval --model {model} --tasks {tasks} --temperature nan", "finite"),
+    ("eval --model {model} --tasks {tasks} --temperature inf", "finite"),
+    ("eval --model {model} --tasks {tasks} --verifier-workers 0", "verifier workers"),
+    ("eval --model {model} --tasks {tasks} --verifier-workers -3", "verifier workers"),
+    ("health {metrics} --set window=abc", "health.window"),
+    ("train model={model} data.train={tasks} sampling.temperature=0", "advantage"),
+    ("tasks make arithmetic digits=5000 --n 2 -o out.jsonl", "digits"),
+    ("tasks make arithmetic digits=9 --n 100000000 -o out.jsonl", "1,000,000"),
+    # 4. found late
+    ("tasks show {unknown_verifier}", "task 'a'"),
+    ("eval --model {model} --tasks {unknown_verifier}", "task 'a'"),
+    ("train model={model} data.train={unknown_verifier}", "task 'a'"),
+    ("train model={model} data.train={tasks} sampling.temperature=-1", "sampling.temperature"),
+    ("train model={model} data.train={tasks} sampling.top_p=1.5", "sampling.top_p"),
+    ("train model={model} data.train={tasks} sampling.top_k=-1", "sampling.top_k"),
+    ("train model={model} data.train={tasks} data.eval_k=0", "data.eval_k"),
+    ("eval --model {model} --tasks {tasks} --device nosuch", "--device"),
+    pytest.param("eval --model {model} --tasks {tasks} --device cuda", "--device", id="device-cuda-without-cuda",
+                 marks=pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny")
+
+
+@pytest.fixture
+def inputs(tmp_path, tiny_model):
+    paths = {"model": str(tiny_model)}
+    for name, content in FILES.items():
+        path = tmp_path / f"{name}.txt"
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+        paths[name] = str(path)
+    (tmp_path / "a_dir").mkdir()
+    paths["a_dir"] = str(tmp_path / "a_dir")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.jsonl").write_bytes(NON_UTF8)
+    paths["run_latin1"] = str(tmp_path / "run")
+    (tmp_path / "pipe.yaml").write_text(f"output_dir: {paths['a_file']}\nmodel: {tiny_model}\nstages:\n"
+                                        f"  - eval: {{name: base, tasks: [{paths['tasks']}], k: 1}}\n")
+    paths["pipeline"] = str(tmp_path / "pipe.yaml")
+    return paths
+
+
+def snapshot(folder) -> dict[str, tuple[int, int, int]]:
+    out = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            st = os.lstat(os.path.join(root, name))
+            out[os.path.relpath(os.path.join(root, name), folder)] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return out
+
+
+@pytest.mark.parametrize(("command", "words"), ROWS)
+def test_bad_input_is_one_sentence_before_any_work(command, words, inputs, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    assert main([word.format(**inputs) for word in command.split()]) == 2
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rlvr: error: "), err
+    assert words in lines[0]
+    assert "loading" not in out  # found before the model loads
+    assert snapshot(tmp_path) == before
+
+
+def test_verify_reads_a_math_interval_as_text_and_scientific_options_as_numbers(capsys):
+    assert main(["verify", "--verifier", "math", "--reference", "[0, 1)", "--completion", "\\boxed{[0, 1)}"]) == 0
+    assert main(["verify", "--verifier", "math", "--reference", "[0, 1]", "--completion", "\\boxed{[0, 1)}"]) == 0
+    interval, closed = capsys.readouterr().out.split("reward")[1:]
+    assert interval.startswith(" 1 ") and closed.startswith(" 0 ")  # [0, 1) is right, [0, 1] is not
+    assert main(["verify", "--verifier", "math", "--reference", "0.5", "--completion", "\\boxed{0.5004}",
+                 "--option", "tolerance=1e-3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["passed"] is True
+
+
+def test_tasks_show_clips_a_huge_first_prompt(tmp_path, capsys):
+    path = tmp_path / "big.jsonl"
+    path.write_text(_task(prompt="x" * 1_000_000))
+    assert main(["tasks", "show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert len(out) < 2000 and "more characters" in out
