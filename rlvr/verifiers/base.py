@@ -353,7 +353,7 @@ def _cache_key(completion: object, reference: object) -> tuple[str, str] | None:
         return None
     try:
         return completion, json.dumps(reference, sort_keys=True)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # not JSON, or nested too deep: checked, never cached
         return None
 
 
@@ -407,7 +407,7 @@ class _Pool:
                     continue
                 try:
                     worker.conn.send(pair)
-                except (OSError, ValueError) as exc:  # a dead worker, or an unpicklable reference
+                except Exception as exc:  # noqa: BLE001 - a dead worker, or a reference pickle refuses (any error)
                     results[index] = Verdict(0.0, "runtime_error", f"could not send check to worker: {exc}")
                     self._replace(worker)
                     continue

@@ -169,3 +169,18 @@ def test_identical_pairs_are_checked_once_but_timeouts_are_retried():
     start = time.perf_counter()
     assert verifier.verify("sleep:5", "c").reason == "timeout"  # not cached: checked again
     assert time.perf_counter() - start >= 0.9
+
+
+def test_references_the_worker_cannot_receive_fail_closed_instead_of_raising(scripted):
+    # A reference nested 5,000 deep (JSON and pickle recurse) and an unpicklable one: the check fails
+    # closed with a reason; verify() does not raise, and the next check still works.
+    import threading
+
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    for reference in (deep, threading.Lock()):
+        verdict = scripted.verify("1", reference)
+        assert (verdict.reward, verdict.reason) == (0.0, "runtime_error")
+        assert "could not send check to worker" in verdict.detail
+    assert scripted.verify("1", "r").passed
