@@ -310,6 +310,10 @@ def _finding(real: dict[str, Any], controls: list[dict[str, Any]], warnings: lis
         return (f"the real arm's format-neutral gain ({gain['mean']:+.3f}{spread}; per seed "
                 f"{', '.join(f'{v:+.3f}' for v in gain['seeds'])}) is not distinguishable from zero across seeds: no "
                 "conclusion about what training bought.")
+    if len(gain["seeds"]) < 2:
+        return (f"on this one seed the controls trained on at least half as many rows and did not reproduce the real "
+                f"arm's format-neutral gain ({gain['mean']:+.3f}), which points to the verifier's signal rather than "
+                "training as such.")
     return (f"the controls trained on at least half as many rows and did not reproduce the real arm's format-neutral "
             f"gain ({gain['mean']:+.3f}{spread}): it comes from the verifier's signal, not from training as such.")
 

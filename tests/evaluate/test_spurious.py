@@ -237,7 +237,8 @@ def test_seeds_give_per_seed_gains_a_mean_and_a_t_interval():
     assert text.count("\nreal ") == 3 and "across seeds" in text
     one = summarise_arms([_arm("real", 0.1, 0.5), _arm("random", 0.1, 0.1)], None, "given", 0, 8)
     assert one["arms"][0]["neutral"]["gain_pass@1"]["interval"] is None
-    assert "One seed is an anecdote" in one["conclusion"]
+    assert "One seed is an anecdote" in one["conclusion"] and "on this one seed" in one["conclusion"]
+    assert "it comes from" not in one["conclusion"]  # one seed points, it does not conclude
 
 
 def test_the_random_arm_defaults_to_p_one_half(tiny_run, capsys):
