@@ -39,8 +39,17 @@ import numpy as np
 
 from rlvr._errors import DataError
 from rlvr.evaluate.cot import cot_counts
-from rlvr.evaluate.gains import READINGS, bootstrap_means, crossover, neutral_counts, support_metrics
-from rlvr.evaluate.passk import pass_at_k, powers_of_two
+from rlvr.evaluate.gains import (
+    READINGS,
+    bootstrap_means,
+    crossover,
+    neutral_counts,
+    per_task_curves,
+    percentile_interval,
+    support_metrics,
+    task_verifier,
+)
+from rlvr.evaluate.passk import powers_of_two
 
 __all__ = ["base_likelihood", "boundary", "completion_logprob", "crossover", "format_boundary", "format_likelihood",
            "solvability", "support_metrics"]
@@ -57,16 +66,6 @@ def solvability(base_solved: Sequence[bool], trained_solved: Sequence[bool], ids
     }
 
 
-def _curves(n: dict[str, int], passed: dict[str, int], ids: list[str], k_max: int) -> np.ndarray:
-    """(tasks, k_max): pass@k of each task at every k from 1 to k_max."""
-    return np.array([[pass_at_k(n[i], passed[i], k) for k in range(1, k_max + 1)] for i in ids])
-
-
-def _interval(values: np.ndarray) -> list[float]:
-    low, high = np.quantile(values, [0.025, 0.975])
-    return [float(low), float(high)]
-
-
 def _reading(b: np.ndarray, t: np.ndarray, ids: list[str], draws: np.ndarray) -> dict[str, Any]:
     k_max = b.shape[1]
     ks = powers_of_two(k_max)
@@ -79,10 +78,10 @@ def _reading(b: np.ndarray, t: np.ndarray, ids: list[str], draws: np.ndarray) ->
     return {
         "k": ks,
         "base": [float(b_mean[k - 1]) for k in ks],
-        "base_ci": [_interval(b_boot[:, k - 1]) for k in ks],
+        "base_ci": [percentile_interval(b_boot[:, k - 1]) for k in ks],
         "trained": [float(t_mean[k - 1]) for k in ks],
-        "trained_ci": [_interval(t_boot[:, k - 1]) for k in ks],
-        "delta_ci": [_interval(t_boot[:, k - 1] - b_boot[:, k - 1]) for k in ks],
+        "trained_ci": [percentile_interval(t_boot[:, k - 1]) for k in ks],
+        "delta_ci": [percentile_interval(t_boot[:, k - 1] - b_boot[:, k - 1]) for k in ks],
         "crossover": point,
         "crossover_ci": [int(v) for v in np.quantile(boot, [0.025, 0.975], method="nearest")],
         "crossover_none_frac": float((boot > k_max).mean()),
@@ -107,7 +106,8 @@ def boundary(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 
         counts["cot"] = (cot_counts(base), cot_counts(trained))
     out: dict[str, Any] = {"tasks": len(ids), "k": k_max, "readings": {}}
     for reading, (cb, ct) in counts.items():
-        out["readings"][reading] = _reading(_curves(n_b, cb, ids, k_max), _curves(n_t, ct, ids, k_max), ids, draws)
+        b, t = per_task_curves(n_b, cb, ids, k_max), per_task_curves(n_t, ct, ids, k_max)  # (tasks, K)
+        out["readings"][reading] = _reading(b, t, ids, draws)
     if chance:
         for name, record, n in (("base", base, n_b), ("trained", trained, n_t)):
             levels = chance_counts(record, ids, seed=seed)
@@ -115,7 +115,7 @@ def boundary(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 
                 continue
             for reading in READINGS:
                 r = out["readings"][reading]
-                curve = _curves(n, levels[reading], ids, k_max).mean(axis=0)
+                curve = per_task_curves(n, levels[reading], ids, k_max).mean(axis=0)
                 r[f"{name}_chance"] = [float(curve[k - 1]) for k in r["k"]]
                 r[f"{name}_above_chance"] = [v - c for v, c in zip(r[name], r[f"{name}_chance"])]
     return out
@@ -123,11 +123,9 @@ def boundary(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 
 
 def _checkable_reasoning(record: dict[str, Any]) -> bool:
     """Samples saved, and answers judged by `math` or `reasoning_gym`: arithmetic-style reasoning to check."""
-    from rlvr.evaluate.gains import _inferred_verifier
-
     if not isinstance(record.get("samples"), list):
         return False
-    specs = [t.get("verifier") or _inferred_verifier(t.get("reference")) for t in record["tasks"]]
+    specs = [task_verifier(t) for t in record["tasks"]]
     names = [s if isinstance(s, str) else (s or {}).get("name") for s in specs]
     return bool(names) and all(n in ("math", "reasoning_gym") for n in names)
 
@@ -136,14 +134,13 @@ def chance_counts(record: dict[str, Any], ids: list[str], *, seed: int = 0) -> d
     """Per-task pass counts of the record's samples scored against another task's reference (a
     seeded derangement of `ids`), on both readings; None when the record has no samples or the
     tasks' verifiers are unknown."""
-    from rlvr.evaluate.gains import _inferred_verifier
     from rlvr.tasks.judge import judge, judge_neutral
 
     samples = record.get("samples")
     tasks = {t["id"]: t for t in record["tasks"]}
     if not isinstance(samples, list) or len(ids) < 2:
         return None
-    specs = {i: tasks[i].get("verifier") or _inferred_verifier(tasks[i].get("reference")) for i in ids}
+    specs = {i: task_verifier(tasks[i]) for i in ids}
     if not all(specs.values()):
         return None
     order = list(ids)

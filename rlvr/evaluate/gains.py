@@ -67,7 +67,7 @@ def neutral_counts(record: dict[str, Any]) -> tuple[dict[str, int], str]:
     if all("passed_neutral" in t for t in tasks):
         return {t["id"]: t["passed_neutral"] for t in tasks}, "saved"
     strict = _strict_counts(record)
-    specs = {t["id"]: t.get("verifier") or _inferred_verifier(t.get("reference")) for t in tasks}
+    specs = {t["id"]: task_verifier(t) for t in tasks}
     samples = record.get("samples")
     if not isinstance(samples, list) or not any(specs.values()):
         return strict, "same as strict"
@@ -87,6 +87,12 @@ def neutral_counts(record: dict[str, Any]) -> tuple[dict[str, int], str]:
     return {**strict, **{i: sum(row) for i, row in zip(ids, neutral)}}, "recomputed"
 
 
+def task_verifier(task: dict[str, Any]) -> Any:
+    """The verifier spec of an eval file's task record: saved by `rlvr eval`, or for an older file the one
+    its reference most likely had (see `_inferred_verifier`); None when it cannot be told."""
+    return task.get("verifier") or _inferred_verifier(task.get("reference"))
+
+
 def _inferred_verifier(reference: Any) -> dict[str, str] | None:
     """The verifier an old eval file most likely used, from its reference alone."""
     if isinstance(reference, dict) and "dataset" in reference and "entry" in reference:
@@ -100,12 +106,12 @@ def _inferred_verifier(reference: Any) -> dict[str, str] | None:
     return None
 
 
-def _per_task(n: dict[str, int], passed: dict[str, int], ids: list[str], k_max: int) -> np.ndarray:
+def per_task_curves(n: dict[str, int], passed: dict[str, int], ids: list[str], k_max: int) -> np.ndarray:
     """(tasks, k_max) array: pass@k of each task for k = 1..k_max."""
     return np.array([[pass_at_k(n[i], passed[i], k) for k in range(1, k_max + 1)] for i in ids])
 
 
-def _interval(samples: np.ndarray) -> list[float]:
+def percentile_interval(samples: np.ndarray) -> list[float]:
     low, high = np.quantile(samples, [0.025, 0.975])
     return [float(low), float(high)]
 
@@ -160,7 +166,7 @@ def _reading(b: np.ndarray, t: np.ndarray, ids: list[str], draws: np.ndarray) ->
     """Curves, gains with paired-bootstrap intervals, the table's verdict and transitions of one reading."""
     k_max = b.shape[1]
     b_boot, t_boot = bootstrap_means(b, draws), bootstrap_means(t, draws)  # (resamples, K): the same tasks for both
-    d1, dk = _interval(t_boot[:, 0] - b_boot[:, 0]), _interval(t_boot[:, -1] - b_boot[:, -1])
+    d1, dk = percentile_interval(t_boot[:, 0] - b_boot[:, 0]), percentile_interval(t_boot[:, -1] - b_boot[:, -1])
     gain_1 = float(t[:, 0].mean() - b[:, 0].mean())
     gap = float(b[:, -1].mean() - b[:, 0].mean())
     direction_1, direction_k = _direction(d1), _direction(dk)
@@ -171,10 +177,10 @@ def _reading(b: np.ndarray, t: np.ndarray, ids: list[str], draws: np.ndarray) ->
     solved_b, solved_t = b[:, -1] > 0, t[:, -1] > 0  # solved by at least one of k samples
     return {
         "curve": {"base": b.mean(axis=0).tolist(), "trained": t.mean(axis=0).tolist()},
-        "base": {"pass@1": float(b[:, 0].mean()), "pass@1_ci": _interval(b_boot[:, 0]),
-                 f"pass@{k_max}": float(b[:, -1].mean()), f"pass@{k_max}_ci": _interval(b_boot[:, -1])},
-        "trained": {"pass@1": float(t[:, 0].mean()), "pass@1_ci": _interval(t_boot[:, 0]),
-                    f"pass@{k_max}": float(t[:, -1].mean()), f"pass@{k_max}_ci": _interval(t_boot[:, -1])},
+        "base": {"pass@1": float(b[:, 0].mean()), "pass@1_ci": percentile_interval(b_boot[:, 0]),
+                 f"pass@{k_max}": float(b[:, -1].mean()), f"pass@{k_max}_ci": percentile_interval(b_boot[:, -1])},
+        "trained": {"pass@1": float(t[:, 0].mean()), "pass@1_ci": percentile_interval(t_boot[:, 0]),
+                    f"pass@{k_max}": float(t[:, -1].mean()), f"pass@{k_max}_ci": percentile_interval(t_boot[:, -1])},
         "compression_gain": gain_1,
         "compression_gain_ci": d1,
         "capability_gain": float(t[:, -1].mean() - b[:, -1].mean()),
@@ -229,9 +235,8 @@ def compare(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2
     draws = np.random.default_rng(seed).integers(0, len(ids), size=(resamples, len(ids)))  # paired over tasks
     (neutral_b, source_b), (neutral_t, source_t) = neutral_counts(base), neutral_counts(trained)
     counts = {"strict": (_strict_counts(base), _strict_counts(trained)), "neutral": (neutral_b, neutral_t)}
-    strict, neutral = (_reading(_per_task(n_base, counts[r][0], ids, k_max), _per_task(n_trained, counts[r][1], ids,
-                                                                                          k_max), ids, draws)
-                       for r in READINGS)
+    strict, neutral = (_reading(per_task_curves(n_base, counts[r][0], ids, k_max),
+                                per_task_curves(n_trained, counts[r][1], ids, k_max), ids, draws) for r in READINGS)
     verdict = _verdict(strict, neutral)
     sb, st = strict["base"]["pass@1"], strict["trained"]["pass@1"]
     nb, nt = neutral["base"]["pass@1"], neutral["trained"]["pass@1"]
