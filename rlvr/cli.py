@@ -284,16 +284,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_json(path: str, what: str) -> Any:
-    """One JSON document (`rlvr._io.read_json_file`); kept for the command modules that import it."""
-    from rlvr._io import read_json_file
-
-    return read_json_file(path, what)
-
-
-def _cmd_compare(args: argparse.Namespace) -> int:
+def read_eval_pair(args: argparse.Namespace) -> tuple[dict, dict]:
+    """For compare and boundary: --resamples and the --json output checked, then both eval files read
+    and shape-checked, all before any work."""
     from rlvr._io import check_writable, read_json_file
-    from rlvr.evaluate.gains import compare_sets, format_comparison_sets
     from rlvr.evaluate.runner import check_eval_record
 
     if args.resamples < 1:
@@ -301,6 +295,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         check_writable(args.json, "--json")
     base, trained = (check_eval_record(read_json_file(path, "eval file"), path) for path in (args.base, args.trained))
+    return base, trained
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from rlvr.evaluate.gains import compare_sets, format_comparison_sets
+
+    base, trained = read_eval_pair(args)
     result = compare_sets(base, trained, resamples=args.resamples, seed=args.seed)
     if len(result["sets"]) == 1:  # one set: the plain comparison record, as before
         result = next(iter(result["sets"].values()))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 
@@ -50,3 +53,19 @@ def save_tiny_model(folder, seed: int = 0):
 @pytest.fixture(scope="session")
 def tiny_policy():
     return make_tiny_policy()
+
+
+def timed(call):
+    """(call(), seconds it took)."""
+    start = time.monotonic()
+    result = call()
+    return result, time.monotonic() - start
+
+
+def in_thread(call):
+    """Run `call` on a worker thread (where signal.alarm timeouts would do nothing)."""
+    box = []
+    thread = threading.Thread(target=lambda: box.append(call()))
+    thread.start()
+    thread.join()
+    return box[0]

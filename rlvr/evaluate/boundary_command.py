@@ -28,16 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlvr._errors import ConfigError
-    from rlvr._io import check_writable, read_json_file, write_json
+    from rlvr._io import write_json
+    from rlvr.cli import read_eval_pair
     from rlvr.evaluate.boundary import boundary_sets, format_boundary
-    from rlvr.evaluate.runner import check_eval_record
 
-    if args.resamples < 1:
-        raise ConfigError(f"--resamples must be at least 1, got {args.resamples}.")
-    if args.json:
-        check_writable(args.json, "--json")
-    base, trained = (check_eval_record(read_json_file(path, "eval file"), path) for path in (args.base, args.trained))
+    base, trained = read_eval_pair(args)
     prompts = _prompts(base, args.tasks) if args.base_model else {}
     result = boundary_sets(base, trained, resamples=args.resamples, seed=args.seed, chance=not args.no_chance)
     print(format_boundary(result))

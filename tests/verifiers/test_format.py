@@ -7,12 +7,11 @@ always a wrong one on purpose: the format reward must not depend on it.
 from __future__ import annotations
 
 import doctest
-import threading
-import time
 
 import pytest
 
 import rlvr.verifiers.format as format_module
+from conftest import in_thread, timed
 from rlvr._errors import ConfigError
 from rlvr.verifiers import get_verifier
 from rlvr.verifiers.compose import ComposeVerifier
@@ -89,21 +88,6 @@ def test_isolated_run_agrees_with_in_process():
 REDOS = r"(a|a)+$"  # exponential backtracking on "aaa...ab", in `re` and in `regex` alike
 SLOW_ANSWER = r"\boxed{" + "a" * 40 + "b}"
 LIMIT = 1.0
-
-
-def timed(call):
-    start = time.monotonic()
-    result = call()
-    return result, time.monotonic() - start
-
-
-def in_thread(call):
-    """Run `call` on a worker thread (where signal.alarm timeouts would do nothing)."""
-    box = []
-    thread = threading.Thread(target=lambda: box.append(call()))
-    thread.start()
-    thread.join()
-    return box[0]
 
 
 def test_a_catastrophic_pattern_times_out_in_process():

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import doctest
 import math
-import threading
 import time
 
 import pytest
 
 import rlvr.verifiers.rubric as rubric_module
+from conftest import in_thread, timed
 from rlvr._errors import ConfigError
 from rlvr.verifiers import get_verifier
 from rlvr.verifiers.rubric import RubricVerifier
@@ -227,21 +227,6 @@ def test_default_cap_and_mode():
 
 REDOS = r"^(a|a)+$"  # exponential backtracking on "aaa...a!", in `re` and in `regex` alike
 LIMIT = 1.0
-
-
-def timed(call):
-    start = time.monotonic()
-    result = call()
-    return result, time.monotonic() - start
-
-
-def in_thread(call):
-    """Run `call` on a worker thread (where signal.alarm timeouts would do nothing)."""
-    box = []
-    thread = threading.Thread(target=lambda: box.append(call()))
-    thread.start()
-    thread.join()
-    return box[0]
 
 
 def test_isolated_time_limit_stops_a_catastrophic_pattern():

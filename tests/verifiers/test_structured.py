@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import doctest
-import threading
-import time
 
 import pytest
 
 import rlvr.verifiers.structured as structured_module
+from conftest import in_thread, timed
 from rlvr._errors import ConfigError
 from rlvr.verifiers import get_verifier
 from rlvr.verifiers.structured import StructuredVerifier, extract_json
@@ -246,21 +245,6 @@ def test_default_is_isolated_and_guarded():
 
 SLOW = "[x] " * 1_250_000  # 5 MB of small bracketed spans, each tried as JSON: seconds of work
 LIMIT = 1.0
-
-
-def timed(call):
-    start = time.monotonic()
-    result = call()
-    return result, time.monotonic() - start
-
-
-def in_thread(call):
-    """Run `call` on a worker thread (where signal.alarm timeouts would do nothing)."""
-    box = []
-    thread = threading.Thread(target=lambda: box.append(call()))
-    thread.start()
-    thread.join()
-    return box[0]
 
 
 def test_a_5_mb_completion_times_out():
