@@ -90,7 +90,7 @@ def _reading(b: np.ndarray, t: np.ndarray, ids: list[str], draws: np.ndarray) ->
     }
 
 
-def boundary(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 1000, seed: int = 0,
+def boundary(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2000, seed: int = 0,
              chance: bool = True) -> dict[str, Any]:
     """The boundary record of two eval records of one task set (see the module docstring)."""
     base_ids = {t["id"] for t in base["tasks"]}

@@ -16,6 +16,7 @@ from rlvr.report._results import (
     VERDICT_CLASS,
     SetComparison,
     audit_section,
+    boundary_section,
     collapse_warning,
     compare_sets,
     eval_section,
@@ -24,7 +25,8 @@ from rlvr.report._results import (
 )
 from rlvr.report._training import samples_section, training_section
 
-_SECTIONS = [("training", "Training"), ("eval", "Held-out evaluation"), ("spurious", "Spurious-reward controls"),
+_SECTIONS = [("training", "Training"), ("eval", "Held-out evaluation"), ("boundary", "Reasoning boundary"),
+             ("spurious", "Spurious-reward controls"),
              ("audit", "Verifier audit"), ("samples", "Example rollouts")]
 
 
@@ -41,6 +43,7 @@ def build_report(run_dir: str | os.PathLike) -> str:
         _header(run, comparisons),
         training_section(run),
         eval_section(comparisons, eval_notes),
+        boundary_section(comparisons),
         spurious_section(run.spurious),
         audit_section(run.audit),
         samples_section(run),

@@ -311,3 +311,46 @@ def audit_section(loaded: Loaded) -> str:
                  str(t.get("false_negatives", 0))] for t in weak[:12]]
         parts.append("<h3>Case tags with errors</h3>" + table(["tag", "cases", "coverage", "FP", "FN"], rows))
     return "".join(parts) + "</section>"
+
+
+# ---------------------------------------------------------------------------------------------
+# The reasoning boundary (`rlvr boundary` on the same two eval files)
+
+
+def boundary_section(comparisons: list[SetComparison]) -> str:
+    """Per set and reading: pass@k with intervals and the chance level, the crossover, solvability and
+    support, as `rlvr boundary` computes them from eval/base.json and eval/final.json."""
+    from rlvr.evaluate.boundary import boundary
+
+    head = '<section id="boundary"><h2>Reasoning boundary</h2>'
+    if not comparisons:
+        return head + note("No held-out evaluation to read the boundary from.") + "</section>"
+    parts = [head, '<p class="sub">Did training find answers the base could not, or sharpen what it had? The '
+                   "smallest k at which the base catches up is the crossover; support metrics after Wu et al. "
+                   "(SRR retention, NDR discovery, NSCR net change, SDS their harmonic summary); chance: each "
+                   "sample scored against another task's answer. Large k (rlvr eval --k 256) shows more.</p>"]
+    for c in comparisons:
+        try:
+            result = boundary(c.base, c.trained)  # the same resamples and seed as compare: intervals agree
+        except (KeyError, TypeError, ValueError) as exc:
+            parts.append(note(f"{c.name}: the boundary could not be computed ({exc}).", "warn"))
+            continue
+        parts.append(f"<h3>{e(c.name)}: {result['tasks']} tasks, k up to {result['k']}</h3>")
+        for reading, x in result["readings"].items():
+            chance = "base_chance" in x
+            rows = [[str(k), f3(x["base"][j]), f3(x["trained"][j]),
+                     f"{signed(x['trained'][j] - x['base'][j])} {interval(x['delta_ci'][j], True)}"]
+                    + ([f"{f3(x['base_chance'][j])} / {f3(x.get('trained_chance', [None] * len(x['k']))[j])}"]
+                       if chance else []) for j, k in enumerate(x["k"])]
+            s, support = x["solvability"], x["support"]
+            crossing = x["crossover"]
+            words = ("none: the trained model is not ahead at k = 1" if crossing == 1 else
+                     f"none up to k = {result['k']}" if crossing is None else f"k = {crossing}")
+            facts = (f"crossover {words}; solvable at k = {result['k']}: both {s['both']}, base only "
+                     f"{s['base_only']}, trained only {s['trained_only']}, neither {s['neither']}; "
+                     + ", ".join(f"{key} {'n/a' if v is None else f'{v:.2f}'}" for key, v in support.items()))
+            parts.append(f"<h4>{e(reading)}</h4>"
+                         + table(["k", "base", "trained", "change (95 % interval)"]
+                                 + (["chance base / trained"] if chance else []), rows)
+                         + f'<p class="sub">{e(facts)}</p>')
+    return "".join(parts) + "</section>"

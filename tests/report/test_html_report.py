@@ -269,3 +269,13 @@ def test_a_format_only_gain_is_named_so_at_the_top(tmp_path):
     assert 'class="verdict warn"' in header
     evaluation = _section(page, "eval")
     assert "pass@1 (neutral)" in evaluation and "strict pass@1 gain, decomposed" in evaluation
+
+
+def test_the_boundary_section_reads_the_same_eval_files(page, tmp_path):
+    boundary = _section(page, "boundary")
+    assert "<h3>in: 12 tasks, k up to 4</h3>" in boundary and "<h4>strict</h4>" in boundary
+    assert "<h4>neutral</h4>" in boundary and "chance base / trained" in boundary
+    assert "crossover" in boundary and "SRR" in boundary and "solvable at k = 4" in boundary
+    assert 'href="#boundary"' in page
+    bare = build_report(_bare_run(tmp_path / "bare"))
+    assert "No held-out evaluation to read the boundary from." in _section(bare, "boundary")
