@@ -15,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("base", help="eval file of the base model")
     parser.add_argument("trained", help="eval file of the trained model")
     parser.add_argument("--resamples", type=int, default=2000,
-                        help="paired bootstrap resamples (default 2000, as compare: the intervals at k = 1 and K agree)")
+                        help="paired bootstrap resamples (default 2000, as in compare, so the intervals at k = 1 "
+                             "and K agree)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the chance derangement")
     parser.add_argument("--no-chance", action="store_true",
                         help="skip the chance baseline (it verifies every sample again against another task)")
