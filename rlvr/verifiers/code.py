@@ -14,7 +14,7 @@ Reference forms (DESIGN.md):
         within `rel_tol`. A return value that is not plain data is a runtime_error.
     {"tests": "assert solve(2, 3) == 6\\n..."}
         Assert-style tests. They run in a separate judge process where the candidate's
-        functions are proxies returning plain data (see `sandbox`).
+        functions are proxies returning plain data (see `rlvr.sandbox`).
     {"test": "def check(candidate): ...", "entry_point": "f", "prompt": "def f(x): ..."}
         HumanEval: `check(f)` in the judge. `prompt` is optional; when given it runs in the
         judge first (its helpers, such as `poly`, are the reference's, not the candidate's),
@@ -37,8 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers.base import Verdict, Verifier, register_verifier
-from rlvr.verifiers.sandbox import (
+from rlvr.sandbox import (
     BadTests,
     ErrorInfo,
     ProcessExit,
@@ -47,6 +46,7 @@ from rlvr.verifiers.sandbox import (
     SandboxLimits,
     encode_value,
 )
+from rlvr.verifiers.base import Verdict, Verifier, register_verifier
 
 __all__ = ["CodeVerifier", "extract_code"]
 

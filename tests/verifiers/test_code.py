@@ -3,7 +3,7 @@
 Rows are (completion, reference, expected reward, expected reason). Completions read the
 way models write them: prose around a fenced block, several drafts (the last one counts),
 bare code, or a HumanEval function body. Attacks on the sandbox live in
-test_sandbox_attacks.py.
+tests/sandbox/test_sandbox_attacks.py.
 """
 
 from __future__ import annotations

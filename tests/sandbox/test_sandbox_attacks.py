@@ -27,10 +27,10 @@ from pathlib import Path
 
 import pytest
 
-import rlvr.verifiers.sandbox as sandbox
+import rlvr.sandbox as sandbox
 from rlvr._errors import ConfigError
+from rlvr.sandbox import Sandbox, SandboxLimits, _child, _command, _host, _runner, _sandbox, decode_value, encode_value
 from rlvr.verifiers.code import CodeVerifier
-from rlvr.verifiers.sandbox import Sandbox, SandboxLimits, decode_value, encode_value
 
 P = pytest.param
 TIMEOUT = 1.5
@@ -394,8 +394,8 @@ def verifier(request) -> CodeVerifier:
 def host(monkeypatch):
     """Things outside the sandbox that attacks go after; checked untouched afterwards."""
     uids: list[int] = []  # the sandbox uids of this test's children (when the parent is root)
-    new_uid = sandbox._new_uid
-    monkeypatch.setattr(sandbox, "_new_uid", lambda: uids.append(new_uid()) or uids[-1])
+    new_uid = _runner._new_uid
+    monkeypatch.setattr(_runner, "_new_uid", lambda: uids.append(new_uid()) or uids[-1])
     owned = Path(tempfile.mkdtemp(prefix="rlvr-attack-owned-"))
     keep = owned / "keep.txt"
     keep.write_text("keep me")
@@ -621,15 +621,15 @@ def test_nested_user_namespaces_are_refused(box):
 
 
 def test_unprivileged_bwrap_disables_nested_user_namespaces(monkeypatch):
-    tools = dataclasses.replace(sandbox._tools(), root=False, bwrap=sandbox._tools().bwrap or "/usr/bin/bwrap")
-    runner = sandbox._Runner("bwrap", SandboxLimits(), tools)
-    monkeypatch.setattr(sandbox, "_bwrap_can_disable_userns", lambda bwrap: True)
+    tools = dataclasses.replace(_host._tools(), root=False, bwrap=_host._tools().bwrap or "/usr/bin/bwrap")
+    runner = _runner._Runner("bwrap", SandboxLimits(), tools)
+    monkeypatch.setattr(_command, "_bwrap_can_disable_userns", lambda bwrap: True)
     assert runner._bwrap("/tmp/rlvr-x", 9)[1:4] == ["--unshare-all", "--unshare-user", "--disable-userns"]
-    monkeypatch.setattr(sandbox, "_bwrap_can_disable_userns", lambda bwrap: False)  # bubblewrap before 0.8
+    monkeypatch.setattr(_command, "_bwrap_can_disable_userns", lambda bwrap: False)  # bubblewrap before 0.8
     assert "--disable-userns" not in runner._bwrap("/tmp/rlvr-x", 9)
     if os.geteuid() == 0:  # as root --unshare-user would map the sandbox uid onto the host's root
-        root = sandbox._Runner("bwrap", SandboxLimits(), dataclasses.replace(tools, root=True))
-        monkeypatch.setattr(sandbox, "_bwrap_can_disable_userns", lambda bwrap: True)
+        root = _runner._Runner("bwrap", SandboxLimits(), dataclasses.replace(tools, root=True))
+        monkeypatch.setattr(_command, "_bwrap_can_disable_userns", lambda bwrap: True)
         assert "--unshare-user" not in root._bwrap("/tmp/rlvr-x", 9)
 
 
@@ -648,8 +648,8 @@ def test_timeout_kills_the_whole_group(box):
 
 
 def test_refuses_to_run_without_isolation(monkeypatch):
-    real_probe = sandbox._probe
-    monkeypatch.setattr(sandbox, "_probe", lambda kind: "" if kind == "none" else "not on this host")
+    real_probe = _sandbox._probe
+    monkeypatch.setattr(_sandbox, "_probe", lambda kind: "" if kind == "none" else "not on this host")
     with pytest.raises(ConfigError, match="install bubblewrap"):
         CodeVerifier()
     with pytest.raises(ConfigError, match="install bubblewrap"):
@@ -657,15 +657,15 @@ def test_refuses_to_run_without_isolation(monkeypatch):
     with pytest.warns(RuntimeWarning, match="WITHOUT A SANDBOX"):
         unsandboxed = CodeVerifier(allow_unsandboxed=True, timeout=5)
     assert unsandboxed._sandbox.kind == "none"
-    monkeypatch.setattr(sandbox, "_probe", real_probe)
+    monkeypatch.setattr(_sandbox, "_probe", real_probe)
     assert unsandboxed.verify("def solve(a, b):\n    return a + b\n", REFERENCES["cases"]).passed
 
 
 def test_probe_runs_once_per_kind(monkeypatch):
     calls = []
-    real_ping = sandbox._Runner.ping
-    monkeypatch.setattr(sandbox._Runner, "ping", lambda self: calls.append(self.kind) or real_ping(self))
-    sandbox._probe.cache_clear()
+    real_ping = _runner._Runner.ping
+    monkeypatch.setattr(_runner._Runner, "ping", lambda self: calls.append(self.kind) or real_ping(self))
+    _sandbox._probe.cache_clear()
     for _ in range(3):
         CodeVerifier()
     assert len(calls) == 1
@@ -713,5 +713,6 @@ def test_objects_are_not_plain_data():
 
 
 def test_doctests():
-    results = doctest.testmod(sandbox)
-    assert results.failed == 0 and results.attempted > 0
+    for module in (_sandbox, _child):  # where the package's doctests live
+        results = doctest.testmod(module)
+        assert results.failed == 0 and results.attempted > 0
