@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr._errors import ConfigError, DataError
-from rlvr.tasks.records import Task
+from rlvr.tasks.records import Task, check_unique_ids
 
 _FIELDS = ("prompt", "reference", "id")  # the Task fields a column can fill
 _REQUIRED = ("prompt", "reference")
@@ -50,18 +50,10 @@ def load_hf_tasks(
         )
     if len(table) == 0:
         raise DataError(f"dataset {label} (split {split!r}) has no rows; check the dataset and split.")
-    tasks: list[Task] = []
-    first_row: dict[str, int] = {}
-    for row_index, row in enumerate(table.select_columns(sorted(set(mapping.values())))):
-        task = _row_task(row, row_index, mapping, verifier, split, id_prefix, str(label))
-        if task.id in first_row:
-            raise DataError(
-                f"{label}[{row_index}]: duplicate id {task.id!r}, first in row {first_row[task.id]}; "
-                "map 'id' to a unique column or leave it out."
-            )
-        first_row[task.id] = row_index
-        tasks.append(task)
-    return tasks
+    rows = table.select_columns(sorted(set(mapping.values())))
+    located = ((i, _row_task(row, i, mapping, verifier, split, id_prefix, str(label))) for i, row in enumerate(rows))
+    return check_unique_ids(located, lambda i: f"{label}[{i}]", "first in row",
+                            "map 'id' to a unique column or leave it out.")
 
 
 def _check_columns(columns: Mapping[str, str]) -> dict[str, str]:

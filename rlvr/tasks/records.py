@@ -17,7 +17,7 @@ import copy
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,21 +154,29 @@ def load_tasks(path: str | os.PathLike, split: str | None = None) -> list[Task]:
         raise DataError(f"task file {path} does not exist; check the path or create it with write_tasks().")
     if path.is_dir():
         raise DataError(f"task file {path} is a directory; give the path of a .jsonl file.")
-    tasks: list[Task] = []
-    first_line: dict[str, int] = {}
     with path.open("rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            task = _parse_line(raw, f"{path}:{lineno}", lineno == 1)
-            if task is None:
-                continue
-            if task.id in first_line:
-                raise DataError(
-                    f"{path}:{lineno}: duplicate id {task.id!r}, first used on line {first_line[task.id]}; "
-                    "make every id unique."
-                )
-            first_line[task.id] = lineno
-            tasks.append(task)
+        parsed = ((lineno, _parse_line(raw, f"{path}:{lineno}", lineno == 1)) for lineno, raw in enumerate(f, start=1))
+        tasks = check_unique_ids(((lineno, task) for lineno, task in parsed if task is not None),
+                                 lambda lineno: f"{path}:{lineno}", "first used on line", "make every id unique.")
     return _select_split(tasks, split, path)
+
+
+def check_unique_ids(located: Iterable[tuple[int, Task]], where: Callable[[int], str], first: str,
+                     fix: str) -> list[Task]:
+    """The tasks of `located` ((position, task) pairs) in order; a repeated id raises DataError.
+
+    A lazy `located` is checked as it is read, so a duplicate is reported before any later
+    record is parsed. The message reads "{where(position)}: duplicate id 'x', {first} {earlier
+    position}; {fix}", e.g. "tasks.jsonl:7: duplicate id 'x', first used on line 2; ...".
+    """
+    tasks: list[Task] = []
+    first_at: dict[str, int] = {}
+    for position, task in located:
+        if task.id in first_at:
+            raise DataError(f"{where(position)}: duplicate id {task.id!r}, {first} {first_at[task.id]}; {fix}")
+        first_at[task.id] = position
+        tasks.append(task)
+    return tasks
 
 
 def _parse_line(raw: bytes, where: str, first: bool) -> Task | None:

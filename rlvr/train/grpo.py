@@ -7,6 +7,13 @@ Shapes: G groups (prompts) of K completions each; B = G*K rows; T completion tok
     loss_t  = -min(ratio_t * A, clip(ratio_t, 1 - clip_low, 1 + clip_high) * A) + beta * KL_t
     KL_t    = exp(ref_t - logp_t) - (ref_t - logp_t) - 1       (the k3 estimator, >= 0)
 
+Before the advantages, two optional steps (both off by default):
+
+    r_i <- 0 if truncated_i                                    (shape_rewards, truncated: penalise)
+    r_i <- r_i - length_penalty * len_i / max_tokens           (shape_rewards, length_penalty)
+    keep m = max(2, round(K * keep_frac)) rollouts per group: the ceil(m/2) highest and the
+    floor(m/2) lowest rewards, then A_i within the kept ones     (prune_rollouts, PODS)
+
 A group whose rewards are all equal has advantage 0 everywhere: it carries no signal and
 is counted in `groups/informative_frac`. Each choice (baseline, scaling, aggregation) is
 one entry of a small function table rather than an if/elif chain repeated in the code.
@@ -47,6 +54,48 @@ def group_advantages(
         "groups/all_one_frac": (rewards.min(dim=-1).values >= 1).float().mean().item(),
     }
     return advantages, metrics
+
+
+def shape_rewards(
+    rewards: torch.Tensor, truncated: torch.Tensor, lengths: torch.Tensor, *, zero_truncated: bool = False,
+    length_penalty: float = 0.0, max_tokens: int = 1,
+) -> torch.Tensor:
+    """Verifier rewards after length control: the reward the advantages are computed from.
+
+    rewards, lengths (G, K) float; truncated (G, K) bool (the completion hit max_tokens). A new tensor.
+    """
+    shaped = rewards.clone()
+    if zero_truncated:  # an answer cut off earns nothing, whatever the verifier read in it
+        shaped = torch.where(truncated, torch.zeros_like(shaped), shaped)
+    if length_penalty:
+        shaped = shaped - length_penalty * lengths / max_tokens
+    return shaped
+
+
+def prune_rollouts(rewards: torch.Tensor, keep_frac: float) -> torch.Tensor:
+    """Max-variance down-sampling (PODS): per group keep the highest- and lowest-reward halves.
+
+    rewards (G, K) -> (G, K) bool mask of kept rollouts, the same count in every group;
+    keep_frac 1.0 keeps everything. Ties keep their order (a stable sort).
+    """
+    k = rewards.shape[1]
+    keep = max(2, round(k * keep_frac))
+    if keep >= k:
+        return torch.ones_like(rewards, dtype=torch.bool)
+    order = rewards.argsort(dim=-1, descending=True, stable=True)  # (G, K)
+    chosen = torch.cat([order[:, : (keep + 1) // 2], order[:, k - keep // 2 :]], dim=-1)  # (G, keep)
+    return torch.zeros_like(rewards, dtype=torch.bool).scatter(-1, chosen, True)
+
+
+def kept_advantages(
+    rewards: torch.Tensor, kept: torch.Tensor, baseline: Baseline = "mean", scale_by_std: bool = True
+) -> torch.Tensor:
+    """Advantages computed among the kept rollouts only, as PODS does; 0 on the pruned ones.
+
+    rewards (G, K); kept (G, K) bool from `prune_rollouts` -> (G, K).
+    """
+    subset = rewards[kept].view(rewards.shape[0], -1)  # (G, m): each group's kept rewards, in order
+    return torch.zeros_like(rewards).masked_scatter(kept, group_advantages(subset, baseline, scale_by_std)[0])
 
 
 def _token_mean(per_token: torch.Tensor, mask: torch.Tensor, max_tokens: int) -> torch.Tensor:

@@ -36,6 +36,7 @@ from rlvr._errors import ConfigError, DataError, ModelError
 from rlvr._io import check_directory
 from rlvr.models import Policy, load_policy
 from rlvr.train.config import dump_config
+from rlvr.train.optim import make_optimizer
 from rlvr.train.sft_config import SFTConfig
 
 IGNORE = -100  # label of a token that is not trained on (the prompt, padding)
@@ -179,8 +180,7 @@ def train_sft(config: SFTConfig, policy: Policy | None = None, progress: bool = 
         _evaluate(policy, eval_tasks, config, run_dir / "eval" / "base.json", progress)
 
     o = config.optim
-    optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (o.warmup_steps + 1)))
+    optimizer, scheduler = make_optimizer(model.parameters(), o.lr, o.weight_decay, o.warmup_steps)
     steps_per_epoch = math.ceil(len(encoded) / o.batch_size)
     bar = tqdm(total=o.epochs * steps_per_epoch, desc="sft", unit="step", disable=not progress, dynamic_ncols=True)
     step = 0

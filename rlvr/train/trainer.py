@@ -4,7 +4,9 @@
 
 Lifecycle: setup (config, run directory, model, optimizer, data, resume) -> one `_step`
 per iteration (sample K per prompt, verify, advantages, clipped update) -> cleanup (final
-checkpoint). The maths lives in `grpo.py`; this file only moves tensors and writes logs.
+checkpoint). The maths lives in `grpo.py` (advantages, loss, reward shaping, pruning), the
+data in `rollouts.py` (prompt stream, rollouts, padded batches) and checkpoint I/O in
+`checkpoint.py`; this file only moves tensors between them and writes logs.
 
 Run directory: config.yaml (resolved), metrics.jsonl (one line per step), samples.jsonl
 (every rollout with reward, reason and advantage), health.jsonl, checkpoints/step-N/,
@@ -17,11 +19,10 @@ from __future__ import annotations
 import copy
 import json
 import random
-import shutil
 import time
 import warnings
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,78 +31,35 @@ import torch
 from tqdm.auto import tqdm
 
 from rlvr._errors import ConfigError
-from rlvr._io import atomic_write, check_directory
+from rlvr._io import check_directory
 from rlvr.evaluate.runner import set_name
 from rlvr.models import Policy, SamplingParams, load_policy, make_engine
 from rlvr.models.sampler import check_engine
 from rlvr.monitor import HealthMonitor
-from rlvr.tasks import Task, load_tasks
-from rlvr.tasks.judge import check_verifiers, judge, judge_neutral
+from rlvr.tasks import load_tasks
+from rlvr.tasks.judge import check_verifiers
+from rlvr.train.checkpoint import drop_logs_after, load_checkpoint, save_checkpoint
+from rlvr.train.checkpoint import final_model as final_model  # re-exported: pipelines import it from here
 from rlvr.train.config import TrainConfig, dump_config
 from rlvr.train.distributed import Dist
-from rlvr.train.grpo import group_advantages, grpo_loss, micro_batch_weight, token_logprobs
-from rlvr.train.loggers import check_loggers, open_loggers
-from rlvr.train.lora import ReferenceView, apply_lora, load_adapter, save_adapter, save_merged
+from rlvr.train.grpo import (
+    group_advantages,
+    grpo_loss,
+    kept_advantages,
+    micro_batch_weight,
+    prune_rollouts,
+    shape_rewards,
+    token_logprobs,
+)
+from rlvr.train.loggers import MetricLogger, check_loggers, open_loggers
+from rlvr.train.lora import ReferenceView, apply_lora, save_merged
+from rlvr.train.optim import make_optimizer
+from rlvr.train.rollouts import Rollouts, TaskStream, concat, micro_batches, pad_batch, verify
 from rlvr.train.sharding import layout_for_launch
-from rlvr.verifiers import Verdict, get_verifier
+from rlvr.verifiers import get_verifier
 
 # ---------------------------------------------------------------------------------------------
-# Data: a deterministic stream of prompts whose position is part of the checkpoint.
-
-
-class TaskStream:
-    """Tasks in epochs: shuffled by (seed, epoch), or easy to hard (by difficulty or measured pass rate)."""
-
-    def __init__(self, tasks: list[Task], seed: int, schedule: str) -> None:
-        self.tasks, self.seed, self.schedule = tasks, seed, schedule
-        self.epoch, self.index = 0, 0
-
-    def _order(self) -> list[int]:
-        order = list(range(len(self.tasks)))
-        random.Random(self.seed * 1_000_003 + self.epoch).shuffle(order)
-        # Stable sorts keep the shuffle among equally hard tasks.
-        if self.schedule == "difficulty":
-            order.sort(key=lambda i: self.tasks[i].meta.get("difficulty", 0))
-        elif self.schedule == "pass_rate":  # a higher base pass rate is easier
-            order.sort(key=lambda i: -self.tasks[i].meta.get("pass_rate", 0.0))
-        return order
-
-    def take(self, n: int) -> list[Task]:
-        out: list[Task] = []
-        order = self._order()
-        while len(out) < n:
-            if self.index >= len(order):
-                self.epoch, self.index = self.epoch + 1, 0
-                order = self._order()
-            out.append(self.tasks[order[self.index]])
-            self.index += 1
-        return out
-
-    def state(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "index": self.index}
-
-    def load(self, state: dict[str, int]) -> None:
-        self.epoch, self.index = state["epoch"], state["index"]
-
-
-# ---------------------------------------------------------------------------------------------
-# Rollouts
-
-
-@dataclass
-class Rollouts:
-    """One step's training batch: groups of K completions with their rewards."""
-
-    tasks: list[Task]
-    prompt_ids: list[list[int]]
-    completion_ids: list[list[list[int]]]  # [group][sample] -> tokens
-    old_logprobs: list[list[list[float]]]
-    texts: list[list[str]]
-    truncated: torch.Tensor  # (G, K) bool
-    verdicts: list[list[Verdict]]
-    rewards: torch.Tensor  # (G, K) verifier rewards
-    neutral: torch.Tensor  # (G, K) bool: right when read format-neutrally by the task's own verifier
-    new_tokens: int = 0
+# Setup checks and the config's reward settings
 
 
 def _warn_if_lenient(specs: list[Any]) -> None:
@@ -118,28 +76,10 @@ def _warn_parts(spec: dict) -> bool:
 
 
 def _shape_rewards(rollouts: Rollouts, config: TrainConfig) -> torch.Tensor:
-    """Verifier rewards after length control: the reward the advantages are computed from."""
-    rewards = rollouts.rewards.clone()
-    if config.data.truncated == "penalise":
-        rewards = torch.where(rollouts.truncated, torch.zeros_like(rewards), rewards)
-    if config.data.length_penalty:
-        lengths = torch.tensor([[len(c) for c in group] for group in rollouts.completion_ids], dtype=torch.float)
-        rewards = rewards - config.data.length_penalty * lengths / config.sampling.max_new_tokens
-    return rewards
-
-
-def _prune(advantages_input: torch.Tensor, keep_frac: float) -> torch.Tensor:
-    """Max-variance down-sampling (PODS): per group keep the highest- and lowest-reward halves.
-
-    Returns a (G, K) bool mask of kept rollouts; keep_frac 1.0 keeps everything.
-    """
-    groups, k = advantages_input.shape
-    keep = max(2, round(k * keep_frac))
-    if keep >= k:
-        return torch.ones_like(advantages_input, dtype=torch.bool)
-    order = advantages_input.argsort(dim=-1, descending=True, stable=True)  # (G, K)
-    chosen = torch.cat([order[:, : (keep + 1) // 2], order[:, k - keep // 2 :]], dim=-1)
-    return torch.zeros_like(advantages_input, dtype=torch.bool).scatter(-1, chosen, True)
+    """The reward the advantages are computed from: the verifier's, after the config's length control."""
+    return shape_rewards(rollouts.rewards, rollouts.truncated, rollouts.lengths(),
+                         zero_truncated=config.data.truncated == "penalise",
+                         length_penalty=config.data.length_penalty, max_tokens=config.sampling.max_new_tokens)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,12 +129,10 @@ class Trainer:
         elif config.algo.beta > 0:  # a frozen copy; with beta = 0 no second model is kept
             reference = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.reference = self.layout.shard(self.model, reference)  # before the optimizer sees the parameters
-        self.optimizer = torch.optim.AdamW(
-            [p for p in self.model.parameters() if p.requires_grad], lr=config.optim.lr,
-            weight_decay=config.optim.weight_decay,
+        self.optimizer, self.scheduler = make_optimizer(
+            [p for p in self.model.parameters() if p.requires_grad], config.optim.lr, config.optim.weight_decay,
+            config.optim.warmup_steps,
         )
-        warmup = config.optim.warmup_steps
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
         self.layout.attach(self.optimizer, config.optim.max_grad_norm)
         self.engine = make_engine(config.sampling.engine, self.policy, batch_size=config.sampling.batch_size,
                                   gpu_memory_utilization=config.sampling.gpu_memory_utilization)
@@ -221,17 +159,10 @@ class Trainer:
         np.random.seed(seed)
         torch.manual_seed(seed)
 
-    # -- the loop -----------------------------------------------------------------------------
+    # -- the loop: setup was __init__; then train (start, steps, cleanup) ----------------------
     def train(self) -> Path:
         main = self.dist.is_main
-        if main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            dump_config(self.config, self.run_dir / "config.yaml")
-        # Rank 0 decides (it reads eval/base.json) and every rank follows: sharded weights are gathered by all.
-        if self.dist.sum(float(main and bool(self.eval_tasks) and self.step == 0 and not self._base_eval_done())):
-            self._evaluate_on_main("base")
-        self.dist.barrier()
-        loggers = open_loggers(self.config.run.loggers, self.run_dir, self.config.to_dict()) if main else []
+        loggers = self._start()
         bar = tqdm(total=self.config.run.steps, initial=self.step, desc="train", unit="step",
                    disable=not (self.progress and main), dynamic_ncols=True)
         while self.step < self.config.run.steps:
@@ -255,15 +186,31 @@ class Trainer:
                 self._check_ranks_in_sync()
                 self._save_checkpoint()  # every rank: gathering sharded weights is collective
         bar.close()
+        self._cleanup(loggers)
+        return self.run_dir
+
+    def _start(self) -> list[MetricLogger]:
+        """The run directory with its resolved config, the base evaluation (once) and the metric loggers."""
+        main = self.dist.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            dump_config(self.config, self.run_dir / "config.yaml")
+        # Rank 0 decides (it reads eval/base.json) and every rank follows: sharded weights are gathered by all.
+        if self.dist.sum(float(main and bool(self.eval_tasks) and self.step == 0 and not self._base_eval_done())):
+            self._evaluate_on_main("base")
+        self.dist.barrier()
+        return open_loggers(self.config.run.loggers, self.run_dir, self.config.to_dict()) if main else []
+
+    def _cleanup(self, loggers: list[MetricLogger]) -> None:
+        """Close the loggers, evaluate the trained model, and with LoRA write the merged model."""
         for logger in loggers:
             logger.close()
         if self.eval_tasks:
             self._evaluate_on_main("final")
-        if self.config.lora.enabled and main:  # a plain model folder for `rlvr eval --model RUN_DIR/model`
+        if self.config.lora.enabled and self.dist.is_main:  # a plain folder for `rlvr eval --model RUN_DIR/model`
             self.policy = save_merged(self.policy, self.run_dir / "model")
             self.model = self.policy.model
         self.dist.barrier()
-        return self.run_dir
 
     def _eval_settings(self) -> Any:
         from rlvr.evaluate import EvalSettings
@@ -311,15 +258,12 @@ class Trainer:
         rollouts, generate_s, verify_s, drawn = self._collect()
         rewards = _shape_rewards(rollouts, config)
         advantages, group_metrics = group_advantages(rewards, config.algo.baseline, config.algo.scale_by_std)
-        kept = _prune(rewards, config.data.keep_frac)
+        kept = prune_rollouts(rewards, config.data.keep_frac)  # (G, K) bool
         if config.data.keep_frac < 1:  # advantages of the down-sampled groups, as PODS computes them
-            subset = rewards[kept].view(rewards.shape[0], -1)
-            advantages = torch.zeros_like(rewards).masked_scatter(
-                kept, group_advantages(subset, config.algo.baseline, config.algo.scale_by_std)[0]
-            )
+            advantages = kept_advantages(rewards, kept, config.algo.baseline, config.algo.scale_by_std)
         update_metrics = self._update(rollouts, advantages, kept)
         self.engine.push_weights()  # vllm samples from its own copy of the weights (a no-op for hf)
-        lengths = torch.tensor([[len(c) for c in g] for g in rollouts.completion_ids], dtype=torch.float)
+        lengths = rollouts.lengths()  # (G, K)
         sampled_logp = [lp for g in rollouts.old_logprobs for c in g for lp in c]
         step_s = time.perf_counter() - start
         metrics = {
@@ -389,30 +333,16 @@ class Trainer:
                 generation = self.engine.generate([t.prompt for t in tasks], params)
             t1 = time.perf_counter()
             texts = [[c.text for c in group] for group in generation.completions]
-            check = dict(workers=config.data.verifier_workers, backend=config.data.verifier_backend)
-            references = [t.reference for t in tasks]
-            verdicts = judge([t.verifier for t in tasks], references, texts, **check)
-            # Read with the tasks' own verifiers: a run learning the format while losing accuracy shows here.
-            neutral_specs = [self.neutral_specs.get(t.id, t.verifier) for t in tasks]
-            strict = verdicts if neutral_specs == [t.verifier for t in tasks] else judge(
-                neutral_specs, references, texts, **check)
-            neutral = judge_neutral(neutral_specs, references, texts, strict, **check)
+            verdicts, neutral = verify(tasks, texts, self.neutral_specs, config.data.verifier_workers,
+                                       config.data.verifier_backend)
             verify_s += time.perf_counter() - t1
             generate_s += t1 - t0
-            part = Rollouts(
-                tasks=tasks, prompt_ids=generation.prompt_token_ids,
-                completion_ids=[[c.token_ids for c in g] for g in generation.completions],
-                old_logprobs=[[c.logprobs for c in g] for g in generation.completions], texts=texts,
-                truncated=torch.tensor([[c.finish_reason == "length" for c in g] for g in generation.completions]),
-                verdicts=verdicts, rewards=torch.tensor([[v.reward for v in g] for g in verdicts]),
-                neutral=torch.tensor(neutral, dtype=torch.bool),
-                new_tokens=generation.new_tokens,
-            )
+            part = Rollouts.from_generation(tasks, generation, verdicts, neutral)
             # All-equal groups get zero advantage and no gradient; filtering draws more prompts instead.
             informative += int(self.dist.sum(float((part.rewards.std(dim=-1, unbiased=False) > 0).sum())))
             parts.append(part)
             draws += 1
-        return _concat(parts, config.algo.group_size), generate_s, verify_s, drawn
+        return concat(parts, config.algo.group_size), generate_s, verify_s, drawn
 
     def _update(self, rollouts: Rollouts, advantages: torch.Tensor, kept: torch.Tensor) -> dict[str, float]:
         """ppo_epochs passes of clipped policy-gradient steps over the kept rollouts."""
@@ -426,9 +356,10 @@ class Trainer:
         totals: dict[str, float] = dict.fromkeys(("loss", "kl", "clip_frac", "ratio/mean"), 0.0)
         # A rank may have nothing to train on this step; it still joins the gradient sum. When the
         # weights are sharded it also runs as many (zero-weight) micro-batches as the busiest rank.
-        batch = _pad_batch(rollouts, rows, advantages, config, self.policy.tokenizer.pad_token_id or 0) if rows else {}
+        pad_id = self.policy.tokenizer.pad_token_id or 0
+        batch = pad_batch(rollouts, rows, advantages, config.data.truncated == "mask", pad_id) if rows else {}
         total_tokens = self.dist.sum(float(batch["mask"].sum()) if rows else 0.0)
-        micros = _micro_batches(len(rows), config.optim.micro_batch)
+        micros = micro_batches(len(rows), config.optim.micro_batch)
         count = self.layout.micro_batch_count(len(micros))
         ref_logp = self._reference_logprobs(batch, count) if self.reference is not None else None
         self.layout.module.train()
@@ -470,7 +401,7 @@ class Trainer:
     @torch.no_grad()
     def _reference_logprobs(self, batch: dict[str, Any], count: int | None = None) -> torch.Tensor | None:
         """Reference log-probs of the batch's completion tokens; `count` micro-batches in all (see _update)."""
-        micros = _micro_batches(batch["input_ids"].shape[0], self.config.optim.micro_batch) if batch else []
+        micros = micro_batches(batch["input_ids"].shape[0], self.config.optim.micro_batch) if batch else []
         parts = []
         for i in range(len(micros) if count is None else count):
             if i >= len(micros):  # a sharded reference: this rank joins the others' forward passes
@@ -504,144 +435,20 @@ class Trainer:
 
     def _save_checkpoint(self) -> None:
         """Called on every rank: sharded weights and optimizer state are gathered (or saved per rank) by all."""
-        root = self.run_dir / "checkpoints"
-        target = root / f"step-{self.step}"
-        staging = root / f".step-{self.step}.tmp"
-        weights, optimizer = self.layout.full_state_dict(), self.layout.optimizer_state()
-        if self.dist.is_main:
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
-        self.dist.barrier()
-        self.layout.save_shards(staging)
-        self.dist.barrier()
-        if self.dist.is_main:
-            self._write_checkpoint(root, staging, target, weights, optimizer)
-        self.dist.barrier()
-
-    def _write_checkpoint(self, root: Path, staging: Path, target: Path, weights: dict[str, torch.Tensor] | None,
-                          optimizer: Any) -> None:
-        if self.config.lora.enabled:  # the base weights never change: the adapter is all there is to save
-            save_adapter(self.model, staging)
-        else:
-            self.model.save_pretrained(staging, state_dict=weights)
-        self.policy.tokenizer.save_pretrained(staging)
-        torch.save({
-            "step": self.step,
-            "layout": self.layout.name,
-            "optimizer": optimizer,
-            "scheduler": self.scheduler.state_dict(),
-            "stream": self.stream.state(),
-            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
-            "health": {"streak": self.health.streak, "first": self.health.first},
-        }, staging / "trainer_state.pt")
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)  # a checkpoint is either complete or absent
-        atomic_write(root / "latest", lambda f: f.write(target.name))  # a crash leaves the old pointer
-        steps = sorted(int(p.name.split("-")[1]) for p in root.glob("step-*"))
-        for old in steps[: -self.config.run.keep_checkpoints]:
-            shutil.rmtree(root / f"step-{old}", ignore_errors=True)
+        state = {"scheduler": self.scheduler.state_dict(), "stream": self.stream.state(),
+                 "health": {"streak": self.health.streak, "first": self.health.first}}
+        save_checkpoint(self.run_dir, self.step, self.policy, self.layout, self.dist, lora=self.config.lora.enabled,
+                        keep=self.config.run.keep_checkpoints, state=state)
 
     def _load_latest_checkpoint(self) -> None:
-        root = self.run_dir / "checkpoints"
-        latest = root / (root / "latest").read_text().strip() if (root / "latest").exists() else None
-        if latest is None or not latest.exists():
-            raise ConfigError(f"nothing to resume in {self.run_dir}: no complete checkpoint.")
-        from safetensors.torch import load_file
-
-        state = torch.load(latest / "trainer_state.pt", weights_only=False)
-        written_by = state.get("layout", "ddp")  # the optimizer state's format depends on it
-        if written_by != self.layout.name:
-            raise ConfigError(f"checkpoint {latest} was written by a {written_by} launch; resume it with the same "
-                              f"accelerate recipe, not {self.layout.name}.")
-        if self.config.lora.enabled:
-            load_adapter(self.model, latest)
-        elif (latest / "adapter_config.json").exists():
-            raise ConfigError(f"checkpoint {latest} holds a LoRA adapter; resume it with lora.enabled=true.")
-        else:
-            weights = load_file(str(latest / "model.safetensors"))
-            missing, unexpected = self.layout.load(latest, weights)
-            tied = {"lm_head.weight"} if getattr(self.model.config, "tie_word_embeddings", False) else set()
-            if unexpected or set(missing) - tied:  # tied embeddings are saved once; nothing else may be missing
-                raise ConfigError(f"checkpoint {latest} does not match the model ({(unexpected or missing)[0]}).")
-        self.layout.load_optimizer(state["optimizer"])
+        state = load_checkpoint(self.run_dir, self.model, self.layout, lora=self.config.lora.enabled)
         self.scheduler.load_state_dict(state["scheduler"])
         self.stream.load(state["stream"])
-        random.setstate(state["rng"]["python"])
-        np.random.set_state(state["rng"]["numpy"])
-        torch.set_rng_state(state["rng"]["torch"])
         self.health.streak, self.health.first = state["health"]["streak"], state["health"]["first"]
         self.step = state["step"]
-        # Steps logged after this checkpoint by the interrupted run are done again: drop their lines.
-        for name in ("metrics.jsonl", "samples.jsonl", "health.jsonl"):
-            path = self.run_dir / name
-            if path.exists():
-                kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= self.step]
-                atomic_write(path, lambda f, kept=kept: f.writelines(line + "\n" for line in kept))
-
-
-# ---------------------------------------------------------------------------------------------
-# Batch plumbing
-
-
-def _concat(parts: list[Rollouts], k: int) -> Rollouts:
-    def cat(name: str) -> list:
-        return [x for p in parts for x in getattr(p, name)]
-
-    return Rollouts(
-        tasks=cat("tasks"), prompt_ids=cat("prompt_ids"), completion_ids=cat("completion_ids"),
-        old_logprobs=cat("old_logprobs"), texts=cat("texts"), verdicts=cat("verdicts"),
-        truncated=torch.cat([p.truncated.view(-1, k) for p in parts]),
-        rewards=torch.cat([p.rewards.view(-1, k) for p in parts]),
-        neutral=torch.cat([p.neutral.view(-1, k) for p in parts]),
-        new_tokens=sum(p.new_tokens for p in parts),
-    )
-
-
-def _micro_batches(n: int, size: int) -> list[slice]:
-    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
-
-
-def _pad_batch(rollouts: Rollouts, rows: list[tuple[int, int]], advantages: torch.Tensor, config: TrainConfig,
-               pad_id: int) -> dict[str, Any]:
-    """Left-pad prompts and right-pad completions so every completion starts at the same column.
-
-    input_ids (R, P + T); completion, old_logp, mask (R, T); advantage (R,).
-    """
-    prompts = [rollouts.prompt_ids[g] for g, _ in rows]
-    completions = [rollouts.completion_ids[g][j] for g, j in rows]
-    width, span = max(len(p) for p in prompts), max(max(len(c) for c in completions), 1)
-    input_ids = torch.full((len(rows), width + span), pad_id, dtype=torch.long)
-    attention = torch.zeros_like(input_ids)
-    completion = torch.full((len(rows), span), pad_id, dtype=torch.long)
-    old_logp = torch.zeros((len(rows), span))
-    mask = torch.zeros((len(rows), span))
-    for r, ((g, j), prompt, tokens) in enumerate(zip(rows, prompts, completions)):
-        input_ids[r, width - len(prompt) : width] = torch.tensor(prompt)
-        input_ids[r, width : width + len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-        attention[r, width - len(prompt) : width + len(tokens)] = 1
-        completion[r, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-        old_logp[r, : len(tokens)] = torch.tensor(rollouts.old_logprobs[g][j])
-        if not (config.data.truncated == "mask" and rollouts.truncated[g, j]):
-            mask[r, : len(tokens)] = 1
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    return {
-        "input_ids": input_ids, "attention": attention, "positions": positions, "prompt_width": width,
-        "completion": completion, "old_logp": old_logp, "mask": mask,
-        "advantage": torch.stack([advantages[g, j] for g, j in rows]),
-    }
+        drop_logs_after(self.run_dir, self.step)
 
 
 def train(config: TrainConfig, resume: bool = False, policy: Policy | None = None, progress: bool = True) -> Path:
     """Run (or resume) a GRPO training run; returns the run directory."""
     return Trainer(config, policy=policy, resume=resume, progress=progress).train()
-
-
-def final_model(run_dir: str | Path) -> Path:
-    """The folder holding a finished run's trained model: the merged LoRA model, else the last checkpoint."""
-    run_dir = Path(run_dir)
-    if (run_dir / "model" / "config.json").exists():
-        return run_dir / "model"
-    latest = run_dir / "checkpoints" / "latest"
-    if not latest.exists():
-        raise ConfigError(f"{run_dir} has no trained model: no model/ folder and no checkpoint.")
-    return run_dir / "checkpoints" / latest.read_text().strip()

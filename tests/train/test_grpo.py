@@ -1,11 +1,19 @@
-"""The GRPO maths: advantages, clipping, KL, gradient signs, aggregation."""
+"""The GRPO maths: advantages, clipping, KL, gradient signs, aggregation, reward shaping, pruning."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from rlvr.train.grpo import group_advantages, grpo_loss, token_entropy, token_logprobs
+from rlvr.train.grpo import (
+    group_advantages,
+    grpo_loss,
+    kept_advantages,
+    prune_rollouts,
+    shape_rewards,
+    token_entropy,
+    token_logprobs,
+)
 
 
 def test_four_right_four_wrong_gives_exactly_plus_and_minus_one():
@@ -143,3 +151,23 @@ def test_micro_batches_accumulate_to_the_full_batch_gradient(aggregation):
         (grad,) = torch.autograd.grad(loss * weight, part)
         accumulated[rows] = grad
     assert torch.allclose(accumulated, expected, atol=1e-7)
+
+
+def test_shaping_zeroes_truncated_answers_and_charges_per_token():
+    rewards, truncated = torch.tensor([[1.0, 1.0]]), torch.tensor([[False, True]])
+    lengths = torch.tensor([[4.0, 8.0]])
+    assert shape_rewards(rewards, truncated, lengths).tolist() == [[1.0, 1.0]]
+    assert shape_rewards(rewards, truncated, lengths, zero_truncated=True).tolist() == [[1.0, 0.0]]
+    shaped = shape_rewards(rewards, truncated, lengths, length_penalty=0.5, max_tokens=8)
+    assert shaped.tolist() == [[0.75, 0.5]] and rewards.tolist() == [[1.0, 1.0]]  # a new tensor
+
+
+def test_pruning_keeps_the_extremes_of_each_group_and_recentres_on_them():
+    rewards = torch.tensor([[0.1, 0.9, 0.5, 0.0, 1.0, 0.4], [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]])
+    assert prune_rollouts(rewards, 1.0).all()
+    kept = prune_rollouts(rewards, 0.5)  # 3 of 6: the 2 highest and the lowest
+    assert kept.tolist() == [[False, True, False, True, True, False], [True, True, False, False, False, True]]
+    assert prune_rollouts(rewards, 0.1).sum(-1).tolist() == [2, 2]  # never fewer than 2, one of each end
+    advantages = kept_advantages(rewards, kept, scale_by_std=False)
+    assert advantages[0].tolist() == pytest.approx([0.0, 0.9 - 1.9 / 3, 0.0, -1.9 / 3, 1.0 - 1.9 / 3, 0.0])
+    assert advantages[1].tolist() == pytest.approx([1 / 3, 1 / 3, 0.0, 0.0, 0.0, -2 / 3])

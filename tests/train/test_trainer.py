@@ -164,7 +164,7 @@ def test_config_errors_are_one_sentence(setup, overrides, message):
 
 def test_task_stream_schedules_and_resumes_its_position():
     from rlvr.tasks import Task
-    from rlvr.train.trainer import TaskStream
+    from rlvr.train.rollouts import TaskStream
 
     tasks = [Task(id=f"t{i}", prompt="p", reference="1", meta={"difficulty": 3 - i % 3, "pass_rate": i / 10})
              for i in range(6)]
@@ -216,7 +216,8 @@ def test_unknown_or_missing_logger_fails_before_loading_anything(setup, tmp_path
 def test_length_control_shapes_rewards():
     import torch
 
-    from rlvr.train.trainer import Rollouts, _shape_rewards
+    from rlvr.train.rollouts import Rollouts
+    from rlvr.train.trainer import _shape_rewards
 
     rollouts = Rollouts(
         tasks=[], prompt_ids=[], completion_ids=[[[1] * 4, [1] * 8]], old_logprobs=[], texts=[],

@@ -1,0 +1,125 @@
+"""Checkpoints of a GRPO run: written atomically, resumed exactly.
+
+    RUN_DIR/checkpoints/step-N/   model (Hugging Face folder, or the LoRA adapter), tokenizer,
+                                  trainer_state.pt (step, layout, optimizer, scheduler, stream, RNG, health)
+    RUN_DIR/checkpoints/latest    the name of the newest complete step-N folder
+
+A checkpoint is built in a hidden staging folder and renamed into place, then `latest` is
+rewritten atomically: a crash at any point leaves the previous checkpoint and pointer intact.
+Resuming restores the global RNGs too, so a resumed run logs the same metrics as an
+uninterrupted one; the log lines an interrupted run wrote after its checkpoint are dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlvr._errors import ConfigError
+from rlvr._io import atomic_write
+from rlvr.models import Policy
+from rlvr.train.distributed import Dist
+from rlvr.train.lora import load_adapter, save_adapter
+from rlvr.train.sharding import Replicated
+
+_LOGS = ("metrics.jsonl", "samples.jsonl", "health.jsonl")  # one line per step, each with its "step"
+
+
+def save_checkpoint(run_dir: Path, step: int, policy: Policy, layout: Replicated, dist: Dist, *, lora: bool,
+                    keep: int, state: dict[str, Any]) -> None:
+    """Write checkpoints/step-STEP and point `latest` at it; keep the newest `keep` checkpoints.
+
+    Called on every rank: sharded weights and optimizer state are gathered (or saved per rank)
+    by all. `state` is the trainer's own resumable state (scheduler, stream, health).
+    """
+    root = run_dir / "checkpoints"
+    target = root / f"step-{step}"
+    staging = root / f".step-{step}.tmp"
+    weights, optimizer = layout.full_state_dict(), layout.optimizer_state()
+    if dist.is_main:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    dist.barrier()
+    layout.save_shards(staging)
+    dist.barrier()
+    if dist.is_main:
+        full_state = {"step": step, "layout": layout.name, "optimizer": optimizer, **state}
+        write_checkpoint(root, staging, target, policy, weights, full_state, lora=lora, keep=keep)
+    dist.barrier()
+
+
+def write_checkpoint(root: Path, staging: Path, target: Path, policy: Policy, weights: dict[str, torch.Tensor] | None,
+                     state: dict[str, Any], *, lora: bool, keep: int) -> None:
+    """Rank 0's part: the model into `staging`, then renamed to `target`, `latest` updated, old ones removed."""
+    if lora:  # the base weights never change: the adapter is all there is to save
+        save_adapter(policy.model, staging)
+    else:
+        policy.model.save_pretrained(staging, state_dict=weights)
+    policy.tokenizer.save_pretrained(staging)
+    rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    torch.save({**state, "rng": rng}, staging / "trainer_state.pt")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)  # a checkpoint is either complete or absent
+    atomic_write(root / "latest", lambda f: f.write(target.name))  # a crash leaves the old pointer
+    steps = sorted(int(p.name.split("-")[1]) for p in root.glob("step-*"))
+    for old in steps[:-keep]:
+        shutil.rmtree(root / f"step-{old}", ignore_errors=True)
+
+
+def load_checkpoint(run_dir: Path, model: torch.nn.Module, layout: Replicated, *, lora: bool) -> dict[str, Any]:
+    """Load the latest checkpoint's weights (or adapter), optimizer state and global RNG states.
+
+    Returns trainer_state.pt for the trainer to restore the rest (step, scheduler, stream, health).
+    """
+    root = run_dir / "checkpoints"
+    latest = root / (root / "latest").read_text().strip() if (root / "latest").exists() else None
+    if latest is None or not latest.exists():
+        raise ConfigError(f"nothing to resume in {run_dir}: no complete checkpoint.")
+    from safetensors.torch import load_file
+
+    state = torch.load(latest / "trainer_state.pt", weights_only=False)
+    written_by = state.get("layout", "ddp")  # the optimizer state's format depends on it
+    if written_by != layout.name:
+        raise ConfigError(f"checkpoint {latest} was written by a {written_by} launch; resume it with the same "
+                          f"accelerate recipe, not {layout.name}.")
+    if lora:
+        load_adapter(model, latest)
+    elif (latest / "adapter_config.json").exists():
+        raise ConfigError(f"checkpoint {latest} holds a LoRA adapter; resume it with lora.enabled=true.")
+    else:
+        weights = load_file(str(latest / "model.safetensors"))
+        missing, unexpected = layout.load(latest, weights)
+        tied = {"lm_head.weight"} if getattr(model.config, "tie_word_embeddings", False) else set()
+        if unexpected or set(missing) - tied:  # tied embeddings are saved once; nothing else may be missing
+            raise ConfigError(f"checkpoint {latest} does not match the model ({(unexpected or missing)[0]}).")
+    layout.load_optimizer(state["optimizer"])
+    random.setstate(state["rng"]["python"])
+    np.random.set_state(state["rng"]["numpy"])
+    torch.set_rng_state(state["rng"]["torch"])
+    return state
+
+
+def drop_logs_after(run_dir: Path, step: int) -> None:
+    """Steps logged after the checkpoint by the interrupted run are done again: drop their lines."""
+    for name in _LOGS:
+        path = run_dir / name
+        if path.exists():
+            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+            atomic_write(path, lambda f, kept=kept: f.writelines(line + "\n" for line in kept))
+
+
+def final_model(run_dir: str | Path) -> Path:
+    """The folder holding a finished run's trained model: the merged LoRA model, else the last checkpoint."""
+    run_dir = Path(run_dir)
+    if (run_dir / "model" / "config.json").exists():
+        return run_dir / "model"
+    latest = run_dir / "checkpoints" / "latest"
+    if not latest.exists():
+        raise ConfigError(f"{run_dir} has no trained model: no model/ folder and no checkpoint.")
+    return run_dir / "checkpoints" / latest.read_text().strip()

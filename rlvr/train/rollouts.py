@@ -1,0 +1,166 @@
+"""The trainer's data: the prompt stream, one step's rollouts, and the padded batch the update reads.
+
+Shapes: G groups (prompts) of K completions; R trained rows (kept, non-zero advantage);
+P prompt columns (left-padded), T completion columns (right-padded).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from rlvr.models import GenerationResult
+from rlvr.tasks import Task
+from rlvr.tasks.judge import judge, judge_neutral
+from rlvr.verifiers import Verdict
+
+# ---------------------------------------------------------------------------------------------
+# Data: a deterministic stream of prompts whose position is part of the checkpoint.
+
+
+class TaskStream:
+    """Tasks in epochs: shuffled by (seed, epoch), or easy to hard (by difficulty or measured pass rate)."""
+
+    def __init__(self, tasks: list[Task], seed: int, schedule: str) -> None:
+        self.tasks, self.seed, self.schedule = tasks, seed, schedule
+        self.epoch, self.index = 0, 0
+
+    def _order(self) -> list[int]:
+        order = list(range(len(self.tasks)))
+        random.Random(self.seed * 1_000_003 + self.epoch).shuffle(order)
+        # Stable sorts keep the shuffle among equally hard tasks.
+        if self.schedule == "difficulty":
+            order.sort(key=lambda i: self.tasks[i].meta.get("difficulty", 0))
+        elif self.schedule == "pass_rate":  # a higher base pass rate is easier
+            order.sort(key=lambda i: -self.tasks[i].meta.get("pass_rate", 0.0))
+        return order
+
+    def take(self, n: int) -> list[Task]:
+        out: list[Task] = []
+        order = self._order()
+        while len(out) < n:
+            if self.index >= len(order):
+                self.epoch, self.index = self.epoch + 1, 0
+                order = self._order()
+            out.append(self.tasks[order[self.index]])
+            self.index += 1
+        return out
+
+    def state(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "index": self.index}
+
+    def load(self, state: dict[str, int]) -> None:
+        self.epoch, self.index = state["epoch"], state["index"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rollouts
+
+
+@dataclass(frozen=True)
+class Rollouts:
+    """One step's training batch: groups of K completions with their rewards."""
+
+    tasks: list[Task]
+    prompt_ids: list[list[int]]
+    completion_ids: list[list[list[int]]]  # [group][sample] -> tokens
+    old_logprobs: list[list[list[float]]]
+    texts: list[list[str]]
+    truncated: torch.Tensor  # (G, K) bool
+    verdicts: list[list[Verdict]]
+    rewards: torch.Tensor  # (G, K) verifier rewards
+    neutral: torch.Tensor  # (G, K) bool: right when read format-neutrally by the task's own verifier
+    new_tokens: int = 0
+
+    @classmethod
+    def from_generation(cls, tasks: list[Task], generation: GenerationResult, verdicts: list[list[Verdict]],
+                        neutral: list[list[bool]]) -> Rollouts:
+        completions = generation.completions  # [group][sample]
+        return cls(
+            tasks=tasks, prompt_ids=generation.prompt_token_ids,
+            completion_ids=[[c.token_ids for c in g] for g in completions],
+            old_logprobs=[[c.logprobs for c in g] for g in completions],
+            texts=[[c.text for c in g] for g in completions],
+            truncated=torch.tensor([[c.finish_reason == "length" for c in g] for g in completions]),
+            verdicts=verdicts, rewards=torch.tensor([[v.reward for v in g] for g in verdicts]),
+            neutral=torch.tensor(neutral, dtype=torch.bool),
+            new_tokens=generation.new_tokens,
+        )
+
+    def lengths(self) -> torch.Tensor:
+        """Completion lengths in tokens, (G, K) float."""
+        return torch.tensor([[len(c) for c in group] for group in self.completion_ids], dtype=torch.float)
+
+
+def verify(tasks: list[Task], texts: list[list[str]], neutral_specs: dict[str, Any], workers: int,
+           backend: str) -> tuple[list[list[Verdict]], list[list[bool]]]:
+    """Each group's verdicts under its task's (training) verifier, and the format-neutral reading.
+
+    The neutral reading uses the tasks' own verifiers (`neutral_specs`, by task id): a run
+    learning the format while losing accuracy shows there.
+    """
+    check = dict(workers=workers, backend=backend)
+    references = [t.reference for t in tasks]
+    verdicts = judge([t.verifier for t in tasks], references, texts, **check)
+    specs = [neutral_specs.get(t.id, t.verifier) for t in tasks]
+    strict = verdicts if specs == [t.verifier for t in tasks] else judge(specs, references, texts, **check)
+    return verdicts, judge_neutral(specs, references, texts, strict, **check)
+
+
+def concat(parts: list[Rollouts], k: int) -> Rollouts:
+    """One Rollouts from several draws of the same step (dynamic filtering draws more than once)."""
+    def cat(name: str) -> list:
+        return [x for p in parts for x in getattr(p, name)]
+
+    return Rollouts(
+        tasks=cat("tasks"), prompt_ids=cat("prompt_ids"), completion_ids=cat("completion_ids"),
+        old_logprobs=cat("old_logprobs"), texts=cat("texts"), verdicts=cat("verdicts"),
+        truncated=torch.cat([p.truncated.view(-1, k) for p in parts]),
+        rewards=torch.cat([p.rewards.view(-1, k) for p in parts]),
+        neutral=torch.cat([p.neutral.view(-1, k) for p in parts]),
+        new_tokens=sum(p.new_tokens for p in parts),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch plumbing
+
+
+def micro_batches(n: int, size: int) -> list[slice]:
+    """Row slices of at most `size` rows covering 0..n."""
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def pad_batch(rollouts: Rollouts, rows: list[tuple[int, int]], advantages: torch.Tensor, mask_truncated: bool,
+              pad_id: int) -> dict[str, Any]:
+    """Left-pad prompts and right-pad completions so every completion starts at the same column.
+
+    rows: (group, sample) pairs to train on; advantages (G, K); a truncated completion gets a
+    zero mask when `mask_truncated`.
+    input_ids, attention, positions (R, P + T); completion, old_logp, mask (R, T); advantage (R,).
+    """
+    prompts = [rollouts.prompt_ids[g] for g, _ in rows]
+    completions = [rollouts.completion_ids[g][j] for g, j in rows]
+    width, span = max(len(p) for p in prompts), max(max(len(c) for c in completions), 1)
+    input_ids = torch.full((len(rows), width + span), pad_id, dtype=torch.long)
+    attention = torch.zeros_like(input_ids)
+    completion = torch.full((len(rows), span), pad_id, dtype=torch.long)
+    old_logp = torch.zeros((len(rows), span))
+    mask = torch.zeros((len(rows), span))
+    for r, ((g, j), prompt, tokens) in enumerate(zip(rows, prompts, completions)):
+        input_ids[r, width - len(prompt) : width] = torch.tensor(prompt)
+        input_ids[r, width : width + len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+        attention[r, width - len(prompt) : width + len(tokens)] = 1
+        completion[r, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+        old_logp[r, : len(tokens)] = torch.tensor(rollouts.old_logprobs[g][j])
+        if not (mask_truncated and rollouts.truncated[g, j]):
+            mask[r, : len(tokens)] = 1
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    return {
+        "input_ids": input_ids, "attention": attention, "positions": positions, "prompt_width": width,
+        "completion": completion, "old_logp": old_logp, "mask": mask,
+        "advantage": torch.stack([advantages[g, j] for g, j in rows]),
+    }
