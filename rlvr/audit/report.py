@@ -38,8 +38,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from rlvr.audit.cases import AuditCase
-from rlvr.verifiers import Verdict, Verifier
-from rlvr.verifiers.base import shutdown_workers
+from rlvr.verifiers import Verdict, Verifier, shutdown_workers
 
 WORTH_TRYING = 0.9
 EXPLOITABLE = 0.7

@@ -24,7 +24,7 @@ from typing import Any
 
 from rlvr._errors import ConfigError, DataError
 from rlvr.tasks.records import Task
-from rlvr.verifiers._answer import AnswerMode
+from rlvr.verifiers import AnswerMode
 
 SPLITS = ("train", "test", "val")
 _SPLIT_PERCENT = {"train": 80, "test": 10, "val": 10}  # buckets 0-79, 80-89, 90-99

@@ -4,6 +4,10 @@
     >>> v = get_verifier("math")
     >>> v.verify("The answer is \\\\boxed{\\\\frac{1}{2}}.", "0.5").passed
     True
+
+The public surface: `Verdict` and its reason vocabulary (verdict.py), `Verifier` and the registry
+(base.py), answer reading (answer.py), and of the execution layer the `Backend` names and
+`shutdown_workers`, which stops every worker process and drops its verdict cache.
 """
 
 # Built-in verifiers register themselves on import.
@@ -18,20 +22,20 @@ from rlvr.verifiers import remote as _remote  # noqa: F401
 from rlvr.verifiers import rubric as _rubric  # noqa: F401
 from rlvr.verifiers import sql as _sql  # noqa: F401
 from rlvr.verifiers import structured as _structured  # noqa: F401
-from rlvr.verifiers.base import (
-    FORMAT_REASONS,
-    Verdict,
-    Verifier,
-    get_verifier,
-    register_verifier,
-    verifier_names,
-)
+from rlvr.verifiers._execution import Backend, shutdown_workers
+from rlvr.verifiers.answer import AnswerMode, extract_answer
+from rlvr.verifiers.base import Verifier, get_verifier, register_verifier, verifier_names
+from rlvr.verifiers.verdict import FORMAT_REASONS, Verdict
 
 __all__ = [
     "FORMAT_REASONS",
+    "AnswerMode",
+    "Backend",
     "Verdict",
     "Verifier",
+    "extract_answer",
     "get_verifier",
     "register_verifier",
+    "shutdown_workers",
     "verifier_names",
 ]

@@ -1,94 +1,27 @@
-"""Verdict, the Verifier base class, the registry, and the fail-closed guard.
+"""The Verifier base class, the registry, and plugins: how a verifier is declared and found.
 
 A verifier is a frozen dataclass of options with one method, `check`. Callers use
-`verify` / `verify_batch`, which put every check behind the guard:
+`verify` / `verify_batch`, which put every check behind the fail-closed guard (verdict.py)
+and run it where `isolated` and `backend` say (_execution.py: worker processes with a hard
+time limit, threads, or Ray tasks).
 
-- any exception, wrong return type or reward outside [0, 1] becomes reward 0.0
-  with a reason code (the verifier never raises for bad model output);
-- with `isolated=True` (the default) checks run in worker processes, and a check
-  that overruns `time_limit` is killed with its process. This holds in any thread,
-  unlike `signal.alarm` timeouts, which do nothing outside the main thread.
-- `backend="ray"` runs the same guarded checks as Ray tasks (ray_backend.py), with the
-  same order, verdicts, time limit and cache.
-
+Verifiers are found by registry name (`register_verifier`), by a plugin's entry point in the
+`rlvr.verifiers` group, or by a "package.module:function" path (`load_target`).
 Bad *options* raise `ConfigError` at construction, before any work starts.
 """
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
-import json
-import math
-import multiprocessing
-import multiprocessing.connection
-import threading
-import time
 import typing
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable, Literal, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Literal
 
 from rlvr._errors import ConfigError
+from rlvr.verifiers._execution import Backend, run_batch
+from rlvr.verifiers.verdict import Verdict
 
-Backend = Literal["local", "ray"]
-_BACKENDS = typing.get_args(Backend)
-
-# Reason codes that mean "the answer could not be read", as opposed to "read and wrong".
-# The evaluator reports the share of samples outside this set as the parseable share.
-FORMAT_REASONS = frozenset({"no_answer", "ambiguous", "parse_error", "malformed_input"})
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of one check.
-
-    reward: in [0, 1]; 0.0 whenever anything is wrong (fail closed).
-    reason: a short code: "ok", "mismatch", "no_answer", "ambiguous", "parse_error",
-            "timeout", "runtime_error", "forbidden", ...
-    detail: human-readable explanation, for debugging false positives and negatives.
-    """
-
-    reward: float
-    reason: str
-    detail: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return self.reward >= 1.0 - 1e-9
-
-    @property
-    def parsed(self) -> bool:
-        """True when the verifier could read an answer (right or wrong)."""
-        return self.reason not in FORMAT_REASONS
-
-
-def _coerce_verdict(value: object) -> Verdict:
-    """Turn what a check returned into a valid Verdict, failing closed."""
-    if isinstance(value, Verdict):
-        verdict = value
-    elif isinstance(value, (bool, int, float)):
-        reward = float(value)
-        verdict = Verdict(reward, "ok" if reward >= 1.0 - 1e-9 else "mismatch")
-    else:
-        return Verdict(0.0, "invalid_reward", f"check returned {type(value).__name__}, not a Verdict or float")
-    if not isinstance(verdict.reward, (int, float)) or not math.isfinite(verdict.reward):
-        return Verdict(0.0, "invalid_reward", f"reward {verdict.reward!r} is not a finite number")
-    if not 0.0 <= verdict.reward <= 1.0:
-        return Verdict(0.0, "invalid_reward", f"reward {verdict.reward!r} is outside [0, 1]")
-    return verdict
-
-
-def guarded_check(verifier: "Verifier", completion: object, reference: object) -> Verdict:
-    """Run `verifier.check` so that nothing escapes: the fail-closed guard."""
-    if not isinstance(completion, str):
-        return Verdict(0.0, "malformed_input", f"completion is {type(completion).__name__}, not str")
-    try:
-        value = verifier.check(completion, reference)
-    except Exception as exc:  # noqa: BLE001 - fail closed, but keep the reason
-        return Verdict(0.0, "runtime_error", f"{type(exc).__name__}: {exc}"[:500])
-    return _coerce_verdict(value)
+__all__ = ["FunctionVerifier", "Verifier", "get_verifier", "load_target", "register_verifier", "verifier_names"]
 
 
 @dataclass(frozen=True)
@@ -136,19 +69,7 @@ class Verifier:
         verifiers that wait on a subprocess or a server (code sandbox, Lean, remote) overlap.
         backend="ray": the same checks as Ray tasks, `workers` tasks at a time (ray_backend.py).
         """
-        if backend not in _BACKENDS:
-            raise ConfigError(f"verifier backend must be one of {', '.join(_BACKENDS)}, got {backend!r}.")
-        pairs = list(pairs)
-        if self.isolated:
-            return _pool_for(self).run(pairs, workers, backend)
-        if backend == "ray":
-            from rlvr.verifiers import ray_backend
-
-            return ray_backend.run_checks(self, pairs, workers)
-        if workers <= 1 or len(pairs) <= 1:
-            return [guarded_check(self, c, r) for c, r in pairs]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(lambda pair: guarded_check(self, pair[0], pair[1]), pairs))
+        return run_batch(self, pairs, workers, backend)
 
 
 # ------------------------------------------------------------------------------------------
@@ -224,7 +145,7 @@ def get_verifier(spec: str | dict | Verifier | Callable, **options: Any) -> Veri
     else:
         raise ConfigError(f"a verifier is a name or a mapping with 'name', got {type(spec).__name__}.")
     if ":" in name:  # "package.module:function" or "package.module:VerifierClass"
-        target = _load_target(name)
+        target = load_target(name)
         if isinstance(target, type) and issubclass(target, Verifier):
             cls = target
         else:
@@ -259,7 +180,8 @@ def _entry_point(name: str) -> type[Verifier] | None:
     return None
 
 
-def _load_target(path: str) -> Any:
+def load_target(path: str) -> Any:
+    """The object a "package.module:attribute" path names; ConfigError when it cannot be imported."""
     import importlib
 
     module_name, _, attr = path.partition(":")
@@ -296,178 +218,8 @@ class FunctionVerifier(Verifier):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not callable(_load_target(self.target)):
+        if not callable(load_target(self.target)):
             raise ConfigError(f"verifier target '{self.target}' is not callable.")
 
     def check(self, completion: str, reference: Any) -> Verdict:
-        return _load_target(self.target)(completion, reference)
-
-
-# ------------------------------------------------------------------------------------------
-# Worker processes: the hard time limit. One pool per verifier configuration, started lazily
-# and reused, so a check costs a pipe round trip rather than a process start.
-
-
-def _worker_main(verifier: Verifier, conn: multiprocessing.connection.Connection) -> None:
-    conn.send("ready")  # start-up (imports) is done; from here on the clock is fair
-    while True:
-        try:
-            completion, reference = conn.recv()
-        except (EOFError, OSError, KeyboardInterrupt):
-            return
-        conn.send(guarded_check(verifier, completion, reference))
-
-
-class _Worker:
-    _ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a process running torch threads
-
-    def __init__(self, verifier: Verifier) -> None:
-        self.conn, child = self._ctx.Pipe()
-        self.process = self._ctx.Process(target=_worker_main, args=(verifier, child), daemon=True)
-        self.process.start()
-        child.close()
-        self.ready = False
-
-    def wait_ready(self, timeout: float = 120.0) -> bool:
-        """Block until the worker has imported everything; False if it died or hung."""
-        if not self.ready:
-            try:
-                self.ready = self.conn.poll(timeout) and self.conn.recv() == "ready"
-            except (EOFError, OSError):
-                self.ready = False
-        return self.ready
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.join(timeout=5)
-        self.conn.close()
-
-
-_CACHE_SIZE = 50_000
-# Verdicts that depend on the machine or a service, not on the input: checked again next time.
-_UNCACHED_REASONS = frozenset({"timeout", "runtime_error", "http_error", "bad_response", "breaker_open"})
-
-
-def _cache_key(completion: object, reference: object) -> tuple[str, str] | None:
-    if not isinstance(completion, str):
-        return None
-    try:
-        return completion, json.dumps(reference, sort_keys=True)
-    except (TypeError, ValueError, RecursionError):  # not JSON, or nested too deep: checked, never cached
-        return None
-
-
-class _Pool:
-    """Worker processes for one verifier configuration, plus a cache of its verdicts.
-
-    Verifiers are deterministic, so an identical (completion, reference) pair, common when
-    a policy starts to converge, is checked once.
-    """
-
-    def __init__(self, verifier: Verifier) -> None:
-        self.verifier = verifier
-        self.idle: list[_Worker] = []
-        self.lock = threading.Lock()
-        self.cache: dict[tuple[str, str], Verdict] = {}
-
-    def run(self, pairs: Sequence[tuple[str, Any]], workers: int, backend: Backend = "local") -> list[Verdict]:
-        keys = [_cache_key(c, r) for c, r in pairs]
-        execute = self._run if backend == "local" else self._run_on_ray
-        with self.lock:
-            first: dict[tuple[str, str], int] = {}
-            todo = []  # indices to check: uncached, and only the first of identical pairs
-            for i, key in enumerate(keys):
-                if key is None or (key not in self.cache and first.setdefault(key, i) == i):
-                    todo.append(i)
-            fresh = dict(zip(todo, execute([pairs[i] for i in todo], max(1, workers))))
-            for i, verdict in fresh.items():
-                if keys[i] is not None and verdict.reason not in _UNCACHED_REASONS:
-                    if len(self.cache) >= _CACHE_SIZE:
-                        del self.cache[next(iter(self.cache))]  # drop the oldest entry
-                    self.cache[keys[i]] = verdict
-            return [
-                fresh[i] if i in fresh else self.cache.get(key) or fresh[first[key]]  # type: ignore[index]
-                for i, key in enumerate(keys)
-            ]
-
-    def _run(self, pairs: Sequence[tuple[str, Any]], workers: int) -> list[Verdict]:
-        limit = self.verifier.time_limit
-        results: list[Verdict | None] = [None] * len(pairs)
-        pending = deque(enumerate(pairs))
-        busy: dict[multiprocessing.connection.Connection, tuple[_Worker, int, float]] = {}
-        while len(self.idle) < min(workers, len(pairs)):
-            self.idle.append(_Worker(self.verifier))
-        while pending or busy:
-            while pending and self.idle:
-                worker = self.idle.pop()
-                index, pair = pending.popleft()
-                if not worker.wait_ready():
-                    results[index] = Verdict(0.0, "runtime_error", "verifier worker failed to start")
-                    self._replace(worker)
-                    continue
-                try:
-                    worker.conn.send(pair)
-                except Exception as exc:  # noqa: BLE001 - a dead worker, or a reference pickle refuses (any error)
-                    results[index] = Verdict(0.0, "runtime_error", f"could not send check to worker: {exc}")
-                    self._replace(worker)
-                    continue
-                busy[worker.conn] = (worker, index, time.monotonic() + limit)
-            if not busy:
-                continue
-            wait_s = max(0.0, min(deadline for _, _, deadline in busy.values()) - time.monotonic())
-            for conn in multiprocessing.connection.wait(list(busy), timeout=wait_s):
-                worker, index, _ = busy.pop(conn)
-                try:
-                    results[index] = conn.recv()
-                    self.idle.append(worker)
-                except (EOFError, OSError):
-                    code = worker.process.exitcode
-                    results[index] = Verdict(0.0, "runtime_error", f"verifier worker died (exit code {code})")
-                    self._replace(worker)
-            now = time.monotonic()
-            for conn, (worker, index, deadline) in list(busy.items()):
-                if now >= deadline:
-                    del busy[conn]
-                    results[index] = Verdict(0.0, "timeout", f"check exceeded the {limit:g} s time limit")
-                    self._replace(worker)
-        return results  # type: ignore[return-value]
-
-    def _run_on_ray(self, pairs: Sequence[tuple[str, Any]], workers: int) -> list[Verdict]:
-        from rlvr.verifiers import ray_backend
-
-        return ray_backend.run_checks(self.verifier, pairs, workers)
-
-    def _replace(self, worker: _Worker) -> None:
-        worker.kill()
-        self.idle.append(_Worker(self.verifier))
-
-    def close(self) -> None:
-        for worker in self.idle:
-            worker.kill()
-        self.idle.clear()
-
-
-_POOLS: dict[object, _Pool] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _pool_for(verifier: Verifier) -> _Pool:
-    key: object = verifier  # equal configurations share workers
-    try:
-        hash(verifier)
-    except TypeError:  # options holding lists or dicts
-        key = id(verifier)
-    with _POOLS_LOCK:
-        pool = _POOLS.get(key)
-        if pool is None:
-            pool = _POOLS[key] = _Pool(verifier)
-        return pool
-
-
-@atexit.register
-def shutdown_workers() -> None:
-    """Stop every verifier worker process (also runs at interpreter exit)."""
-    with _POOLS_LOCK:
-        for pool in _POOLS.values():
-            pool.close()
-        _POOLS.clear()
+        return load_target(self.target)(completion, reference)

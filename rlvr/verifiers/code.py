@@ -46,7 +46,8 @@ from rlvr.sandbox import (
     SandboxLimits,
     encode_value,
 )
-from rlvr.verifiers.base import Verdict, Verifier, register_verifier
+from rlvr.verifiers.base import Verifier, register_verifier
+from rlvr.verifiers.verdict import Verdict
 
 __all__ = ["CodeVerifier", "extract_code"]
 

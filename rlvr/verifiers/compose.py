@@ -61,7 +61,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers.base import Verdict, Verifier, get_verifier, guarded_check, register_verifier
+from rlvr.verifiers.base import Verifier, get_verifier, register_verifier
+from rlvr.verifiers.verdict import Verdict, guarded_check
 
 __all__ = ["ComposeVerifier"]
 

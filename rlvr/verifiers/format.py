@@ -40,7 +40,6 @@ caller. isolated=True also works, and adds the worker's kill at the limit.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -48,8 +47,9 @@ from typing import Any
 import regex
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers._answer import _BOX, _TAG_OPEN, AnswerMode, extract_answer
-from rlvr.verifiers.base import Verdict, Verifier, register_verifier
+from rlvr.verifiers.answer import AnswerMode, extract_answer, has_answer_tag, has_box
+from rlvr.verifiers.base import Verifier, register_verifier
+from rlvr.verifiers.verdict import Verdict, seconds_left
 
 __all__ = ["FormatVerifier"]
 
@@ -93,7 +93,7 @@ class FormatVerifier(Verifier):
             return failure
         if self.pattern is not None:
             try:
-                matched = regex.fullmatch(self.pattern, answer, timeout=_seconds_left(deadline), concurrent=True)
+                matched = regex.fullmatch(self.pattern, answer, timeout=seconds_left(deadline), concurrent=True)
             except TimeoutError:
                 said = f"pattern {self.pattern!r} ran past the {self.time_limit:g} s time limit"
                 return Verdict(0.0, "timeout", said)
@@ -123,23 +123,12 @@ def _after_think(completion: str, mode: AnswerMode) -> tuple[str, Verdict | None
 
 def _has_answer_marker(text: str, mode: AnswerMode) -> bool:
     if mode in ("boxed", "boxed_or_bare"):
-        return _BOX.search(text) is not None
+        return has_box(text)
     if mode == "answer_tag":
-        return _TAG_OPEN in text
+        return has_answer_tag(text)
     return False  # a bare answer has no marker to look for
 
 
 def _quote(text: str, limit: int = 60) -> str:
     return '"' + (text if len(text) <= limit else text[: limit - 3] + "...") + '"'
 
-
-def _seconds_left(deadline: float) -> float | None:
-    """The `timeout=` for a `regex` call that must end by `deadline` (a time.monotonic() value).
-
-    `regex` reads 0 as "out of time" but a negative timeout as none at all, so a spent budget
-    gives 0; None (no timeout) past a million seconds, where `regex` would overflow.
-    """
-    left = deadline - time.monotonic()
-    if not math.isfinite(left) or left > 1e6:
-        return None
-    return max(left, 0.0)

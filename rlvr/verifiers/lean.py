@@ -55,7 +55,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers.base import Verdict, Verifier, register_verifier
+from rlvr.verifiers.base import Verifier, register_verifier
+from rlvr.verifiers.verdict import Verdict
 
 __all__ = ["ALLOWED_AXIOMS", "LeanResult", "LeanVerifier", "forbidden_construct"]
 

@@ -61,7 +61,6 @@ from typing import Any
 import sympy
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers._answer import AnswerMode, extract_answer
 from rlvr.verifiers._mathparse import (
     Group,
     Interval,
@@ -71,7 +70,9 @@ from rlvr.verifiers._mathparse import (
     Scalar,
     parse_math,
 )
-from rlvr.verifiers.base import Verdict, Verifier, register_verifier
+from rlvr.verifiers.answer import AnswerMode, extract_answer
+from rlvr.verifiers.base import Verifier, register_verifier
+from rlvr.verifiers.verdict import Verdict
 
 __all__ = ["MathVerifier"]
 

@@ -18,7 +18,7 @@ The semantics are the local backend's, so a run can move between them:
 - a task whose worker dies gives that check reward 0 "runtime_error"; a chunk that fails
   before its first check, or that Ray does not start within 120 s, gives every check of the
   chunk "runtime_error". The caller never sees a Ray exception;
-- the verdict cache of isolated verifiers is the local backend's cache (base.py).
+- the verdict cache of isolated verifiers is the local backend's cache (_execution.py).
 
 The workers import rlvr (and a user's verifier module) themselves: on a remote cluster both
 must be installed there. A local instance gets this process's `sys.path`.
@@ -35,15 +35,12 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers.base import Verdict, guarded_check
+from rlvr.verifiers.verdict import Checker, Verdict, guarded_check
 
-if TYPE_CHECKING:
-    from rlvr.verifiers.base import Verifier
-
-__all__ = ["connect"]
+__all__ = ["connect", "run_checks"]
 
 _CHUNKS_PER_WORKER = 4  # several chunks a worker: a slow chunk does not leave the other workers idle
 _START_TIMEOUT_S = 120.0  # as the local pool waits for a worker to start
@@ -84,7 +81,7 @@ def connect(address: str = "", num_cpus: int | None = None) -> None:
                           "check data.ray_address or RAY_ADDRESS.") from exc
 
 
-def _check_chunk(verifier: Verifier, pairs: list[tuple[str, Any]]) -> Iterator[object]:
+def _check_chunk(verifier: Checker, pairs: list[tuple[str, Any]]) -> Iterator[object]:
     """The Ray task: a ready signal (imports are done, the clock starts), then one verdict per check."""
     yield _READY
     for completion, reference in pairs:
@@ -109,7 +106,7 @@ class _Task:
         return self.items[self.done + 1 :]
 
 
-def run_checks(verifier: Verifier, pairs: Sequence[tuple[str, Any]], workers: int) -> list[Verdict]:
+def run_checks(verifier: Checker, pairs: Sequence[tuple[str, Any]], workers: int) -> list[Verdict]:
     """Verdicts of `pairs`, in order, from Ray tasks (see the module docstring for the rules)."""
     ray = _import_ray()
     if not pairs:

@@ -28,8 +28,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers._answer import AnswerMode, extract_answer
-from rlvr.verifiers.base import Verdict, Verifier, register_verifier
+from rlvr.verifiers.answer import AnswerMode, extract_answer
+from rlvr.verifiers.base import Verifier, register_verifier
+from rlvr.verifiers.verdict import Verdict
 
 _ONE_NUMBER = re.compile(r"\s*[-+]?\d+(?:[.,]\d+)*\s*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")

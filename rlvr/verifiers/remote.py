@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers.base import Verdict, Verifier, _load_target, register_verifier
+from rlvr.verifiers.base import Verifier, load_target, register_verifier
+from rlvr.verifiers.verdict import Verdict
 
 __all__ = ["RemoteVerifier"]
 
@@ -167,7 +168,7 @@ def _validate(v: RemoteVerifier) -> None:
                           "('package.module:function').")
     if v.url is not None and not (isinstance(v.url, str) and v.url.startswith(("http://", "https://"))):
         raise ConfigError(f"verifier 'remote': url must start with http:// or https://, got {v.url!r}.")
-    if v.target is not None and not callable(_load_target(v.target)):
+    if v.target is not None and not callable(load_target(v.target)):
         raise ConfigError(f"verifier 'remote': target '{v.target}' is not callable.")
     if not v.timeout > 0:
         raise ConfigError(f"verifier 'remote': timeout must be positive, got {v.timeout}.")
@@ -204,7 +205,7 @@ def _post_json(url: str, payload: bytes, timeout: float) -> Any:
 
 
 def _call_target(target: str, completion: str, reference: Any) -> Any:
-    return _load_target(target)(completion, reference)  # imported once, then from sys.modules
+    return load_target(target)(completion, reference)  # imported once, then from sys.modules
 
 
 def _within(call: Callable[[], Any], timeout: float) -> Any:

@@ -60,8 +60,8 @@ from typing import Any, Literal
 import regex
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers.base import FunctionVerifier, Verdict, Verifier, guarded_check, register_verifier
-from rlvr.verifiers.format import _seconds_left
+from rlvr.verifiers.base import FunctionVerifier, Verifier, register_verifier
+from rlvr.verifiers.verdict import Verdict, guarded_check, seconds_left
 
 __all__ = ["RubricVerifier"]
 
@@ -157,7 +157,7 @@ def _line(criterion: Criterion, verdict: Verdict) -> str:
 
 def _regex(criterion: Criterion, completion: str, deadline: float) -> Verdict:
     try:
-        found = regex.search(criterion.arg, completion, timeout=_seconds_left(deadline), concurrent=True) is not None
+        found = regex.search(criterion.arg, completion, timeout=seconds_left(deadline), concurrent=True) is not None
     except TimeoutError:
         return Verdict(0.0, "timeout", f"regex {criterion.arg} ran past the time limit")
     if found == criterion.must_match:

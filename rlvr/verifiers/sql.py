@@ -54,7 +54,8 @@ import sqlglot
 from sqlglot import exp
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers.base import Verdict, Verifier, register_verifier
+from rlvr.verifiers.base import Verifier, register_verifier
+from rlvr.verifiers.verdict import Verdict
 
 _DUCKDB_SUFFIXES = (".duckdb", ".ddb")
 _MAX_SQL_CHARS = 100_000

@@ -63,7 +63,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers.base import Verdict, Verifier, register_verifier
+from rlvr.verifiers.base import Verifier, register_verifier
+from rlvr.verifiers.verdict import Verdict
 
 __all__ = ["StructuredVerifier", "extract_json"]
 

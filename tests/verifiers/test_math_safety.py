@@ -18,9 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rlvr.verifiers import get_verifier
+from rlvr.verifiers import Verdict, Verifier, get_verifier
 from rlvr.verifiers._mathparse import MathParseError, MathTooLarge, parse_math
-from rlvr.verifiers.base import Verdict, Verifier
 
 TIME_LIMIT = 3.0
 P = pytest.param

@@ -17,7 +17,7 @@ import pytest
 
 from rlvr._errors import ConfigError
 from rlvr.verifiers import Verdict, Verifier, get_verifier, register_verifier
-from rlvr.verifiers.base import _cache_key, _pool_for
+from rlvr.verifiers._execution import _cache_key, _pool_for
 from rlvr.verifiers.code import CodeVerifier
 
 ray = pytest.importorskip("ray")

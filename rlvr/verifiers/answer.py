@@ -27,7 +27,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from rlvr.verifiers.base import Verdict
+from rlvr.verifiers.verdict import Verdict
+
+__all__ = ["AnswerMode", "extract_answer", "has_answer_tag", "has_box"]
 
 AnswerMode = Literal["boxed", "bare", "boxed_or_bare", "answer_tag", "lenient"]
 
@@ -62,6 +64,16 @@ def extract_answer(completion: str, mode: AnswerMode = "boxed") -> tuple[str | N
     if mode == "lenient":
         return _lenient(completion)
     raise ValueError(f"unknown answer mode {mode!r}")
+
+
+def has_box(text: str) -> bool:
+    """Whether `text` holds a \\boxed or \\fbox marker: an answer the boxed modes would read."""
+    return _BOX.search(text) is not None
+
+
+def has_answer_tag(text: str) -> bool:
+    """Whether `text` opens an <answer> tag: an answer the answer_tag mode would read."""
+    return _TAG_OPEN in text
 
 
 def _boxed(text: str) -> tuple[str | None, Verdict | None]:
