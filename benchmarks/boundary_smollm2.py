@@ -36,16 +36,16 @@ def main() -> None:
     parser.add_argument("--output-dir", default="runs/boundary")
     args = parser.parse_args()
 
-    from rlvr.cli import _quiet_transformers
-    from rlvr.demo import REWARD
+    from rlvr.cli._common import quiet_transformers
     from rlvr.evaluate import EvalSettings, evaluate, write_eval
     from rlvr.evaluate.boundary import base_likelihood, boundary, format_boundary, format_likelihood
-    from rlvr.models import HFEngine, load_policy
+    from rlvr.models import HFEngine, SamplingParams, load_policy
     from rlvr.tasks import make_tasks, write_tasks
+    from rlvr.train import final_model, train
     from rlvr.train.config import load_config
-    from rlvr.train.trainer import final_model, train
+    from rlvr.workflows.demo import REWARD
 
-    _quiet_transformers()
+    quiet_transformers()
     root = Path(args.output_dir)
     if root.exists() and any(root.iterdir()):
         raise SystemExit(f"{root} is not empty; give another --output-dir.")
@@ -70,7 +70,7 @@ def main() -> None:
     train(config)
     timings["train"] = time.perf_counter() - t
 
-    settings = EvalSettings(k=args.k, max_new_tokens=32, seed=args.seed)
+    settings = EvalSettings(SamplingParams(n=args.k, max_new_tokens=32, seed=args.seed))
     records, policies = {}, {}
     for name, model in (("base", args.model), ("trained", str(final_model(root / "grpo")))):
         t = time.perf_counter()

@@ -272,7 +272,7 @@ def run_case(argv: list[str], folder: Path, timeout: int) -> tuple[str, str]:
 def make_eval_record() -> dict:
     """A real eval record of two tasks, from a fake engine (no model)."""
     from rlvr.evaluate import EvalSettings, evaluate
-    from rlvr.models.sampler import Completion, GenerationResult
+    from rlvr.models import Completion, GenerationResult, SamplingParams
     from rlvr.tasks import Task
 
     class Fixed:
@@ -284,7 +284,7 @@ def make_eval_record() -> dict:
 
     tasks = [Task("a", "What is 3 + 4 ?", "7", {"name": "math", "answer": "bare"}),
              Task("b", "What is 12 * 7 ?", "84", {"name": "math", "answer": "bare"})]
-    return evaluate(Fixed(), tasks, EvalSettings(k=4, bootstrap_resamples=10, verifier_workers=1),
+    return evaluate(Fixed(), tasks, EvalSettings(SamplingParams(n=4), bootstrap_resamples=10, verifier_workers=1),
                     progress=False)
 
 

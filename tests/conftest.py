@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
+
+# The trainer tests' small verifiers (tests/train/rewards_for_tests.py) serve the workflow tests too;
+# verifier worker processes import them by name.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "train"))
 
 
 def make_tiny_policy(seed: int = 0, chat: bool = True):

@@ -12,16 +12,15 @@ Cases (`AuditCase`: completion, reference, should_pass, tag) come from built-in 
 independent checker (`cases_from_eval`). `run_audit` checks each case twice and measures
 coverage, false-positive and false-negative rates, non-determinism and latency; the report
 prints as a table (`format_table`), JSON (`AuditReport.to_json`) or an HTML fragment
-(`html_section`). The command line is `rlvr audit` (`rlvr.audit.command`).
+(`html_section`). The command line is `rlvr audit` (`rlvr.cli.audit`).
 
 Names load on first use, so that building the `rlvr` command line, which imports
-`rlvr.audit.command`, does not pay for sympy and sqlglot.
+`rlvr.cli.audit`, does not pay for sympy and sqlglot.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rlvr._lazy import lazy_exports
 
 _EXPORTS = {
     "AuditCase": "cases", "cases_from_eval": "cases", "load_cases": "cases", "write_cases": "cases",
@@ -32,15 +31,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'rlvr.audit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"rlvr.audit.{_EXPORTS[name]}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

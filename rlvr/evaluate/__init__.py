@@ -1,42 +1,27 @@
-"""Evaluation: pass@k with confidence intervals, on any policy and task set."""
+"""Evaluation: pass@k with confidence intervals on any policy and task set, what training bought
+(strict and format-neutral readings), the reasoning boundary at large k, and the release gate.
+
+    from rlvr.evaluate import EvalSettings, evaluate, compare
+    record = evaluate(engine, tasks, EvalSettings())        # the eval record (write_eval saves it)
+    result = compare(base_record, trained_record)           # search compression vs capability gain
+
+Names load on first use: the runner imports torch (through the sampler), and `rlvr --help`
+must not pay for it.
+"""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from rlvr._lazy import lazy_exports
 
-from rlvr.evaluate.passk import bootstrap_ci, pass_at_k, powers_of_two
+_EXPORTS = {
+    "bootstrap_ci": "passk", "pass_at_k": "passk", "powers_of_two": "passk",
+    "EvalSettings": "runner", "check_eval_record": "runner", "combine_sets": "runner", "eval_sets": "runner",
+    "evaluate": "runner", "evaluate_sets": "runner", "format_summary": "runner", "set_name": "runner",
+    "write_eval": "runner",
+    "compare": "gains", "compare_sets": "gains", "format_comparison": "gains", "format_comparison_sets": "gains",
+    "boundary_sets": "boundary", "format_boundary": "boundary",
+    "Rule": "gate", "parse_rules": "gate", "run_gate": "gate",
+}
 
-if TYPE_CHECKING:
-    from rlvr.evaluate.runner import (
-        EvalSettings,
-        combine_sets,
-        eval_sets,
-        evaluate,
-        evaluate_sets,
-        format_summary,
-        write_eval,
-    )
-
-__all__ = [
-    "EvalSettings",
-    "bootstrap_ci",
-    "combine_sets",
-    "eval_sets",
-    "evaluate",
-    "evaluate_sets",
-    "format_summary",
-    "pass_at_k",
-    "powers_of_two",
-    "write_eval",
-]
-
-_RUNNER = {"EvalSettings", "combine_sets", "eval_sets", "evaluate", "evaluate_sets", "format_summary", "write_eval"}
-
-
-def __getattr__(name: str) -> Any:
-    # The runner imports torch (through the sampler); loading it on first use keeps
-    # `rlvr --help` and the commands that live in this package quick to start.
-    if name in _RUNNER:
-        return getattr(importlib.import_module("rlvr.evaluate.runner"), name)
-    raise AttributeError(f"module 'rlvr.evaluate' has no attribute {name!r}")
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

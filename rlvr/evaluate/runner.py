@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
 
@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from rlvr._errors import ConfigError, DataError
 from rlvr._io import write_json
 from rlvr.evaluate.passk import powers_of_two, summarise
-from rlvr.models.sampler import Engine, SamplingParams
+from rlvr.models.generation import Engine, SamplingParams
 from rlvr.tasks import Task
 from rlvr.tasks.judge import judge, judge_neutral
 
@@ -29,12 +29,9 @@ EVAL_SETS_FORMAT = 1
 
 @dataclass(frozen=True)
 class EvalSettings:
-    k: int = 8
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    max_new_tokens: int = 256
-    seed: int = 0
+    """What `evaluate` samples (one `SamplingParams`, whose n is K) and how it verifies and summarises."""
+
+    sampling: SamplingParams = field(default_factory=lambda: SamplingParams(n=8))
     bootstrap_resamples: int = 2000
     verifier_workers: int = 2
     verifier_backend: Literal["local", "ray"] = "local"  # "ray": checks run as Ray tasks (rlvr[ray])
@@ -47,15 +44,23 @@ class EvalSettings:
                 or self.bootstrap_resamples < 1:
             raise ConfigError(f"bootstrap resamples must be an integer >= 1, got {self.bootstrap_resamples!r}.")
 
-    def sampling(self) -> SamplingParams:
-        return SamplingParams(
-            n=self.k,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            top_k=self.top_k,
-            max_new_tokens=self.max_new_tokens,
-            seed=self.seed,
-        )
+    @property
+    def k(self) -> int:
+        return self.sampling.n
+
+    def record(self) -> dict[str, Any]:
+        """The eval file's `settings`: flat, K named `k`, as every version has written it."""
+        sampling = asdict(self.sampling)
+        return {"k": sampling.pop("n"), **sampling, "bootstrap_resamples": self.bootstrap_resamples,
+                "verifier_workers": self.verifier_workers, "verifier_backend": self.verifier_backend}
+
+    @classmethod
+    def from_record(cls, settings: Mapping[str, Any]) -> EvalSettings:
+        """The settings an eval file was made with (its `settings` object)."""
+        sampling = {f.name: settings[f.name] for f in fields(SamplingParams) if f.name in settings}
+        sampling["n"] = settings.get("k", 8)
+        own = {f.name: settings[f.name] for f in fields(cls) if f.name != "sampling" and f.name in settings}
+        return cls(sampling=SamplingParams(**sampling), **own)
 
 
 def evaluate(
@@ -69,7 +74,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run the evaluation and return the eval record (see `write_eval`)."""
     start = time.perf_counter()
-    params = settings.sampling()
+    params = settings.sampling
     bar = tqdm(total=len(tasks) * params.n, desc="generate", unit="sample", disable=not progress, dynamic_ncols=True)
     tokens_seen = 0
 
@@ -113,10 +118,10 @@ def evaluate(
         "tasks": len(tasks),
         "k": params.n,
         **summarise([t["n"] for t in per_task], [t["passed"] for t in per_task], powers_of_two(params.n),
-                    resamples=settings.bootstrap_resamples, seed=settings.seed),
+                    resamples=settings.bootstrap_resamples, seed=params.seed),
         # The format-neutral reading: the same samples, right if their answer is right in any format.
         "neutral": summarise([t["n"] for t in per_task], [t["passed_neutral"] for t in per_task],
-                             powers_of_two(params.n), resamples=settings.bootstrap_resamples, seed=settings.seed),
+                             powers_of_two(params.n), resamples=settings.bootstrap_resamples, seed=params.seed),
         "mean_reward": sum(v.reward for v in flat) / len(flat),
         "parseable": sum(v.parsed for v in flat) / len(flat),
         "truncated_frac": sum(s["finish_reason"] == "length" for s in samples) / len(samples),
@@ -131,7 +136,7 @@ def evaluate(
         "rlvr_eval": EVAL_FORMAT,
         "model": model_name,
         "tasks_source": tasks_source,
-        "settings": asdict(settings),
+        "settings": settings.record(),
         "summary": summary,
         "tasks": per_task,
         "samples": samples,

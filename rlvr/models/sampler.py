@@ -2,7 +2,7 @@
 
 The trainer and the evaluator call `engine.generate(prompts, params)` and never
 `model.generate` themselves, so a faster engine (`VLLMEngine`, rlvr/models/vllm_engine.py)
-can replace `HFEngine`; `make_engine("hf" | "vllm", policy)` builds either.
+can replace `HFEngine`; `make_engine("hf" | "vllm", policy)` (rlvr/models/engines.py) builds either.
 
 `HFEngine` is a hand-written decoding loop rather than `model.generate`, for throughput
 on small machines:
@@ -23,75 +23,16 @@ its uniform falls that close to a boundary of the cumulative distribution.
 
 from __future__ import annotations
 
-import hashlib
+import inspect
 import math
 import time
-from array import array
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence
+from typing import Literal, Sequence
 
 import torch
 
 from rlvr._errors import ConfigError, ModelError
+from rlvr.models.generation import Completion, GenerationResult, ProgressFn, SamplingParams, stream_seeds
 from rlvr.models.loading import Policy, Prompt
-
-if TYPE_CHECKING:
-    from rlvr.models.vllm_engine import VLLMEngine
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    n: int = 1  # completions per prompt (K)
-    temperature: float = 1.0  # 0 = greedy
-    top_p: float = 1.0
-    top_k: int = 0  # 0 = off, as in TRL (transformers.generate defaults to 50)
-    max_new_tokens: int = 256
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("temperature", "top_p"):
-            if not math.isfinite(getattr(self, name)):
-                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}.")
-        if self.n < 1:
-            raise ConfigError(f"the number of samples per prompt must be at least 1, got {self.n}.")
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {self.temperature}.")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}.")
-        if self.top_k < 0:
-            raise ConfigError(f"top_k must be >= 0, got {self.top_k}.")
-        if self.max_new_tokens < 1:
-            raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}.")
-
-
-@dataclass
-class Completion:
-    text: str
-    token_ids: list[int]
-    logprobs: list[float]  # one per generated token, EOS included when it was sampled
-    finish_reason: Literal["stop", "length"]
-
-
-@dataclass
-class GenerationResult:
-    completions: list[list[Completion]]  # [prompt][sample]
-    prompt_token_ids: list[list[int]]
-    new_tokens: int  # generated tokens, EOS included, padding excluded
-    seconds: float
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
-
-
-# progress(finished_samples, new_tokens) after each batch
-ProgressFn = Callable[[int, int], None]
-
-
-class Engine(Protocol):
-    def generate(
-        self, prompts: Sequence[Prompt], params: SamplingParams, progress: ProgressFn | None = None
-    ) -> GenerationResult: ...
 
 
 class HFEngine:
@@ -118,7 +59,7 @@ class HFEngine:
     ) -> GenerationResult:
         encoded = [self.policy.encode(p) for p in prompts]
         rows_per_batch = self._rows_per_batch(max((len(e) for e in encoded), default=1), params)
-        seeds = _stream_seeds(params.seed, encoded, params.n)  # [prompt][sample]
+        seeds = stream_seeds(params.seed, encoded, params.n)  # [prompt][sample]
         results: list[list[Completion | None]] = [[None] * params.n for _ in prompts]
         filled = [0] * len(prompts)  # samples of each prompt done so far: a chunk takes the next ones
         start, new_tokens = time.perf_counter(), 0
@@ -190,13 +131,14 @@ class HFEngine:
         from transformers import DynamicCache
 
         cache = DynamicCache(config=model.config)
+        with_cache = {_cache_keyword(model): cache}
         out = model(
             input_ids=input_ids,
             attention_mask=attention,
             position_ids=positions,
-            past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
+            **with_cache,
         )
         # Prefill once per prompt, then copy each prompt's cache for its samples.
         repeats = torch.tensor(samples, device=device)
@@ -235,8 +177,8 @@ class HFEngine:
                 input_ids=token[:, None],
                 attention_mask=attention,
                 position_ids=next_position[:, None],
-                past_key_values=cache,
                 use_cache=True,
+                **with_cache,
             )
             logits = out.logits[:, -1, :].float()
             next_position = next_position + 1
@@ -281,29 +223,6 @@ def _sample(
     u = uniforms[:, None].to(cdf.device) * cdf[:, -1:]
     token = torch.searchsorted(cdf, u, side="right").clamp_(max=cdf.shape[-1] - 1).squeeze(-1)
     return token, logprobs.gather(-1, token[:, None]).squeeze(-1)
-
-
-def _stream_seeds(seed: int, prompts: list[list[int]], n: int) -> list[list[int]]:
-    """The 63-bit seed of sample j of each prompt's random stream: [prompt][sample].
-
-    A function of (seed, the prompt's token ids, how many identical prompts come before it in
-    `prompts`, j) only, so not of batching or prompt order; identical prompts in one call get
-    different streams.
-    """
-    seen: dict[tuple[int, ...], int] = {}
-    out = []
-    for ids in prompts:
-        occurrence = seen.get(tuple(ids), 0)
-        seen[tuple(ids)] = occurrence + 1
-        prompt_hash = hashlib.blake2b(f"{seed}:{occurrence}:{len(ids)}:".encode(), digest_size=8)
-        prompt_hash.update(array("q", ids).tobytes())
-        row_seeds = []
-        for j in range(n):
-            h = prompt_hash.copy()
-            h.update(j.to_bytes(8, "little"))
-            row_seeds.append(int.from_bytes(h.digest(), "little") >> 1)
-        out.append(row_seeds)
-    return out
 
 
 def _uniforms(row_seeds: list[int], steps: int) -> torch.Tensor:
@@ -356,33 +275,13 @@ def _free_memory_gb(device: torch.device) -> float:
         return 8.0
 
 
+def _cache_keyword(model: torch.nn.Module) -> str:
+    """The name under which `forward` takes the KV cache: transformers 5.x renamed `past_key_values` to
+    `cache` (the old name warns, and goes in 5.40); 4.56+ knows only `past_key_values`."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT wrapper passes it on
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
 def _is_oom(exc: RuntimeError) -> bool:
     text = str(exc).lower()
     return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
-
-
-EngineName = Literal["hf", "vllm"]
-
-
-def check_engine(name: str) -> None:
-    """Fail now, before a model is loaded, when the engine cannot run on this machine."""
-    if name not in ("hf", "vllm"):
-        raise ConfigError(f"unknown sampling engine '{name}'; choose hf or vllm.")
-    if name == "vllm":
-        from rlvr.models.vllm_engine import require_vllm
-
-        require_vllm()
-
-
-def make_engine(name: EngineName, policy: Policy, *, batch_size: int | Literal["auto"] = "auto",
-                gpu_memory_utilization: float = 0.3) -> HFEngine | VLLMEngine:
-    """The sampler by name: "hf" (HFEngine, CPU or GPU) or "vllm" (VLLMEngine, colocated on a CUDA GPU).
-
-    batch_size applies to hf (vLLM schedules its own batches), gpu_memory_utilization to vllm.
-    """
-    check_engine(name)
-    if name == "vllm":
-        from rlvr.models.vllm_engine import VLLMEngine
-
-        return VLLMEngine(policy, gpu_memory_utilization=gpu_memory_utilization)
-    return HFEngine(policy, batch_size=batch_size)

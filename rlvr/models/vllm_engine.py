@@ -58,8 +58,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import torch
 
 from rlvr._errors import ConfigError, ModelError
+from rlvr.models.generation import Completion, GenerationResult, ProgressFn, SamplingParams, stream_seeds
 from rlvr.models.loading import Policy, Prompt
-from rlvr.models.sampler import Completion, GenerationResult, ProgressFn, SamplingParams, _stream_seeds
 
 __all__ = ["VLLMEngine", "require_vllm"]
 
@@ -232,7 +232,7 @@ def _prompt_seeds(seed: int, prompts: list[list[int]], samples: int) -> list[int
     """One seed per prompt, a hash of (seed, its tokens, its copy number): vLLM seeds sample j of a
     prompt with seed + j, so equal or consecutive per-prompt seeds would give different prompts the
     same noise; two prompts' hashed ranges overlap with probability ~2 * samples / 2**31."""
-    return [row_seeds[0] % (2**31 - samples) for row_seeds in _stream_seeds(seed, prompts, 1)]
+    return [row_seeds[0] % (2**31 - samples) for row_seeds in stream_seeds(seed, prompts, 1)]
 
 
 def _copy(completion: Completion) -> Completion:

@@ -24,6 +24,19 @@ from rlvr._io import parse_json, read_text_file
 
 
 @dataclass(frozen=True)
+class HealthThresholds:
+    """When each rule fires; the training config's `health:` section."""
+
+    min_reward_std: float = 0.02
+    min_entropy: float = 0.05
+    max_entropy_drop: float = 0.5  # share of the starting entropy lost
+    max_kl: float = 1.0
+    max_truncated_frac: float = 0.5
+    max_uninformative_frac: float = 0.9
+    window: int = 5  # steps a condition must hold before it is reported
+
+
+@dataclass(frozen=True)
 class HealthWarning:
     step: int
     rule: str
@@ -38,8 +51,8 @@ class HealthWarning:
 class _Rule:
     name: str
     metric: str
-    fires: Callable[[float, Any, float | None], bool]  # (value, thresholds, first value) -> bad?
-    message: Callable[[float, Any], str]
+    fires: Callable[[float, HealthThresholds, float | None], bool]  # (value, thresholds, first value) -> bad?
+    message: Callable[[float, HealthThresholds], str]
     immediate: bool = False
 
 
@@ -64,7 +77,7 @@ RULES = [
 class HealthMonitor:
     """Feed it one metrics dict per step; it returns the warnings that start at that step."""
 
-    def __init__(self, thresholds: Any) -> None:
+    def __init__(self, thresholds: HealthThresholds) -> None:
         self.thresholds = thresholds
         self.streak = {rule.name: 0 for rule in RULES}
         self.first: dict[str, float] = {}
@@ -116,7 +129,7 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def replay(rows: Iterable[dict[str, Any]], thresholds: Any) -> list[HealthWarning]:
+def replay(rows: Iterable[dict[str, Any]], thresholds: HealthThresholds) -> list[HealthWarning]:
     monitor = HealthMonitor(thresholds)
     for row in rows:
         monitor.observe(int(row.get("step", 0)), row)

@@ -17,8 +17,7 @@ Names load on first use, so that building the `rlvr` command line, which reads
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rlvr._lazy import lazy_exports
 
 _EXPORTS = {
     "Trainer": "trainer", "train": "trainer",
@@ -33,15 +32,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'rlvr.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"rlvr.train.{_EXPORTS[name]}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -24,16 +24,17 @@ import yaml
 
 from rlvr._errors import ConfigError
 from rlvr._io import atomic_write, read_text_file
+from rlvr.models.generation import Decoding
+from rlvr.monitor.health import HealthThresholds
 
 _Config = typing.TypeVar("_Config")
 
 
 @dataclass(frozen=True)
-class SamplingSection:
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    max_new_tokens: int = 64
+class SamplingSection(Decoding):
+    """How rollouts are drawn (Decoding's fields: temperature, top_p, top_k, max_new_tokens) and on what
+    engine. K is algo.group_size and the seed run.seed, so neither is a key here."""
+
     batch_size: int = 32  # rows decoded together (hf engine)
     # hf: HFEngine (CPU or GPU); vllm: VLLMEngine colocated on one CUDA GPU, weights pushed after each update.
     engine: Literal["hf", "vllm"] = "hf"
@@ -93,17 +94,6 @@ class DataSection:
 
 
 @dataclass(frozen=True)
-class HealthSection:
-    min_reward_std: float = 0.02
-    min_entropy: float = 0.05
-    max_entropy_drop: float = 0.5  # share of the starting entropy lost
-    max_kl: float = 1.0
-    max_truncated_frac: float = 0.5
-    max_uninformative_frac: float = 0.9
-    window: int = 5  # steps a condition must hold before it is reported
-
-
-@dataclass(frozen=True)
 class RunSection:
     output_dir: str = "runs/grpo"
     steps: int = 20
@@ -132,7 +122,7 @@ class TrainConfig:
     algo: AlgoSection = field(default_factory=AlgoSection)
     optim: OptimSection = field(default_factory=OptimSection)
     data: DataSection = field(default_factory=DataSection)
-    health: HealthSection = field(default_factory=HealthSection)
+    health: HealthThresholds = field(default_factory=HealthThresholds)
     run: RunSection = field(default_factory=RunSection)
     lora: LoraSection = field(default_factory=LoraSection)
 
@@ -151,9 +141,6 @@ class TrainConfig:
             (self.run.checkpoint_every >= 1, "run.checkpoint_every must be at least 1"),
             (self.sampling.temperature > 0, "sampling.temperature must be > 0: at 0 every completion of a group "
                                             "is the same, so every advantage is 0 and nothing trains"),
-            (0 < self.sampling.top_p <= 1, "sampling.top_p must be in (0, 1]"),
-            (self.sampling.top_k >= 0, "sampling.top_k must be >= 0 (0 = off)"),
-            (self.sampling.max_new_tokens >= 1, "sampling.max_new_tokens must be at least 1"),
             (0 < self.sampling.gpu_memory_utilization <= 1, "sampling.gpu_memory_utilization must be in (0, 1]"),
             (self.run.keep_checkpoints >= 1, "run.keep_checkpoints must be at least 1"),
             (self.lora.r >= 1, "lora.r must be at least 1"),
@@ -209,12 +196,19 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     return _build(config_class, data, "")
 
 
+# Keys that moved: an old config gets the new name in one sentence.
+_MOVED = {"data.eval_max_new_tokens": "sampling.max_new_tokens", "data.eval_temperature": "sampling.temperature"}
+
+
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"config section '{prefix.rstrip('.') or 'top level'}' must be a mapping.")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(data) - set(fields))
+    moved = next((f"{prefix}{key}" for key in unknown if f"{prefix}{key}" in _MOVED), None)
+    if moved:
+        raise ConfigError(f"config key '{moved}' is now '{_MOVED[moved]}'.")
     if unknown:
         raise ConfigError(
             f"unknown config key '{prefix}{unknown[0]}'; known keys here: {', '.join(fields)}."
@@ -226,7 +220,13 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
             values[name] = _build(hint, value, f"{prefix}{name}.")
         else:
             values[name] = _coerce(value, hint, f"{prefix}{name}")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as exc:  # a section's own check (e.g. Decoding's) names the key without its section
+        message = str(exc)
+        if prefix and not message.startswith(prefix):
+            raise ConfigError(prefix + message) from None
+        raise
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:
@@ -295,7 +295,8 @@ def config_help(config_class: type = TrainConfig) -> str:
         default = getattr(config_class(), section.name)
         if dataclasses.is_dataclass(default):
             for f in dataclasses.fields(default):
-                lines.append(f"  {section.name}.{f.name} = {getattr(default, f.name)!r}")
+                note = f"  # {f.metadata['help']}" if "help" in f.metadata else ""
+                lines.append(f"  {section.name}.{f.name} = {getattr(default, f.name)!r}{note}")
         else:
             lines.append(f"  {section.name} = {default!r}")
     return "\n".join(lines)

@@ -46,7 +46,6 @@ CPU_GEN_TOKENS_PER_S = 178.8
 CPU_TRAIN_TOKENS_PER_S = 131.5
 CODE_VERIFY_MS = 35.0
 OTHER_VERIFY_MS = 0.25
-TRAINER_VERIFY_WORKERS = 2  # the trainer verifies with 2 worker processes (trainer._verify)
 CHARS_PER_TOKEN = 4.0
 
 
@@ -231,8 +230,9 @@ def estimate(config: TrainConfig, assumptions: Assumptions = Assumptions(),
                         f"default for {'code' if is_code else 'math-style'} checks (measured; --verify-ms)",
                         CODE_VERIFY_MS if is_code else OTHER_VERIFY_MS, "ms", True)
     verify_cpu_s = add("verify_cpu_s", "verifier CPU time", "rollouts x one check", rollouts * verify_ms / 1000, "s")
-    verify_s = add("verify_s", "verification time", f"verifier CPU time / {TRAINER_VERIFY_WORKERS} worker processes",
-                   verify_cpu_s / TRAINER_VERIFY_WORKERS, "s")
+    workers = d.verifier_workers  # the trainer's verifier processes (rlvr.train.rollouts.verify)
+    verify_s = add("verify_s", "verification time", f"verifier CPU time / {workers} worker processes "
+                   "(data.verifier_workers)", verify_cpu_s / workers, "s")
     step_s = add("steps_s", "time in steps", "generation + training + verification", gen_s + train_s + verify_s, "s")
     add("step_s", "time per step", "time in steps / steps", step_s / steps, "s")
 
@@ -245,8 +245,8 @@ def estimate(config: TrainConfig, assumptions: Assumptions = Assumptions(),
                             eval_tasks * d.eval_k * 2)
         eval_cpu_s = eval_rollouts * verify_ms / 1000
         eval_s = add("eval_s", "evaluation time",
-                     "evaluation rollouts x completion length / generation throughput + their checks / 2 workers",
-                     eval_rollouts * length / gen_tps + eval_cpu_s / TRAINER_VERIFY_WORKERS, "s")
+                     f"evaluation rollouts x completion length / generation throughput + their checks / {workers} "
+                     "workers", eval_rollouts * length / gen_tps + eval_cpu_s / workers, "s")
         verify_cpu_s += eval_cpu_s
     wall_s = add("wall_s", "wall time", "time in steps + evaluation (model loading not counted)", step_s + eval_s, "s")
     hours = wall_s / 3600

@@ -237,14 +237,12 @@ def _load_eval_tasks(config: SFTConfig) -> list:
 def _evaluate(policy: Policy, tasks: list, config: SFTConfig, path: Path, progress: bool) -> None:
     """Held-out pass@k with the tasks' own verifiers, as `rlvr eval` measures it."""
     from rlvr.evaluate import EvalSettings, evaluate, format_summary, write_eval
-    from rlvr.models import HFEngine
+    from rlvr.models import HFEngine, SamplingParams
 
-    d = config.data
-    settings = EvalSettings(k=d.eval_k, temperature=d.eval_temperature, max_new_tokens=d.eval_max_new_tokens,
-                            seed=config.run.seed)
+    settings = EvalSettings(SamplingParams.from_decoding(config.sampling, n=config.data.eval_k, seed=config.run.seed))
     policy.model.eval()
     record = evaluate(HFEngine(policy), tasks, settings, model_name=f"{config.model} ({path.stem})",
-                      tasks_source=d.eval, progress=progress)
+                      tasks_source=config.data.eval, progress=progress)
     write_eval(record, path)
     if progress:
         tqdm.write(format_summary(record))

@@ -1,7 +1,8 @@
 """The `rlvr sft` config: typed sections read like the GRPO config (YAML plus `section.key=value`).
 
     model: smollm2-135m-instruct
-    data:  {train: sft.jsonl, eval: heldout.jsonl, eval_k: 8, eval_max_new_tokens: 32}
+    data:  {train: sft.jsonl, eval: heldout.jsonl, eval_k: 8}
+    sampling: {max_new_tokens: 32}   # how the held-out evaluation samples
     optim: {lr: 2.0e-5, epochs: 3, batch_size: 16, micro_batch: 8}
     run:   {output_dir: runs/sft}
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from rlvr._errors import ConfigError
+from rlvr.models.generation import Decoding
 from rlvr.train.config import load_config
 
 
@@ -23,9 +25,7 @@ from rlvr.train.config import load_config
 class SFTDataSection:
     train: str = ""  # chat JSONL from `rlvr distill`: {"messages": [..., {"role": "assistant", ...}]}
     eval: str = ""  # held-out task file: pass@k before and after training ("" = none)
-    eval_k: int = 8
-    eval_max_new_tokens: int = 64
-    eval_temperature: float = 1.0
+    eval_k: int = 8  # samples per held-out task; how they are drawn is the `sampling` section
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class SFTConfig:
     model: str = "smollm2-135m-instruct"
     dtype: Literal["float32", "bfloat16"] = "float32"
     data: SFTDataSection = field(default_factory=SFTDataSection)
+    sampling: Decoding = field(default_factory=Decoding)
     optim: SFTOptimSection = field(default_factory=SFTOptimSection)
     run: SFTRunSection = field(default_factory=SFTRunSection)
 
@@ -62,7 +63,6 @@ class SFTConfig:
             (self.optim.micro_batch >= 1, "optim.micro_batch must be at least 1"),
             (self.optim.warmup_steps >= 0, "optim.warmup_steps must be >= 0"),
             (self.data.eval_k >= 1, "data.eval_k must be at least 1"),
-            (self.data.eval_max_new_tokens >= 1, "data.eval_max_new_tokens must be at least 1"),
         ]
         for ok, message in checks:
             if not ok:

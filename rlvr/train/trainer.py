@@ -33,13 +33,11 @@ from tqdm.auto import tqdm
 from rlvr._errors import ConfigError
 from rlvr._io import check_directory
 from rlvr.evaluate.runner import set_name
-from rlvr.models import Policy, SamplingParams, load_policy, make_engine
-from rlvr.models.sampler import check_engine
+from rlvr.models import Policy, SamplingParams, check_engine, load_policy, make_engine
 from rlvr.monitor import HealthMonitor
 from rlvr.tasks import load_tasks
 from rlvr.tasks.judge import check_verifiers
 from rlvr.train.checkpoint import drop_logs_after, load_checkpoint, save_checkpoint
-from rlvr.train.checkpoint import final_model as final_model  # re-exported: pipelines import it from here
 from rlvr.train.config import TrainConfig, dump_config
 from rlvr.train.distributed import Dist
 from rlvr.train.grpo import (
@@ -215,15 +213,12 @@ class Trainer:
     def _eval_settings(self) -> Any:
         from rlvr.evaluate import EvalSettings
 
-        s = self.config.sampling
-        return EvalSettings(k=self.config.data.eval_k, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
-                            max_new_tokens=s.max_new_tokens, seed=self.config.run.seed)
+        config = self.config
+        return EvalSettings(SamplingParams.from_decoding(config.sampling, n=config.data.eval_k, seed=config.run.seed))
 
     def _base_eval_done(self) -> bool:
         """True when eval/base.json already holds this run's base evaluation: `rlvr spurious` measures
         it once and gives it to every arm. Same task files and sampler settings, or it is redone."""
-        from dataclasses import asdict
-
         from rlvr.evaluate import eval_sets
 
         try:
@@ -232,7 +227,7 @@ class Trainer:
         except (OSError, json.JSONDecodeError, AttributeError):
             return False
         how_verified = ("verifier_workers", "verifier_backend")  # they do not change a result
-        wanted = {k: v for k, v in asdict(self._eval_settings()).items() if k not in how_verified}
+        wanted = {k: v for k, v in self._eval_settings().record().items() if k not in how_verified}
         return ([r.get("tasks_source") for r in sets.values()] == list(self.config.data.eval_files)
                 and all({k: r.get("settings", {}).get(k) for k in wanted} == wanted for r in sets.values()))
 
@@ -323,9 +318,8 @@ class Trainer:
             tasks = self.dist.shard(self.stream.take(max(need, self.dist.world)))
             drawn += len(tasks)
             t0 = time.perf_counter()
-            params = SamplingParams(
-                n=config.algo.group_size, temperature=config.sampling.temperature, top_p=config.sampling.top_p,
-                top_k=config.sampling.top_k, max_new_tokens=config.sampling.max_new_tokens,
+            params = SamplingParams.from_decoding(
+                config.sampling, n=config.algo.group_size,
                 seed=config.run.seed * 1_000_003 + self.step * 101 + draws,  # a function of the step: resumable
             )
             self.model.eval()

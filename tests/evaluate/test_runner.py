@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rlvr.evaluate import EvalSettings, evaluate, format_summary, write_eval
-from rlvr.models.sampler import Completion, GenerationResult
+from rlvr.models import Completion, GenerationResult, SamplingParams
 from rlvr.tasks import Task
 
 
@@ -43,7 +43,7 @@ SCRIPT = {
 @pytest.fixture(scope="module")
 def record():
     engine = ScriptedEngine(SCRIPT)
-    out = evaluate(engine, TASKS, EvalSettings(k=4, bootstrap_resamples=200), model_name="scripted",
+    out = evaluate(engine, TASKS, EvalSettings(SamplingParams(n=4), bootstrap_resamples=200), model_name="scripted",
                    tasks_source="inline", progress=False)
     assert engine.calls[0].n == 4
     return out
@@ -87,7 +87,8 @@ def test_eval_file_round_trips_and_summary_prints(record, tmp_path):
 def test_the_neutral_reading_sits_beside_the_strict_one():
     # SmolLM2's habit: an empty box, then the number; and a sentence ending in the answer.
     script = {"What is 2 + 2?": ["\\boxed{} 4", "2 + 2 is 4", "4", "5"], "What is 3 + 3?": ["It is 7.", "7", "6", "x"]}
-    out = evaluate(ScriptedEngine(script), TASKS, EvalSettings(k=4, bootstrap_resamples=100), progress=False)
+    settings = EvalSettings(SamplingParams(n=4), bootstrap_resamples=100)
+    out = evaluate(ScriptedEngine(script), TASKS, settings, progress=False)
     assert [t["passed"] for t in out["tasks"]] == [1, 1]
     assert [t["passed_neutral"] for t in out["tasks"]] == [3, 1]
     assert [s["neutral"] for s in out["samples"]] == [True, True, True, False, False, False, True, False]

@@ -211,3 +211,16 @@ def test_sampling_follows_the_tempered_distribution_with_top_k_and_top_p():
         assert torch.allclose(freq, expected.float(), atol=0.01), (params, freq, expected)
         full = torch.log_softmax(logits[0] / params.temperature, -1)  # logprobs ignore truncation
         assert torch.allclose(logp, full[token])
+
+
+def test_sampling_raises_no_future_or_deprecation_warning_from_transformers(tiny_policy):
+    """transformers 5.x renamed forward's `past_key_values` to `cache` and warns on the old name; the
+    sampler passes whichever name the installed version takes, so a user never sees the warning."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        HFEngine(tiny_policy, batch_size=4).generate(PROMPTS, SamplingParams(n=2, max_new_tokens=4, seed=1))
+    noisy = [f"{w.category.__name__}: {w.message}" for w in caught if issubclass(w.category, (FutureWarning,
+                                                                                            DeprecationWarning))]
+    assert noisy == []

@@ -7,8 +7,7 @@ import json
 import pytest
 
 from rlvr.cli import main
-from rlvr.monitor import read_metrics, replay
-from rlvr.train.config import HealthSection
+from rlvr.monitor import HealthThresholds, read_metrics, replay
 
 HEALTHY = {"reward/std": 0.4, "entropy": 1.5, "kl": 0.01, "len/truncated_frac": 0.1, "groups/informative_frac": 0.8}
 
@@ -29,7 +28,7 @@ def log(changes_from_step: int, steps: int, **changes: float) -> list[dict]:
     ],
 )
 def test_each_rule_fires_once_at_its_onset(changes, rule):
-    thresholds = HealthSection(window=3)
+    thresholds = HealthThresholds(window=3)
     warnings = replay(log(4, 12, **changes), thresholds)
     fired = [w for w in warnings if w.rule == rule]
     assert len(fired) == 1
@@ -37,13 +36,13 @@ def test_each_rule_fires_once_at_its_onset(changes, rule):
 
 
 def test_a_healthy_run_has_no_warnings():
-    assert replay(log(1, 20), HealthSection()) == []
+    assert replay(log(1, 20), HealthThresholds()) == []
 
 
 def test_a_short_blip_is_not_reported():
     rows = log(1, 10)
     rows[4]["reward/std"] = 0.0
-    assert replay(rows, HealthSection(window=3)) == []
+    assert replay(rows, HealthThresholds(window=3)) == []
 
 
 def test_cli_replays_a_run_directory(tmp_path, capsys):

@@ -15,7 +15,7 @@ import yaml
 
 from rlvr.cli import main
 from rlvr.evaluate import EvalSettings, combine_sets, evaluate
-from rlvr.models.sampler import Completion, GenerationResult
+from rlvr.models import Completion, GenerationResult, SamplingParams
 from rlvr.report import build_report, write_report
 from rlvr.tasks import Task
 
@@ -44,7 +44,7 @@ def _tasks(prefix: str, n: int = 12) -> list[Task]:
 def _record(tasks: list[Task], right: int, name: str, source: str) -> dict:
     """A real eval record (runner.evaluate) where `right` of 4 samples of every task are correct."""
     engine = AnswerEngine(lambda i, j: str(2 * i) if j < right else "no idea")
-    return evaluate(engine, tasks, EvalSettings(k=4, bootstrap_resamples=200), model_name=name,
+    return evaluate(engine, tasks, EvalSettings(SamplingParams(n=4), bootstrap_resamples=200), model_name=name,
                     tasks_source=source, progress=False)
 
 
@@ -258,7 +258,8 @@ def test_a_format_only_gain_is_named_so_at_the_top(tmp_path):
     run = _bare_run(tmp_path / "format")
     (run / "eval").mkdir()
     tasks = _tasks("in")
-    base = evaluate(AnswerEngine(lambda i, j: f"so it is {2 * i}"), tasks, EvalSettings(k=4, bootstrap_resamples=200),
+    settings = EvalSettings(SamplingParams(n=4), bootstrap_resamples=200)
+    base = evaluate(AnswerEngine(lambda i, j: f"so it is {2 * i}"), tasks, settings,
                     model_name="base", tasks_source="heldout.jsonl", progress=False)
     (run / "eval" / "base.json").write_text(json.dumps(base))
     (run / "eval" / "final.json").write_text(json.dumps(_record(tasks, 4, "final", "heldout.jsonl")))

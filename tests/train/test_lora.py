@@ -145,7 +145,7 @@ def test_final_evaluation_samples_from_the_adapted_model(setup, uninterrupted):
 
     final = json.loads((uninterrupted / "eval" / "final.json").read_text())
     base = json.loads((uninterrupted / "eval" / "base.json").read_text())
-    settings = EvalSettings(**final["settings"])
+    settings = EvalSettings.from_record(final["settings"])
     merged = load_policy(uninterrupted / "model", dtype="float32", device="cpu")
     again = evaluate(HFEngine(merged, batch_size=16), load_tasks(setup / "heldout.jsonl"), settings, progress=False)
     texts = [s["text"] for s in final["samples"]]

@@ -99,7 +99,7 @@ def test_sft_overfits_a_handful_of_examples_and_saves_a_loadable_model(dataset, 
     heldout = write_jsonl(tmp_path / "heldout.jsonl", [
         {"id": "h", "prompt": "What is 3 + 3 ?", "reference": "6", "verifier": {"name": "math", "answer": "bare"}}])
     config = load_sft_config(None, [f"data.train={dataset}", f"data.eval={heldout}", "data.eval_k=2",
-                                    "data.eval_max_new_tokens=3", "optim.lr=1e-2", "optim.epochs=16",
+                                    "sampling.max_new_tokens=3", "optim.lr=1e-2", "optim.epochs=16",
                                     "optim.batch_size=4", "optim.micro_batch=3", f"run.output_dir={tmp_path / 'run'}"])
     run_dir = train_sft(config, policy=policy, progress=False)
     after = completion_loss(policy, examples)

@@ -125,7 +125,7 @@ def test_trainer_verify_on_ray_matches_local():
 
 def test_eval_on_ray_matches_local():
     from rlvr.evaluate import EvalSettings, evaluate
-    from rlvr.models.sampler import Completion, GenerationResult
+    from rlvr.models import Completion, GenerationResult, SamplingParams
     from rlvr.tasks import Task
 
     class Scripted:  # an injected fake engine: fixed completions
@@ -135,7 +135,8 @@ def test_eval_on_ray_matches_local():
                                     [[0]] * len(prompts), new_tokens=4, seconds=0.1)
 
     tasks = [Task(id="t", prompt="What is 2 + 2?", reference="4")]
-    runs = [evaluate(Scripted(), tasks, EvalSettings(k=4, bootstrap_resamples=50, verifier_backend=backend),
+    runs = [evaluate(Scripted(), tasks, EvalSettings(SamplingParams(n=4), bootstrap_resamples=50,
+                                                     verifier_backend=backend),
                      progress=False) for backend in ("ray", "local")]
     assert [s["reason"] for s in runs[0]["samples"]] == [s["reason"] for s in runs[1]["samples"]]
     assert runs[0]["tasks"] == runs[1]["tasks"] and runs[0]["tasks"][0]["passed"] == 1

@@ -12,7 +12,7 @@ import yaml
 from conftest import save_tiny_model
 from rlvr._errors import ConfigError
 from rlvr.cli import main
-from rlvr.pipeline import load_pipeline
+from rlvr.workflows.pipeline import load_pipeline
 
 TRAIN_HELPERS = Path(__file__).parent / "train"
 

@@ -12,9 +12,9 @@ import yaml
 from conftest import save_tiny_model
 from rlvr._errors import ConfigError
 from rlvr.cli import main
-from rlvr.evaluate.spurious import arms, format_part, format_spurious, summarise_arms
 from rlvr.train.config import load_config
 from rlvr.verifiers import get_verifier
+from rlvr.workflows.spurious import arms, format_part, format_spurious, summarise_arms
 
 TRAIN_HELPERS = Path(__file__).parents[1] / "train"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from rlvr.cli._common import quiet_transformers
+
 SUMMARY = ("Train the config again with a random reward (p = 0.5) and optionally format-only, over several seeds; "
            "report what each arm trained on and warn when a control gains too.")
 EXAMPLE = ("rlvr spurious examples/grpo_arithmetic.yaml data.train=train.jsonl data.eval=heldout.jsonl --format "
@@ -37,9 +39,8 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from rlvr._errors import ConfigError
-    from rlvr.cli import _quiet_transformers
-    from rlvr.evaluate.spurious import format_spurious, run_spurious
     from rlvr.train.config import load_config
+    from rlvr.workflows.spurious import format_spurious, run_spurious
 
     config = load_config(args.config, list(args.overrides))
     format_reward = None
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     random_p = None if args.random_p == "matched" else _probability(args.random_p)
     controls = ("random", "format") if args.format or args.format_reward else ("random",)
     root = args.output_dir or config.run.output_dir.rstrip("/" + os.sep) + "-spurious"
-    _quiet_transformers()
+    quiet_transformers()
     record = run_spurious(config, root, controls=controls, format_reward=format_reward, random_p=random_p,
                           base_rate=args.base_rate, rate_prompts=args.rate_prompts,
                           seeds=tuple(config.run.seed + i for i in range(args.seeds)))

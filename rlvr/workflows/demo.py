@@ -25,7 +25,6 @@ and stage timings).
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
@@ -36,11 +35,6 @@ from typing import Any
 import yaml
 
 from rlvr._errors import ConfigError
-from rlvr._io import check_directory
-
-SUMMARY = ("Run the whole story on the bundled model: base eval, curation, GRPO with random and format-only "
-           "controls over several seeds, compare on strict and format-neutral readings, report.")
-EXAMPLE = "rlvr demo --quick\n  rlvr demo --model gemma3-270m --output-dir runs/demo-gemma"
 
 # The training reward: correctness, plus a small format term gated by it, so that a wrong
 # number in the right form (0.2) never outscores a right one (1.0). The base model writes a
@@ -71,41 +65,7 @@ FULL = Plan()
 QUICK = Plan(steps=5, train_tasks=32, prompts_per_step=6, eval_k=4, harder_tasks=0, lr=4e-5, seeds=1)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="a ~4 minute version: fewer steps and tasks")
-    parser.add_argument("--model", default="smollm2-135m-instruct",
-                        help="alias, local HF folder, .gguf or hub id (default smollm2-135m-instruct)")
-    parser.add_argument("--output-dir", metavar="DIR", help="where everything goes (default runs/demo or "
-                                                            "runs/demo-quick)")
-    parser.add_argument("--steps", type=int, help="GRPO steps (default 8, quick 5)")
-    parser.add_argument("--seeds", type=int, help="train every arm with this many seeds (default 2, quick 1)")
-    parser.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
-
-
-def run(args: argparse.Namespace) -> int:
-    from rlvr.cli import _quiet_transformers
-
-    plan = QUICK if args.quick else FULL
-    if args.steps is not None:
-        if args.steps < 1:
-            raise ConfigError("--steps must be at least 1.")
-        plan = replace(plan, steps=args.steps)
-    if args.seeds is not None:
-        if args.seeds < 1:
-            raise ConfigError("--seeds must be at least 1.")
-        plan = replace(plan, seeds=args.seeds)
-    root = Path(args.output_dir or ("runs/demo-quick" if args.quick else "runs/demo"))
-    check_directory(root, "--output-dir")
-    _quiet_transformers()
-    from rlvr.models import resolve_model
-
-    resolve_model(args.model)  # a missing model fails (and a GGUF is converted) before anything is written
-    _prepare(root)
-    run_demo(args.model, root, plan, seed=args.seed)
-    return 0
-
-
-def _prepare(root: Path) -> None:
+def prepare(root: Path) -> None:
     """An empty output directory; an earlier demo there is replaced, anything else is refused."""
     if root.exists() and any(root.iterdir()):
         if not (root / "demo.json").exists() and not (root / "grpo.yaml").exists():
@@ -119,8 +79,8 @@ def run_demo(model: str, root: Path, plan: Plan, seed: int = 0, progress: bool =
     """Run every stage into `root` and return the demo record (also written to root/demo.json)."""
     from rlvr.evaluate.gains import compare_sets, format_comparison_sets
     from rlvr.evaluate.runner import write_eval
-    from rlvr.evaluate.spurious import format_spurious, run_spurious
     from rlvr.train.config import load_config
+    from rlvr.workflows.spurious import format_spurious, run_spurious
 
     start, timings = time.perf_counter(), {}
 
@@ -194,14 +154,14 @@ def _curate(model: str, train_file: Path, root: Path, plan: Plan, seed: int, pro
             ) -> tuple[float, Path, int, dict[str, int]]:
     """Base eval on the train prompts with the training reward -> base rate p and curated prompts."""
     from rlvr.evaluate.runner import EvalSettings, evaluate, format_summary, write_eval
-    from rlvr.models import HFEngine, load_policy
+    from rlvr.models import HFEngine, SamplingParams, load_policy
     from rlvr.tasks import load_tasks, write_tasks
-    from rlvr.train.curation import curate, pass_rates
+    from rlvr.workflows.curation import curate, pass_rates
 
     print(f"  loading {model} ...", flush=True)
     policy = load_policy(model, dtype="float32")
     tasks = [replace(t, verifier=REWARD) for t in load_tasks(train_file)]
-    settings = EvalSettings(k=plan.group_size, max_new_tokens=plan.max_new_tokens, seed=seed)
+    settings = EvalSettings(SamplingParams(n=plan.group_size, max_new_tokens=plan.max_new_tokens, seed=seed))
     record = evaluate(HFEngine(policy, batch_size=32), tasks, settings, model_name=model,
                       tasks_source=str(train_file), progress=progress)
     write_eval(record, root / "base_train.json")

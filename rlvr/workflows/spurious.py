@@ -98,7 +98,7 @@ def _describe(spec: str | dict) -> str:
 def measure_base_rate(config: Any, prompts: int, progress: bool = True) -> tuple[float, int]:
     """Mean real reward over the base model's rollouts of `prompts` training prompts (K each)."""
     from rlvr.evaluate.runner import EvalSettings, evaluate
-    from rlvr.models import HFEngine, load_policy
+    from rlvr.models import HFEngine, SamplingParams, load_policy
     from rlvr.tasks import load_tasks
 
     tasks = load_tasks(config.data.train)
@@ -106,8 +106,7 @@ def measure_base_rate(config: Any, prompts: int, progress: bool = True) -> tuple
         tasks = [replace(t, verifier=config.data.reward) for t in tasks]
     tasks = tasks[:prompts]
     s = config.sampling
-    settings = EvalSettings(k=config.algo.group_size, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
-                            max_new_tokens=s.max_new_tokens, seed=config.run.seed)
+    settings = EvalSettings(SamplingParams.from_decoding(s, n=config.algo.group_size, seed=config.run.seed))
     policy = load_policy(config.model, dtype=config.dtype)
     record = evaluate(HFEngine(policy, batch_size=s.batch_size), tasks, settings, model_name=config.model,
                       tasks_source=config.data.train, progress=progress)

@@ -21,8 +21,8 @@ with exit status 1. OUTPUT_DIR/report.html links every stage and the GRPO report
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -30,32 +30,19 @@ import yaml
 
 from rlvr._errors import ConfigError
 from rlvr._io import atomic_write, check_directory, read_text_file, write_json
-
-SUMMARY = "Run a multi-stage pipeline (distill, sft, grpo, eval, compare, gate) into one run directory tree."
-EXAMPLE = "rlvr pipeline pipeline.yaml\n  (the config format: README, section Pipelines)"
+from rlvr.models.generation import SamplingParams
 
 STAGES = ("distill", "sft", "grpo", "eval", "compare", "gate")
+# The sampling options of distill and eval stages: SamplingParams' fields, K named `k` as on the command line.
+_SAMPLING = {"k" if f.name == "n" else f.name for f in fields(SamplingParams)}
 _OPTIONS = {  # the keys each stage accepts; anything else is a typo worth a clear error
-    "distill": {"tasks", "k", "keep", "per_task", "max_new_tokens", "temperature", "seed"},
+    "distill": {"tasks", "keep", "per_task", *_SAMPLING},
     "sft": {"config", "overrides", "dataset"},
     "grpo": {"config", "overrides"},
-    "eval": {"name", "tasks", "k", "max_new_tokens", "temperature", "seed"},
+    "eval": {"name", "tasks", *_SAMPLING},
     "compare": {"base", "trained"},
     "gate": {"baseline", "candidate", "rules"},
 }
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="pipeline YAML: output_dir, model and a list of stages")
-
-
-def run(args: argparse.Namespace) -> int:
-    from rlvr.cli import _quiet_transformers
-
-    pipeline = load_pipeline(args.config)
-    _quiet_transformers()
-    state = run_pipeline(pipeline, base_dir=Path(args.config).parent)
-    return 0 if state["shipped"] is not False else 1
 
 
 def load_pipeline(path: str | Path) -> dict[str, Any]:
@@ -172,8 +159,8 @@ def _finished(folder: Path, spec: dict[str, Any]) -> dict[str, Any] | None:
 def _settings(options: dict[str, Any]) -> Any:
     from rlvr.evaluate import EvalSettings
 
-    return EvalSettings(k=options.get("k", 8), max_new_tokens=options.get("max_new_tokens", 256),
-                        temperature=options.get("temperature", 1.0), seed=options.get("seed", 0))
+    sampling = {("n" if key == "k" else key): value for key, value in options.items() if key in _SAMPLING}
+    return EvalSettings(sampling=SamplingParams(**{"n": 8, **sampling}))
 
 
 def _load_tasks(options: dict[str, Any]) -> dict[str, tuple[str, list]]:
@@ -187,7 +174,7 @@ def _load_tasks(options: dict[str, Any]) -> dict[str, tuple[str, list]]:
 def _distill(options: dict[str, Any], state: dict[str, Any], folder: Path, progress: bool) -> dict[str, Any]:
     from rlvr._io import write_jsonl
     from rlvr.models import HFEngine, load_policy
-    from rlvr.train.distill import distill, format_yield
+    from rlvr.workflows.distill import distill, format_yield
 
     tasks = [t for _, group in _load_tasks(options).values() for t in group]
     settings = _settings(options)
@@ -215,8 +202,8 @@ def _sft(options: dict[str, Any], state: dict[str, Any], folder: Path, progress:
 
 
 def _grpo(options: dict[str, Any], state: dict[str, Any], folder: Path, progress: bool) -> dict[str, Any]:
+    from rlvr.train import final_model, train
     from rlvr.train.config import load_config
-    from rlvr.train.trainer import final_model, train
 
     config = load_config(options.get("config"), [*options.get("overrides", []), f"model={state['model']}",
                                                  f"run.output_dir={folder}"])

@@ -23,7 +23,7 @@ from typing import Any, Literal, Sequence
 
 from rlvr._errors import ConfigError
 from rlvr.evaluate import EvalSettings, evaluate
-from rlvr.models.sampler import Engine
+from rlvr.models.generation import Engine
 from rlvr.tasks import Task
 
 Keep = Literal["all", "shortest", "diverse"]

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import save_tiny_model
 from rlvr.cli import main
-from rlvr.demo import Plan, run_demo
+from rlvr.workflows.demo import Plan, run_demo
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_demo_replaces_only_an_earlier_demo(tiny_model, tmp_path, capsys):
     assert (tmp_path / "precious.txt").read_text() == "x"
     assert main(["demo", "--model", str(tmp_path / "no-such-model"), "--output-dir", str(tmp_path / "d")]) == 2
     assert not (tmp_path / "d").exists()
-    from rlvr.demo import _prepare
+    from rlvr.workflows.demo import prepare as _prepare
 
     earlier = tmp_path / "earlier"
     earlier.mkdir()

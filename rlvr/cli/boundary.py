@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rlvr.cli._common import quiet_transformers, read_eval_pair
+
 SUMMARY = ("The reasoning boundary at large k: pass@k curves with intervals, the crossover, per-problem "
            "solvability, support retention and discovery, and the chance level, on both readings.")
 EXAMPLE = ("rlvr eval --model base --tasks heldout.jsonl --k 256 --max-new-tokens 32 -o base.json\n"
@@ -31,7 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rlvr._io import write_json
-    from rlvr.cli import read_eval_pair
     from rlvr.evaluate.boundary import boundary_sets, format_boundary
 
     base, trained = read_eval_pair(args)
@@ -39,12 +40,11 @@ def run(args: argparse.Namespace) -> int:
     result = boundary_sets(base, trained, resamples=args.resamples, seed=args.seed, chance=not args.no_chance)
     print(format_boundary(result))
     if args.base_model:
-        from rlvr.cli import _quiet_transformers
         from rlvr.evaluate.boundary import base_likelihood, format_likelihood
         from rlvr.evaluate.runner import eval_sets
         from rlvr.models import load_policy
 
-        _quiet_transformers()
+        quiet_transformers()
         print(f"\nloading {args.base_model} for the base likelihood ...", flush=True)
         policy = load_policy(args.base_model, dtype="float32")
         base_sets, trained_sets = eval_sets(base), eval_sets(trained)

@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from rlvr.cli._common import config_arguments, quiet_transformers
 from rlvr.train.config import config_help
 from rlvr.train.sft_config import SFTConfig  # light: only dataclasses, for the key list in --help
 
@@ -28,13 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, train, and print where everything went."""
-    from rlvr.cli import _quiet_transformers, config_arguments
     from rlvr.train.sft import train_sft
     from rlvr.train.sft_config import load_sft_config
 
     config_file, overrides = config_arguments(args)
     config = load_sft_config(config_file, overrides)
-    _quiet_transformers()
+    quiet_transformers()
     run_dir = train_sft(config)
     rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
     print(f"{len(rows)} steps; batch loss {rows[0]['loss']:.4f} at step 1, {rows[-1]['loss']:.4f} at step {len(rows)}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rlvr import RlvrError
-from rlvr.audit.command import add_arguments, run
+from rlvr.cli.audit import add_arguments, run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,9 +25,10 @@ def audit(*argv: str) -> int:
 
 @pytest.fixture(autouse=True)
 def in_repo(monkeypatch):
-    """`examples.weak_verifiers:...` resolves from the repository root, as a user would run it."""
+    """`examples.weak_verifiers:...` resolves from the repository root, as a user would run it; the test
+    checkers from tests/audit."""
     monkeypatch.chdir(REPO)
-    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "path", [str(REPO / "tests" / "audit"), *sys.path])  # checkers_for_tests
 
 
 def test_math_suite_passes_our_verifier_and_writes_json_and_html(tmp_path, capsys):

@@ -16,6 +16,7 @@ import os
 
 from rlvr._errors import ConfigError
 from rlvr._io import check_writable
+from rlvr.cli._common import config_arguments
 
 SUMMARY = "Estimate what a GRPO config will use (rollouts, tokens, hours, money); compare with a finished run."
 EXAMPLE = ("rlvr cost grpo.yaml run.steps=200 --mean-len 40 --device cuda --gen-tokens-per-s 2500 "
@@ -54,7 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlvr.cli import config_arguments
     from rlvr.train.config import load_config
     from rlvr.train.cost import (
         Assumptions,

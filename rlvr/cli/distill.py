@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from rlvr._errors import DataError
-from rlvr.cli import add_sampling_arguments, sampling_settings  # light: argparse and yaml
+from rlvr.cli._common import add_sampling_arguments, quiet_transformers, sampling_settings
 
 SUMMARY = "Rejection sampling: sample K completions per task, keep the verified ones as an SFT dataset."
 EXAMPLE = ("rlvr distill --model smollm2-135m-instruct --tasks train.jsonl --k 16 --max-new-tokens 32 "
@@ -40,11 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Sample, verify, select, write the dataset and the eval record; print the yield."""
     from rlvr._io import check_writable, write_jsonl
-    from rlvr.cli import _quiet_transformers
     from rlvr.evaluate import write_eval
     from rlvr.tasks import load_tasks
     from rlvr.tasks.judge import check_verifiers
-    from rlvr.train.distill import distill, format_yield, select
+    from rlvr.workflows.distill import distill, format_yield, select
 
     tasks = load_tasks(args.tasks, split=args.split)  # bad input fails before the model loads
     check_verifiers(tasks, args.tasks)
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_device(args.device)
 
-    _quiet_transformers()
+    quiet_transformers()
     print(f"loading {args.model} ...", flush=True)
     policy = load_policy(args.model, dtype=args.dtype, device=args.device)
     rows, record = distill(HFEngine(policy, batch_size=args.batch_size), tasks, settings, args.keep, args.per_task,

@@ -9,7 +9,7 @@ import pytest
 from rlvr._errors import ConfigError, DataError
 from rlvr.cli import main
 from rlvr.tasks import Task, load_tasks
-from rlvr.train.curation import curate, pass_rates
+from rlvr.workflows.curation import curate, pass_rates
 
 RATES = {"a": 0.0, "b": 0.125, "c": 0.375, "d": 0.5, "e": 0.625, "f": 0.875, "g": 1.0}
 TASKS = [Task(id=i, prompt="p", reference="1") for i in RATES]

@@ -12,12 +12,12 @@ from rewards_for_tests import even_words
 from conftest import make_tiny_policy
 from rlvr.cli import main
 from rlvr.evaluate import EvalSettings
-from rlvr.models import HFEngine
+from rlvr.models import HFEngine, SamplingParams
 from rlvr.tasks import Task
-from rlvr.train.distill import distill, select, sft_rows
+from rlvr.workflows.distill import distill, select, sft_rows
 
 HERE = Path(__file__).parent
-SETTINGS = EvalSettings(k=8, max_new_tokens=5, seed=1, verifier_workers=1)
+SETTINGS = EvalSettings(SamplingParams(n=8, max_new_tokens=5, seed=1), verifier_workers=1)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,36 @@
+"""`rlvr health RUN`: replay the health rules on a run's metrics log."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from rlvr.cli._common import options
+
+SUMMARY = "Replay the health rules on a run's metrics log and list the warnings."
+EXAMPLE = "rlvr health runs/grpo --set min_entropy=0.1"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="run directory or metrics.jsonl")
+    parser.add_argument("--set", action="append", default=[], metavar="key=value", help="override a threshold")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when there is any warning")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rlvr.monitor import HealthThresholds, read_metrics, replay
+    from rlvr.train.config import load_config, with_overrides
+
+    thresholds = HealthThresholds()
+    config_path = os.path.join(args.run, "config.yaml") if os.path.isdir(args.run) else None
+    if config_path and os.path.exists(config_path):
+        thresholds = load_config(config_path).health
+    overrides = options(args.set)
+    if overrides:
+        thresholds = with_overrides(thresholds, overrides, "health.")
+    rows = read_metrics(args.run)
+    warnings = replay(rows, thresholds)
+    print(f"{len(rows)} steps read; {len(warnings)} health warning(s)")
+    for w in warnings:
+        print(f"  step {w.step:>5}  {w.rule:<26} {w.message}")
+    return 1 if warnings and args.strict else 0

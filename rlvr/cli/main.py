@@ -1,0 +1,57 @@
+"""`rlvr`: one entry point, one subcommand per job; this table is the one list of commands.
+
+Each command is a module of `rlvr.cli` with SUMMARY, EXAMPLE, add_arguments(parser) and
+run(args) -> exit status. Building the parser imports every command module, so they import
+nothing heavy at module level: `rlvr --help` starts in well under a second.
+
+Bad input (a missing file, a malformed task line, an unknown option) prints one sentence and
+exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rlvr._errors import RlvrError
+from rlvr.cli._common import command
+
+COMMANDS = (
+    "demo", "eval", "train", "compare", "spurious", "boundary", "audit", "verify", "curate", "health", "gate",
+    "distill", "sft", "pipeline", "cost", "report", "models", "tasks",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rlvr import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="rlvr",
+        description="Reinforcement learning with verifiable rewards, and honest measurement of what it bought.",
+        epilog="example:\n  rlvr eval --model smollm2-135m-instruct --tasks tasks.jsonl --k 8 -o eval.json\n\n"
+               "Run `rlvr COMMAND --help` for the options and an example of each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"rlvr {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"rlvr.cli.{name}")
+        module.add_arguments(command(sub, name, module.SUMMARY, module.EXAMPLE, module.run))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args)
+    except RlvrError as exc:
+        print(f"rlvr: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rlvr: interrupted", file=sys.stderr)
+        return 130

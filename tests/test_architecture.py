@@ -1,0 +1,184 @@
+"""The package's shape, as DESIGN.md draws it: imports only run down the layers, no module imports
+another that imports it back (directly or round a longer cycle), every sub-package's public names
+are pinned here, and building the command line loads no torch."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "rlvr"
+
+# Bottom to top. A module may import its own sub-package and any layer below it, never one above.
+LAYERS = ["_errors", "_lazy", "_io", "", "sandbox", "verifiers", "tasks", "models", "monitor", "evaluate", "train",
+          "audit", "report", "workflows", "integrations", "cli"]
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in ROOT.rglob("*.py"):
+        parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """Line numbers of imports under `if TYPE_CHECKING:` (annotations only, never run)."""
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for inner in node.body:
+                for child in ast.walk(inner):
+                    if isinstance(child, (ast.Import, ast.ImportFrom)):
+                        lines.add(child.lineno)
+    return lines
+
+
+def _imports() -> dict[str, set[str]]:
+    """module -> the rlvr modules it imports anywhere (module level or inside a function)."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        skip = _type_checking_only(tree)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)) or node.lineno in skip:
+                continue
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")
+                    base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            # (The only imports by name, importlib.import_module in the command table and in the lazy
+            # __init__ files, load modules of their own sub-package.)
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target.startswith("rlvr") and target != name:
+                    graph[name].add(target)
+    return graph
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_the_graph_sees_every_kind_of_import():
+    graph = _imports()
+    assert "rlvr.models.generation" in graph["rlvr.models.sampler"]  # module level
+    assert "rlvr.train.trainer" in graph["rlvr.workflows.spurious"]  # inside a function
+    assert "rlvr.models.loading" not in graph["rlvr.models.generation"]  # under TYPE_CHECKING: not an import
+
+
+def test_imports_only_run_down_the_layers():
+    upward = sorted(
+        f"{source} -> {target}"
+        for source, targets in _imports().items()
+        for target in targets
+        if LAYERS.index(_layer(target)) > LAYERS.index(_layer(source))
+    )
+    assert upward == []
+
+
+def test_no_module_imports_another_that_imports_it_back():
+    graph = _imports()
+    # Tarjan's strongly connected components: any component of two or more modules is a cycle.
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    assert cycles == []
+
+
+PUBLIC = {
+    "rlvr": ["ConfigError", "DataError", "ModelError", "RlvrError", "__version__"],
+    "rlvr.audit": ["AuditCase", "AuditReport", "CaseResult", "Mutations", "SUITES", "build_database",
+                   "cases_from_eval", "format_table", "generate_mutations", "html_section", "load_cases",
+                   "run_audit", "suite_cases", "suite_tasks", "verdict_words", "write_cases"],
+    "rlvr.cli": ["build_parser", "main"],
+    "rlvr.evaluate": ["EvalSettings", "Rule", "bootstrap_ci", "boundary_sets", "check_eval_record", "combine_sets",
+                      "compare", "compare_sets", "eval_sets", "evaluate", "evaluate_sets", "format_boundary",
+                      "format_comparison", "format_comparison_sets", "format_summary", "parse_rules", "pass_at_k",
+                      "powers_of_two", "run_gate", "set_name", "write_eval"],
+    "rlvr.models": ["ALIASES", "Completion", "Decoding", "Engine", "EngineName", "GenerationResult", "HFEngine",
+                    "Policy", "ProgressFn", "Prompt", "SamplingParams", "VLLMEngine", "cache_dir", "cached_models",
+                    "check_device", "check_engine", "load_policy", "make_engine", "resolve_model", "setting_help",
+                    "stream_seeds"],
+    "rlvr.integrations": ["completion_text", "compute_score", "reward_func", "route"],
+    "rlvr.monitor": ["RULES", "HealthMonitor", "HealthThresholds", "HealthWarning", "read_metrics", "replay"],
+    "rlvr.report": ["build_report", "write_report"],
+    "rlvr.sandbox": ["BadTests", "ErrorInfo", "ProcessExit", "Report", "Sandbox", "SandboxLimits",
+                     "available_isolation", "decode_value", "encode_value"],
+    "rlvr.tasks": ["Task", "describe_generators", "generator_names", "load_hf_tasks", "load_tasks", "make_tasks",
+                   "write_tasks"],
+    "rlvr.train": ["Assumptions", "SFTConfig", "TrainConfig", "Trainer", "actual_usage", "compare", "completion_loss",
+                   "config_help", "dump_config", "estimate", "final_model", "group_advantages", "grpo_loss",
+                   "kept_advantages", "load_config", "load_sft_config", "load_sft_dataset", "make_optimizer",
+                   "micro_batch_weight", "prune_rollouts", "shape_rewards", "token_entropy", "token_logprobs", "train",
+                   "train_sft"],
+    "rlvr.verifiers": ["AnswerMode", "Backend", "FORMAT_REASONS", "Verdict", "Verifier", "extract_answer",
+                       "get_verifier", "register_verifier", "shutdown_workers", "verifier_names"],
+    "rlvr.workflows": ["Plan", "curate", "format_spurious", "format_yield", "load_pipeline", "pass_rates",
+                       "run_demo", "run_pipeline", "run_spurious", "select", "sft_rows", "verdict_in_words"],
+}
+
+
+@pytest.mark.parametrize("package", sorted(PUBLIC))
+def test_public_names_are_deliberate(package):
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(PUBLIC[package])
+    for name in module.__all__:
+        assert getattr(module, name) is not None  # every listed name resolves (lazy ones load on first use)
+
+
+def test_every_sub_package_names_its_public_api():
+    packages = {path.parent.name for path in ROOT.glob("*/__init__.py")}
+    pinned = {name.rpartition(".")[2] for name in PUBLIC}
+    assert packages - pinned == set()
+    for name in packages:
+        assert hasattr(importlib.import_module(f"rlvr.{name}"), "__all__"), name
+
+
+def test_building_the_command_line_loads_no_torch():
+    """`rlvr --help` stays quick (benchmarks/cli_startup.py times it): no command module imports torch,
+    transformers or sympy at module level."""
+    code = ("import sys; from rlvr.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'transformers', 'sympy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
