@@ -1,4 +1,4 @@
-"""`rlvr spurious CONFIG`: the training config again with random (and format-only) rewards."""
+"""`rlvr spurious CONFIG`: the training config again with random (and format-only, majority-vote) rewards."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 
 from rlvr.cli._common import quiet_transformers
 
-SUMMARY = ("Train the config again with a random reward (p = 0.5) and optionally format-only, over several seeds; "
-           "report what each arm trained on and warn when a control gains too.")
+SUMMARY = ("Train the config again with a random reward (p = 0.5) and optionally format-only or majority-vote, over "
+           "several seeds; report what each arm trained on and warn when a control gains too.")
 EXAMPLE = ("rlvr spurious examples/grpo_arithmetic.yaml data.train=train.jsonl data.eval=heldout.jsonl --format "
            "--seeds 2\n  rlvr spurious config.yaml --random-p matched --base-rate 0.3 --output-dir runs/controls")
 
@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. run.steps=10")
     parser.add_argument("--format", action="store_true",
                         help="also run a format-only control (the reward's format part, or --format-reward)")
+    parser.add_argument("--majority", action="store_true",
+                        help="also run a label-free control: reward agreeing with the group's majority answer "
+                             "(TTRL, data.group_reward=majority)")
     parser.add_argument("--format-reward", metavar="SPEC",
                         help="verifier spec of the format-only control, e.g. '{name: format, answer: bare}'")
     parser.add_argument("--random-p", default="0.5", metavar="P|matched",
@@ -31,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train every arm with N seeds (run.seed, run.seed + 1, ...) and report the spread "
                              "(default 1; one seed is an anecdote)")
     parser.add_argument("--output-dir", metavar="DIR",
-                        help="where the arms go, DIR/real, DIR/random, DIR/format (default: run.output_dir "
-                             "+ '-spurious')")
+                        help="where the arms go, DIR/real, DIR/random, DIR/format, DIR/majority (default: "
+                             "run.output_dir + '-spurious')")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise ConfigError("--seeds must be at least 1.")
     random_p = None if args.random_p == "matched" else _probability(args.random_p)
-    controls = ("random", "format") if args.format or args.format_reward else ("random",)
+    controls = ("random",) + (("format",) if args.format or args.format_reward else ()) \
+        + (("majority",) if args.majority else ())
     root = args.output_dir or config.run.output_dir.rstrip("/" + os.sep) + "-spurious"
     quiet_transformers()
     record = run_spurious(config, root, controls=controls, format_reward=format_reward, random_p=random_p,

@@ -81,6 +81,10 @@ class Completion:
     token_ids: list[int]
     logprobs: list[float]  # one per generated token, EOS included when it was sampled
     finish_reason: Literal["stop", "length"]
+    # The sampled tokens' logprobs under the distribution actually sampled from: after top-k/top-p,
+    # renormalised over the kept tokens. None when nothing was truncated (then they equal `logprobs`).
+    # `logprobs` stay untruncated (what a trainer recomputes); the trainer's mismatch correction reads these.
+    sampler_logprobs: list[float] | None = None
 
 
 @dataclass

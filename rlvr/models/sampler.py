@@ -11,7 +11,10 @@ on small machines:
   on padding after EOS: `model.generate` keeps decoding finished rows until all are done;
 - prompts are sorted by length, so a batch holds prompts of similar length.
 Per-token logprobs are those of the temperature-scaled distribution *before* top-k/top-p
-truncation, which is what a trainer recomputes from logits / temperature.
+truncation, which is what a trainer recomputes from logits / temperature. When top-k or top-p
+truncates, `Completion.sampler_logprobs` also holds the sampled tokens' logprobs under the
+distribution actually sampled from (renormalised over the kept tokens), which the trainer's
+mismatch correction (`algo.mismatch`) compares with its own.
 
 A seed pins the samples whatever the batch size (so "auto", which follows free memory, too),
 the order of the prompts and the other prompts in the call: sample j of a prompt draws its
@@ -153,15 +156,19 @@ class HFEngine:
 
         tokens: list[list[int]] = [[] for _ in range(rows)]
         logps: list[list[float]] = [[] for _ in range(rows)]
+        kept_logps: list[list[float]] = [[] for _ in range(rows)]  # on the truncated support, when truncating
         finish: list[str] = ["length"] * rows
         active = torch.arange(rows)  # original row index of each live row
         eos = torch.tensor(sorted(self.policy.eos_token_ids) or [-1], device=device)
         for step in range(params.max_new_tokens):
             u = None if uniforms is None else uniforms[active, step]  # (b,)
-            token, logp = _sample(logits, params, u)  # (b,), (b,)
+            token, logp, kept_logp = _draw(logits, params, u)  # (b,), (b,), (b,) or None
             for row, t, lp in zip(active.tolist(), token.tolist(), logp.tolist()):
                 tokens[row].append(t)
                 logps[row].append(lp)
+            if kept_logp is not None:
+                for row, lp in zip(active.tolist(), kept_logp.tolist()):
+                    kept_logps[row].append(lp)
             done = torch.isin(token, eos)
             for row in active[done.cpu()].tolist():
                 finish[row] = "stop"
@@ -188,7 +195,8 @@ class HFEngine:
             ids = tokens[row]
             text_ids = ids[:-1] if finish[row] == "stop" else ids
             grouped[int(owner[row])].append(
-                Completion(self.policy.decode(text_ids), ids, logps[row], finish[row])  # type: ignore[arg-type]
+                Completion(self.policy.decode(text_ids), ids, logps[row], finish[row],  # type: ignore[arg-type]
+                           sampler_logprobs=kept_logps[row] if _truncates(params) else None)
             )
         return grouped
 
@@ -200,10 +208,23 @@ def _sample(
 
     uniforms: (B,) in [0, 1), one per row, on the CPU; unused (None) when greedy.
     """
+    token, logprob, _ = _draw(logits, params, uniforms)
+    return token, logprob
+
+
+def _truncates(params: SamplingParams) -> bool:
+    return params.temperature > 0 and (params.top_k > 0 or params.top_p < 1.0)
+
+
+def _draw(
+    logits: torch.Tensor, params: SamplingParams, uniforms: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """`_sample`, plus the token's logprob under the truncated distribution it was drawn from
+    (renormalised over the tokens top-k/top-p kept); None when nothing is truncated."""
     if params.temperature == 0:
         logprobs = torch.log_softmax(logits, dim=-1)
         token = logits.argmax(dim=-1)
-        return token, logprobs.gather(-1, token[:, None]).squeeze(-1)
+        return token, logprobs.gather(-1, token[:, None]).squeeze(-1), None
     logprobs = torch.log_softmax(logits / params.temperature, dim=-1)  # (B, V)
     filtered = logprobs
     if params.top_k > 0:
@@ -222,7 +243,10 @@ def _sample(
     cdf = torch.softmax(filtered, dim=-1).cumsum(-1)  # (B, V)
     u = uniforms[:, None].to(cdf.device) * cdf[:, -1:]
     token = torch.searchsorted(cdf, u, side="right").clamp_(max=cdf.shape[-1] - 1).squeeze(-1)
-    return token, logprobs.gather(-1, token[:, None]).squeeze(-1)
+    kept = None
+    if _truncates(params):  # log q(token) = log p(token) - log(kept mass)
+        kept = (logprobs.gather(-1, token[:, None]) - torch.logsumexp(filtered, dim=-1, keepdim=True)).squeeze(-1)
+    return token, logprobs.gather(-1, token[:, None]).squeeze(-1), kept
 
 
 def _uniforms(row_seeds: list[int], steps: int) -> torch.Tensor:

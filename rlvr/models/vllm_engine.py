@@ -23,7 +23,11 @@ Where vLLM's semantics differ from HFEngine's, and what this engine does about i
   truncation (top_k=0, top_p=1, the default) that is exactly HFEngine's value. With
   truncation it is off by log(kept mass) per token, which would bias the GRPO ratio
   exp(logp - old_logp) (old_logp are these logprobs): those logprobs are recomputed instead
-  with one teacher-forced forward pass of `policy.model`, as the trainer computes logp.
+  with one teacher-forced forward pass of `policy.model`, as the trainer computes logp, and
+  vLLM's own (the truncated distribution it sampled from) are kept as
+  `Completion.sampler_logprobs`, which the trainer's mismatch correction (`algo.mismatch`) reads.
+  (vLLM's default `logprobs_mode="raw_logprobs"` would give the model's log-softmax before
+  temperature, top-k and top-p: neither what the trainer computes nor what was sampled.)
 - vLLM refuses n > 1 with greedy sampling: at temperature 0 one completion per prompt is
   generated and copied n times (the copies would be identical anyway); `new_tokens` counts
   the tokens decoded, once per prompt, so tokens/s stays a real throughput.
@@ -196,6 +200,7 @@ class VLLMEngine:
         rows = [(p, c) for p, group in zip(prompts, completions) for c in group]
         values = _policy_logprobs(self.policy, [p for p, _ in rows], [c.token_ids for _, c in rows], temperature)
         for (_, completion), logprobs in zip(rows, values):
+            completion.sampler_logprobs = completion.logprobs  # what vLLM sampled from: renormalised
             completion.logprobs = logprobs
 
     # -- weights ------------------------------------------------------------------------------
@@ -236,7 +241,9 @@ def _prompt_seeds(seed: int, prompts: list[list[int]], samples: int) -> list[int
 
 
 def _copy(completion: Completion) -> Completion:
-    return dataclasses.replace(completion, token_ids=list(completion.token_ids), logprobs=list(completion.logprobs))
+    kept = completion.sampler_logprobs
+    return dataclasses.replace(completion, token_ids=list(completion.token_ids), logprobs=list(completion.logprobs),
+                               sampler_logprobs=None if kept is None else list(kept))
 
 
 def _driver_model(llm: Any) -> Any:

@@ -56,14 +56,19 @@ class _Rule:
     immediate: bool = False
 
 
+# The training config's entropy controls (rlvr/train/objectives.py), named where entropy falls.
+_ENTROPY_REMEDIES = ("to keep it up, set algo.entropy_coef=0.001 (an entropy bonus), algo.entropy_control=clip_cov "
+                     "(or kl_cov) or algo.top_entropy_fraction=0.2 (train on the high-entropy tokens only)")
+
 RULES = [
     _Rule("reward_variance_collapse", "reward/std", lambda v, t, first: v < t.min_reward_std,
           lambda v, t: f"reward std {v:.3f} < {t.min_reward_std}: rewards no longer differ within groups"),
     _Rule("entropy_collapse", "entropy", lambda v, t, first: v < t.min_entropy,
-          lambda v, t: f"entropy {v:.3f} < {t.min_entropy}: the policy has stopped exploring"),
+          lambda v, t: f"entropy {v:.3f} < {t.min_entropy}: the policy has stopped exploring; {_ENTROPY_REMEDIES}"),
     _Rule("entropy_decline", "entropy",
           lambda v, t, first: first is not None and first > 0 and v < (1 - t.max_entropy_drop) * first,
-          lambda v, t: f"entropy {v:.3f} fell by more than {t.max_entropy_drop:.0%} of its starting value"),
+          lambda v, t: f"entropy {v:.3f} fell by more than {t.max_entropy_drop:.0%} of its starting value; "
+                       f"{_ENTROPY_REMEDIES}"),
     _Rule("kl_blowup", "kl", lambda v, t, first: v > t.max_kl,
           lambda v, t: f"KL {v:.3f} > {t.max_kl}: the policy is running away from the reference", immediate=True),
     _Rule("truncation_surge", "len/truncated_frac", lambda v, t, first: v > t.max_truncated_frac,

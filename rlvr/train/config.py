@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import yaml
 
-from rlvr._errors import ConfigError
-from rlvr._io import atomic_write, read_text_file
+from rlvr._errors import ConfigError, DataError
+from rlvr._io import atomic_write, read_json_file, read_text_file
 from rlvr.models.generation import Decoding
 from rlvr.monitor.health import HealthThresholds
 
@@ -43,14 +43,34 @@ class SamplingSection(Decoding):
 
 @dataclass(frozen=True)
 class AlgoSection:
+    """The update; every choice below defaults to plain GRPO (formulas: grpo.py and objectives.py)."""
+
     group_size: int = 8  # K completions per prompt
-    baseline: Literal["mean", "median"] = "mean"
+    # Advantages: GRPO's (r - baseline) / std, W-REINFORCE's fixed weights, or pass@k training's closed form.
+    advantage: Literal["grpo", "w_reinforce", "pass_at_k"] = "grpo"
+    baseline: Literal["mean", "median", "rloo"] = "mean"  # rloo: the mean of the other K-1 rewards
     scale_by_std: bool = True  # False = Dr. GRPO
+    w_reinforce_weight: float = 0.1  # advantage=w_reinforce: a correct sample's weight (a wrong one gets -1)
+    pass_k: int = 4  # advantage=pass_at_k: the k, 1 <= k <= group_size
     clip_low: float = 0.2
     clip_high: float = 0.2  # DAPO uses 0.28
     beta: float = 0.0  # KL weight; 0 loads no reference model
     aggregation: Literal["token_mean", "seq_mean", "constant_normaliser"] = "token_mean"
     ppo_epochs: int = 1  # optimisation passes over one batch of rollouts
+    ratio_level: Literal["token", "sequence"] = "token"  # sequence = GSPO (clip it far tighter, ~3e-4 / 4e-4)
+    # Sampler/trainer mismatch: the ratio's old log-probs become the trainer's own and the loss is weighted
+    # by min(pi_trainer / pi_sampler, cap) (tis), or that ratio masked outside [0, cap] per token or sequence.
+    mismatch: Literal["none", "tis", "token_mask", "sequence_tis", "sequence_mask"] = "none"
+    mismatch_cap: float = 3.0
+    entropy_coef: float = 0.0  # loss -= entropy_coef * mean token entropy
+    # Covariance-based entropy control (Cui et al. 2025): clip_cov drops the gradient of a random
+    # cov_fraction of high-covariance tokens (covariance in clip_cov_bounds), kl_cov adds
+    # kl_cov_coef * |logp - old_logp| on the top cov_fraction of tokens by covariance.
+    entropy_control: Literal["none", "clip_cov", "kl_cov"] = "none"
+    cov_fraction: float = 2e-4
+    clip_cov_bounds: tuple[float, ...] = (1.0, 5.0)
+    kl_cov_coef: float = 1.0
+    top_entropy_fraction: float = 1.0  # train on this share of highest-entropy tokens only (0.2: 80/20); 1 = all
 
 
 @dataclass(frozen=True)
@@ -86,11 +106,59 @@ class DataSection:
     verifier_backend: Literal["local", "ray"] = "local"
     verifier_workers: int = 2  # checks run in parallel (worker processes, threads or Ray tasks)
     ray_address: str = ""  # Ray cluster to join ("" = $RAY_ADDRESS, else a local Ray instance)
-
+    # A reward computed from a whole group, replacing the verifier's ("" = none): majority = 1.0 for the
+    # samples whose answer (read leniently) is the group's majority answer (TTRL; needs no reference).
+    # The names are the keys of rlvr/train/group_rewards.py's GROUP_REWARDS.
+    group_reward: Literal["", "majority"] = ""
+    # Backward correction for a noisy verifier, applied to the rewards before the advantages ("" = none):
+    # {false_positive_rate: 0.05, false_negative_rate: 0.1}, or the path of an `rlvr audit --json` report.
+    reward_correction: str | dict = ""
 
     @property
     def eval_files(self) -> tuple[str, ...]:
         return (self.eval,) if isinstance(self.eval, str) and self.eval else tuple(self.eval or ())
+
+    @property
+    def correction_rates(self) -> tuple[float, float] | None:
+        """(false-positive rate, false-negative rate) of `reward_correction`, or None when it is off."""
+        return correction_rates(self.reward_correction)
+
+
+def correction_rates(spec: str | dict) -> tuple[float, float] | None:
+    """The verifier's (false-positive, false-negative) rates: given as a mapping, or read from the summary
+    of an `rlvr audit --json` report; ConfigError, one sentence, when they are missing or unusable."""
+    if not spec:
+        return None
+    names = ("false_positive_rate", "false_negative_rate")
+    if isinstance(spec, str):
+        try:
+            report = read_json_file(spec, "audit report")
+        except (ConfigError, DataError) as exc:
+            raise ConfigError(f"data.reward_correction: {str(exc).rstrip('.')}.") from None
+        rates = report.get("summary") if isinstance(report, dict) and report.get("rlvr_audit") else None
+        if not isinstance(rates, dict):
+            raise ConfigError(f"data.reward_correction: {spec} is not an `rlvr audit --json` report "
+                              "(no rlvr_audit summary); write one with `rlvr audit TARGET --json FILE`.")
+        for count in ("must_fail", "must_pass"):
+            if rates.get(count) == 0:
+                raise ConfigError(f"data.reward_correction: the audit in {spec} has no {count.replace('_', '-')} "
+                                  "cases, so it cannot measure both error rates; audit with a suite that has both.")
+    else:
+        rates = spec
+        unknown = sorted(set(rates) - set(names))
+        if unknown:
+            raise ConfigError(f"data.reward_correction: unknown key '{unknown[0]}'; give false_positive_rate and "
+                              "false_negative_rate, or the path of an `rlvr audit --json` report.")
+    values = [read_number(rates.get(name)) for name in names]
+    if None in values:
+        missing = names[values.index(None)]
+        raise ConfigError(f"data.reward_correction needs a number for {missing}.")
+    rho0, rho1 = values
+    if not (0.0 <= rho0 < 1.0 and 0.0 <= rho1 < 1.0 and rho0 + rho1 < 1.0):
+        raise ConfigError(f"data.reward_correction: the rates must lie in [0, 1) and sum to less than 1 (a verifier "
+                          f"no better than chance cannot be corrected), got false_positive_rate={rho0:g}, "
+                          f"false_negative_rate={rho1:g}.")
+    return rho0, rho1
 
 
 @dataclass(frozen=True)
@@ -150,10 +218,30 @@ class TrainConfig:
              "lora.target_modules must name at least one layer, e.g. [q_proj, v_proj]"),
             (len({Path(p).stem for p in self.data.eval_files}) == len(self.data.eval_files),
              "data.eval files must have distinct names (their stems name the task sets)"),
+            *self._objective_checks(),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message + ".")
+        correction_rates(self.data.reward_correction)  # read and checked now, before any model loads
+
+    def _objective_checks(self) -> list[tuple[bool, str]]:
+        algo = self.algo
+        kept = min(self.algo.group_size, max(2, round(algo.group_size * self.data.keep_frac)))  # prune_rollouts
+        bounds = algo.clip_cov_bounds
+        return [
+            (algo.advantage != "pass_at_k" or 1 <= algo.pass_k <= kept,
+             f"algo.pass_k must be between 1 and the rollouts kept per group ({kept}), got {algo.pass_k}"),
+            (algo.w_reinforce_weight >= 0, "algo.w_reinforce_weight must be >= 0"),
+            (algo.mismatch_cap >= 1, "algo.mismatch_cap must be at least 1 (it caps pi_trainer / pi_sampler, "
+                                     "which is 1 where the two agree)"),
+            (algo.entropy_coef >= 0, "algo.entropy_coef must be >= 0 (it is a bonus for entropy)"),
+            (0 < algo.top_entropy_fraction <= 1, "algo.top_entropy_fraction must be in (0, 1], e.g. 0.2; 1 = off"),
+            (0 < algo.cov_fraction <= 1, "algo.cov_fraction must be in (0, 1], e.g. 2e-4"),
+            (len(bounds) == 2 and bounds[0] < bounds[1],
+             f"algo.clip_cov_bounds must be two numbers [low, high] with low < high, got {list(bounds)}"),
+            (algo.kl_cov_coef >= 0, "algo.kl_cov_coef must be >= 0"),
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))

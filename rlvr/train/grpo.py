@@ -2,10 +2,19 @@
 
 Shapes: G groups (prompts) of K completions each; B = G*K rows; T completion tokens.
 
-    A_i = (r_i - baseline(r_group)) / std(r_group)    baseline: mean or median; std optional (Dr. GRPO)
+    A_i = (r_i - baseline(r_group)) / std(r_group)    baseline: mean, median or rloo; std optional (Dr. GRPO)
     ratio_t = exp(logp_t - old_logp_t)
     loss_t  = -min(ratio_t * A, clip(ratio_t, 1 - clip_low, 1 + clip_high) * A) + beta * KL_t
     KL_t    = exp(ref_t - logp_t) - (ref_t - logp_t) - 1       (the k3 estimator, >= 0)
+
+The variants of objectives.py plug in as table entries, each off by default (grpo_loss's and
+estimate_advantages' keyword arguments): the advantage estimator (ADVANTAGE_ESTIMATORS: grpo,
+w_reinforce, pass_at_k), the ratio level (objectives.RATIOS: token, or sequence = GSPO), the
+clipped objective (objectives.ENTROPY_CONTROL: the PPO clip, clip_cov, kl_cov), sampler/trainer
+importance weights on the policy term (objectives.MISMATCH, computed by the caller), the 80/20
+high-entropy token mask and an entropy bonus:
+
+    loss = aggregate(policy_t * keep_t * w_t + beta * KL_t) - entropy_coef * mean_{kept tokens} H_t
 
 Before the advantages, two optional steps (both off by default):
 
@@ -21,16 +30,28 @@ one entry of a small function table rather than an if/elif chain repeated in the
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import torch
 
-Baseline = Literal["mean", "median"]
+from rlvr.train.objectives import (
+    ENTROPY_CONTROL,
+    RATIOS,
+    entropy_bonus,
+    high_entropy_mask,
+    pass_at_k,
+    rloo_baseline,
+    w_reinforce,
+)
+
+Baseline = Literal["mean", "median", "rloo"]
 Aggregation = Literal["token_mean", "seq_mean", "constant_normaliser"]
+Estimator = Literal["grpo", "w_reinforce", "pass_at_k"]
 
 _BASELINES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "mean": lambda r: r.mean(dim=-1, keepdim=True),
     "median": lambda r: r.median(dim=-1, keepdim=True).values,  # the lower median for even K
+    "rloo": rloo_baseline,  # the mean of the other K-1 rewards
 }
 
 
@@ -54,6 +75,33 @@ def group_advantages(
         "groups/all_one_frac": (rewards.min(dim=-1).values >= 1).float().mean().item(),
     }
     return advantages, metrics
+
+
+# Each estimator: (rewards (G, K), **options) -> (advantages (G, K), metrics); options it does not read are ignored.
+ADVANTAGE_ESTIMATORS: dict[str, Callable[..., tuple[torch.Tensor, dict[str, float]]]] = {
+    "grpo": lambda r, *, baseline="mean", scale_by_std=True, **_: group_advantages(r, baseline, scale_by_std),
+    "w_reinforce": lambda r, *, positive_weight=0.1, **_: w_reinforce(r, positive_weight=positive_weight),
+    "pass_at_k": lambda r, *, pass_k=4, **_: pass_at_k(r, k=pass_k),
+}
+
+
+def estimate_advantages(rewards: torch.Tensor, estimator: Estimator = "grpo", **options: Any
+                        ) -> tuple[torch.Tensor, dict[str, float]]:
+    """rewards (G, K) -> advantages (G, K), metrics, by one entry of ADVANTAGE_ESTIMATORS.
+
+    options: baseline, scale_by_std (grpo), positive_weight (w_reinforce), pass_k (pass_at_k).
+    "grpo" is group_advantages itself; the others also report the groups/* metrics, a group being
+    informative when any of its advantages is non-zero (W-REINFORCE trains on all-equal groups too).
+    """
+    advantages, metrics = ADVANTAGE_ESTIMATORS[estimator](rewards, **options)
+    if estimator == "grpo":
+        return advantages, metrics
+    groups = {
+        "groups/informative_frac": (advantages.abs().amax(dim=-1) > 0).float().mean().item(),
+        "groups/all_zero_frac": (rewards.max(dim=-1).values <= 0).float().mean().item(),
+        "groups/all_one_frac": (rewards.min(dim=-1).values >= 1).float().mean().item(),
+    }
+    return advantages, {**groups, **metrics}
 
 
 def shape_rewards(
@@ -88,14 +136,17 @@ def prune_rollouts(rewards: torch.Tensor, keep_frac: float) -> torch.Tensor:
 
 
 def kept_advantages(
-    rewards: torch.Tensor, kept: torch.Tensor, baseline: Baseline = "mean", scale_by_std: bool = True
+    rewards: torch.Tensor, kept: torch.Tensor, baseline: Baseline = "mean", scale_by_std: bool = True, *,
+    estimator: Estimator = "grpo", **options: Any,
 ) -> torch.Tensor:
     """Advantages computed among the kept rollouts only, as PODS does; 0 on the pruned ones.
 
-    rewards (G, K); kept (G, K) bool from `prune_rollouts` -> (G, K).
+    rewards (G, K); kept (G, K) bool from `prune_rollouts` -> (G, K). estimator, options: as
+    estimate_advantages.
     """
     subset = rewards[kept].view(rewards.shape[0], -1)  # (G, m): each group's kept rewards, in order
-    return torch.zeros_like(rewards).masked_scatter(kept, group_advantages(subset, baseline, scale_by_std)[0])
+    estimated, _ = estimate_advantages(subset, estimator, baseline=baseline, scale_by_std=scale_by_std, **options)
+    return torch.zeros_like(rewards).masked_scatter(kept, estimated)
 
 
 def _token_mean(per_token: torch.Tensor, mask: torch.Tensor, max_tokens: int) -> torch.Tensor:
@@ -131,16 +182,35 @@ def grpo_loss(
     clip_high: float = 0.2,
     aggregation: Aggregation = "token_mean",
     max_tokens: int | None = None,
+    ratio_level: Literal["token", "sequence"] = "token",
+    entropy_control: Literal["none", "clip_cov", "kl_cov"] = "none",
+    control_options: dict[str, Any] | None = None,
+    weights: torch.Tensor | None = None,
+    entropy: torch.Tensor | None = None,
+    entropy_coef: float = 0.0,
+    top_entropy_fraction: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Clipped policy-gradient loss with an optional KL anchor.
 
     logp, old_logp, ref_logp, mask: (B, T); advantages: (B,). Returns (loss, metrics).
+    ratio_level: an entry of objectives.RATIOS; entropy_control: of objectives.ENTROPY_CONTROL, with
+    control_options (cov_fraction, cov_bounds, kl_coef, generator). weights (B, T): constant importance
+    weights on the policy term (objectives.MISMATCH). entropy (B, T): the policy's token entropy, needed
+    when entropy_coef > 0 (with its gradient) or top_entropy_fraction < 1. The defaults are plain GRPO.
     """
     mask = mask.to(logp.dtype)
-    ratio = torch.exp(logp - old_logp)  # (B, T)
+    ratio = RATIOS[ratio_level](logp, old_logp, mask)  # (B, T)
     adv = advantages[:, None]  # (B, 1)
-    clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high)
-    per_token = -torch.minimum(ratio * adv, clipped * adv)  # (B, T)
+    per_token, metrics = ENTROPY_CONTROL[entropy_control](  # (B, T); "none" is the PPO clip
+        ratio, advantages, logp, old_logp, mask, clip_low=clip_low, clip_high=clip_high, **(control_options or {})
+    )
+    trained = mask  # the tokens the policy term acts on
+    if top_entropy_fraction < 1.0:  # 80/20: only the highest-entropy tokens carry the policy gradient
+        trained = mask * high_entropy_mask(entropy, mask, top_entropy_fraction).to(mask.dtype)
+        per_token = per_token * trained
+        metrics["entropy/trained_frac"] = (trained.sum() / mask.sum().clamp(min=1)).item()
+    if weights is not None:  # sampler/trainer mismatch
+        per_token = per_token * weights
     kl = torch.zeros_like(logp)
     if ref_logp is not None:
         delta = ref_logp - logp
@@ -148,6 +218,10 @@ def grpo_loss(
         per_token = per_token + beta * kl
     aggregate = AGGREGATIONS[aggregation]
     loss = aggregate(per_token, mask, max_tokens or logp.shape[-1])
+    if entropy_coef:  # a token mean over the trained tokens, whatever the aggregation (as TRL)
+        bonus, bonus_metrics = entropy_bonus(entropy, trained, entropy_coef)
+        loss = loss + bonus
+        metrics.update(bonus_metrics)
     with torch.no_grad():
         tokens = mask.sum().clamp(min=1)
         was_clipped = ((ratio < 1.0 - clip_low) & (adv < 0)) | ((ratio > 1.0 + clip_high) & (adv > 0))
@@ -156,6 +230,7 @@ def grpo_loss(
             "kl": ((kl * mask).sum() / tokens).item(),
             "clip_frac": ((was_clipped.to(mask.dtype) * mask).sum() / tokens).item(),
             "ratio/mean": ((ratio * mask).sum() / tokens).item(),
+            **metrics,
         }
     return loss, metrics
 

@@ -74,6 +74,9 @@ class Rollouts:
     rewards: torch.Tensor  # (G, K) verifier rewards
     neutral: torch.Tensor  # (G, K) bool: right when read format-neutrally by the task's own verifier
     new_tokens: int = 0
+    # [group][sample] -> the sampler's logprobs over the support it sampled from (renormalised after
+    # top-k/top-p, else old_logprobs themselves): what the mismatch correction compares the trainer with.
+    sampler_logprobs: list[list[list[float]]] | None = None
 
     @classmethod
     def from_generation(cls, tasks: list[Task], generation: GenerationResult, verdicts: list[list[Verdict]],
@@ -88,6 +91,8 @@ class Rollouts:
             verdicts=verdicts, rewards=torch.tensor([[v.reward for v in g] for g in verdicts]),
             neutral=torch.tensor(neutral, dtype=torch.bool),
             new_tokens=generation.new_tokens,
+            sampler_logprobs=[[c.logprobs if c.sampler_logprobs is None else c.sampler_logprobs for c in g]
+                              for g in completions],
         )
 
     def lengths(self) -> torch.Tensor:
@@ -122,6 +127,7 @@ def concat(parts: list[Rollouts], k: int) -> Rollouts:
         rewards=torch.cat([p.rewards.view(-1, k) for p in parts]),
         neutral=torch.cat([p.neutral.view(-1, k) for p in parts]),
         new_tokens=sum(p.new_tokens for p in parts),
+        sampler_logprobs=[x for p in parts for x in (p.sampler_logprobs or p.old_logprobs)],
     )
 
 
@@ -140,7 +146,7 @@ def pad_batch(rollouts: Rollouts, rows: list[tuple[int, int]], advantages: torch
 
     rows: (group, sample) pairs to train on; advantages (G, K); a truncated completion gets a
     zero mask when `mask_truncated`.
-    input_ids, attention, positions (R, P + T); completion, old_logp, mask (R, T); advantage (R,).
+    input_ids, attention, positions (R, P + T); completion, old_logp, sampler_logp, mask (R, T); advantage (R,).
     """
     prompts = [rollouts.prompt_ids[g] for g, _ in rows]
     completions = [rollouts.completion_ids[g][j] for g, j in rows]
@@ -149,6 +155,8 @@ def pad_batch(rollouts: Rollouts, rows: list[tuple[int, int]], advantages: torch
     attention = torch.zeros_like(input_ids)
     completion = torch.full((len(rows), span), pad_id, dtype=torch.long)
     old_logp = torch.zeros((len(rows), span))
+    sampler_logp = torch.zeros((len(rows), span))
+    sampled_from = rollouts.sampler_logprobs or rollouts.old_logprobs
     mask = torch.zeros((len(rows), span))
     for r, ((g, j), prompt, tokens) in enumerate(zip(rows, prompts, completions)):
         input_ids[r, width - len(prompt) : width] = torch.tensor(prompt)
@@ -156,11 +164,12 @@ def pad_batch(rollouts: Rollouts, rows: list[tuple[int, int]], advantages: torch
         attention[r, width - len(prompt) : width + len(tokens)] = 1
         completion[r, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
         old_logp[r, : len(tokens)] = torch.tensor(rollouts.old_logprobs[g][j])
+        sampler_logp[r, : len(tokens)] = torch.tensor(sampled_from[g][j])
         if not (mask_truncated and rollouts.truncated[g, j]):
             mask[r, : len(tokens)] = 1
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
     return {
         "input_ids": input_ids, "attention": attention, "positions": positions, "prompt_width": width,
-        "completion": completion, "old_logp": old_logp, "mask": mask,
+        "completion": completion, "old_logp": old_logp, "sampler_logp": sampler_logp, "mask": mask,
         "advantage": torch.stack([advantages[g, j] for g, j in rows]),
     }

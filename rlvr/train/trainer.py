@@ -40,17 +40,20 @@ from rlvr.tasks.judge import check_verifiers
 from rlvr.train.checkpoint import drop_logs_after, load_checkpoint, save_checkpoint
 from rlvr.train.config import TrainConfig, dump_config
 from rlvr.train.distributed import Dist
+from rlvr.train.group_rewards import get_group_reward
 from rlvr.train.grpo import (
-    group_advantages,
+    estimate_advantages,
     grpo_loss,
     kept_advantages,
     micro_batch_weight,
     prune_rollouts,
     shape_rewards,
+    token_entropy,
     token_logprobs,
 )
 from rlvr.train.loggers import MetricLogger, check_loggers, open_loggers
 from rlvr.train.lora import ReferenceView, apply_lora, save_merged
+from rlvr.train.objectives import MISMATCH, backward_corrected_rewards
 from rlvr.train.optim import make_optimizer
 from rlvr.train.rollouts import Rollouts, TaskStream, concat, micro_batches, pad_batch, verify
 from rlvr.train.sharding import layout_for_launch
@@ -73,11 +76,31 @@ def _warn_parts(spec: dict) -> bool:
                for p in spec.get("parts", []))
 
 
-def _shape_rewards(rollouts: Rollouts, config: TrainConfig) -> torch.Tensor:
-    """The reward the advantages are computed from: the verifier's, after the config's length control."""
-    return shape_rewards(rollouts.rewards, rollouts.truncated, rollouts.lengths(),
+def _warn_if_correction_is_invisible(config: TrainConfig) -> None:
+    """The backward correction is affine in the reward, so std-scaled group advantages cancel it."""
+    algo = config.algo
+    if config.data.reward_correction and algo.advantage == "grpo" and algo.scale_by_std \
+            and not config.data.length_penalty:
+        warnings.warn("data.reward_correction changes no advantage under std-scaled group advantages (the "
+                      "correction is affine in the reward); set algo.scale_by_std=false for it to act.",
+                      UserWarning, stacklevel=3)
+
+
+def _shape_rewards(rollouts: Rollouts, config: TrainConfig,
+                   correction: tuple[float, float] | None = None) -> torch.Tensor:
+    """The reward the advantages are computed from: the verifier's, backward-corrected for the verifier's
+    (false-positive, false-negative) rates when `correction` gives them, after the config's length control."""
+    rewards = rollouts.rewards if correction is None else backward_corrected_rewards(rollouts.rewards, *correction)
+    return shape_rewards(rewards, rollouts.truncated, rollouts.lengths(),
                          zero_truncated=config.data.truncated == "penalise",
                          length_penalty=config.data.length_penalty, max_tokens=config.sampling.max_new_tokens)
+
+
+def _advantage_options(config: TrainConfig) -> dict[str, Any]:
+    """The keyword arguments of grpo.estimate_advantages (and kept_advantages) under this config."""
+    algo = config.algo
+    return {"baseline": algo.baseline, "scale_by_std": algo.scale_by_std,
+            "positive_weight": algo.w_reinforce_weight, "pass_k": algo.pass_k}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,6 +132,10 @@ class Trainer:
         if config.data.reward:
             get_verifier(config.data.reward)  # a bad reward spec fails now, not at the first step
             tasks = [replace(t, verifier=config.data.reward) for t in tasks]
+        # A reward of the whole group (data.group_reward) replaces the verifier's right after verification.
+        self.group_reward = get_group_reward(config.data.group_reward) if config.data.group_reward else None
+        self.correction = config.data.correction_rates  # (false-positive, false-negative) rates, or None
+        _warn_if_correction_is_invisible(config)
         if config.data.verifier_backend == "ray":  # no ray package or no cluster fails now, too
             from rlvr.verifiers.ray_backend import connect
 
@@ -251,11 +278,12 @@ class Trainer:
     def _step(self) -> tuple[dict[str, float], list[dict[str, Any]]]:
         config, start = self.config, time.perf_counter()
         rollouts, generate_s, verify_s, drawn = self._collect()
-        rewards = _shape_rewards(rollouts, config)
-        advantages, group_metrics = group_advantages(rewards, config.algo.baseline, config.algo.scale_by_std)
+        rewards = _shape_rewards(rollouts, config, self.correction)
+        options = _advantage_options(config)
+        advantages, group_metrics = estimate_advantages(rewards, config.algo.advantage, **options)
         kept = prune_rollouts(rewards, config.data.keep_frac)  # (G, K) bool
         if config.data.keep_frac < 1:  # advantages of the down-sampled groups, as PODS computes them
-            advantages = kept_advantages(rewards, kept, config.algo.baseline, config.algo.scale_by_std)
+            advantages = kept_advantages(rewards, kept, estimator=config.algo.advantage, **options)
         update_metrics = self._update(rollouts, advantages, kept)
         self.engine.push_weights()  # vllm samples from its own copy of the weights (a no-op for hf)
         lengths = rollouts.lengths()  # (G, K)
@@ -295,7 +323,7 @@ class Trainer:
         ])
         # The loss metrics are each rank's share of a globally weighted mean: summed, they are the mean.
         metrics = self.dist.mean_metrics(
-            metrics, summed=("prompts/drawn", "rows/trained", "loss", "kl", "clip_frac", "ratio/mean")
+            metrics, summed=("prompts/drawn", *(key for key in update_metrics if key != "grad_norm"))
         )
         # Why rollouts failed, as shares of all ranks' rollouts: a timeout storm or an open remote
         # breaker shows up here, not only in samples.jsonl.
@@ -332,6 +360,9 @@ class Trainer:
             verify_s += time.perf_counter() - t1
             generate_s += t1 - t0
             part = Rollouts.from_generation(tasks, generation, verdicts, neutral)
+            if self.group_reward is not None:  # the verdicts stay the verifier's: pass_rate says who is right
+                part = replace(part, rewards=torch.tensor([self.group_reward(group, task)
+                                                           for group, task in zip(texts, tasks)]))
             # All-equal groups get zero advantage and no gradient; filtering draws more prompts instead.
             informative += int(self.dist.sum(float((part.rewards.std(dim=-1, unbiased=False) > 0).sum())))
             parts.append(part)
@@ -356,6 +387,7 @@ class Trainer:
         micros = micro_batches(len(rows), config.optim.micro_batch)
         count = self.layout.micro_batch_count(len(micros))
         ref_logp = self._reference_logprobs(batch, count) if self.reference is not None else None
+        first_pass: dict[int, torch.Tensor] = {}  # micro-batch -> the trainer's logp before this step's update
         self.layout.module.train()
         for _ in range(config.algo.ppo_epochs):
             self.layout.zero_grad()
@@ -367,18 +399,45 @@ class Trainer:
                 logits = self._completion_logits(self.layout.module, batch, micro)  # (b, T, V)
                 logp = token_logprobs(logits, batch["completion"][micro], config.sampling.temperature)
                 mask = batch["mask"][micro]
+                old_logp, weights, mismatch = batch["old_logp"][micro], None, {}
+                if config.algo.mismatch != "none":  # the trainer's own old logp; weights pi_trainer / pi_sampler
+                    old_logp = first_pass.setdefault(i, logp.detach())
+                    weights, mismatch = MISMATCH[config.algo.mismatch](
+                        old_logp, batch["sampler_logp"][micro], mask, cap=config.algo.mismatch_cap)
                 loss, metrics = grpo_loss(
-                    logp, batch["old_logp"][micro], batch["advantage"][micro], mask,
+                    logp, old_logp, batch["advantage"][micro], mask,
                     ref_logp=None if ref_logp is None else ref_logp[micro], beta=config.algo.beta,
                     clip_low=config.algo.clip_low, clip_high=config.algo.clip_high,
                     aggregation=config.algo.aggregation, max_tokens=config.sampling.max_new_tokens,
+                    weights=weights, entropy=self._entropy(logits), **self._objective_options(i),
                 )
+                metrics.update(mismatch)
                 weight = micro_batch_weight(config.algo.aggregation, mask, total_tokens, total_rows)
                 self.layout.backward(loss * weight, i == count - 1)
                 for key, value in metrics.items():  # token-weighted means over the whole batch and epochs
                     totals[key] = totals.get(key, 0.0) + value * weight / config.algo.ppo_epochs
             grad_norm = self.layout.step()
+        for key in self.dist.gather(sorted(totals)):  # a rank without rows reports the others' keys too
+            totals.setdefault(key, 0.0)
         return {**totals, "grad_norm": grad_norm, "rows/trained": len(rows)}
+
+    def _entropy(self, logits: torch.Tensor) -> torch.Tensor | None:
+        """Token entropy (b, T) when the objective reads it; with a gradient only for the entropy bonus."""
+        algo = self.config.algo
+        if not algo.entropy_coef and algo.top_entropy_fraction >= 1.0:
+            return None
+        with torch.set_grad_enabled(bool(algo.entropy_coef)):
+            return token_entropy(logits, self.config.sampling.temperature)
+
+    def _objective_options(self, micro_index: int) -> dict[str, Any]:
+        """grpo_loss's choices of objectives.py (GSPO, entropy control, the 80/20 mask, entropy bonus)."""
+        algo = self.config.algo
+        # clip_cov's random picks, a function of (seed, step, micro-batch): a resumed run draws the same.
+        generator = torch.Generator().manual_seed(self.config.run.seed * 1_000_003 + self.step * 101 + micro_index)
+        return {"ratio_level": algo.ratio_level, "entropy_control": algo.entropy_control,
+                "control_options": {"cov_fraction": algo.cov_fraction, "cov_bounds": tuple(algo.clip_cov_bounds),
+                                    "kl_coef": algo.kl_cov_coef, "generator": generator},
+                "entropy_coef": algo.entropy_coef, "top_entropy_fraction": algo.top_entropy_fraction}
 
     def _idle_forward(self, model: Any) -> Any:
         """One pad token through the model: a rank's share of a sharded collective when it has no rows left."""

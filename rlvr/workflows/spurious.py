@@ -11,6 +11,8 @@ Runs the same training config several times, changing only the reward:
              model's rollouts instead: at a low base rate almost every group is all-zero and the
              control trains on next to nothing.
     format   (optional) the format part of the reward alone: right form, any answer
+    majority (optional, `--majority`) the label-free TTRL reward: 1.0 for agreeing with the group's
+             majority answer (read leniently), no reference read (`data.group_reward: majority`)
 
 Every arm is a normal run directory with the same steps and held-out evaluation, once per seed
 (ROOT/ARM for the first seed, ROOT/ARM-seedS for the others; the base evaluation of a seed is
@@ -57,6 +59,7 @@ class Arm:
     name: str
     reward: str | dict  # verifier spec for data.reward ("" = the tasks' own verifiers)
     description: str
+    group_reward: str = ""  # data.group_reward: a reward of the whole group replacing the verifier's
 
 
 def format_part(reward: str | dict) -> dict | None:
@@ -75,7 +78,7 @@ def arms(config: Any, random_p: float, controls: tuple[str, ...], format_reward:
          p_source: str = "") -> list[Arm]:
     """The real arm and the requested controls, with their reward specs."""
     real = config.data.reward or "the tasks' own verifiers"
-    out = [Arm("real", config.data.reward, f"the config's reward: {_describe(real)}")]
+    out = [Arm("real", config.data.reward, f"the config's reward: {_describe(real)}", config.data.group_reward)]
     for control in controls:
         if control == "random":
             out.append(Arm("random", {"name": "random", "p": round(random_p, 6), "seed": config.run.seed},
@@ -86,8 +89,11 @@ def arms(config: Any, random_p: float, controls: tuple[str, ...], format_reward:
                 raise ConfigError("the config's reward has no `format` part to use as the format-only control; "
                                   "give one with --format-reward '{name: format, answer: bare}'.")
             out.append(Arm("format", spec, f"format only: {_describe(spec)}"))
+        elif control == "majority":  # the verdicts (pass_rate) stay the real reward's
+            out.append(Arm("majority", config.data.reward, "majority vote: 1.0 for the group's most common answer, "
+                           "read leniently, no reference", group_reward="majority"))
         else:
-            raise ConfigError(f"unknown control '{control}'; the controls are random and format.")
+            raise ConfigError(f"unknown control '{control}'; the controls are random, format and majority.")
     return out
 
 
@@ -147,7 +153,7 @@ def run_spurious(config: Any, root: str | Path, *, controls: tuple[str, ...] = (
         for i, seed in enumerate(seeds):
             run_dir = root / (arm.name if i == 0 else f"{arm.name}-seed{seed}")
             reward = {**arm.reward, "seed": seed} if arm.name == "random" else arm.reward  # a fresh coin per seed
-            arm_config = replace(config, data=replace(config.data, reward=reward),
+            arm_config = replace(config, data=replace(config.data, reward=reward, group_reward=arm.group_reward),
                                  run=replace(config.run, output_dir=str(run_dir), seed=seed))
             label = f"{arm.name}, seed {seed}" if len(seeds) > 1 else arm.name
             if _finished(run_dir, arm_config):

@@ -480,3 +480,15 @@ def _agreeing_prefix(policy, prompt_ids: list[int], tokens: list[int], margin: f
     top2 = logits.topk(2, dim=-1).values
     close = ((top2[:, 0] - top2[:, 1]) < margin).nonzero()
     return int(close[0]) if len(close) else len(tokens)
+
+
+def test_truncated_sampling_keeps_vllms_processed_logprobs_as_the_samplers(fake_vllm, saved_policy):
+    # processed_logprobs: the truncated, renormalised law vLLM sampled from; the mismatch correction reads them.
+    engine = VLLMEngine(saved_policy)
+    truncated = engine.generate(PROMPTS, SamplingParams(n=2, temperature=0.8, top_k=5, max_new_tokens=4))
+    for i, group in enumerate(truncated.completions):
+        for j, c in enumerate(group):
+            assert c.sampler_logprobs == [fake_logprob(i, j, s) for s in range(len(c.token_ids))]
+            assert c.sampler_logprobs != c.logprobs  # those are recomputed without truncation
+    plain = engine.generate(PROMPTS, SamplingParams(n=2, temperature=0.8, max_new_tokens=4))
+    assert all(c.sampler_logprobs is None for group in plain.completions for c in group)

@@ -61,3 +61,11 @@ def test_missing_or_bad_metrics_log_is_one_sentence(tmp_path, capsys):
     (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n{bad\n')
     with pytest.raises(Exception, match="metrics.jsonl:2"):
         read_metrics(tmp_path)
+
+
+@pytest.mark.parametrize("changes, rule", [({"entropy": 0.01}, "entropy_collapse"),
+                                           ({"entropy": 0.6}, "entropy_decline")])
+def test_entropy_warnings_name_the_config_keys_that_keep_entropy_up(changes, rule):
+    (warning,) = [w for w in replay(log(4, 12, **changes), HealthThresholds(window=3)) if w.rule == rule]
+    for remedy in ("algo.entropy_coef=0.001", "algo.entropy_control=clip_cov", "algo.top_entropy_fraction=0.2"):
+        assert remedy in warning.message

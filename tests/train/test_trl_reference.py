@@ -1,8 +1,11 @@
 """rlvr's GRPO loss against TRL's, on the same batch: loss and gradient must agree (minGPT-style reference test).
 
 TRL's `GRPOTrainer._compute_loss` runs unbound on a small fake trainer whose
-`_get_per_token_logps_and_entropies` returns our log-prob tensor, so no model is built. Each row is
-one (TRL loss_type, rlvr aggregation, ratio level, extras) case:
+`_get_per_token_logps_and_entropies` returns our log-prob tensor, so no model is built; rlvr's side is
+`grpo_loss` itself, with the trainer's options. Each row is one (TRL loss_type, rlvr aggregation,
+ratio level, extras) case; every loss type runs at both ratio levels (token, and GSPO's sequence) with
+each extra: the k3 KL, the entropy bonus, the 80/20 entropy mask (alone and with the bonus), and
+sampler/trainer importance weights (TRL's vLLM importance-sampling correction):
 
     TRL "grpo"    ~ seq_mean               (per-sequence token mean, then mean over sequences)
     TRL "bnpo"    ~ token_mean             (one token mean over the batch)
@@ -18,8 +21,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from rlvr.train.grpo import AGGREGATIONS, grpo_loss
-from rlvr.train.objectives import ENTROPY_CONTROL, RATIOS, entropy_bonus, high_entropy_mask
+from rlvr.train.grpo import grpo_loss
+from rlvr.train.objectives import MISMATCH, RATIOS, high_entropy_mask
 
 trl = pytest.importorskip("trl", reason="TRL is the reference implementation (pip install -e '.[test]')")
 GRPOTrainer = pytest.importorskip("trl.trainer.grpo_trainer").GRPOTrainer
@@ -57,7 +60,7 @@ class FakeAccelerator:
         return tensor
 
 
-def fake_trainer(*, loss_type, level, beta, entropy_coef, top_entropy_quantile, logp, entropy):
+def fake_trainer(*, loss_type, level, beta, entropy_coef, top_entropy_quantile, logp, entropy, weighted=False):
     """The attributes `_compute_loss` reads, with the model's forward replaced by our tensors."""
     trainer = SimpleNamespace(
         _get_per_token_logps_and_entropies=lambda *args, **kwargs: (logp, entropy, None),
@@ -73,8 +76,8 @@ def fake_trainer(*, loss_type, level, beta, entropy_coef, top_entropy_quantile, 
         max_completion_length=MAX_LEN,
         top_entropy_quantile=top_entropy_quantile,
         off_policy_mask_threshold=None,
-        use_vllm=False,
-        vllm_importance_sampling_correction=False,
+        use_vllm=weighted,
+        vllm_importance_sampling_correction=weighted,
         aux_loss_enabled=False,
         current_gradient_accumulation_steps=1,
         _entropy_bonus_enabled=entropy_coef != 0.0,
@@ -85,9 +88,11 @@ def fake_trainer(*, loss_type, level, beta, entropy_coef, top_entropy_quantile, 
     return trainer
 
 
-def trl_loss(logp, old, ref, advantages, mask, entropy, *, loss_type, level, beta, entropy_coef, top_quantile):
+def trl_loss(logp, old, ref, advantages, mask, entropy, *, loss_type, level, beta, entropy_coef, top_quantile,
+             weights):
     trainer = fake_trainer(loss_type=loss_type, level=level, beta=beta, entropy_coef=entropy_coef,
-                           top_entropy_quantile=top_quantile, logp=logp, entropy=entropy)
+                           top_entropy_quantile=top_quantile, logp=logp, entropy=entropy,
+                           weighted=weights is not None)
     inputs = {
         "prompt_ids": torch.zeros(B, 2, dtype=torch.long),
         "prompt_mask": torch.ones(B, 2, dtype=torch.long),
@@ -98,48 +103,57 @@ def trl_loss(logp, old, ref, advantages, mask, entropy, *, loss_type, level, bet
         "ref_per_token_logps": ref,
         "num_items_in_batch": mask.sum(),
     }
+    if weights is not None:
+        inputs["importance_sampling_ratio"] = weights
     try:
         return GRPOTrainer._compute_loss(trainer, trainer.model, inputs)
     except AttributeError as error:  # a TRL whose _compute_loss reads more than this fake trainer holds
         pytest.skip(f"TRL {trl.__version__}: _compute_loss needs an attribute the fake trainer lacks ({error})")
 
 
-def rlvr_loss(logp, old, ref, advantages, mask, entropy, *, aggregation, level, beta, entropy_coef, top_quantile):
-    if level == "token" and top_quantile == 1.0:  # the trainer's own function, unchanged
-        loss, _ = grpo_loss(logp, old, advantages, mask, ref_logp=ref if beta else None, beta=beta,
-                            clip_low=CLIP_LOW, clip_high=CLIP_HIGH, aggregation=aggregation, max_tokens=MAX_LEN)
-    else:  # the integration path: a ratio from RATIOS, the clipped objective, an optional entropy mask
-        ratio = RATIOS[level](logp, old, mask)
-        per_token, _ = ENTROPY_CONTROL["none"](ratio, advantages, logp, old, mask,
-                                               clip_low=CLIP_LOW, clip_high=CLIP_HIGH)
-        if top_quantile < 1.0:
-            per_token = per_token * high_entropy_mask(entropy, mask, top_quantile)
-        assert beta == 0.0, "the KL rows go through grpo_loss"
-        loss = AGGREGATIONS[aggregation](per_token, mask, MAX_LEN)
-    if entropy_coef:
-        term, _ = entropy_bonus(entropy, mask, entropy_coef)
-        loss = loss + term
+def rlvr_loss(logp, old, ref, advantages, mask, entropy, *, aggregation, level, beta, entropy_coef, top_quantile,
+              weights):
+    """The trainer's loss function with the options the trainer passes (algo.ratio_level, algo.entropy_coef, ...)."""
+    loss, _ = grpo_loss(logp, old, advantages, mask, ref_logp=ref if beta else None, beta=beta,
+                        clip_low=CLIP_LOW, clip_high=CLIP_HIGH, aggregation=aggregation, max_tokens=MAX_LEN,
+                        ratio_level=level, weights=weights, entropy=entropy, entropy_coef=entropy_coef,
+                        top_entropy_fraction=top_quantile)
     return loss
 
 
+def mismatch_weights(mode):
+    """Importance weights pi_trainer / pi_sampler from objectives.MISMATCH: the batch's old log-probs stand for
+    the trainer's, a perturbed copy for the sampler's, so that both the cap and the mask bite."""
+    _, old, _, _, mask, _ = batch()
+    sampler = old + 0.6 * torch.randn(old.shape, generator=torch.Generator().manual_seed(7), dtype=old.dtype)
+    weights, _ = MISMATCH[mode](old, sampler, mask, cap=1.5)
+    return weights
+
+
 PAIRS = [("grpo", "seq_mean"), ("bnpo", "token_mean"), ("dapo", "token_mean"), ("dr_grpo", "constant_normaliser")]
-ROWS = (
-    [(trl_type, agg, level, 0.0, 0.0, 1.0) for trl_type, agg in PAIRS for level in ("token", "sequence")]
-    + [(trl_type, agg, "token", 0.04, 0.0, 1.0) for trl_type, agg in PAIRS]  # k3 KL to a reference
-    + [(trl_type, agg, "token", 0.0, 0.01, 1.0) for trl_type, agg in PAIRS]  # entropy bonus
-    + [(trl_type, agg, level, 0.0, 0.0, 0.2) for trl_type, agg in PAIRS[:2] for level in ("token", "sequence")]
-)
+EXTRAS = {  # name -> (beta, entropy_coef, top_quantile, mismatch mode or None)
+    "plain": (0.0, 0.0, 1.0, None),
+    "kl": (0.04, 0.0, 1.0, None),  # k3 KL to a reference
+    "entropy_bonus": (0.0, 0.01, 1.0, None),
+    "top_entropy": (0.0, 0.0, 0.2, None),  # the 80/20 mask
+    "top_entropy_and_bonus": (0.0, 0.01, 0.2, None),  # the bonus then averages over the kept tokens
+    "tis": (0.0, 0.0, 1.0, "tis"),
+    "sequence_mask_and_kl": (0.04, 0.0, 1.0, "sequence_mask"),  # the weights leave the KL term alone
+}
+ROWS = [(trl_type, agg, level, extra) for trl_type, agg in PAIRS for level in ("token", "sequence") for extra in EXTRAS]
 
 
-@pytest.mark.parametrize("trl_type, aggregation, level, beta, entropy_coef, top_quantile", ROWS)
-def test_loss_and_gradient_match_trl(trl_type, aggregation, level, beta, entropy_coef, top_quantile):
+@pytest.mark.parametrize("trl_type, aggregation, level, extra", ROWS)
+def test_loss_and_gradient_match_trl(trl_type, aggregation, level, extra):
+    beta, entropy_coef, top_quantile, mode = EXTRAS[extra]
+    weights = None if mode is None else mismatch_weights(mode)
     logp, old, ref, advantages, mask, entropy = batch()
     results = []
     for compute, name in ((trl_loss, trl_type), (rlvr_loss, aggregation)):
         leaf, leaf_entropy = logp.clone().requires_grad_(), entropy.clone().requires_grad_()
         key = "loss_type" if compute is trl_loss else "aggregation"
         loss = compute(leaf, old, ref, advantages, mask, leaf_entropy, level=level, beta=beta,
-                       entropy_coef=entropy_coef, top_quantile=top_quantile, **{key: name})
+                       entropy_coef=entropy_coef, top_quantile=top_quantile, weights=weights, **{key: name})
         grads = torch.autograd.grad(loss, [leaf, leaf_entropy], allow_unused=True)
         results.append((loss.detach(), *(torch.zeros_like(logp) if g is None else g for g in grads)))
     (trl_value, trl_grad, trl_entropy_grad), (value, grad, entropy_grad) = results

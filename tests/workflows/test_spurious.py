@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,43 @@ def test_the_demo_shape_seeds_that_disagree_and_a_format_arm_that_moves_only_str
     assert "not distinguishable from zero across seeds" in conclusion and "+0.254, -0.095" in conclusion
     assert "Strict reading: the format control raised held-out strict pass@1 by +0.104" in conclusion
     assert "verifier's signal" not in conclusion and "side effect" not in conclusion
+
+
+# -- the label-free majority arm --------------------------------------------------------------
+
+
+def test_majority_arm_trains_on_the_group_reward_and_every_other_arm_does_not(tmp_path, monkeypatch):
+    import rlvr.train.trainer
+    import rlvr.workflows.spurious as spurious
+
+    config = load_config(None, ["data.train=x.jsonl", "data.eval=y.jsonl", "data.reward={name: math}"])
+    plan = arms(config, 0.5, ("random", "majority"))
+    assert [(a.name, a.group_reward) for a in plan] == [("real", ""), ("random", ""), ("majority", "majority")]
+    assert plan[2].reward == {"name": "math"}  # its verdicts (pass_rate) stay the real reward's
+    trained = {}
+    monkeypatch.setattr(rlvr.train.trainer, "train", lambda c, progress: trained.setdefault(
+        Path(c.run.output_dir).name, c.data))
+    monkeypatch.setattr(spurious, "run_result", lambda seed, run_dir: {})
+    monkeypatch.setattr(spurious, "summarise_arms", lambda results, *args, **kwargs: {"arms": results})
+    spurious.run_spurious(replace(config, data=replace(config.data, group_reward="majority")), tmp_path,
+                          controls=("random", "majority"), progress=False)
+    assert {name: data.group_reward for name, data in trained.items()} == {
+        "real": "majority", "random": "", "majority": "majority"}  # a control never inherits the real arm's
+
+
+def test_the_majority_flag_adds_the_arm(tmp_path, monkeypatch):
+    import rlvr.workflows.spurious as spurious
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"data": {"train": "x.jsonl", "eval": "y.jsonl"}}))
+    asked = {}
+
+    def fake_run(config, root, **options):
+        asked.update(options)
+        return {"warnings": []}
+
+    monkeypatch.setattr(spurious, "run_spurious", fake_run)
+    monkeypatch.setattr(spurious, "format_spurious", lambda record: "")
+    assert main(["spurious", str(tmp_path / "config.yaml"), "--majority", "--output-dir", str(tmp_path)]) == 0
+    assert asked["controls"] == ("random", "majority")
+    assert main(["spurious", str(tmp_path / "config.yaml"), "--majority", "--format"]) == 0
+    assert asked["controls"] == ("random", "format", "majority")

@@ -1,0 +1,274 @@
+"""The objectives' config keys in the trainer: each non-default key on a tiny model, one step, with its
+metrics; the group-reward hook; the reward correction from an audit report; one-sentence config errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import make_tiny_policy, save_tiny_model
+from rlvr._errors import ConfigError
+from rlvr.models import Completion, GenerationResult
+from rlvr.train.config import load_config
+from rlvr.train.group_rewards import GROUP_REWARDS, get_group_reward, majority
+from rlvr.train.trainer import Trainer, train
+
+HERE = Path(__file__).parent
+MISMATCH_KEYS = ["mismatch/ratio_mean", "mismatch/outside_frac", "mismatch/masked_frac"]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("objectives")
+    save_tiny_model(root / "model")
+    tasks = [{"id": f"t{i}", "prompt": f"What is {i} + {i + 1} ?", "reference": str(2 * i + 1),
+              "verifier": "rewards_for_tests:even_words"} for i in range(8)]
+    (root / "train.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    config = {
+        "model": str(root / "model"),
+        "sampling": {"max_new_tokens": 6, "batch_size": 16},
+        "algo": {"group_size": 4},
+        "optim": {"lr": 1e-3, "micro_batch": 8},
+        "data": {"train": str(root / "train.jsonl"), "prompts_per_step": 3, "verifier_workers": 1,
+                 "dynamic_filter": True},  # draws more prompts until groups differ: every step trains
+        "run": {"steps": 1, "seed": 3},
+    }
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    write_audit_report(root / "audit.json", false_positives=1, must_fail=20, false_negatives=1, must_pass=10)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def importable_rewards(monkeypatch):
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+
+
+def write_audit_report(path: Path, *, false_positives: int, must_fail: int, false_negatives: int,
+                       must_pass: int) -> None:
+    """An audit report as `rlvr audit --json` writes it: AuditReport.to_json of known cases."""
+    from rlvr.audit.cases import AuditCase
+    from rlvr.audit.report import AuditReport, CaseResult
+    from rlvr.verifiers import Verdict
+
+    def result(should_pass: bool, passed: bool) -> CaseResult:
+        verdict = Verdict(1.0, "ok") if passed else Verdict(0.0, "mismatch")
+        return CaseResult(AuditCase("x", "1", should_pass), verdict, verdict, 0.001)
+
+    results = ([result(False, i < false_positives) for i in range(must_fail)]
+               + [result(True, i >= false_negatives) for i in range(must_pass)])
+    report = AuditReport("math", results, serial_s=1.0, parallel_s=1.0, processes=1)
+    path.write_text(json.dumps(report.to_json(), indent=1, default=repr))
+
+
+def read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def run(setup: Path, out: Path, overrides: list[str]) -> tuple[list[dict], list[dict]]:
+    config = load_config(setup / "config.yaml", [f"run.output_dir={out}", *overrides])
+    train(config, progress=False)
+    return read(out / "metrics.jsonl"), read(out / "samples.jsonl")
+
+
+# --- every key, one step on a tiny model ---------------------------------------------------------------------
+
+CASES = {
+    "gspo": (["algo.ratio_level=sequence", "algo.clip_low=0.0003", "algo.clip_high=0.0004"], []),
+    "tis_top_k": (["algo.mismatch=tis", "sampling.top_k=20"], MISMATCH_KEYS),
+    "token_mask_top_p": (["algo.mismatch=token_mask", "sampling.top_p=0.9", "algo.mismatch_cap=1.5"], MISMATCH_KEYS),
+    "sequence_tis": (["algo.mismatch=sequence_tis"], MISMATCH_KEYS),
+    "sequence_mask_two_epochs": (["algo.mismatch=sequence_mask", "algo.ppo_epochs=2"], MISMATCH_KEYS),
+    "entropy_bonus": (["algo.entropy_coef=0.01"], ["entropy/mean"]),
+    "clip_cov": (["algo.entropy_control=clip_cov", "algo.cov_fraction=0.1", "algo.clip_cov_bounds=[-100, 100]"],
+                 ["entropy_control/selected_frac", "entropy_control/candidate_frac"]),
+    "kl_cov": (["algo.entropy_control=kl_cov", "algo.cov_fraction=0.1", "algo.kl_cov_coef=2"],
+               ["entropy_control/selected_frac", "entropy_control/abs_kl"]),
+    "top_entropy": (["algo.top_entropy_fraction=0.2"], ["entropy/trained_frac"]),
+    "rloo": (["algo.baseline=rloo", "algo.scale_by_std=false"], []),
+    "w_reinforce": (["algo.advantage=w_reinforce", "algo.w_reinforce_weight=0.2"], ["advantage/positive_frac"]),
+    # A group with fewer than k wrong samples has advantage 0 under pass@k: K = 8 leaves some signal.
+    "pass_at_k": (["algo.advantage=pass_at_k", "algo.pass_k=2", "algo.group_size=8"],
+                  ["pass_at_k/group_reward_mean"]),
+    "reward_correction": (["data.reward_correction=AUDIT", "algo.scale_by_std=false"], []),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_key_trains_and_logs_its_metrics(setup, tmp_path, case):
+    overrides, keys = CASES[case]
+    overrides = [o.replace("AUDIT", str(setup / "audit.json")) for o in overrides]
+    metrics, samples = run(setup, tmp_path / case, overrides)
+    (step,) = metrics
+    assert step["rows/trained"] > 0, "the seeded step must train for its metrics to exist"
+    for key in ["loss", "kl", "clip_frac", "ratio/mean", "grad_norm", *keys]:
+        assert key in step and step[key] == step[key], key  # present, not NaN
+    k = 8 if case == "pass_at_k" else 4
+    rewards = torch.tensor([s["reward"] for s in samples]).view(-1, k)  # (G, K) in group order
+    advantages = torch.tensor([s["advantage"] for s in samples]).view(-1, k)
+    check = CHECKS.get(case)
+    if check:
+        check(step, rewards, advantages)
+
+
+def _mismatch_under_truncation(step, rewards, advantages):
+    # pi_trainer / pi_sampler = the kept mass of a top-k of 20 tokens (of ~150) < 1; capped, never masked
+    assert step["mismatch/ratio_mean"] < 0.9 and step["mismatch/outside_frac"] > 0.5
+    assert step["mismatch/masked_frac"] == 0.0
+    assert step["ratio/mean"] == pytest.approx(1.0)  # the ratio's old logp are the trainer's own
+
+
+def _mismatch_without_truncation(step, rewards, advantages):
+    assert step["mismatch/ratio_mean"] == pytest.approx(1.0, abs=1e-3) and step["mismatch/outside_frac"] == 0.0
+
+
+def _rloo(step, rewards, advantages):
+    others = (rewards.sum(-1, keepdim=True) - rewards) / 3
+    assert torch.allclose(advantages, rewards - others, atol=1e-6)
+
+
+def _w_reinforce(step, rewards, advantages):
+    assert torch.allclose(advantages, torch.where(rewards >= 1, 0.2, -1.0))
+
+
+def _corrected(step, rewards, advantages):
+    # rho0 = 1/20, rho1 = 1/10 from the audit report; without std scaling A = (r - mean r) / (1 - rho0 - rho1)
+    expected = (rewards - rewards.mean(-1, keepdim=True)) / (1 - 0.05 - 0.1)
+    assert torch.allclose(advantages, expected, atol=1e-6)
+
+
+def _pass_at_k(step, rewards, advantages):
+    from rlvr.train.objectives import pass_at_k_closed_form
+
+    for group, adv in zip(rewards, advantages):
+        _, _, a_pos, a_neg = pass_at_k_closed_form(8, int((group >= 1).sum()), 2)
+        assert torch.allclose(adv, torch.where(group >= 1, a_pos, a_neg).float(), atol=1e-6)
+
+
+CHECKS = {
+    "pass_at_k": _pass_at_k,
+    "tis_top_k": _mismatch_under_truncation,
+    "sequence_tis": _mismatch_without_truncation,
+    "rloo": _rloo,
+    "w_reinforce": _w_reinforce,
+    "reward_correction": _corrected,
+}
+
+
+def test_the_defaults_log_no_new_metrics(setup, tmp_path):
+    metrics, _ = run(setup, tmp_path / "plain", [])
+    assert not [k for k in metrics[0] if k.startswith(("mismatch/", "entropy/", "entropy_control/", "advantage/"))]
+
+
+# --- the group-reward hook -------------------------------------------------------------------------------------
+
+
+def test_majority_reward_through_the_group_hook_with_a_tie(setup, tmp_path, monkeypatch):
+    config = load_config(setup / "config.yaml", [f"run.output_dir={tmp_path / 'm'}", "data.group_reward=majority",
+                                                 "data.dynamic_filter=false"])
+    with pytest.warns(UserWarning, match="confident wrong majority"):
+        trainer = Trainer(config, policy=make_tiny_policy(), progress=False)
+    groups = [
+        ["so 4", "\\boxed{4}", "it is 5", "no idea"],  # majority 4
+        ["1", "2", "1", "2"],  # a tie: no consensus, nobody is rewarded
+        ["1,000", "1000", "999", "7 then 1000.0"],  # one number written three ways
+    ]
+
+    def generate(prompts, params, progress=None):
+        completions = [[Completion(text, [5, 6], [-1.0, -1.0], "stop") for text in group] for group in groups]
+        return GenerationResult(completions, [[1, 2, 3]] * len(prompts), 2 * 4 * len(prompts), 0.1)
+
+    monkeypatch.setattr(trainer.engine, "generate", generate)
+    rollouts, *_ = trainer._collect()
+    assert rollouts.rewards.tolist() == [[1.0, 1.0, 0.0, 0.0], [0.0] * 4, [1.0, 1.0, 0.0, 1.0]]
+    # The verdicts are still the tasks' verifier's (even_words): pass_rate says whether the majority is right.
+    assert [[v.passed for v in g] for g in rollouts.verdicts] == [[len(t.split()) % 2 == 0 for t in g] for g in groups]
+
+
+def test_majority_run_logs_the_majority_reward(setup, tmp_path):
+    with pytest.warns(UserWarning, match="confident wrong majority"):
+        _, samples = run(setup, tmp_path / "maj", ["data.group_reward=majority"])
+    for task_id in {s["task_id"] for s in samples}:
+        group = [s for s in samples if s["task_id"] == task_id]
+        assert [s["reward"] for s in group] == majority([s["text"] for s in group], None)
+
+
+def test_every_group_reward_is_a_config_choice():
+    import typing
+
+    from rlvr.train.config import DataSection
+
+    choices = typing.get_args(typing.get_type_hints(DataSection)["group_reward"])
+    assert set(choices) == {""} | set(GROUP_REWARDS)
+    with pytest.raises(ConfigError, match="unknown group reward"):
+        get_group_reward("vote")
+
+
+# --- the reward correction's sources -----------------------------------------------------------------------------
+
+
+def test_reward_correction_reads_an_audit_report_or_the_rates(setup):
+    from_file = load_config(setup / "config.yaml", [f"data.reward_correction={setup / 'audit.json'}"])
+    assert from_file.data.correction_rates == (0.05, 0.1)
+    given = load_config(None, ["data.reward_correction={false_positive_rate: 0.05, false_negative_rate: 0.1}"])
+    assert given.data.correction_rates == (0.05, 0.1)
+    assert load_config(None, []).data.correction_rates is None
+
+
+def test_reward_correction_under_std_scaling_warns_that_it_cancels(setup, tmp_path):
+    config = load_config(setup / "config.yaml", [f"run.output_dir={tmp_path / 'w'}",
+                                                 f"data.reward_correction={setup / 'audit.json'}"])
+    with pytest.warns(UserWarning, match="algo.scale_by_std=false"):
+        Trainer(config, policy=make_tiny_policy(), progress=False)
+
+
+# --- config errors: one sentence each, at load --------------------------------------------------------------------
+
+
+def bad_audits(root: Path) -> dict[str, Path]:
+    (root / "not_json.json").write_text("{")
+    (root / "other.json").write_text(json.dumps({"summary": {"false_positive_rate": 0.1}}))
+    write_audit_report(root / "no_must_fail.json", false_positives=0, must_fail=0, false_negatives=1, must_pass=4)
+    write_audit_report(root / "useless.json", false_positives=6, must_fail=10, false_negatives=5, must_pass=10)
+    return {p.stem: p for p in root.glob("*.json")}
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["algo.ratio_level=seq"], "'algo.ratio_level' must be one of 'token', 'sequence'"),
+    (["algo.mismatch=is"], "'algo.mismatch' must be one of 'none', 'tis', 'token_mask'"),
+    (["algo.mismatch_cap=0.5"], "algo.mismatch_cap must be at least 1"),
+    (["algo.entropy_coef=-0.1"], "algo.entropy_coef must be >= 0"),
+    (["algo.entropy_control=entropy_clip"], "'algo.entropy_control' must be one of 'none', 'clip_cov', 'kl_cov'"),
+    (["algo.cov_fraction=0"], "algo.cov_fraction must be in"),
+    (["algo.clip_cov_bounds=[5, 1]"], "algo.clip_cov_bounds must be two numbers"),
+    (["algo.top_entropy_fraction=0"], "algo.top_entropy_fraction must be in"),
+    (["algo.baseline=leave_one_out"], "'algo.baseline' must be one of 'mean', 'median', 'rloo'"),
+    (["algo.advantage=ppo"], "'algo.advantage' must be one of 'grpo', 'w_reinforce', 'pass_at_k'"),
+    (["algo.advantage=pass_at_k", "algo.pass_k=9", "algo.group_size=8"], "algo.pass_k must be between 1 and"),
+    (["algo.advantage=pass_at_k", "algo.pass_k=0"], "algo.pass_k must be between 1 and"),
+    (["algo.advantage=pass_at_k", "algo.pass_k=4", "data.keep_frac=0.25"], r"rollouts kept per group \(2\)"),
+    (["algo.w_reinforce_weight=-1"], "algo.w_reinforce_weight must be >= 0"),
+    (["data.group_reward=vote"], "'data.group_reward' must be one of '', 'majority'"),
+    (["data.reward_correction={false_positive_rate: 0.6, false_negative_rate: 0.5}"], "sum to less than 1"),
+    (["data.reward_correction={false_positive_rate: 0.1}"], "needs a number for false_negative_rate"),
+    (["data.reward_correction={fpr: 0.1}"], "unknown key 'fpr'"),
+    (["data.reward_correction=MISSING"], "cannot read audit report"),
+    (["data.reward_correction=not_json"], "is not valid JSON"),
+    (["data.reward_correction=other"], "is not an `rlvr audit --json` report"),
+    (["data.reward_correction=no_must_fail"], "has no must-fail cases"),
+    (["data.reward_correction=useless"], "sum to less than 1"),
+])
+def test_config_errors_are_one_sentence(tmp_path, overrides, message):
+    audits = bad_audits(tmp_path)
+    overrides = [re.sub(r"=(not_json|other|no_must_fail|useless|MISSING)$",
+                        lambda m: f"={audits.get(m.group(1), tmp_path / 'missing.json')}", o) for o in overrides]
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config(None, overrides)
+    text = str(error.value)
+    assert text.endswith(".") and not re.search(r"[.;!?]\s+[A-Z]", text.replace(str(tmp_path), "")), text
