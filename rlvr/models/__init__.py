@@ -13,7 +13,8 @@ from __future__ import annotations
 from rlvr._lazy import lazy_exports
 
 _EXPORTS = {
-    "Completion": "generation", "Decoding": "generation", "Engine": "generation", "GenerationResult": "generation",
+    "Completion": "generation", "Decoding": "generation", "Engine": "generation", "FinishedFn": "generation",
+    "GenerationResult": "generation",
     "ProgressFn": "generation", "SamplingParams": "generation", "setting_help": "generation",
     "stream_seeds": "generation",
     "EngineName": "engines", "check_engine": "engines", "make_engine": "engines",

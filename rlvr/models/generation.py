@@ -101,11 +101,15 @@ class GenerationResult:
 
 # progress(finished_samples, new_tokens) after each batch
 ProgressFn = Callable[[int, int], None]
+# finished(prompt indices, their completions) as soon as a batch completes those prompts' K samples, so
+# that a caller can verify them while the engine decodes the next batch.
+FinishedFn = Callable[[list[int], list[list[Completion]]], None]
 
 
 class Engine(Protocol):
     def generate(
-        self, prompts: Sequence[Prompt], params: SamplingParams, progress: ProgressFn | None = None
+        self, prompts: Sequence[Prompt], params: SamplingParams, progress: ProgressFn | None = None,
+        finished: FinishedFn | None = None,
     ) -> GenerationResult: ...
 
 

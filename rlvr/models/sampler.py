@@ -34,7 +34,14 @@ from typing import Literal, Sequence
 import torch
 
 from rlvr._errors import ConfigError, ModelError
-from rlvr.models.generation import Completion, GenerationResult, ProgressFn, SamplingParams, stream_seeds
+from rlvr.models.generation import (
+    Completion,
+    FinishedFn,
+    GenerationResult,
+    ProgressFn,
+    SamplingParams,
+    stream_seeds,
+)
 from rlvr.models.loading import Policy, Prompt
 
 
@@ -58,7 +65,8 @@ class HFEngine:
     # -- public ---------------------------------------------------------------------------
     @torch.inference_mode()
     def generate(
-        self, prompts: Sequence[Prompt], params: SamplingParams, progress: ProgressFn | None = None
+        self, prompts: Sequence[Prompt], params: SamplingParams, progress: ProgressFn | None = None,
+        finished: FinishedFn | None = None,
     ) -> GenerationResult:
         encoded = [self.policy.encode(p) for p in prompts]
         rows_per_batch = self._rows_per_batch(max((len(e) for e in encoded), default=1), params)
@@ -84,6 +92,9 @@ class HFEngine:
                 new_tokens += sum(len(c.token_ids) for c in completions)
             if progress is not None:
                 progress(sum(s for _, s in chunk), sum(len(c.token_ids) for cs in outputs for c in cs))
+            done = [i for i, _ in chunk if filled[i] == params.n]  # a prompt split over batches: once, at its last
+            if finished is not None and done:
+                finished(done, [results[i] for i in done])  # type: ignore[misc]
         return GenerationResult(
             completions=results,  # type: ignore[arg-type]
             prompt_token_ids=encoded,

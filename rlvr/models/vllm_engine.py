@@ -62,7 +62,14 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import torch
 
 from rlvr._errors import ConfigError, ModelError
-from rlvr.models.generation import Completion, GenerationResult, ProgressFn, SamplingParams, stream_seeds
+from rlvr.models.generation import (
+    Completion,
+    FinishedFn,
+    GenerationResult,
+    ProgressFn,
+    SamplingParams,
+    stream_seeds,
+)
 from rlvr.models.loading import Policy, Prompt
 
 __all__ = ["VLLMEngine", "require_vllm"]
@@ -134,8 +141,10 @@ class VLLMEngine:
 
     # -- sampling -----------------------------------------------------------------------------
     def generate(
-        self, prompts: Sequence[Prompt], params: SamplingParams, progress: ProgressFn | None = None
+        self, prompts: Sequence[Prompt], params: SamplingParams, progress: ProgressFn | None = None,
+        finished: FinishedFn | None = None,
     ) -> GenerationResult:
+        """vLLM schedules every request itself and returns them together: `finished` hears of all at the end."""
         _check_temperature(params.temperature)
         encoded = [self.policy.encode(p) for p in prompts]
         start = time.perf_counter()
@@ -157,6 +166,8 @@ class VLLMEngine:
             completions = [[_copy(group[0]) for _ in range(params.n)] for group in completions]
         if progress is not None:
             progress(len(encoded) * params.n, new_tokens)
+        if finished is not None:
+            finished(list(range(len(encoded))), completions)
         return GenerationResult(
             completions=completions, prompt_token_ids=encoded, new_tokens=new_tokens,
             seconds=time.perf_counter() - start,

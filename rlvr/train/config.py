@@ -80,6 +80,11 @@ class OptimSection:
     warmup_steps: int = 0
     max_grad_norm: float = 1.0
     micro_batch: int = 16  # rows per forward/backward; gradients accumulate over the batch
+    # bf16 autocast for the update (float32 weights and optimizer state kept): auto = on for float32 weights
+    # where the hardware has native bf16 (CUDA; CPU with AVX512-BF16 or AMX), bf16 = on, fp32 = float32 only.
+    mixed_precision: Literal["auto", "bf16", "fp32"] = "auto"
+    # Micro-batches of rows of similar length, each cut to the columns its rows use (no padding beyond them).
+    bucket_by_length: bool = True
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,8 @@ class DataSection:
     # Where rollouts are verified: worker processes/threads here, or Ray tasks (pip install 'rlvr[ray]').
     verifier_backend: Literal["local", "ray"] = "local"
     verifier_workers: int = 2  # checks run in parallel (worker processes, threads or Ray tasks)
+    # Verify the groups of one decoding batch while the engine decodes the next (hf engine); false = after all.
+    overlap_verify: bool = True
     ray_address: str = ""  # Ray cluster to join ("" = $RAY_ADDRESS, else a local Ray instance)
     # A reward computed from a whole group, replacing the verifier's ("" = none): majority = 1.0 for the
     # samples whose answer (read leniently) is the group's majority answer (TTRL; needs no reference).

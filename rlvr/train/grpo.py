@@ -235,16 +235,75 @@ def grpo_loss(
     return loss, metrics
 
 
+# The float32 working set of the vocabulary maths: positions are taken so many at a time that their
+# (positions, V) float32 block stays under 2**24 elements (64 MiB), whatever B, T and V are.
+_CHUNK_ELEMENTS = 1 << 24
+
+
+def _position_chunks(logits: torch.Tensor) -> list[tuple[int, slice]]:
+    """(row, positions) blocks of a (B, T, V) tensor, each a view, each at most _CHUNK_ELEMENTS floats."""
+    batch, length, vocab = logits.shape
+    step = max(1, _CHUNK_ELEMENTS // max(vocab, 1))
+    return [(b, slice(t, t + step)) for b in range(batch) for t in range(0, length, step)]
+
+
+class _SelectiveLogSoftmax(torch.autograd.Function):
+    """log p(token) = log_softmax(z)[token], z = logits / temperature, one block of positions at a time.
+
+    Neither pass makes a (B, T, V) float32 copy: forward keeps nothing but the logits it was given, and
+    backward recomputes each block's softmax to write d logp / d logits = (onehot - softmax) / temperature
+    straight into the gradient, in the logits' own dtype.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, logits: torch.Tensor, tokens: torch.Tensor, temperature: float) -> torch.Tensor:
+        logp = torch.empty(tokens.shape, dtype=torch.float32, device=logits.device)  # (B, T)
+        for b, cols in _position_chunks(logits):
+            block = torch.log_softmax(logits[b, cols].float() / temperature, dim=-1)  # (t, V), this block only
+            logp[b, cols] = block.gather(-1, tokens[b, cols, None]).squeeze(-1)
+        ctx.save_for_backward(logits, tokens)
+        ctx.temperature = temperature
+        return logp
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        # The same operations, in the same order, as autograd's log_softmax backward: the gradient equals
+        # the plain (B, T, V) computation's bit for bit, only a block at a time.
+        logits, tokens = ctx.saved_tensors
+        grad_logits = torch.empty_like(logits)
+        for b, cols in _position_chunks(logits):
+            out = torch.log_softmax(logits[b, cols].float() / ctx.temperature, dim=-1)  # (t, V)
+            picked = torch.zeros_like(out).scatter_(-1, tokens[b, cols, None], grad[b, cols, None].float())
+            block = torch._log_softmax_backward_data(picked, out, -1, out.dtype)  # (onehot - softmax) * grad
+            grad_logits[b, cols] = block.div_(ctx.temperature)
+        return grad_logits, None, None
+
+
 def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """log p(tokens) under logits / temperature: logits (B, T, V), tokens (B, T) -> (B, T)."""
-    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
-    return logp.gather(-1, tokens[..., None]).squeeze(-1)
+    """log p(tokens) under logits / temperature: logits (B, T, V), tokens (B, T) -> (B, T) float32.
+
+    Computed in float32 over blocks of positions (selective log-softmax), so the update's peak memory does
+    not grow with the vocabulary beyond the logits and their gradient.
+    """
+    return _SelectiveLogSoftmax.apply(logits, tokens, float(temperature))
 
 
 def token_entropy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Entropy of the policy at each position: (B, T, V) -> (B, T)."""
-    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
-    return -(logp.exp() * logp).sum(-1)
+    """Entropy of the policy at each position: (B, T, V) -> (B, T) float32.
+
+    Without gradient (a metric, a mask) it is computed block by block; with gradient (an entropy bonus)
+    autograd keeps what it needs.
+    """
+    def entropy(z: torch.Tensor) -> torch.Tensor:
+        logp = torch.log_softmax(z.float() / temperature, dim=-1)
+        return -(logp.exp() * logp).sum(-1)
+
+    if torch.is_grad_enabled() and logits.requires_grad:
+        return entropy(logits)
+    out = torch.empty(logits.shape[:-1], dtype=torch.float32, device=logits.device)
+    for b, cols in _position_chunks(logits):
+        out[b, cols] = entropy(logits[b, cols])
+    return out
 
 
 def micro_batch_weight(aggregation: Aggregation, micro_mask: torch.Tensor, total_tokens: float,

@@ -7,6 +7,7 @@ P prompt columns (left-padded), T completion columns (right-padded).
 from __future__ import annotations
 
 import random
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +116,34 @@ def verify(tasks: list[Task], texts: list[list[str]], neutral_specs: dict[str, A
     return verdicts, judge_neutral(specs, references, texts, strict, **check)
 
 
+class OverlappedChecks:
+    """Verification of each decoding batch's finished groups on a background thread while the engine decodes
+    the next batch (`submit` is the engine's `finished` callback); `results` waits for the last checks.
+    The verdicts are the same as `verify` on all groups at the end: only when they are computed changes."""
+
+    def __init__(self, tasks: list[Task], neutral_specs: dict[str, Any], workers: int, backend: str,
+                 pool: ThreadPoolExecutor) -> None:
+        self.tasks, self.neutral_specs, self.pool = tasks, neutral_specs, pool
+        self.workers, self.backend = workers, backend
+        self.pending: list[tuple[list[int], Future]] = []
+
+    def submit(self, indices: list[int], groups: list[list[Any]]) -> None:
+        texts = [[c.text for c in group] for group in groups]
+        tasks = [self.tasks[i] for i in indices]
+        self.pending.append((indices, self.pool.submit(verify, tasks, texts, self.neutral_specs, self.workers,
+                                                       self.backend)))
+
+    def results(self) -> tuple[list[list[Verdict]], list[list[bool]]]:
+        verdicts: list[Any] = [None] * len(self.tasks)
+        neutral: list[Any] = [None] * len(self.tasks)
+        for indices, future in self.pending:
+            for i, group_verdicts, group_neutral in zip(indices, *future.result()):
+                verdicts[i], neutral[i] = group_verdicts, group_neutral
+        if any(v is None for v in verdicts):
+            raise RuntimeError("the engine did not report every prompt as finished")
+        return verdicts, neutral
+
+
 def concat(parts: list[Rollouts], k: int) -> Rollouts:
     """One Rollouts from several draws of the same step (dynamic filtering draws more than once)."""
     def cat(name: str) -> list:
@@ -138,6 +167,27 @@ def concat(parts: list[Rollouts], k: int) -> Rollouts:
 def micro_batches(n: int, size: int) -> list[slice]:
     """Row slices of at most `size` rows covering 0..n."""
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def micro_batch(batch: dict[str, Any], rows: slice, trim: bool = True) -> dict[str, Any]:
+    """The rows `rows` of a `pad_batch` batch; with `trim`, without the columns none of them uses (the left
+    padding beyond their longest prompt, the right padding beyond their longest completion), so a
+    micro-batch of short rows costs what short rows cost. Completion columns keep their start: column t of
+    `completion`, `mask`, `old_logp` is still completion token t.
+    """
+    part = {key: value[rows] for key, value in batch.items() if isinstance(value, torch.Tensor)}
+    if not trim:
+        return part
+    width = part["input_ids"].shape[1] - part["completion"].shape[1]  # where every completion starts
+    used = part["attention"].any(dim=0)  # (P + T,)
+    start = int(used[:width].nonzero().min()) if used[:width].any() else width
+    span = int(used[width:].nonzero().max()) + 1 if used[width:].any() else 1
+    for key in ("input_ids", "attention", "positions"):
+        part[key] = part[key][:, start : width + span]
+    for key in ("completion", "old_logp", "sampler_logp", "mask"):
+        if key in part:
+            part[key] = part[key][:, :span]
+    return part
 
 
 def pad_batch(rollouts: Rollouts, rows: list[tuple[int, int]], advantages: torch.Tensor, mask_truncated: bool,

@@ -17,11 +17,13 @@ eval/base.json and eval/final.json when `data.eval` names held-out task files, a
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import random
 import time
 import warnings
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -55,7 +57,17 @@ from rlvr.train.loggers import MetricLogger, check_loggers, open_loggers
 from rlvr.train.lora import ReferenceView, apply_lora, save_merged
 from rlvr.train.objectives import MISMATCH, backward_corrected_rewards
 from rlvr.train.optim import make_optimizer
-from rlvr.train.rollouts import Rollouts, TaskStream, concat, micro_batches, pad_batch, verify
+from rlvr.train.precision import autocast, use_autocast
+from rlvr.train.rollouts import (
+    OverlappedChecks,
+    Rollouts,
+    TaskStream,
+    concat,
+    micro_batch,
+    micro_batches,
+    pad_batch,
+    verify,
+)
 from rlvr.train.sharding import layout_for_launch
 from rlvr.verifiers import get_verifier
 
@@ -148,6 +160,8 @@ class Trainer:
         if config.lora.enabled:  # sampling, evaluation and the update all see the adapted model
             self.policy = apply_lora(self.policy, config.lora)
         self.model = self.policy.model
+        self.mixed_precision = use_autocast(config.optim.mixed_precision, next(self.model.parameters()).dtype,
+                                            self.dist.device)
         reference: Any = None
         if config.algo.beta > 0 and config.lora.enabled:  # the base model is the adapted one with its adapter off
             reference = ReferenceView(self.model)
@@ -162,6 +176,7 @@ class Trainer:
         self.engine = make_engine(config.sampling.engine, self.policy, batch_size=config.sampling.batch_size,
                                   gpu_memory_utilization=config.sampling.gpu_memory_utilization)
         self.stream = TaskStream(tasks, config.run.seed, config.data.schedule)
+        self.checks_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlvr-verify")  # overlap_verify
         self.health = HealthMonitor(config.health)
         self.step = 0
         if resume:
@@ -230,6 +245,7 @@ class Trainer:
         """Close the loggers, evaluate the trained model, and with LoRA write the merged model."""
         for logger in loggers:
             logger.close()
+        self.checks_pool.shutdown()
         if self.eval_tasks:
             self._evaluate_on_main("final")
         if self.config.lora.enabled and self.dist.is_main:  # a plain folder for `rlvr eval --model RUN_DIR/model`
@@ -284,7 +300,9 @@ class Trainer:
         kept = prune_rollouts(rewards, config.data.keep_frac)  # (G, K) bool
         if config.data.keep_frac < 1:  # advantages of the down-sampled groups, as PODS computes them
             advantages = kept_advantages(rewards, kept, estimator=config.algo.advantage, **options)
+        t_update = time.perf_counter()
         update_metrics = self._update(rollouts, advantages, kept)
+        update_s = time.perf_counter() - t_update
         self.engine.push_weights()  # vllm samples from its own copy of the weights (a no-op for hf)
         lengths = rollouts.lengths()  # (G, K)
         sampled_logp = [lp for g in rollouts.old_logprobs for c in g for lp in c]
@@ -307,6 +325,7 @@ class Trainer:
             "time/step_s": step_s,
             "time/generate_s": generate_s,
             "time/verify_s": verify_s,
+            "time/update_s": update_s,
             "throughput/tokens_per_s": rollouts.new_tokens / max(generate_s, 1e-9),
         }
         with warnings.catch_warnings():  # a step with nothing to train skips optimizer.step(); the schedule goes on
@@ -351,13 +370,18 @@ class Trainer:
                 seed=config.run.seed * 1_000_003 + self.step * 101 + draws,  # a function of the step: resumable
             )
             self.model.eval()
+            checks = None
+            if config.data.overlap_verify and "finished" in inspect.signature(self.engine.generate).parameters:
+                checks = OverlappedChecks(tasks, self.neutral_specs, config.data.verifier_workers,
+                                          config.data.verifier_backend, self.checks_pool)
             with self.layout.gathered():
-                generation = self.engine.generate([t.prompt for t in tasks], params)
+                generation = self.engine.generate([t.prompt for t in tasks], params,
+                                                  **({"finished": checks.submit} if checks else {}))
             t1 = time.perf_counter()
             texts = [[c.text for c in group] for group in generation.completions]
-            verdicts, neutral = verify(tasks, texts, self.neutral_specs, config.data.verifier_workers,
-                                       config.data.verifier_backend)
-            verify_s += time.perf_counter() - t1
+            verdicts, neutral = checks.results() if checks else verify(
+                tasks, texts, self.neutral_specs, config.data.verifier_workers, config.data.verifier_backend)
+            verify_s += time.perf_counter() - t1  # with overlap: only the checks still running when decoding ended
             generate_s += t1 - t0
             part = Rollouts.from_generation(tasks, generation, verdicts, neutral)
             if self.group_reward is not None:  # the verdicts stay the verifier's: pass_rate says who is right
@@ -374,6 +398,8 @@ class Trainer:
         config = self.config
         rows = [(g, j) for g in range(len(rollouts.tasks)) for j in range(advantages.shape[1]) if kept[g, j]]
         rows = [(g, j) for g, j in rows if advantages[g, j] != 0]  # zero advantage: no gradient, skip the compute
+        if config.optim.bucket_by_length:  # longest first: each micro-batch holds rows of similar length
+            rows.sort(key=lambda r: -(len(rollouts.prompt_ids[r[0]]) + len(rollouts.completion_ids[r[0]][r[1]])))
         total_rows = int(self.dist.sum(len(rows)))
         if total_rows == 0:  # decided globally, so every rank skips (or takes) the same steps
             return {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "grad_norm": 0.0, "rows/trained": 0}
@@ -395,18 +421,18 @@ class Trainer:
                 if i >= len(micros):
                     self.layout.backward(self._idle_forward(self.layout.module).logits.sum() * 0.0, i == count - 1)
                     continue
-                micro = micros[i]
-                logits = self._completion_logits(self.layout.module, batch, micro)  # (b, T, V)
-                logp = token_logprobs(logits, batch["completion"][micro], config.sampling.temperature)
-                mask = batch["mask"][micro]
-                old_logp, weights, mismatch = batch["old_logp"][micro], None, {}
+                micro = micro_batch(batch, micros[i], trim=config.optim.bucket_by_length)
+                logits = self._completion_logits(self.layout.module, micro, slice(None))  # (b, T, V)
+                logp = token_logprobs(logits, micro["completion"], config.sampling.temperature)
+                mask, span = micro["mask"], micro["mask"].shape[1]
+                old_logp, weights, mismatch = micro["old_logp"], None, {}
                 if config.algo.mismatch != "none":  # the trainer's own old logp; weights pi_trainer / pi_sampler
                     old_logp = first_pass.setdefault(i, logp.detach())
                     weights, mismatch = MISMATCH[config.algo.mismatch](
-                        old_logp, batch["sampler_logp"][micro], mask, cap=config.algo.mismatch_cap)
+                        old_logp, micro["sampler_logp"], mask, cap=config.algo.mismatch_cap)
                 loss, metrics = grpo_loss(
-                    logp, old_logp, batch["advantage"][micro], mask,
-                    ref_logp=None if ref_logp is None else ref_logp[micro], beta=config.algo.beta,
+                    logp, old_logp, micro["advantage"], mask,
+                    ref_logp=None if ref_logp is None else ref_logp[micros[i], :span], beta=config.algo.beta,
                     clip_low=config.algo.clip_low, clip_high=config.algo.clip_high,
                     aggregation=config.algo.aggregation, max_tokens=config.sampling.max_new_tokens,
                     weights=weights, entropy=self._entropy(logits), **self._objective_options(i),
@@ -447,8 +473,9 @@ class Trainer:
     def _completion_logits(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], rows: slice) -> torch.Tensor:
         span = batch["completion"].shape[1]
         # Only the positions that predict completion tokens go through the vocabulary projection.
-        out = model(input_ids=batch["input_ids"][rows], attention_mask=batch["attention"][rows],
-                    position_ids=batch["positions"][rows], logits_to_keep=span + 1)
+        with autocast(self.mixed_precision, self.dist.device):  # bf16 logits; log-probs are taken in float32
+            out = model(input_ids=batch["input_ids"][rows], attention_mask=batch["attention"][rows],
+                        position_ids=batch["positions"][rows], logits_to_keep=span + 1)
         return out.logits[:, :-1]  # (b, T, V): position width-1+t predicts completion token t
 
     @torch.no_grad()
@@ -460,8 +487,10 @@ class Trainer:
             if i >= len(micros):  # a sharded reference: this rank joins the others' forward passes
                 self._idle_forward(self.reference)
                 continue
-            logits = self._completion_logits(self.reference, batch, micros[i])
-            parts.append(token_logprobs(logits, batch["completion"][micros[i]], self.config.sampling.temperature))
+            micro = micro_batch(batch, micros[i], trim=self.config.optim.bucket_by_length)
+            logits = self._completion_logits(self.reference, micro, slice(None))
+            logp = token_logprobs(logits, micro["completion"], self.config.sampling.temperature)  # (b, t <= T)
+            parts.append(torch.nn.functional.pad(logp, (0, batch["completion"].shape[1] - logp.shape[1])))
         return torch.cat(parts) if parts else None
 
     def _check_ranks_in_sync(self) -> None:

@@ -224,3 +224,14 @@ def test_sampling_raises_no_future_or_deprecation_warning_from_transformers(tiny
     noisy = [f"{w.category.__name__}: {w.message}" for w in caught if issubclass(w.category, (FutureWarning,
                                                                                             DeprecationWarning))]
     assert noisy == []
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64])  # a prompt's samples split over batches, or all in one
+def test_finished_hears_of_each_prompt_once_with_all_its_samples(tiny_policy, batch_size):
+    heard: list[tuple[int, list]] = []
+    result = HFEngine(tiny_policy, batch_size=batch_size).generate(
+        PROMPTS, SamplingParams(n=2, max_new_tokens=4, seed=2),
+        finished=lambda indices, groups: heard.extend(zip(indices, groups)))
+    assert sorted(i for i, _ in heard) == [0, 1, 2]
+    for i, group in heard:
+        assert [c.token_ids for c in group] == [c.token_ids for c in result.completions[i]]
