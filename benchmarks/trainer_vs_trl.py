@@ -93,10 +93,11 @@ def floor_seconds(run_dir: Path, tasks_file: Path, micro_batch: int = 32) -> lis
 # rlvr with one optimisation of issue 16 off: config overrides.
 ABLATIONS = {
     "float32 update (no bf16 autocast)": ("optim.mixed_precision=fp32",),
+    "no fused head (the model's lm_head)": ("optim.fused_head=false",),
     "no length bucketing": ("optim.bucket_by_length=false",),
     "verify after all decoding": ("data.overlap_verify=false",),
-    "all three off (as before issue 16)": ("optim.mixed_precision=fp32", "optim.bucket_by_length=false",
-                                           "data.overlap_verify=false"),
+    "all off (as before issue 16)": ("optim.mixed_precision=fp32", "optim.fused_head=false",
+                                     "optim.bucket_by_length=false", "data.overlap_verify=false"),
 }
 
 

@@ -1,6 +1,7 @@
 """Peak memory of one GRPO update's forward and backward: rlvr's selective log-softmax vs the plain
 (B, T, V) float32 log-softmax it replaced vs TRL's `selective_log_softmax`, on the same batch, each in
-float32 and under bf16 autocast (rlvr's default where the CPU has native bf16; TRL's `bf16=True`).
+float32 and under bf16 autocast (rlvr's default where the CPU has native bf16; TRL's `bf16=True`), and
+rlvr's fused head (`rlvr-fused*`: the trainer's default in one process, no (B, T, V) logits at all).
 
     python benchmarks/update_memory.py [--models smollm2-135m-instruct gemma3-270m] [--rows 8] [--tokens 256]
 
@@ -19,7 +20,7 @@ import json
 import subprocess
 import sys
 
-VARIANTS = ("plain", "rlvr", "trl", "rlvr-bf16", "trl-bf16")
+VARIANTS = ("plain", "rlvr", "trl", "rlvr-fused", "rlvr-bf16", "trl-bf16", "rlvr-fused-bf16")
 
 
 def measure(model: str, variant: str, rows: int, tokens: int) -> dict:
@@ -31,6 +32,7 @@ def measure(model: str, variant: str, rows: int, tokens: int) -> dict:
 
     from rlvr.models import load_policy
     from rlvr.train.grpo import grpo_loss, token_logprobs
+    from rlvr.train.head import head_logprobs
 
     def plain(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:  # the code before issue 16
         return torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[..., None]).squeeze(-1)
@@ -40,8 +42,9 @@ def measure(model: str, variant: str, rows: int, tokens: int) -> dict:
 
         return selective_log_softmax(logits, ids)
 
-    logprobs = {"plain": plain, "rlvr": token_logprobs, "trl": trl}[variant.removesuffix("-bf16")]
     bf16 = variant.endswith("-bf16")  # the forward under bf16 autocast: rlvr's default, TRL's bf16=True
+    fused = "fused" in variant  # rlvr's default in one process: no (B, T, V) logits at all (rlvr/train/head.py)
+    logprobs = {"plain": plain, "rlvr": token_logprobs, "trl": trl}[variant.split("-")[0]]
     policy = load_policy(model, dtype="float32", device="cpu")
     model_ = policy.model
     model_.train()
@@ -60,10 +63,15 @@ def measure(model: str, variant: str, rows: int, tokens: int) -> dict:
     before = rss_kib()
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        out = model_(input_ids=input_ids, logits_to_keep=tokens + 1)
-    logits = out.logits[:, :-1]  # (B, T, V)
-    logp = logprobs(logits, completion)
+    if fused:
+        micro = {"input_ids": input_ids, "attention": torch.ones_like(input_ids),
+                 "positions": torch.arange(input_ids.shape[1]).expand_as(input_ids), "completion": completion}
+        logp = head_logprobs(model_, micro, 1.0, torch.bfloat16 if bf16 else None)
+    else:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model_(input_ids=input_ids, logits_to_keep=tokens + 1)
+        logits = out.logits[:, :-1]  # (B, T, V)
+        logp = logprobs(logits, completion)
     loss, _ = grpo_loss(logp, logp.detach(), advantages, mask)
     loss.backward()
     seconds = time.perf_counter() - start

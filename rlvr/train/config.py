@@ -85,6 +85,9 @@ class OptimSection:
     mixed_precision: Literal["auto", "bf16", "fp32"] = "auto"
     # Micro-batches of rows of similar length, each cut to the columns its rows use (no padding beyond them).
     bucket_by_length: bool = True
+    # Log-probabilities straight from the last hidden states, the vocabulary projection a block at a time, so
+    # the (B, T, V) logits never exist (one process, no LoRA, a plain lm_head; no entropy bonus or mask).
+    fused_head: bool = True
 
 
 @dataclass(frozen=True)

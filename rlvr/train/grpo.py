@@ -237,13 +237,12 @@ def grpo_loss(
 
 # The float32 working set of the vocabulary maths: positions are taken so many at a time that their
 # (positions, V) float32 block stays under 2**24 elements (64 MiB), whatever B, T and V are.
-_CHUNK_ELEMENTS = 1 << 24
+CHUNK_ELEMENTS = 1 << 24
 
 
-def _position_chunks(logits: torch.Tensor) -> list[tuple[int, slice]]:
-    """(row, positions) blocks of a (B, T, V) tensor, each a view, each at most _CHUNK_ELEMENTS floats."""
-    batch, length, vocab = logits.shape
-    step = max(1, _CHUNK_ELEMENTS // max(vocab, 1))
+def position_blocks(batch: int, length: int, vocab: int) -> list[tuple[int, slice]]:
+    """(row, positions) blocks of a (B, T, V) computation, each of at most CHUNK_ELEMENTS values."""
+    step = max(1, CHUNK_ELEMENTS // max(vocab, 1))
     return [(b, slice(t, t + step)) for b in range(batch) for t in range(0, length, step)]
 
 
@@ -258,7 +257,7 @@ class _SelectiveLogSoftmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, logits: torch.Tensor, tokens: torch.Tensor, temperature: float) -> torch.Tensor:
         logp = torch.empty(tokens.shape, dtype=torch.float32, device=logits.device)  # (B, T)
-        for b, cols in _position_chunks(logits):
+        for b, cols in position_blocks(*logits.shape):
             block = torch.log_softmax(logits[b, cols].float() / temperature, dim=-1)  # (t, V), this block only
             logp[b, cols] = block.gather(-1, tokens[b, cols, None]).squeeze(-1)
         ctx.save_for_backward(logits, tokens)
@@ -271,7 +270,7 @@ class _SelectiveLogSoftmax(torch.autograd.Function):
         # the plain (B, T, V) computation's bit for bit, only a block at a time.
         logits, tokens = ctx.saved_tensors
         grad_logits = torch.empty_like(logits)
-        for b, cols in _position_chunks(logits):
+        for b, cols in position_blocks(*logits.shape):
             out = torch.log_softmax(logits[b, cols].float() / ctx.temperature, dim=-1)  # (t, V)
             picked = torch.zeros_like(out).scatter_(-1, tokens[b, cols, None], grad[b, cols, None].float())
             block = torch._log_softmax_backward_data(picked, out, -1, out.dtype)  # (onehot - softmax) * grad
@@ -301,7 +300,7 @@ def token_entropy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tenso
     if torch.is_grad_enabled() and logits.requires_grad:
         return entropy(logits)
     out = torch.empty(logits.shape[:-1], dtype=torch.float32, device=logits.device)
-    for b, cols in _position_chunks(logits):
+    for b, cols in position_blocks(*logits.shape):
         out[b, cols] = entropy(logits[b, cols])
     return out
 

@@ -53,6 +53,7 @@ from rlvr.train.grpo import (
     token_entropy,
     token_logprobs,
 )
+from rlvr.train.head import fused_head, head_logprobs
 from rlvr.train.loggers import MetricLogger, check_loggers, open_loggers
 from rlvr.train.lora import ReferenceView, apply_lora, save_merged
 from rlvr.train.objectives import MISMATCH, backward_corrected_rewards
@@ -162,6 +163,9 @@ class Trainer:
         self.model = self.policy.model
         self.mixed_precision = use_autocast(config.optim.mixed_precision, next(self.model.parameters()).dtype,
                                             self.dist.device)
+        entropy_read = bool(config.algo.entropy_coef) or config.algo.top_entropy_fraction < 1  # needs the logits
+        self.fused = (config.optim.fused_head and not self.layout.sharded and not config.lora.enabled
+                      and not entropy_read and fused_head(self.model) is not None)
         reference: Any = None
         if config.algo.beta > 0 and config.lora.enabled:  # the base model is the adapted one with its adapter off
             reference = ReferenceView(self.model)
@@ -422,8 +426,7 @@ class Trainer:
                     self.layout.backward(self._idle_forward(self.layout.module).logits.sum() * 0.0, i == count - 1)
                     continue
                 micro = micro_batch(batch, micros[i], trim=config.optim.bucket_by_length)
-                logits = self._completion_logits(self.layout.module, micro, slice(None))  # (b, T, V)
-                logp = token_logprobs(logits, micro["completion"], config.sampling.temperature)
+                logits, logp = self._completion_logprobs(self.layout.module, micro)  # logits (b, T, V) or None
                 mask, span = micro["mask"], micro["mask"].shape[1]
                 old_logp, weights, mismatch = micro["old_logp"], None, {}
                 if config.algo.mismatch != "none":  # the trainer's own old logp; weights pi_trainer / pi_sampler
@@ -435,7 +438,8 @@ class Trainer:
                     ref_logp=None if ref_logp is None else ref_logp[micros[i], :span], beta=config.algo.beta,
                     clip_low=config.algo.clip_low, clip_high=config.algo.clip_high,
                     aggregation=config.algo.aggregation, max_tokens=config.sampling.max_new_tokens,
-                    weights=weights, entropy=self._entropy(logits), **self._objective_options(i),
+                    weights=weights, entropy=None if logits is None else self._entropy(logits),
+                    **self._objective_options(i),
                 )
                 metrics.update(mismatch)
                 weight = micro_batch_weight(config.algo.aggregation, mask, total_tokens, total_rows)
@@ -478,6 +482,16 @@ class Trainer:
                         position_ids=batch["positions"][rows], logits_to_keep=span + 1)
         return out.logits[:, :-1]  # (b, T, V): position width-1+t predicts completion token t
 
+    def _completion_logprobs(self, model: torch.nn.Module, micro: dict[str, torch.Tensor]
+                             ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(logits (b, T, V) or None, log p (b, T) float32) of a micro-batch's completion tokens: through the
+        fused head when it applies (no logits are made), else through the model's own lm_head."""
+        temperature = self.config.sampling.temperature
+        if self.fused:
+            return None, head_logprobs(model, micro, temperature, torch.bfloat16 if self.mixed_precision else None)
+        logits = self._completion_logits(model, micro, slice(None))
+        return logits, token_logprobs(logits, micro["completion"], temperature)
+
     @torch.no_grad()
     def _reference_logprobs(self, batch: dict[str, Any], count: int | None = None) -> torch.Tensor | None:
         """Reference log-probs of the batch's completion tokens; `count` micro-batches in all (see _update)."""
@@ -488,8 +502,7 @@ class Trainer:
                 self._idle_forward(self.reference)
                 continue
             micro = micro_batch(batch, micros[i], trim=self.config.optim.bucket_by_length)
-            logits = self._completion_logits(self.reference, micro, slice(None))
-            logp = token_logprobs(logits, micro["completion"], self.config.sampling.temperature)  # (b, t <= T)
+            _, logp = self._completion_logprobs(self.reference, micro)  # (b, t <= T)
             parts.append(torch.nn.functional.pad(logp, (0, batch["completion"].shape[1] - logp.shape[1])))
         return torch.cat(parts) if parts else None
 
