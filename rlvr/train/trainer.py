@@ -49,14 +49,12 @@ from rlvr.train.grpo import (
     kept_advantages,
     micro_batch_weight,
     prune_rollouts,
-    shape_rewards,
-    token_entropy,
     token_logprobs,
 )
 from rlvr.train.head import fused_head, head_logprobs
 from rlvr.train.loggers import MetricLogger, check_loggers, open_loggers
 from rlvr.train.lora import ReferenceView, apply_lora, save_merged
-from rlvr.train.objectives import MISMATCH, backward_corrected_rewards
+from rlvr.train.objectives import MISMATCH
 from rlvr.train.optim import make_optimizer
 from rlvr.train.precision import autocast, use_autocast
 from rlvr.train.rollouts import (
@@ -69,52 +67,16 @@ from rlvr.train.rollouts import (
     pad_batch,
     verify,
 )
+from rlvr.train.settings import (
+    advantage_options,
+    entropy_for,
+    objective_options,
+    reward_signal,
+    warn_if_correction_is_invisible,
+    warn_if_lenient,
+)
 from rlvr.train.sharding import layout_for_launch
 from rlvr.verifiers import get_verifier
-
-# ---------------------------------------------------------------------------------------------
-# Setup checks and the config's reward settings
-
-
-def _warn_if_lenient(specs: list[Any]) -> None:
-    """The format-neutral reading is for attribution; training on it rewards listing numbers."""
-    if any(isinstance(s, dict) and (s.get("answer") == "lenient" or _warn_parts(s)) for s in specs):
-        warnings.warn("the training reward reads answers leniently (answer: lenient, the last number in the text "
-                      "counts): a policy can earn it by listing numbers; it is meant for attribution, not reward.",
-                      UserWarning, stacklevel=3)
-
-
-def _warn_parts(spec: dict) -> bool:
-    return any(isinstance(p, dict) and isinstance(p.get("verifier"), dict) and p["verifier"].get("answer") == "lenient"
-               for p in spec.get("parts", []))
-
-
-def _warn_if_correction_is_invisible(config: TrainConfig) -> None:
-    """The backward correction is affine in the reward, so std-scaled group advantages cancel it."""
-    algo = config.algo
-    if config.data.reward_correction and algo.advantage == "grpo" and algo.scale_by_std \
-            and not config.data.length_penalty:
-        warnings.warn("data.reward_correction changes no advantage under std-scaled group advantages (the "
-                      "correction is affine in the reward); set algo.scale_by_std=false for it to act.",
-                      UserWarning, stacklevel=3)
-
-
-def _shape_rewards(rollouts: Rollouts, config: TrainConfig,
-                   correction: tuple[float, float] | None = None) -> torch.Tensor:
-    """The reward the advantages are computed from: the verifier's, backward-corrected for the verifier's
-    (false-positive, false-negative) rates when `correction` gives them, after the config's length control."""
-    rewards = rollouts.rewards if correction is None else backward_corrected_rewards(rollouts.rewards, *correction)
-    return shape_rewards(rewards, rollouts.truncated, rollouts.lengths(),
-                         zero_truncated=config.data.truncated == "penalise",
-                         length_penalty=config.data.length_penalty, max_tokens=config.sampling.max_new_tokens)
-
-
-def _advantage_options(config: TrainConfig) -> dict[str, Any]:
-    """The keyword arguments of grpo.estimate_advantages (and kept_advantages) under this config."""
-    algo = config.algo
-    return {"baseline": algo.baseline, "scale_by_std": algo.scale_by_std,
-            "positive_weight": algo.w_reinforce_weight, "pass_k": algo.pass_k}
-
 
 # ---------------------------------------------------------------------------------------------
 # The trainer
@@ -141,14 +103,14 @@ class Trainer:
         check_verifiers(tasks, config.data.train)
         # The tasks' own verifiers read every rollout format-neutrally (`pass_rate/neutral`), whatever the reward.
         self.neutral_specs = {t.id: t.verifier for t in tasks}
-        _warn_if_lenient([config.data.reward] if config.data.reward else [t.verifier for t in tasks])
+        warn_if_lenient([config.data.reward] if config.data.reward else [t.verifier for t in tasks])
         if config.data.reward:
             get_verifier(config.data.reward)  # a bad reward spec fails now, not at the first step
             tasks = [replace(t, verifier=config.data.reward) for t in tasks]
         # A reward of the whole group (data.group_reward) replaces the verifier's right after verification.
         self.group_reward = get_group_reward(config.data.group_reward) if config.data.group_reward else None
         self.correction = config.data.correction_rates  # (false-positive, false-negative) rates, or None
-        _warn_if_correction_is_invisible(config)
+        warn_if_correction_is_invisible(config)
         if config.data.verifier_backend == "ray":  # no ray package or no cluster fails now, too
             from rlvr.verifiers.ray_backend import connect
 
@@ -298,8 +260,8 @@ class Trainer:
     def _step(self) -> tuple[dict[str, float], list[dict[str, Any]]]:
         config, start = self.config, time.perf_counter()
         rollouts, generate_s, verify_s, drawn = self._collect()
-        rewards = _shape_rewards(rollouts, config, self.correction)
-        options = _advantage_options(config)
+        rewards = reward_signal(rollouts, config, self.correction)
+        options = advantage_options(config)
         advantages, group_metrics = estimate_advantages(rewards, config.algo.advantage, **options)
         kept = prune_rollouts(rewards, config.data.keep_frac)  # (G, K) bool
         if config.data.keep_frac < 1:  # advantages of the down-sampled groups, as PODS computes them
@@ -438,8 +400,8 @@ class Trainer:
                     ref_logp=None if ref_logp is None else ref_logp[micros[i], :span], beta=config.algo.beta,
                     clip_low=config.algo.clip_low, clip_high=config.algo.clip_high,
                     aggregation=config.algo.aggregation, max_tokens=config.sampling.max_new_tokens,
-                    weights=weights, entropy=None if logits is None else self._entropy(logits),
-                    **self._objective_options(i),
+                    weights=weights, entropy=None if logits is None else entropy_for(logits, config),
+                    **objective_options(config, self.step, i),
                 )
                 metrics.update(mismatch)
                 weight = micro_batch_weight(config.algo.aggregation, mask, total_tokens, total_rows)
@@ -450,24 +412,6 @@ class Trainer:
         for key in self.dist.gather(sorted(totals)):  # a rank without rows reports the others' keys too
             totals.setdefault(key, 0.0)
         return {**totals, "grad_norm": grad_norm, "rows/trained": len(rows)}
-
-    def _entropy(self, logits: torch.Tensor) -> torch.Tensor | None:
-        """Token entropy (b, T) when the objective reads it; with a gradient only for the entropy bonus."""
-        algo = self.config.algo
-        if not algo.entropy_coef and algo.top_entropy_fraction >= 1.0:
-            return None
-        with torch.set_grad_enabled(bool(algo.entropy_coef)):
-            return token_entropy(logits, self.config.sampling.temperature)
-
-    def _objective_options(self, micro_index: int) -> dict[str, Any]:
-        """grpo_loss's choices of objectives.py (GSPO, entropy control, the 80/20 mask, entropy bonus)."""
-        algo = self.config.algo
-        # clip_cov's random picks, a function of (seed, step, micro-batch): a resumed run draws the same.
-        generator = torch.Generator().manual_seed(self.config.run.seed * 1_000_003 + self.step * 101 + micro_index)
-        return {"ratio_level": algo.ratio_level, "entropy_control": algo.entropy_control,
-                "control_options": {"cov_fraction": algo.cov_fraction, "cov_bounds": tuple(algo.clip_cov_bounds),
-                                    "kl_coef": algo.kl_cov_coef, "generator": generator},
-                "entropy_coef": algo.entropy_coef, "top_entropy_fraction": algo.top_entropy_fraction}
 
     def _idle_forward(self, model: Any) -> Any:
         """One pad token through the model: a rank's share of a sharded collective when it has no rows left."""

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 import torch
-from conftest import make_tiny_policy
 
+from conftest import make_tiny_policy
 from rlvr.train import grpo
 from rlvr.train.grpo import token_logprobs
 from rlvr.train.head import fused_head, head_logprobs

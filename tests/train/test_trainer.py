@@ -217,7 +217,7 @@ def test_length_control_shapes_rewards():
     import torch
 
     from rlvr.train.rollouts import Rollouts
-    from rlvr.train.trainer import _shape_rewards
+    from rlvr.train.settings import reward_signal as _shape_rewards
 
     rollouts = Rollouts(
         tasks=[], prompt_ids=[], completion_ids=[[[1] * 4, [1] * 8]], old_logprobs=[], texts=[],
@@ -254,3 +254,17 @@ def test_a_lenient_training_reward_warns(setup, tmp_path):
                                                  "data.reward={name: math, answer: lenient}"])
     with pytest.warns(UserWarning, match="leniently"):
         train(config, progress=False)
+
+
+def test_training_raises_no_future_or_deprecation_warning(setup, tmp_path):
+    """A run (sampling, verification, the update with its defaults, a KL reference, checkpoints) warns of no
+    API that is going away: transformers 5.x's `past_key_values` rename was one, on every decoding step."""
+    import warnings
+
+    config = load_config(setup / "config.yaml", [f"run.output_dir={tmp_path / 'run'}", "run.steps=2"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(config, progress=False)
+    noisy = sorted({f"{w.category.__name__}: {w.message} ({w.filename})" for w in caught
+                    if issubclass(w.category, (FutureWarning, DeprecationWarning))})
+    assert noisy == []
