@@ -18,11 +18,6 @@ import copy
 import statistics
 import time
 
-REWARD = {"name": "compose", "parts": [
-    {"name": "format", "verifier": {"name": "format", "answer": "bare", "pattern": "-?[0-9]+"}, "weight": 0.2},
-    {"name": "correct", "verifier": {"name": "math", "answer": "bare"}, "weight": 0.8, "gate": True},
-]}
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,6 +38,7 @@ def main() -> None:
     from rlvr.train.optim import make_optimizer
     from rlvr.train.precision import autocast
     from rlvr.train.rollouts import Rollouts, micro_batch, pad_batch, verify
+    from rlvr.workflows.demo import REWARD
 
     quiet_transformers()
     torch.manual_seed(0)
