@@ -17,7 +17,7 @@ EXAMPLE = "rlvr demo --quick\n  rlvr demo --model gemma3-270m --output-dir runs/
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="a ~5 minute version: fewer steps and tasks, one seed")
+    parser.add_argument("--quick", action="store_true", help="a ~4 minute version: fewer steps and tasks, one seed")
     parser.add_argument("--model", default="smollm2-135m-instruct",
                         help="alias, local HF folder, .gguf or hub id (default smollm2-135m-instruct)")
     parser.add_argument("--output-dir", metavar="DIR", help="where everything goes (default runs/demo or "
