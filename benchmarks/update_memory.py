@@ -32,7 +32,7 @@ def measure(model: str, variant: str, rows: int, tokens: int) -> dict:
 
     from rlvr.models import load_policy
     from rlvr.train.grpo import grpo_loss, token_logprobs
-    from rlvr.train.head import head_logprobs
+    from rlvr.train.head import fused_head, head_logprobs
 
     def plain(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:  # the code before issue 16
         return torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[..., None]).squeeze(-1)
@@ -64,6 +64,8 @@ def measure(model: str, variant: str, rows: int, tokens: int) -> dict:
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     if fused:
+        if fused_head(model_) is None:
+            raise SystemExit(f"{model} has a head the fused path does not take (bias or soft-capping)")
         micro = {"input_ids": input_ids, "attention": torch.ones_like(input_ids),
                  "positions": torch.arange(input_ids.shape[1]).expand_as(input_ids), "completion": completion}
         logp = head_logprobs(model_, micro, 1.0, torch.bfloat16 if bf16 else None)
