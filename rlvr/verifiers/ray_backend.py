@@ -15,9 +15,10 @@ The semantics are the local backend's, so a run can move between them:
   one finished: a check that overruns it becomes reward 0 "timeout", its task is killed and
   the rest of the chunk goes to a new task (the local pool kills its worker process the same
   way). A non-isolated verifier enforces its own limits (the code sandbox, Lean), as locally;
-- a task whose worker dies gives that check reward 0 "runtime_error"; a chunk that fails
-  before its first check, or that Ray does not start within 120 s, gives every check of the
-  chunk "runtime_error". The caller never sees a Ray exception;
+- when a task's worker dies, every check of it not answered yet runs again in a task of its own
+  (a dying worker can lose verdicts it had sent, and Ray can lease a worker whose kill has not
+  finished); a check whose own task dies too gets reward 0 "runtime_error", and a chunk Ray does
+  not start within 120 s gets "runtime_error" for every check. The caller never sees a Ray exception;
 - the verdict cache of isolated verifiers is the local backend's cache (_execution.py).
 
 The workers import rlvr (and a user's verifier module) themselves: on a remote cluster both
@@ -122,6 +123,7 @@ def run_checks(verifier: Checker, pairs: Sequence[tuple[str, Any]], workers: int
     limit = verifier.time_limit if verifier.isolated else math.inf
     verifier_ref = ray.put(verifier)  # sent once, not once per task
     running: dict[Any, _Task] = {}
+    retried: set[int] = set()  # checks sent again, alone, after their worker died
 
     def fail(task_items: list[tuple[int, tuple[str, Any]]], reason: str, detail: str) -> None:
         for index, _ in task_items:
@@ -138,14 +140,17 @@ def run_checks(verifier: Checker, pairs: Sequence[tuple[str, Any]], workers: int
         try:
             value = ray.get(next(gen))
         except (RayError, StopIteration) as exc:
-            detail = (str(exc).strip().splitlines() or [""])[0][:300]
-            if not task.started:  # the task never ran a check: every check of it would fail alike
-                fail(task.items, "runtime_error", f"verifier worker failed to start: {type(exc).__name__} {detail}")
-                stop(gen, [])
-            else:
-                fail(task.items[task.done : task.done + 1], "runtime_error",
-                     f"verifier worker died ({type(exc).__name__})")
-                stop(gen, task.rest())
+            # The worker died. It may have sent verdicts Ray had not delivered yet (a streaming task's last
+            # items die with it), and Ray may have leased it while a timed-out check's kill was finishing:
+            # every check still unanswered runs again in a task of its own, once; a check whose own task
+            # dies again is the one that kills its worker and gets "runtime_error".
+            stop(gen, [])
+            for item in reversed(task.items[task.done :]):
+                if item[0] in retried:
+                    fail([item], "runtime_error", f"verifier worker died ({type(exc).__name__})")
+                else:
+                    retried.add(item[0])
+                    pending.appendleft([item])
             return
         if task.started:
             results[task.items[task.done][0]] = value
