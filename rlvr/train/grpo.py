@@ -246,6 +246,21 @@ def position_blocks(batch: int, length: int, vocab: int) -> list[tuple[int, slic
     return [(b, slice(t, t + step)) for b in range(batch) for t in range(0, length, step)]
 
 
+def block_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float) -> torch.Tensor:
+    """log p(tokens) of one block: logits (t, V) in any dtype, tokens (t,) -> (t,) float32."""
+    return torch.log_softmax(logits.float() / temperature, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
+
+
+def block_logprob_grad(logits: torch.Tensor, tokens: torch.Tensor, grad: torch.Tensor,
+                       temperature: float) -> torch.Tensor:
+    """grad (t,) times d log p(tokens) / d logits of one block: (onehot - softmax) * grad / temperature, (t, V)
+    float32. The same operations, in the same order, as autograd's log_softmax backward, so a blocked
+    gradient equals the plain (B, T, V) computation's bit for bit."""
+    out = torch.log_softmax(logits.float() / temperature, dim=-1)  # (t, V)
+    picked = torch.zeros_like(out).scatter_(-1, tokens[:, None], grad[:, None].float())
+    return torch._log_softmax_backward_data(picked, out, -1, out.dtype).div_(temperature)
+
+
 class _SelectiveLogSoftmax(torch.autograd.Function):
     """log p(token) = log_softmax(z)[token], z = logits / temperature, one block of positions at a time.
 
@@ -258,23 +273,17 @@ class _SelectiveLogSoftmax(torch.autograd.Function):
     def forward(ctx: Any, logits: torch.Tensor, tokens: torch.Tensor, temperature: float) -> torch.Tensor:
         logp = torch.empty(tokens.shape, dtype=torch.float32, device=logits.device)  # (B, T)
         for b, cols in position_blocks(*logits.shape):
-            block = torch.log_softmax(logits[b, cols].float() / temperature, dim=-1)  # (t, V), this block only
-            logp[b, cols] = block.gather(-1, tokens[b, cols, None]).squeeze(-1)
+            logp[b, cols] = block_logprobs(logits[b, cols], tokens[b, cols], temperature)  # one (t, V) block at a time
         ctx.save_for_backward(logits, tokens)
         ctx.temperature = temperature
         return logp
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        # The same operations, in the same order, as autograd's log_softmax backward: the gradient equals
-        # the plain (B, T, V) computation's bit for bit, only a block at a time.
         logits, tokens = ctx.saved_tensors
         grad_logits = torch.empty_like(logits)
         for b, cols in position_blocks(*logits.shape):
-            out = torch.log_softmax(logits[b, cols].float() / ctx.temperature, dim=-1)  # (t, V)
-            picked = torch.zeros_like(out).scatter_(-1, tokens[b, cols, None], grad[b, cols, None].float())
-            block = torch._log_softmax_backward_data(picked, out, -1, out.dtype)  # (onehot - softmax) * grad
-            grad_logits[b, cols] = block.div_(ctx.temperature)
+            grad_logits[b, cols] = block_logprob_grad(logits[b, cols], tokens[b, cols], grad[b, cols], ctx.temperature)
         return grad_logits, None, None
 
 

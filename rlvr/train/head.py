@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from rlvr.train.grpo import position_blocks
+from rlvr.train.grpo import block_logprob_grad, block_logprobs, position_blocks
 
 
 def fused_head(model: torch.nn.Module) -> torch.nn.Linear | None:
@@ -57,8 +57,7 @@ class _FusedHeadLogSoftmax(torch.autograd.Function):
         logp = torch.empty(tokens.shape, dtype=torch.float32, device=hidden.device)  # (B, T)
         with torch.autocast(device_type=hidden.device.type, enabled=False):
             for b, cols in position_blocks(*tokens.shape, w.shape[0]):
-                z = (hidden[b, cols].to(dtype) @ w.T).float() / temperature  # (t, V)
-                logp[b, cols] = torch.log_softmax(z, dim=-1).gather(-1, tokens[b, cols, None]).squeeze(-1)
+                logp[b, cols] = block_logprobs(hidden[b, cols].to(dtype) @ w.T, tokens[b, cols], temperature)
         ctx.save_for_backward(hidden, weight, tokens)
         ctx.temperature, ctx.dtype = temperature, dtype
         return logp
@@ -72,9 +71,7 @@ class _FusedHeadLogSoftmax(torch.autograd.Function):
         with torch.autocast(device_type=hidden.device.type, enabled=False):
             for b, cols in position_blocks(*tokens.shape, w.shape[0]):
                 h = hidden[b, cols].to(ctx.dtype)  # (t, H)
-                out = torch.log_softmax((h @ w.T).float() / ctx.temperature, dim=-1)  # (t, V)
-                picked = torch.zeros_like(out).scatter_(-1, tokens[b, cols, None], grad[b, cols, None].float())
-                dz = (torch._log_softmax_backward_data(picked, out, -1, out.dtype) / ctx.temperature).to(ctx.dtype)
+                dz = block_logprob_grad(h @ w.T, tokens[b, cols], grad[b, cols], ctx.temperature).to(ctx.dtype)
                 grad_hidden[b, cols] = (dz @ w).to(hidden.dtype)  # (t, H)
                 grad_weight += (dz.T @ h).float()  # (V, H)
         return grad_hidden, grad_weight.to(weight.dtype), None, None, None

@@ -219,7 +219,7 @@ def pad_batch(rollouts: Rollouts, rows: list[tuple[int, int]], advantages: torch
             mask[r, : len(tokens)] = 1
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
     return {
-        "input_ids": input_ids, "attention": attention, "positions": positions, "prompt_width": width,
+        "input_ids": input_ids, "attention": attention, "positions": positions,
         "completion": completion, "old_logp": old_logp, "sampler_logp": sampler_logp, "mask": mask,
         "advantage": torch.stack([advantages[g, j] for g, j in rows]),
     }
