@@ -5,7 +5,8 @@
 Makes the demo's tasks and curated training prompts once (rlvr.workflows.demo: single-digit additions,
 the bundled SmolLM2-135M-Instruct, the gated format + correctness reward), then trains the demo's GRPO
 config once per (variant, seed), each variant one config override away from today's GRPO. The base
-evaluation is measured once per seed and shared (every variant starts from the same model). Prints per
+evaluation is measured once per seed and sampler precision, and shared (every variant starts from the
+same model). `--variants GRPO bf16` runs only the variants whose names contain a given word. Prints per
 variant and seed: the final entropy (Monte Carlo entropy of the sampled tokens at the last step), the
 held-out and harder-set pass@1 and pass@8 on the format-neutral reading (base -> trained), the strict
 held-out pass@1, the rows trained and the median seconds per step; then the mean across seeds.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import statistics
 import time
@@ -28,6 +30,9 @@ VARIANTS = {
     "mismatch correction (TIS)": ("algo.mismatch=tis",),
     "W-REINFORCE": ("algo.advantage=w_reinforce",),
     "pass@k advantage (k = 4)": ("algo.advantage=pass_at_k", "algo.pass_k=4"),
+    # A bf16 sampler (the trainer's update is bf16 on this CPU too, float32 master weights): with and without TIS.
+    "bf16 sampling, no correction": ("sampling.precision=bf16",),
+    "bf16 sampling + TIS": ("sampling.precision=bf16", "algo.mismatch=tis"),
 }
 
 
@@ -52,9 +57,13 @@ def run(args: argparse.Namespace) -> list[dict]:
         _, curated, _, _ = _curate(args.model, files["train"], folder, FULL, seed, progress=False)
         config_path = folder / "grpo.yaml"
         config_path.write_text(_config_yaml(args.model, curated, files, FULL, seed, folder))
-        shared_base = None
+        shared_bases: dict[tuple[str, ...], Path] = {}  # by sampling overrides: a bf16 sampler measures its own base
         for name, overrides in VARIANTS.items():
-            run_dir = folder / name.split(" (")[0].replace(" ", "_").replace(":", "").replace("/", "-")
+            if args.variants and not any(v.lower() in name.lower() for v in args.variants):
+                continue
+            sampling = tuple(o for o in overrides if o.startswith("sampling."))
+            shared_base = shared_bases.get(sampling)
+            run_dir = folder / re.sub(r"[^A-Za-z0-9@=.-]+", "_", name.split(" (")[0]).strip("_")
             config = load_config(config_path, [f"run.output_dir={run_dir}", f"run.steps={args.steps}",
                                                f"run.checkpoint_every={args.steps}", *overrides])
             if shared_base is not None:  # the same base model and sampler settings: measured once per seed
@@ -64,7 +73,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             start = time.perf_counter()
             train(config, progress=False)
             seconds = time.perf_counter() - start
-            shared_base = shared_base or run_dir / "eval" / "base.json"
+            shared_bases.setdefault(sampling, run_dir / "eval" / "base.json")
             metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
             base = json.loads((run_dir / "eval" / "base.json").read_text())
             final = json.loads((run_dir / "eval" / "final.json").read_text())
@@ -117,6 +126,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--output-dir", default="runs/objectives")
+    parser.add_argument("--variants", nargs="*", default=[],
+                        help="run only the variants whose names contain one of these (case-insensitive)")
     args = parser.parse_args()
     from rlvr.cli._common import quiet_transformers
 

@@ -26,6 +26,7 @@ its uniform falls that close to a boundary of the cumulative distribution.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import time
@@ -50,14 +51,18 @@ class HFEngine:
 
     batch_size: rows (prompt x sample) decoded together; "auto" picks the largest that
     fits `memory_gb` (default: half of the free memory), at most 64 rows on CPU, 256 on GPU.
+    bf16: the forward passes run under bf16 autocast (the logits are read in float32 as always), so the
+    samples and their log-probabilities are those of a bf16 sampler; off by default.
     """
 
-    def __init__(self, policy: Policy, batch_size: int | Literal["auto"] = "auto", memory_gb: float | None = None):
+    def __init__(self, policy: Policy, batch_size: int | Literal["auto"] = "auto", memory_gb: float | None = None,
+                 bf16: bool = False):
         if batch_size != "auto" and (not isinstance(batch_size, int) or batch_size < 1):
             raise ConfigError(f"batch size must be a positive integer or 'auto', got {batch_size!r}.")
         self.policy = policy
         self.batch_size = batch_size
         self.memory_gb = memory_gb
+        self.bf16 = bf16
         tokenizer = policy.tokenizer
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(policy.eos_token_ids, default=0)
         self.pad_id = int(pad)
@@ -77,7 +82,9 @@ class HFEngine:
         for chunk in _chunks(encoded, params.n, rows_per_batch):
             row_seeds = [seed for i, take in chunk for seed in seeds[i][filled[i] : filled[i] + take]]
             try:
-                outputs = self._decode_chunk([encoded[i] for i, _ in chunk], [s for _, s in chunk], params, row_seeds)
+                with self._precision():
+                    outputs = self._decode_chunk([encoded[i] for i, _ in chunk], [s for _, s in chunk], params,
+                                                 row_seeds)
             except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
                 if isinstance(exc, RuntimeError) and not _is_oom(exc):
                     raise
@@ -105,6 +112,11 @@ class HFEngine:
     def push_weights(self) -> int:
         """Nothing to copy: HFEngine samples from the policy's own model. (VLLMEngine holds a copy.)"""
         return 0
+
+    def _precision(self) -> contextlib.AbstractContextManager:
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.policy.device.type, dtype=torch.bfloat16)
 
     # -- batching -----------------------------------------------------------------------------
     def _rows_per_batch(self, longest_prompt: int, params: SamplingParams) -> int:

@@ -39,6 +39,9 @@ class SamplingSection(Decoding):
     # hf: HFEngine (CPU or GPU); vllm: VLLMEngine colocated on one CUDA GPU, weights pushed after each update.
     engine: Literal["hf", "vllm"] = "hf"
     gpu_memory_utilization: float = 0.3  # vllm: share of the GPU's memory vLLM may take
+    # fp32: sample in the model's precision; bf16: the sampler's products in bfloat16 (hf: autocast; vllm: a bf16
+    # model). The update's old log-probs then differ from the trainer's by that rounding: see algo.mismatch.
+    precision: Literal["fp32", "bf16"] = "fp32"
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,9 @@ class AlgoSection:
     """The update; every choice below defaults to plain GRPO (formulas: grpo.py and objectives.py)."""
 
     group_size: int = 8  # K completions per prompt
-    # Advantages: GRPO's (r - baseline) / std, W-REINFORCE's fixed weights, or pass@k training's closed form.
-    advantage: Literal["grpo", "w_reinforce", "pass_at_k"] = "grpo"
+    # Advantages: GRPO's (r - baseline) / std, W-REINFORCE's fixed weights, pass@k training's closed form, or
+    # the forward correction for a noisy verifier (weights rho1 / rho1 - 1; the rate from data.reward_correction).
+    advantage: Literal["grpo", "w_reinforce", "pass_at_k", "forward_correction"] = "grpo"
     baseline: Literal["mean", "median", "rloo"] = "mean"  # rloo: the mean of the other K-1 rewards
     scale_by_std: bool = True  # False = Dr. GRPO
     w_reinforce_weight: float = 0.1  # advantage=w_reinforce: a correct sample's weight (a wrong one gets -1)
@@ -62,6 +66,7 @@ class AlgoSection:
     # by min(pi_trainer / pi_sampler, cap) (tis), or that ratio masked outside [0, cap] per token or sequence.
     mismatch: Literal["none", "tis", "token_mask", "sequence_tis", "sequence_mask"] = "none"
     mismatch_cap: float = 3.0
+    mismatch_cap_min: float = 0.0  # the lower bound of the truncation/mask, at most 1 (0 = none, TRL's default)
     entropy_coef: float = 0.0  # loss -= entropy_coef * mean token entropy
     # Covariance-based entropy control (Cui et al. 2025): clip_cov drops the gradient of a random
     # cov_fraction of high-covariance tokens (covariance in clip_cov_bounds), kl_cov adds
@@ -120,23 +125,21 @@ class DataSection:
     # samples whose answer (read leniently) is the group's majority answer (TTRL; needs no reference).
     # The names are the keys of rlvr/train/group_rewards.py's GROUP_REWARDS.
     group_reward: Literal["", "majority"] = ""
-    # Backward correction for a noisy verifier, applied to the rewards before the advantages ("" = none):
-    # {false_positive_rate: 0.05, false_negative_rate: 0.1}, or the path of an `rlvr audit --json` report.
+    # A noisy verifier's error rates ("" = none): {false_positive_rate: 0.05, false_negative_rate: 0.1}, or the
+    # path of an `rlvr audit --json` report. They backward-correct the rewards before the advantages, or, with
+    # algo.advantage=forward_correction, give its weights (which need only false_negative_rate).
     reward_correction: str | dict = ""
 
     @property
     def eval_files(self) -> tuple[str, ...]:
         return (self.eval,) if isinstance(self.eval, str) and self.eval else tuple(self.eval or ())
 
-    @property
-    def correction_rates(self) -> tuple[float, float] | None:
-        """(false-positive rate, false-negative rate) of `reward_correction`, or None when it is off."""
-        return correction_rates(self.reward_correction)
 
 
-def correction_rates(spec: str | dict) -> tuple[float, float] | None:
+def correction_rates(spec: str | dict, *, forward: bool = False) -> tuple[float | None, float] | None:
     """The verifier's (false-positive, false-negative) rates: given as a mapping, or read from the summary
-    of an `rlvr audit --json` report; ConfigError, one sentence, when they are missing or unusable."""
+    of an `rlvr audit --json` report; ConfigError, one sentence, when they are missing or unusable.
+    forward: for the forward correction, which needs only the false-negative rate (rho0 is None if absent)."""
     if not spec:
         return None
     names = ("false_positive_rate", "false_negative_rate")
@@ -149,10 +152,14 @@ def correction_rates(spec: str | dict) -> tuple[float, float] | None:
         if not isinstance(rates, dict):
             raise ConfigError(f"data.reward_correction: {spec} is not an `rlvr audit --json` report "
                               "(no rlvr_audit summary); write one with `rlvr audit TARGET --json FILE`.")
-        for count in ("must_fail", "must_pass"):
+        if forward and rates.get("must_fail") == 0:  # the forward correction needs only the false-negative rate
+            rates = {**rates, "false_positive_rate": None}
+        measures = {"must_fail": "false-positive", "must_pass": "false-negative"}
+        for count in ("must_pass",) if forward else ("must_fail", "must_pass"):
             if rates.get(count) == 0:
                 raise ConfigError(f"data.reward_correction: the audit in {spec} has no {count.replace('_', '-')} "
-                                  "cases, so it cannot measure both error rates; audit with a suite that has both.")
+                                  f"cases, so it cannot measure the {measures[count]} rate; audit with a suite "
+                                  "that has both.")
     else:
         rates = spec
         unknown = sorted(set(rates) - set(names))
@@ -160,10 +167,15 @@ def correction_rates(spec: str | dict) -> tuple[float, float] | None:
             raise ConfigError(f"data.reward_correction: unknown key '{unknown[0]}'; give false_positive_rate and "
                               "false_negative_rate, or the path of an `rlvr audit --json` report.")
     values = [read_number(rates.get(name)) for name in names]
-    if None in values:
-        missing = names[values.index(None)]
-        raise ConfigError(f"data.reward_correction needs a number for {missing}.")
+    needed = names[1:] if forward and rates.get(names[0]) is None else names
+    missing = [name for name, value in zip(names, values) if name in needed and value is None]
+    if missing:
+        raise ConfigError(f"data.reward_correction needs a number for {missing[0]}.")
     rho0, rho1 = values
+    if rho0 is None:  # the forward correction without a false-positive rate
+        if not 0.0 <= rho1 < 1.0:
+            raise ConfigError(f"data.reward_correction: false_negative_rate must lie in [0, 1), got {rho1:g}.")
+        return None, rho1
     if not (0.0 <= rho0 < 1.0 and 0.0 <= rho1 < 1.0 and rho0 + rho1 < 1.0):
         raise ConfigError(f"data.reward_correction: the rates must lie in [0, 1) and sum to less than 1 (a verifier "
                           f"no better than chance cannot be corrected), got false_positive_rate={rho0:g}, "
@@ -233,7 +245,13 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message + ".")
-        correction_rates(self.data.reward_correction)  # read and checked now, before any model loads
+        _ = self.correction_rates  # read and checked now, before any model loads
+
+    @property
+    def correction_rates(self) -> tuple[float | None, float] | None:
+        """(false-positive rate, false-negative rate) of data.reward_correction, or None when it is off; the
+        false-positive rate is None when the forward correction, which does not need it, is not given one."""
+        return correction_rates(self.data.reward_correction, forward=self.algo.advantage == "forward_correction")
 
     def _objective_checks(self) -> list[tuple[bool, str]]:
         algo = self.algo
@@ -243,6 +261,14 @@ class TrainConfig:
             (algo.advantage != "pass_at_k" or 1 <= algo.pass_k <= kept,
              f"algo.pass_k must be between 1 and the rollouts kept per group ({kept}), got {algo.pass_k}"),
             (algo.w_reinforce_weight >= 0, "algo.w_reinforce_weight must be >= 0"),
+            (algo.advantage != "forward_correction" or bool(self.data.reward_correction),
+             "algo.advantage=forward_correction weights samples by the verifier's false-negative rate: give "
+             "data.reward_correction={false_negative_rate: 0.1} or the path of an `rlvr audit --json` report"),
+            (algo.advantage == "grpo" or not self.data.length_penalty,
+             f"algo.advantage={algo.advantage} reads a sample as right when its reward is 1, and "
+             "data.length_penalty takes every reward below 1, so nothing would count as right; use one of the two"),
+            (0 <= algo.mismatch_cap_min <= 1, "algo.mismatch_cap_min must be in [0, 1] (it bounds pi_trainer / "
+                                              "pi_sampler from below, and 1 is where the two agree; 0 = no bound)"),
             (algo.mismatch_cap >= 1, "algo.mismatch_cap must be at least 1 (it caps pi_trainer / pi_sampler, "
                                      "which is 1 where the two agree)"),
             (algo.entropy_coef >= 0, "algo.entropy_coef must be >= 0 (it is a bonus for entropy)"),

@@ -9,7 +9,7 @@ Shapes: G groups (prompts) of K completions each; B = G*K rows; T completion tok
 
 The variants of objectives.py plug in as table entries, each off by default (grpo_loss's and
 estimate_advantages' keyword arguments): the advantage estimator (ADVANTAGE_ESTIMATORS: grpo,
-w_reinforce, pass_at_k), the ratio level (objectives.RATIOS: token, or sequence = GSPO), the
+w_reinforce, pass_at_k, forward_correction), the ratio level (objectives.RATIOS: token, or sequence = GSPO), the
 clipped objective (objectives.ENTROPY_CONTROL: the PPO clip, clip_cov, kl_cov), sampler/trainer
 importance weights on the policy term (objectives.MISMATCH, computed by the caller), the 80/20
 high-entropy token mask and an entropy bonus:
@@ -38,6 +38,7 @@ from rlvr.train.objectives import (
     ENTROPY_CONTROL,
     RATIOS,
     entropy_bonus,
+    forward_correction,
     high_entropy_mask,
     pass_at_k,
     rloo_baseline,
@@ -46,7 +47,7 @@ from rlvr.train.objectives import (
 
 Baseline = Literal["mean", "median", "rloo"]
 Aggregation = Literal["token_mean", "seq_mean", "constant_normaliser"]
-Estimator = Literal["grpo", "w_reinforce", "pass_at_k"]
+Estimator = Literal["grpo", "w_reinforce", "pass_at_k", "forward_correction"]
 
 _BASELINES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "mean": lambda r: r.mean(dim=-1, keepdim=True),
@@ -82,6 +83,8 @@ ADVANTAGE_ESTIMATORS: dict[str, Callable[..., tuple[torch.Tensor, dict[str, floa
     "grpo": lambda r, *, baseline="mean", scale_by_std=True, **_: group_advantages(r, baseline, scale_by_std),
     "w_reinforce": lambda r, *, positive_weight=0.1, **_: w_reinforce(r, positive_weight=positive_weight),
     "pass_at_k": lambda r, *, pass_k=4, **_: pass_at_k(r, k=pass_k),
+    "forward_correction": lambda r, *, false_negative_rate, **_: forward_correction(
+        r, false_negative_rate=false_negative_rate),
 }
 
 
@@ -89,7 +92,8 @@ def estimate_advantages(rewards: torch.Tensor, estimator: Estimator = "grpo", **
                         ) -> tuple[torch.Tensor, dict[str, float]]:
     """rewards (G, K) -> advantages (G, K), metrics, by one entry of ADVANTAGE_ESTIMATORS.
 
-    options: baseline, scale_by_std (grpo), positive_weight (w_reinforce), pass_k (pass_at_k).
+    options: baseline, scale_by_std (grpo), positive_weight (w_reinforce), pass_k (pass_at_k),
+    false_negative_rate (forward_correction).
     "grpo" is group_advantages itself; the others also report the groups/* metrics, a group being
     informative when any of its advantages is non-zero (W-REINFORCE trains on all-equal groups too).
     """

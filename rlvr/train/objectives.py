@@ -7,11 +7,12 @@ Every choice is one small function or one entry of a function table (name -> fun
     MISMATCH          (trainer_logp, sampler_logp, mask, cap, cap_min) -> weights  none | tis | token_mask | ...
     ENTROPY_CONTROL   (ratio, advantages, logp, old_logp, mask, ...) -> per-token policy loss (B, T)
                                                                                    none | clip_cov | kl_cov
-    ADVANTAGES        (rewards (G, K), **options) -> advantages (G, K)             w_reinforce | pass_at_k
+    ADVANTAGES        (rewards (G, K), **options) -> advantages (G, K)             w_reinforce | pass_at_k |
+                                                                                   forward_correction
     rloo_baseline     r (G, K) -> baseline (G, K), an entry for grpo.py's _BASELINES
 
 plus the entropy bonus, the 80/20 high-entropy token mask, the sampler's truncated-support log-probs,
-the TTRL majority-vote reward and the backward correction for a noisy verifier. Functions return
+the TTRL majority-vote reward and the backward and forward corrections for a noisy verifier. Functions return
 `(value, metrics)` where a metric is natural. This module does not import grpo.py, so grpo.py can import it.
 """
 
@@ -97,6 +98,8 @@ def _mismatch_metrics(token_ratio_: torch.Tensor, weights: torch.Tensor, mask: t
     outside = (token_ratio_ < _OUTSIDE[0]) | (token_ratio_ > _OUTSIDE[1])
     return {
         "mismatch/ratio_mean": masked_mean(token_ratio_, mask).item(),
+        # ratios above and below 1 can average to 1; the mean |log ratio| cannot hide them
+        "mismatch/abs_log_ratio": masked_mean(token_ratio_.log().abs(), mask).item(),
         "mismatch/outside_frac": masked_mean(outside.to(mask.dtype), mask).item(),
         "mismatch/masked_frac": masked_mean(((weights == 0) & valid).to(mask.dtype), mask).item(),
     }
@@ -355,10 +358,6 @@ def pass_at_k(rewards: torch.Tensor, *, k: int) -> tuple[torch.Tensor, dict[str,
     }
 
 
-ADVANTAGES: dict[str, Callable[..., tuple[torch.Tensor, dict[str, float]]]] = {
-    "w_reinforce": w_reinforce,
-    "pass_at_k": pass_at_k,
-}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -406,3 +405,33 @@ def backward_corrected_rewards(rewards: torch.Tensor, false_positive_rate: float
             f"the reward correction needs 0 <= rho0, rho1 and rho0 + rho1 < 1, got rho0={rho0}, rho1={rho1}."
         )
     return (rewards - rho0) / (1.0 - rho0 - rho1)
+
+
+def forward_correction(rewards: torch.Tensor, *, false_negative_rate: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """Forward correction: each sample's score-function term weighted by w = rho1 if the verifier said 1,
+    rho1 - 1 if it said 0; no baseline, no std. rewards (G, K) -> advantages (G, K).
+
+    The weights are those of the paper's Proposition 2 / Theorem 2 as the public SkyRL implementation of
+    it states them (`rl_noise/math/main_math_hard_pgfc.py`, estimator `pgfc`); the paper's own text was not
+    available here, so the property is derived and tested on its own: E[w | R*] = (1 - rho0 - rho1)(R* - 1)
+    (for R* = 1: (1 - rho1) rho1 + rho1 (rho1 - 1) = 0; for R* = 0: rho0 rho1 + (1 - rho0)(rho1 - 1)), and
+    since E[grad log pi] = 0, E[w grad log pi] = (1 - rho0 - rho1) grad J: the clean gradient's direction
+    whatever the false-positive rate rho0, which it never needs, and no division by 1 - rho0 - rho1.
+    The property holds for any weights with w1 - w0 = 1 (the raw reward too); these are the paper's choice.
+    Equivalently w = R - (1 - rho1), the observed reward with the constant baseline 1 - rho1; at rho1 = 0 it
+    trains on wrong samples only (-1), like W-REINFORCE with weight 0. A sample is "said 1" when its
+    reward >= 1, as for W-REINFORCE. Groups whose samples all agree still carry signal.
+    """
+    rho1 = false_negative_rate
+    if not 0.0 <= rho1 < 1.0:
+        raise ValueError(f"the forward correction needs a false-negative rate in [0, 1), got {rho1}.")
+    said_one = rewards >= 1.0
+    advantages = torch.where(said_one, torch.full_like(rewards, rho1), torch.full_like(rewards, rho1 - 1.0))
+    return advantages, {"advantage/positive_frac": said_one.float().mean().item()}
+
+
+ADVANTAGES: dict[str, Callable[..., tuple[torch.Tensor, dict[str, float]]]] = {
+    "w_reinforce": w_reinforce,
+    "pass_at_k": pass_at_k,
+    "forward_correction": forward_correction,
+}

@@ -33,25 +33,33 @@ def warn_if_correction_is_invisible(config: TrainConfig) -> None:
     if config.data.reward_correction and algo.advantage == "grpo" and algo.scale_by_std \
             and not config.data.length_penalty:
         warnings.warn("data.reward_correction changes no advantage under std-scaled group advantages (the "
-                      "correction is affine in the reward); set algo.scale_by_std=false for it to act.",
-                      UserWarning, stacklevel=3)
+                      "backward correction is affine in the reward); set algo.scale_by_std=false for it to act, "
+                      "or use algo.advantage=forward_correction.", UserWarning, stacklevel=3)
 
 
 def reward_signal(rollouts: Rollouts, config: TrainConfig,
-                  correction: tuple[float, float] | None = None) -> torch.Tensor:
+                  correction: tuple[float | None, float] | None = None) -> torch.Tensor:
     """The reward the advantages are computed from: the verifier's, backward-corrected for the verifier's
-    (false-positive, false-negative) rates when `correction` gives them, after the config's length control."""
-    rewards = rollouts.rewards if correction is None else backward_corrected_rewards(rollouts.rewards, *correction)
+    (false-positive, false-negative) rates when `correction` gives them (unless the forward correction
+    uses them instead), after the config's length control."""
+    rewards = rollouts.rewards
+    if correction is not None and config.algo.advantage != "forward_correction":
+        rewards = backward_corrected_rewards(rewards, *correction)
     return shape_rewards(rewards, rollouts.truncated, rollouts.lengths(),
                          zero_truncated=config.data.truncated == "penalise",
                          length_penalty=config.data.length_penalty, max_tokens=config.sampling.max_new_tokens)
 
 
-def advantage_options(config: TrainConfig) -> dict[str, Any]:
-    """The keyword arguments of grpo.estimate_advantages (and kept_advantages) under this config."""
+def advantage_options(config: TrainConfig, correction: tuple[float | None, float] | None = None
+                      ) -> dict[str, Any]:
+    """The keyword arguments of grpo.estimate_advantages (and kept_advantages) under this config; correction:
+    the verifier's (false-positive, false-negative) rates, whose second the forward correction reads."""
     algo = config.algo
-    return {"baseline": algo.baseline, "scale_by_std": algo.scale_by_std,
-            "positive_weight": algo.w_reinforce_weight, "pass_k": algo.pass_k}
+    options = {"baseline": algo.baseline, "scale_by_std": algo.scale_by_std,
+               "positive_weight": algo.w_reinforce_weight, "pass_k": algo.pass_k}
+    if correction is not None:
+        options["false_negative_rate"] = correction[1]
+    return options
 
 
 def entropy_for(logits: torch.Tensor, config: TrainConfig) -> torch.Tensor | None:

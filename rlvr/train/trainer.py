@@ -109,7 +109,7 @@ class Trainer:
             tasks = [replace(t, verifier=config.data.reward) for t in tasks]
         # A reward of the whole group (data.group_reward) replaces the verifier's right after verification.
         self.group_reward = get_group_reward(config.data.group_reward) if config.data.group_reward else None
-        self.correction = config.data.correction_rates  # (false-positive, false-negative) rates, or None
+        self.correction = config.correction_rates  # (false-positive, false-negative) rates, or None
         warn_if_correction_is_invisible(config)
         if config.data.verifier_backend == "ray":  # no ray package or no cluster fails now, too
             from rlvr.verifiers.ray_backend import connect
@@ -140,7 +140,8 @@ class Trainer:
         )
         self.layout.attach(self.optimizer, config.optim.max_grad_norm)
         self.engine = make_engine(config.sampling.engine, self.policy, batch_size=config.sampling.batch_size,
-                                  gpu_memory_utilization=config.sampling.gpu_memory_utilization)
+                                  gpu_memory_utilization=config.sampling.gpu_memory_utilization,
+                                  precision=config.sampling.precision)
         self.stream = TaskStream(tasks, config.run.seed, config.data.schedule)
         self.checks_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlvr-verify")  # overlap_verify
         self.health = HealthMonitor(config.health)
@@ -261,7 +262,7 @@ class Trainer:
         config, start = self.config, time.perf_counter()
         rollouts, generate_s, verify_s, drawn = self._collect()
         rewards = reward_signal(rollouts, config, self.correction)
-        options = advantage_options(config)
+        options = advantage_options(config, self.correction)
         advantages, group_metrics = estimate_advantages(rewards, config.algo.advantage, **options)
         kept = prune_rollouts(rewards, config.data.keep_frac)  # (G, K) bool
         if config.data.keep_frac < 1:  # advantages of the down-sampled groups, as PODS computes them
@@ -394,7 +395,8 @@ class Trainer:
                 if config.algo.mismatch != "none":  # the trainer's own old logp; weights pi_trainer / pi_sampler
                     old_logp = first_pass.setdefault(i, logp.detach())
                     weights, mismatch = MISMATCH[config.algo.mismatch](
-                        old_logp, micro["sampler_logp"], mask, cap=config.algo.mismatch_cap)
+                        old_logp, micro["sampler_logp"], mask, cap=config.algo.mismatch_cap,
+                        cap_min=config.algo.mismatch_cap_min or None)
                 loss, metrics = grpo_loss(
                     logp, old_logp, micro["advantage"], mask,
                     ref_logp=None if ref_logp is None else ref_logp[micros[i], :span], beta=config.algo.beta,

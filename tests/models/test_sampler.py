@@ -235,3 +235,40 @@ def test_finished_hears_of_each_prompt_once_with_all_its_samples(tiny_policy, ba
     assert sorted(i for i, _ in heard) == [0, 1, 2]
     for i, group in heard:
         assert [c.token_ids for c in group] == [c.token_ids for c in result.completions[i]]
+
+
+def _teacher_forced(policy, prompt_ids, token_ids, temperature, bf16=False):
+    ids = torch.tensor([prompt_ids + token_ids])
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = policy.model(ids).logits[0, len(prompt_ids) - 1 : -1]  # (T, V)
+    logp = torch.log_softmax(logits.float() / temperature, -1)
+    return logp.gather(-1, torch.tensor(token_ids)[:, None]).squeeze(-1)
+
+
+def test_bf16_sampling_gives_a_bf16_samplers_logprobs_reproducibly(tiny_policy):
+    """A bf16 sampler's log-probs are the bf16 forward's, not the float32 model's: the gap the trainer's
+    mismatch correction measures. Seeded, it repeats itself exactly."""
+    params = SamplingParams(n=2, temperature=0.7, max_new_tokens=8, seed=3)
+    engine = HFEngine(tiny_policy, batch_size=4, bf16=True)
+    result = engine.generate(PROMPTS[:2], params)
+    assert [[c.token_ids for c in cs] for cs in engine.generate(PROMPTS[:2], params).completions] \
+        == [[c.token_ids for c in cs] for cs in result.completions]
+    gaps = []
+    for prompt_ids, completions in zip(result.prompt_token_ids, result.completions):
+        for c in completions:
+            sampled = torch.tensor(c.logprobs)
+            bf16 = _teacher_forced(tiny_policy, prompt_ids, c.token_ids, params.temperature, bf16=True)
+            fp32 = _teacher_forced(tiny_policy, prompt_ids, c.token_ids, params.temperature)
+            assert torch.allclose(sampled, bf16, atol=0.05)  # bf16 rounding of a cached vs a full forward
+            gaps.append((sampled - fp32).abs().max().item())
+    assert max(gaps) > 1e-4  # not the float32 model's log-probs
+    assert next(tiny_policy.model.parameters()).dtype == torch.float32  # the weights stay float32
+
+
+def test_make_engine_passes_the_sampling_precision(tiny_policy):
+    from rlvr.models import make_engine
+
+    assert make_engine("hf", tiny_policy, precision="bf16").bf16
+    assert not make_engine("hf", tiny_policy).bf16
+    with pytest.raises(ConfigError, match="sampling precision 'fp16'"):
+        make_engine("hf", tiny_policy, precision="fp16")

@@ -191,6 +191,14 @@ def test_llm_options_and_initial_weight_push(fake_vllm, saved_policy):
     assert engine.policy is saved_policy
 
 
+def test_bf16_sampling_loads_vllm_in_bfloat16(fake_vllm, saved_policy):
+    from rlvr.models import make_engine
+
+    make_engine("vllm", saved_policy, precision="bf16")
+    (llm,) = fake_vllm.instances
+    assert llm.kwargs["dtype"] == "bfloat16"
+
+
 def test_sampling_params_and_prompts(fake_vllm, saved_policy):
     engine = VLLMEngine(saved_policy)
     params = SamplingParams(n=3, temperature=0.7, top_p=1.0, top_k=0, max_new_tokens=5, seed=7)
@@ -361,7 +369,10 @@ def test_config_chooses_the_engine():
 
     config = load_config(None, ["sampling.engine=vllm", "sampling.gpu_memory_utilization=0.5"])
     assert config.sampling.engine == "vllm" and config.sampling.gpu_memory_utilization == 0.5
-    assert load_config(None, []).sampling.engine == "hf"
+    assert load_config(None, []).sampling.engine == "hf" and load_config(None, []).sampling.precision == "fp32"
+    assert load_config(None, ["sampling.precision=bf16"]).sampling.precision == "bf16"
+    with pytest.raises(ConfigError, match="'sampling.precision' must be one of 'fp32', 'bf16'"):
+        load_config(None, ["sampling.precision=fp16"])
     with pytest.raises(ConfigError, match="sampling.engine"):
         load_config(None, ["sampling.engine=sglang"])
     with pytest.raises(ConfigError, match="gpu_memory_utilization"):

@@ -16,6 +16,7 @@ from rlvr.train.objectives import (
     RATIOS,
     backward_corrected_rewards,
     entropy_bonus,
+    forward_correction,
     high_entropy_mask,
     majority_rewards,
     pass_at_k,
@@ -32,7 +33,7 @@ def test_tables_name_their_choices():
     assert set(RATIOS) == {"token", "sequence"}
     assert set(MISMATCH) == {"none", "tis", "token_mask", "sequence_tis", "sequence_mask"}
     assert set(ENTROPY_CONTROL) == {"none", "clip_cov", "kl_cov"}
-    assert set(ADVANTAGES) == {"w_reinforce", "pass_at_k"}
+    assert set(ADVANTAGES) == {"w_reinforce", "pass_at_k", "forward_correction"}
 
 
 # --- 1. GSPO ---------------------------------------------------------------------------------------------------
@@ -136,6 +137,7 @@ def test_mismatch_metrics_and_padding_and_missing_sampler_logprobs():
     assert weights[1, 2:].tolist() == [1.0, 1.0]  # padding: log-ratio zeroed by the mask
     ratios = [1.0, E(0.05), E(0.2), E(2.0), E(0.5), 1.0]
     assert metrics["mismatch/ratio_mean"] == pytest.approx(sum(ratios) / 6)
+    assert metrics["mismatch/abs_log_ratio"] == pytest.approx((0.05 + 0.2 + 2.0 + 0.5) / 6)
     assert metrics["mismatch/outside_frac"] == pytest.approx(3 / 6)  # e^.2, e^2, e^.5 lie outside [0.9, 1.1]
     assert metrics["mismatch/masked_frac"] == pytest.approx(1 / 6)
 
@@ -431,3 +433,71 @@ def test_backward_correction_is_invisible_to_std_scaled_group_advantages():
     unscaled, _ = grpo.group_advantages(rewards, scale_by_std=False)
     unscaled_corrected, _ = grpo.group_advantages(corrected, scale_by_std=False)
     assert torch.allclose(unscaled_corrected, unscaled / 0.7)
+
+
+@pytest.mark.parametrize("rewards, rho1, expected", [
+    ([[1.0, 0.0, 0.0, 1.0]], 0.1, [[0.1, -0.9, -0.9, 0.1]]),
+    ([[1.0, 0.0, 0.0, 1.0]], 0.0, [[0.0, -1.0, -1.0, 0.0]]),  # rho1 = 0: only wrong samples train
+    ([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]], 0.3, [[0.3] * 4, [-0.7] * 4]),  # agreeing groups still train
+    ([[0.5, 1.0, 2.0, -1.0]], 0.2, [[-0.8, 0.2, 0.2, -0.8]]),  # "said 1" is reward >= 1
+])
+def test_forward_correction_by_hand(rewards, rho1, expected):
+    advantages, metrics = forward_correction(torch.tensor(rewards, dtype=torch.float64), false_negative_rate=rho1)
+    assert torch.allclose(advantages, torch.tensor(expected, dtype=torch.float64))
+    assert metrics["advantage/positive_frac"] == pytest.approx(sum(r >= 1 for g in rewards for r in g)
+                                                                / sum(len(g) for g in rewards))
+
+
+@pytest.mark.parametrize("rho1", [-0.1, 1.0])
+def test_forward_correction_refuses_a_rate_outside_0_1(rho1):
+    with pytest.raises(ValueError, match="false-negative rate in \\[0, 1\\)"):
+        forward_correction(torch.zeros(1, 2), false_negative_rate=rho1)
+
+
+# A softmax bandit: 6 answers, logits THETA, clean rewards R_STAR; d log pi(a) / d theta = e_a - pi.
+THETA = torch.tensor([0.3, -0.2, 1.1, 0.0, -0.7, 0.5], dtype=torch.float64)
+R_STAR = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 1.0], dtype=torch.float64)
+
+
+def _bandit() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(pi, score (6, 6) with row a = d log pi(a)/d theta, clean gradient d J / d theta), J = sum_a pi R*."""
+    theta = THETA.clone().requires_grad_()
+    pi = torch.softmax(theta, 0)
+    (clean,) = torch.autograd.grad((pi * R_STAR).sum(), theta)
+    pi = pi.detach()
+    score = torch.eye(6, dtype=torch.float64) - pi  # (6, 6)
+    return pi, score, clean
+
+
+def _weights(rho1: float) -> tuple[float, float]:
+    (w0, w1), _ = forward_correction(torch.tensor([0.0, 1.0], dtype=torch.float64), false_negative_rate=rho1)
+    return w0.item(), w1.item()
+
+
+@pytest.mark.parametrize("rho0, rho1", [(0.0, 0.0), (0.2, 0.3), (0.4, 0.1), (0.05, 0.6)])
+def test_forward_correction_expected_update_is_the_clean_gradient_scaled(rho0, rho1):
+    """Exact, by enumeration over answers and verdicts: E[w grad log pi] = (1 - rho0 - rho1) grad J, with weights
+    that read rho1 only (rho0 varies here and the weights do not)."""
+    pi, score, clean = _bandit()
+    w0, w1 = _weights(rho1)
+    said_one = R_STAR * (1 - rho1) + (1 - R_STAR) * rho0  # P(verifier says 1 | answer)
+    expected_w = said_one * w1 + (1 - said_one) * w0  # (6,)
+    update = (pi * expected_w) @ score  # sum_a pi(a) E[w | a] grad log pi(a)
+    assert torch.allclose(update, (1 - rho0 - rho1) * clean, atol=1e-12)
+
+
+def test_forward_correction_on_a_simulated_noisy_channel():
+    """Sampled answers, a verifier that errs at rho0 = 0.2 and rho1 = 0.3, the advantages from the function: the
+    mean update lies within 4.5 standard errors of (1 - rho0 - rho1) grad J in every coordinate."""
+    n, rho0, rho1 = 200_000, 0.2, 0.3
+    pi, score, clean = _bandit()
+    generator = torch.Generator().manual_seed(5)
+    answers = torch.multinomial(pi, n, replacement=True, generator=generator)
+    flip = torch.rand(n, generator=generator, dtype=torch.float64)
+    clean_r = R_STAR[answers]
+    observed = torch.where(clean_r == 1, (flip >= rho1).double(), (flip < rho0).double())
+    advantages, _ = forward_correction(observed[None], false_negative_rate=rho1)
+    per_sample = advantages[0, :, None] * score[answers]  # (n, 6)
+    mean, se = per_sample.mean(0), per_sample.std(0) / math.sqrt(n)
+    assert ((mean - (1 - rho0 - rho1) * clean).abs() < 4.5 * se).all()
+    assert (se < 0.05 * clean.abs().max()).all()  # the test can tell the gradient from zero

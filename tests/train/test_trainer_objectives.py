@@ -20,7 +20,7 @@ from rlvr.train.group_rewards import GROUP_REWARDS, get_group_reward, majority
 from rlvr.train.trainer import Trainer, train
 
 HERE = Path(__file__).parent
-MISMATCH_KEYS = ["mismatch/ratio_mean", "mismatch/outside_frac", "mismatch/masked_frac"]
+MISMATCH_KEYS = ["mismatch/ratio_mean", "mismatch/abs_log_ratio", "mismatch/outside_frac", "mismatch/masked_frac"]
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +97,16 @@ CASES = {
     "pass_at_k": (["algo.advantage=pass_at_k", "algo.pass_k=2", "algo.group_size=8"],
                   ["pass_at_k/group_reward_mean"]),
     "reward_correction": (["data.reward_correction=AUDIT", "algo.scale_by_std=false"], []),
+    "forward_correction": (["algo.advantage=forward_correction", "data.reward_correction={false_negative_rate: 0.25}"],
+                           ["advantage/positive_frac"]),
+    "forward_correction_audit": (["algo.advantage=forward_correction", "data.reward_correction=AUDIT"],
+                                 ["advantage/positive_frac"]),
+    "token_mask_cap_min": (["algo.mismatch=token_mask", "sampling.top_k=20", "algo.mismatch_cap_min=0.95"],
+                           MISMATCH_KEYS),
+    # A float32 trainer against a float32 and a bf16 sampler: only the second has a gap to correct.
+    "tis_fp32_sampling": (["algo.mismatch=tis", "optim.mixed_precision=fp32"], MISMATCH_KEYS),
+    "tis_bf16_sampling": (["algo.mismatch=tis", "sampling.precision=bf16", "optim.mixed_precision=fp32"],
+                          MISMATCH_KEYS),
 }
 
 
@@ -128,6 +138,14 @@ def _mismatch_without_truncation(step, rewards, advantages):
     assert step["mismatch/ratio_mean"] == pytest.approx(1.0, abs=1e-3) and step["mismatch/outside_frac"] == 0.0
 
 
+def _no_gap(step, rewards, advantages):  # the same float32 model on both sides: rounding noise only
+    assert step["mismatch/abs_log_ratio"] < 1e-6
+
+
+def _gap_of_a_bf16_sampler(step, rewards, advantages):  # measured 2.5e-4 here against 4e-8 without it
+    assert step["mismatch/abs_log_ratio"] > 1e-5
+
+
 def _rloo(step, rewards, advantages):
     others = (rewards.sum(-1, keepdim=True) - rewards) / 3
     assert torch.allclose(advantages, rewards - others, atol=1e-6)
@@ -141,6 +159,17 @@ def _corrected(step, rewards, advantages):
     # rho0 = 1/20, rho1 = 1/10 from the audit report; without std scaling A = (r - mean r) / (1 - rho0 - rho1)
     expected = (rewards - rewards.mean(-1, keepdim=True)) / (1 - 0.05 - 0.1)
     assert torch.allclose(advantages, expected, atol=1e-6)
+
+
+def _forward(rho1):
+    def check(step, rewards, advantages):  # the observed reward, not backward-corrected; no baseline, no std
+        assert torch.allclose(advantages, torch.where(rewards >= 1, rho1, rho1 - 1))
+    return check
+
+
+def _masked_below_cap_min(step, rewards, advantages):
+    # pi_trainer / pi_sampler = the kept mass of a top-k of 20 (< 0.9 mostly): below cap_min 0.95, masked
+    assert step["mismatch/masked_frac"] > 0.5
 
 
 def _pass_at_k(step, rewards, advantages):
@@ -158,6 +187,11 @@ CHECKS = {
     "rloo": _rloo,
     "w_reinforce": _w_reinforce,
     "reward_correction": _corrected,
+    "forward_correction": _forward(0.25),
+    "forward_correction_audit": _forward(0.1),
+    "token_mask_cap_min": _masked_below_cap_min,
+    "tis_bf16_sampling": _gap_of_a_bf16_sampler,
+    "tis_fp32_sampling": _no_gap,
 }
 
 
@@ -215,10 +249,30 @@ def test_every_group_reward_is_a_config_choice():
 
 def test_reward_correction_reads_an_audit_report_or_the_rates(setup):
     from_file = load_config(setup / "config.yaml", [f"data.reward_correction={setup / 'audit.json'}"])
-    assert from_file.data.correction_rates == (0.05, 0.1)
+    assert from_file.correction_rates == (0.05, 0.1)
     given = load_config(None, ["data.reward_correction={false_positive_rate: 0.05, false_negative_rate: 0.1}"])
-    assert given.data.correction_rates == (0.05, 0.1)
-    assert load_config(None, []).data.correction_rates is None
+    assert given.correction_rates == (0.05, 0.1)
+    assert load_config(None, []).correction_rates is None
+
+
+def test_forward_correction_needs_only_the_false_negative_rate(tmp_path):
+    forward = "algo.advantage=forward_correction"
+    assert load_config(None, [forward, "data.reward_correction={false_negative_rate: 0.2}"]).correction_rates \
+        == (None, 0.2)
+    write_audit_report(tmp_path / "fn_only.json", false_positives=0, must_fail=0, false_negatives=1, must_pass=4)
+    assert load_config(None, [forward, f"data.reward_correction={tmp_path / 'fn_only.json'}"]).correction_rates \
+        == (None, 0.25)
+    # The backward correction needs both rates, from the same report.
+    with pytest.raises(ConfigError, match="cannot measure the false-positive rate"):
+        load_config(None, [f"data.reward_correction={tmp_path / 'fn_only.json'}"])
+
+
+def test_forward_correction_does_not_warn_that_the_correction_cancels(setup, tmp_path, recwarn):
+    config = load_config(setup / "config.yaml", [f"run.output_dir={tmp_path / 'f'}",
+                                                 "algo.advantage=forward_correction",
+                                                 f"data.reward_correction={setup / 'audit.json'}"])
+    Trainer(config, policy=make_tiny_policy(), progress=False)
+    assert not [w for w in recwarn if "reward_correction" in str(w.message)]
 
 
 def test_reward_correction_under_std_scaling_warns_that_it_cancels(setup, tmp_path):
@@ -235,6 +289,7 @@ def bad_audits(root: Path) -> dict[str, Path]:
     (root / "not_json.json").write_text("{")
     (root / "other.json").write_text(json.dumps({"summary": {"false_positive_rate": 0.1}}))
     write_audit_report(root / "no_must_fail.json", false_positives=0, must_fail=0, false_negatives=1, must_pass=4)
+    write_audit_report(root / "no_must_pass.json", false_positives=1, must_fail=4, false_negatives=0, must_pass=0)
     write_audit_report(root / "useless.json", false_positives=6, must_fail=10, false_negatives=5, must_pass=10)
     return {p.stem: p for p in root.glob("*.json")}
 
@@ -249,7 +304,15 @@ def bad_audits(root: Path) -> dict[str, Path]:
     (["algo.clip_cov_bounds=[5, 1]"], "algo.clip_cov_bounds must be two numbers"),
     (["algo.top_entropy_fraction=0"], "algo.top_entropy_fraction must be in"),
     (["algo.baseline=leave_one_out"], "'algo.baseline' must be one of 'mean', 'median', 'rloo'"),
-    (["algo.advantage=ppo"], "'algo.advantage' must be one of 'grpo', 'w_reinforce', 'pass_at_k'"),
+    (["algo.advantage=ppo"], "'algo.advantage' must be one of 'grpo', 'w_reinforce', 'pass_at_k', "
+                             "'forward_correction'"),
+    (["algo.advantage=forward_correction"], "give data.reward_correction="),
+    (["algo.advantage=forward_correction", "data.reward_correction={false_negative_rate: 1.0}"],
+     r"false_negative_rate must lie in \[0, 1\)"),
+    (["algo.advantage=forward_correction", "data.reward_correction=no_must_pass"],
+     "cannot measure the false-negative rate"),
+    (["algo.advantage=w_reinforce", "data.length_penalty=0.1"], "algo.advantage=w_reinforce reads a sample as right"),
+    (["algo.mismatch_cap_min=1.5"], r"algo.mismatch_cap_min must be in \[0, 1\]"),
     (["algo.advantage=pass_at_k", "algo.pass_k=9", "algo.group_size=8"], "algo.pass_k must be between 1 and"),
     (["algo.advantage=pass_at_k", "algo.pass_k=0"], "algo.pass_k must be between 1 and"),
     (["algo.advantage=pass_at_k", "algo.pass_k=4", "data.keep_frac=0.25"], r"rollouts kept per group \(2\)"),
@@ -261,12 +324,12 @@ def bad_audits(root: Path) -> dict[str, Path]:
     (["data.reward_correction=MISSING"], "cannot read audit report"),
     (["data.reward_correction=not_json"], "is not valid JSON"),
     (["data.reward_correction=other"], "is not an `rlvr audit --json` report"),
-    (["data.reward_correction=no_must_fail"], "has no must-fail cases"),
+    (["data.reward_correction=no_must_fail"], "has no must-fail cases, so it cannot measure the false-positive"),
     (["data.reward_correction=useless"], "sum to less than 1"),
 ])
 def test_config_errors_are_one_sentence(tmp_path, overrides, message):
     audits = bad_audits(tmp_path)
-    overrides = [re.sub(r"=(not_json|other|no_must_fail|useless|MISSING)$",
+    overrides = [re.sub(r"=(not_json|other|no_must_fail|no_must_pass|useless|MISSING)$",
                         lambda m: f"={audits.get(m.group(1), tmp_path / 'missing.json')}", o) for o in overrides]
     with pytest.raises(ConfigError, match=message) as error:
         load_config(None, overrides)
