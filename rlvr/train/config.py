@@ -135,7 +135,6 @@ class DataSection:
         return (self.eval,) if isinstance(self.eval, str) and self.eval else tuple(self.eval or ())
 
 
-
 def correction_rates(spec: str | dict, *, forward: bool = False) -> tuple[float | None, float] | None:
     """The verifier's (false-positive, false-negative) rates: given as a mapping, or read from the summary
     of an `rlvr audit --json` report; ConfigError, one sentence, when they are missing or unusable.
