@@ -104,7 +104,7 @@ def table(results: list[dict]) -> str:
                      f"{change(r, 'heldout/neutral/pass@1'):>21} {change(r, 'heldout/neutral/pass@8'):>13} "
                      f"{change(r, 'harder/neutral/pass@1'):>19} {change(r, 'harder/neutral/pass@8'):>13} "
                      f"{change(r, 'heldout/strict/pass@1'):>13} {r['rows']:>5} {r['step_s']:>6.1f}")
-    lines.append("\nmean across seeds (trained values; base values are the same for every variant of a seed):")
+    lines.append("\nmean across seeds (trained values; a seed's variants share a base, a bf16 sampler its own):")
     for name in VARIANTS:
         rows = [r for r in results if r["variant"] == name]
         if not rows:
