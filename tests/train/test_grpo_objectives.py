@@ -148,7 +148,8 @@ def test_other_estimators(estimator, options, first_group, informative):
 
 
 def test_every_estimator_reads_only_its_own_options():
-    everything = {"baseline": "mean", "scale_by_std": True, "positive_weight": 0.1, "pass_k": 2}
+    everything = {"baseline": "mean", "scale_by_std": True, "positive_weight": 0.1, "pass_k": 2,
+                  "false_negative_rate": 0.1}
     for name in ADVANTAGE_ESTIMATORS:
         advantages, _ = estimate_advantages(R, name, **everything)
         assert advantages.shape == R.shape
