@@ -37,6 +37,21 @@ def warn_if_correction_is_invisible(config: TrainConfig) -> None:
                       "or use algo.advantage=forward_correction.", UserWarning, stacklevel=3)
 
 
+def warn_if_partial_credit(rewards: torch.Tensor, config: TrainConfig) -> bool:
+    """The binary advantages (w_reinforce, pass_at_k, forward_correction) read reward >= 1 as right and
+    anything less as wrong; partial credit (a gated format reward's 0.2, a rubric's 0.5) then counts as
+    wrong. Warns, and returns True, when these rewards hold such a value."""
+    if config.algo.advantage == "grpo":
+        return False
+    partial = rewards[(rewards > 0) & (rewards < 1)]
+    if not partial.numel():
+        return False
+    warnings.warn(f"algo.advantage={config.algo.advantage} reads a reward of 1 as right and anything less as "
+                  f"wrong, and this step's rewards include partial credit (e.g. {partial[0].item():g}), which "
+                  "therefore counts as wrong.", UserWarning, stacklevel=2)
+    return True
+
+
 def reward_signal(rollouts: Rollouts, config: TrainConfig,
                   correction: tuple[float | None, float] | None = None) -> torch.Tensor:
     """The reward the advantages are computed from: the verifier's, backward-corrected for the verifier's

@@ -74,6 +74,7 @@ from rlvr.train.settings import (
     reward_signal,
     warn_if_correction_is_invisible,
     warn_if_lenient,
+    warn_if_partial_credit,
 )
 from rlvr.train.sharding import layout_for_launch
 from rlvr.verifiers import get_verifier
@@ -145,6 +146,7 @@ class Trainer:
         self.stream = TaskStream(tasks, config.run.seed, config.data.schedule)
         self.checks_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlvr-verify")  # overlap_verify
         self.health = HealthMonitor(config.health)
+        self.partial_credit_warned = False  # warn_if_partial_credit: once a run
         self.step = 0
         if resume:
             self._load_latest_checkpoint()
@@ -262,6 +264,7 @@ class Trainer:
         config, start = self.config, time.perf_counter()
         rollouts, generate_s, verify_s, drawn = self._collect()
         rewards = reward_signal(rollouts, config, self.correction)
+        self.partial_credit_warned = self.partial_credit_warned or warn_if_partial_credit(rewards, config)
         options = advantage_options(config, self.correction)
         advantages, group_metrics = estimate_advantages(rewards, config.algo.advantage, **options)
         kept = prune_rollouts(rewards, config.data.keep_frac)  # (G, K) bool

@@ -16,3 +16,8 @@ def slow_even_words(completion: str, reference: object) -> float:
 def never(completion: str, reference: object) -> float:
     """Nothing passes: for the empty-yield path of `rlvr distill`."""
     return 0.0
+
+
+def half_credit(completion: str, reference: object) -> float:
+    """1 for an even number of words, else partial credit 0.5: for the binary advantages' warning."""
+    return 1.0 if len(completion.split()) % 2 == 0 else 0.5

@@ -200,6 +200,22 @@ def test_the_defaults_log_no_new_metrics(setup, tmp_path):
     assert not [k for k in metrics[0] if k.startswith(("mismatch/", "entropy/", "entropy_control/", "advantage/"))]
 
 
+def test_binary_advantages_warn_once_that_partial_credit_counts_as_wrong(setup, tmp_path):
+    overrides = ["data.reward=rewards_for_tests:half_credit", "run.steps=2", "algo.advantage=forward_correction",
+                 "data.reward_correction={false_negative_rate: 0.1}"]
+    with pytest.warns(UserWarning, match=r"partial credit \(e.g. 0.5\), which therefore counts as wrong") as caught:
+        _, samples = run(setup, tmp_path / "partial", overrides)
+    assert sum("partial credit" in str(w.message) for w in caught) == 1  # once a run, not once a step
+    assert {s["reward"] for s in samples} == {0.5, 1.0}
+    assert [s["advantage"] for s in samples if s["reward"] == 0.5] == pytest.approx(
+        [-0.9] * sum(s["reward"] == 0.5 for s in samples))
+
+
+def test_grpo_does_not_warn_about_partial_credit(setup, tmp_path, recwarn):
+    run(setup, tmp_path / "partial_grpo", ["data.reward=rewards_for_tests:half_credit"])
+    assert not [w for w in recwarn if "partial credit" in str(w.message)]
+
+
 # --- the group-reward hook -------------------------------------------------------------------------------------
 
 
