@@ -11,6 +11,7 @@ import builtins
 import functools
 import marshal
 import sys
+import threading
 from dataclasses import dataclass
 
 from rlvr.sandbox._child import _ASSERT_HELPER
@@ -30,8 +31,19 @@ class _PreparedTests:
     modules: tuple[str, ...]  # ...except standard modules used as `name.attr`: always the judge's import
 
 
+# CPython 3.11 keeps the AST converters' recursion depth in state that threads share (gh-106905): two
+# threads converting ASTs at once can fail with "SystemError: AST constructor recursion depth mismatch",
+# which failed a correct HumanEval solution when verify_batch ran checks on two threads. One at a time.
+_AST_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=512)
 def _prepare_tests(tests: str, prelude: str, entry_point: str | None) -> _PreparedTests:
+    with _AST_LOCK:
+        return _compile_tests(tests, prelude, entry_point)
+
+
+def _compile_tests(tests: str, prelude: str, entry_point: str | None) -> _PreparedTests:
     try:
         tree = ast.parse(tests, "<tests>")
         prelude_tree = ast.parse(prelude, "<prompt>")
