@@ -22,6 +22,14 @@ def reference_greedy(policy, prompt: str, max_new_tokens: int) -> list[int]:
     return out[0, ids.shape[1]:].tolist()
 
 
+def _teacher_forced(policy, prompt_ids, token_ids, temperature, bf16=False):
+    ids = torch.tensor([prompt_ids + token_ids])
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = policy.model(ids).logits[0, len(prompt_ids) - 1 : -1]  # (T, V)
+    logp = torch.log_softmax(logits.float() / temperature, -1)
+    return logp.gather(-1, torch.tensor(token_ids)[:, None]).squeeze(-1)
+
+
 @pytest.mark.parametrize("batch_size", [1, 4, 64])
 def test_greedy_matches_model_generate_for_any_batching(tiny_policy, batch_size):
     # Prompts of different lengths share batches (left padding) and samples of one prompt split
@@ -41,11 +49,7 @@ def test_logprobs_equal_a_teacher_forced_forward_pass(tiny_policy):
     result = HFEngine(tiny_policy, batch_size=4).generate(PROMPTS[:2], params)
     for prompt_ids, completions in zip(result.prompt_token_ids, result.completions):
         for c in completions:
-            ids = torch.tensor([prompt_ids + c.token_ids])
-            with torch.no_grad():
-                logits = tiny_policy.model(ids).logits[0, len(prompt_ids) - 1 : -1]  # (T, V)
-            logp = torch.log_softmax(logits.float() / params.temperature, -1)
-            expected = logp.gather(-1, torch.tensor(c.token_ids)[:, None]).squeeze(-1)
+            expected = _teacher_forced(tiny_policy, prompt_ids, c.token_ids, params.temperature)
             assert torch.allclose(torch.tensor(c.logprobs), expected, atol=1e-4)
 
 
@@ -236,13 +240,6 @@ def test_finished_hears_of_each_prompt_once_with_all_its_samples(tiny_policy, ba
     for i, group in heard:
         assert [c.token_ids for c in group] == [c.token_ids for c in result.completions[i]]
 
-
-def _teacher_forced(policy, prompt_ids, token_ids, temperature, bf16=False):
-    ids = torch.tensor([prompt_ids + token_ids])
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        logits = policy.model(ids).logits[0, len(prompt_ids) - 1 : -1]  # (T, V)
-    logp = torch.log_softmax(logits.float() / temperature, -1)
-    return logp.gather(-1, torch.tensor(token_ids)[:, None]).squeeze(-1)
 
 
 def test_bf16_sampling_gives_a_bf16_samplers_logprobs_reproducibly(tiny_policy):
