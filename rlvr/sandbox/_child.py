@@ -219,27 +219,55 @@ class _Link:
             self._fail("protocol", f"the candidate sent a malformed value: {exc}")
 
     def _reraise(self, info):
-        """The candidate's exception as one the tests can catch by its builtin type."""
+        """The candidate's exception as one the tests can catch by the builtin exceptions its
+        type derives from: `except ValueError` (or `pytest.raises(ValueError)`) catches the
+        candidate's `class InvalidInput(ValueError)`, `except TypeError` does not.
+
+        The record names those builtins (see `_describe`). It is untrusted, but naming a builtin
+        gains nothing over raising it; each name is looked up in the judge's own builtins, so no
+        class of the candidate's is ever made, called or asked here (its `__subclasscheck__`,
+        `__eq__` or metaclass cannot take part), and a name that is not a builtin Exception
+        counts for nothing: such an error is caught only by `except Exception`."""
         if not isinstance(info, dict):
             self._fail("protocol", "malformed error record")
-        name = str(info.get("type", "Exception"))
-        base = getattr(builtins, name, None)
-        if not (isinstance(base, type) and issubclass(base, Exception)):
-            base = Exception
-        if issubclass(base, (StopIteration, StopAsyncIteration)):
-            # PEP 479 for the candidate's calls: raised as itself, a StopIteration would end the
-            # iteration that made the call (`all(map(f, xs))` would be True). Converted here, in
-            # the judge, so that a forged error record cannot get around it either.
-            base = RuntimeError
-        cls = self.raised.get(base)
-        if cls is None:
-            cls = self.raised[base] = type(base.__name__, (base, _CandidateRaised), {})
-        try:
-            exc = cls(str(info.get("line", "")))
-        except Exception:
-            exc = type("CandidateError", (Exception, _CandidateRaised), {})(str(info.get("line", "")))
+        names = info.get("builtins")
+        if not isinstance(names, list):
+            names = [info.get("type")]
+        ancestry = []  # the builtins it derives from, most derived first
+        for name in names[:64]:
+            base = getattr(builtins, str(name), None)
+            if not (isinstance(base, type) and issubclass(base, Exception)):
+                continue
+            if issubclass(base, (StopIteration, StopAsyncIteration)):
+                # PEP 479 for the candidate's calls: raised as itself, a StopIteration would end the
+                # iteration that made the call (`all(map(f, xs))` would be True). Converted here, in
+                # the judge, so that a forged error record cannot get around it either.
+                base = RuntimeError
+            if base is not Exception and base not in ancestry:
+                ancestry.append(base)
+        leaves = tuple(b for b in ancestry if not any(o is not b and issubclass(o, b) for o in ancestry))
+        message = str(info.get("line", ""))
+        # All the most derived builtins at once (`class E(KeyError, ValueError)`); where they cannot be
+        # combined or the builtin needs other arguments (UnicodeDecodeError), the nearest one that can.
+        for bases in (leaves, *((base,) for base in ancestry)):
+            try:
+                exc = self._raised_class(bases)(message)
+                break
+            except Exception:
+                continue
+        else:
+            exc = _CandidateRaised(message)
         exc.info = info
         return exc
+
+    def _raised_class(self, bases):
+        """A class deriving from the builtin `bases` and _CandidateRaised, made once per link.
+        _CandidateRaised comes last: it derives from Exception, which each builtin base does too."""
+        cls = self.raised.get(bases)
+        if cls is None:
+            name = bases[0].__name__ if bases else "Exception"
+            cls = self.raised[bases] = type(name, (*bases, _CandidateRaised), {})
+        return cls
 
 
 def _describe(exc):
@@ -262,8 +290,13 @@ def _describe(exc):
             where = f"line {tb.tb_lineno}, in {tb.tb_frame.f_code.co_name}"
         tb = tb.tb_next
     denied = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENETUNREACH, errno.EAFNOSUPPORT)
+    try:  # the builtin exceptions it derives from, by which the judge re-raises it (_Link._reraise)
+        ancestry = [cls.__name__ for cls in type(exc).__mro__ if vars(builtins).get(cls.__name__) is cls][:64]
+    except BaseException:  # a metaclass that lies about __mro__ or __name__: described by its type alone
+        ancestry = []
     return {
         "type": name,
+        "builtins": ancestry,
         "line": line[:500],
         "where": where,
         "memory": isinstance(exc, MemoryError),
@@ -297,20 +330,22 @@ def _refuse_new_namespaces():
     unshare and setns fail with EPERM, clone with a CLONE_NEW* flag too, and clone3 (whose
     flags sit in memory a filter cannot read) with ENOSYS, so that libc falls back to clone.
     Without it an unprivileged child could make a user namespace, be uid 0 there, and then
-    make network and mount namespaces. Filters cannot be removed and pass to every child.
+    make network and mount namespaces. io_uring_setup, io_uring_enter and io_uring_register
+    fail with EPERM too (what a kernel with io_uring disabled answers): io_uring is a large
+    kernel attack surface that no test needs. Filters cannot be removed and pass to every child.
     On x86_64 an i386 syscall kills the process and an x32 one fails with ENOSYS. On
     architectures other than x86_64 and aarch64 no filter is installed (module docstring)."""
     import ctypes
     import errno
     import struct
 
-    numbers = {  # AUDIT_ARCH, clone, unshare, setns, clone3
-        "x86_64": (0xC000003E, 56, 272, 308, 435),
-        "aarch64": (0xC00000B7, 220, 97, 268, 435),
+    numbers = {  # AUDIT_ARCH, clone, unshare, setns, clone3, io_uring_setup (enter and register follow it)
+        "x86_64": (0xC000003E, 56, 272, 308, 435, 425),
+        "aarch64": (0xC00000B7, 220, 97, 268, 435, 425),
     }.get(os.uname().machine)
     if numbers is None:
         return
-    arch, clone, unshare, setns, clone3 = numbers
+    arch, clone, unshare, setns, clone3, io_uring_setup = numbers
     new_namespace = 0x7E020000  # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
     load, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|{JEQ,JGE,JSET}|K, BPF_RET|K
     allow, kill = 0x7FFF0000, 0x80000000  # SECCOMP_RET_ALLOW, SECCOMP_RET_KILL_PROCESS
@@ -324,6 +359,9 @@ def _refuse_new_namespaces():
         ("", jge, "enosys", "", 0x40000000),  # x32 numbers
         ("", jeq, "eperm", "", unshare),
         ("", jeq, "eperm", "", setns),
+        ("", jeq, "eperm", "", io_uring_setup),
+        ("", jeq, "eperm", "", io_uring_setup + 1),  # io_uring_enter
+        ("", jeq, "eperm", "", io_uring_setup + 2),  # io_uring_register
         ("", jeq, "enosys", "", clone3),
         ("", jeq, "", "allow", clone),
         ("", load, "", "", 16),  # clone's flags: the low 32 bits hold every CLONE_NEW*
@@ -440,6 +478,16 @@ def _judge_main(job):
         report("bad_reference", detail=f"the reference prompt does not run: {_describe(exc)['line']}")
         return
     code = marshal.loads(binascii.a2b_base64(job["tests"]))
+    try:  # `math.isclose`, `np.isclose` in the tests: the judge's own modules, never the candidate's
+        modules, unavailable = _import_modules(job["modules"])
+    except BaseException as exc:
+        detail = f"a module the tests use does not import in the sandbox: {_describe(exc)['line']}"
+        report("bad_reference", detail=detail)
+        return
+    if unavailable:
+        detail = f"the tests use {', '.join(unavailable)} without importing it, and the sandbox cannot import it"
+        report("bad_reference", detail=detail)
+        return
     link = _Link(job["requests"], job["replies"], limit)
     missing = set()
     try:
@@ -447,11 +495,14 @@ def _judge_main(job):
         if load.get("load") != "ok":
             report("candidate_load", load=str(load.get("load")), error=load.get("error"))
             return
-        found = link.ask({"op": "names", "names": sorted(wanted | ({entry_point} if entry_point else set()))})
-        for name in job["modules"]:  # `math.isclose` in the tests: the judge's own math, always
-            found[name] = __import__(name)
-        missing = wanted - set(found)
+        asked = (wanted - set(modules)) | ({entry_point} if entry_point else set())
+        found = link.ask({"op": "names", "names": sorted(asked)})
+        if not isinstance(found, dict):
+            link._fail("protocol", "the candidate answered a request for names with something else")
+        found = {name: value for name, value in found.items() if name in asked}
+        missing = wanted - set(found) - set(modules)
         scope.update((name, value) for name, value in found.items() if name in wanted and name not in scope)
+        scope.update(modules)
         if entry_point and entry_point not in found:
             report("missing_name", name=entry_point)
             return
@@ -488,6 +539,31 @@ def _judge_main(job):
         report("bad_reference", detail="the tests never call the candidate's code")
     else:
         report("passed", calls=link.calls)
+
+
+def _import_modules(modules):
+    """The judge's own imports for the names the tests use as `name.attr` without binding them
+    (`math`, `np`), as (name -> module, the names that must be the judge's but cannot be).
+
+    `modules` holds [name, module, reserved] (see `_reference._module_names`). A module that
+    imports here is bound to its name, whatever the candidate defines under it. One that does
+    not is absent here for the candidate too (they share an interpreter), so a name that can only
+    be a module (reserved: a standard module's, a conventional alias) is a bad reference; any
+    other is left to the candidate, whose class it is (`Solution.twoSum`)."""
+    import importlib
+    import importlib.util
+
+    found, unavailable = {}, []
+    for name, module, reserved in modules:
+        try:
+            spec = importlib.util.find_spec(module.partition(".")[0])
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None:
+            found[name] = importlib.import_module(module)
+        elif reserved:
+            unavailable.append(name if name == module else f"{name} ({module})")
+    return found, unavailable
 
 
 def _assert_equal(left, right, text, got_is_right):

@@ -27,9 +27,23 @@ class _PreparedTests:
 
     prelude: bytes  # marshalled code objects
     tests: bytes
-    wanted: tuple[str, ...]  # free names of the tests: taken from the candidate...
-    modules: tuple[str, ...]  # ...except standard modules used as `name.attr`: always the judge's import
+    wanted: tuple[str, ...]  # free names of the tests the candidate may supply...
+    # ...except those the judge imports: (name, module, reserved) for each name used as `name.attr`
+    # (see _module_names); a reserved name is never the candidate's, even where nothing imports.
+    modules: tuple[tuple[str, str, bool], ...]
 
+
+# Names tests written after `import numpy as np` (and the like) use without the import.
+_MODULE_ALIASES = {
+    "np": "numpy",
+    "pd": "pandas",
+    "plt": "matplotlib.pyplot",
+    "nx": "networkx",
+    "sns": "seaborn",
+    "tf": "tensorflow",
+    "jnp": "jax.numpy",
+}
+_STDLIB = frozenset(sys.stdlib_module_names)
 
 # CPython 3.11 keeps the AST converters' recursion depth in state that threads share (gh-106905): two
 # threads converting ASTs at once can fail with "SystemError: AST constructor recursion depth mismatch",
@@ -52,20 +66,46 @@ def _compile_tests(tests: str, prelude: str, entry_point: str | None) -> _Prepar
         bound_by_prelude = _bound_names(prelude_tree) - {entry_point}  # the prompt's stub is not a helper
         # Before the rewrite, which adds a call to the judge's own helper: that name must never
         # be looked up in the candidate (it would replace the helper with the candidate's).
-        wanted = _free_names(tree) - bound_by_prelude - set(dir(builtins)) - {_ASSERT_HELPER}
-        # Tests often use `math` without importing it (MBPP's do); the judge imports its own
-        # rather than borrow whatever the candidate bound to the name (a patched math, or a
-        # `class math` whose isclose returns True). Only names used as `name.attr` count: a
-        # module is never called, so `statistics(xs)` is the candidate's function.
-        modules = wanted & _attribute_bases(tree) & sys.stdlib_module_names
+        free = _free_names(tree) - bound_by_prelude - set(dir(builtins)) - {_ASSERT_HELPER}
+        # Tests often use `math` or `np` without importing them (MBPP's do); the judge imports its
+        # own rather than borrow whatever the candidate bound to the name (a patched math, or a
+        # `class np` whose isclose returns True). Only names used as `name.attr` count: a module
+        # is never called, so `statistics(xs)` is the candidate's function.
+        modules = _module_names((free & _attribute_bases(tree)) - {entry_point}, humaneval=bool(entry_point))
+        if entry_point:
+            wanted = free & {entry_point}
+            strays = sorted(free - wanted - {name for name, _, _ in modules})
+            if strays:
+                raise BadTests(
+                    f"the HumanEval-style test uses {', '.join(strays)[:200]}, which neither it nor the prompt "
+                    f"defines; only {entry_point} may come from the candidate, so give the reference's prompt"
+                )
+        else:
+            wanted = free - {name for name, _, reserved in modules if reserved}
         tests_code = compile(_rewrite_asserts(tree, tests), "<tests>", "exec")
         prelude_code = compile(prelude_tree, "<prompt>", "exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         if isinstance(exc, BadTests):
             raise
         raise BadTests(f"the reference code does not compile: {type(exc).__name__}: {exc}") from None
-    return _PreparedTests(
-        marshal.dumps(prelude_code), marshal.dumps(tests_code), tuple(sorted(wanted)), tuple(sorted(modules))
+    return _PreparedTests(marshal.dumps(prelude_code), marshal.dumps(tests_code), tuple(sorted(wanted)), modules)
+
+
+def _module_names(names: set[str], humaneval: bool) -> tuple[tuple[str, str, bool], ...]:
+    """(name, module, reserved) for the free names the tests use as `name.attr`.
+
+    The judge binds each name to its own import of `module` wherever that imports in the
+    sandbox: any module, standard or installed, and for a conventional alias (`np`) the module it
+    stands for. Where nothing imports, a reserved name makes the reference bad (it can only mean
+    a module, and a module the candidate cannot import either would have to be its fake), and
+    another is the candidate's (`Solution.twoSum`: its class). Reserved: a standard module's
+    name, an alias, and every name in a HumanEval test, where the candidate gives only the
+    function under test."""
+    return tuple(
+        sorted(
+            (name, _MODULE_ALIASES.get(name, name), humaneval or name in _MODULE_ALIASES or name in _STDLIB)
+            for name in names
+        )
     )
 
 

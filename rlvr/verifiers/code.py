@@ -5,20 +5,28 @@
     >>> v.verify("```python\\ndef add(a, b):\\n    return a + b\\n```", ref)
     Verdict(reward=1.0, reason='ok', detail='1 case passed')
 
-Reference forms (DESIGN.md):
+Reference forms:
 
     {"entry_point": "solve", "cases": [{"args": [2, 3], "kwargs": {}, "expected": 6}, ...]}
         Each call runs in the sandbox; return values come back as plain data and this
         process compares them with `expected`, so no candidate `__eq__` is ever called.
-        Tuples equal lists (JSON has only lists); bools match only bools; floats match
-        within `rel_tol`. A return value that is not plain data is a runtime_error.
+        Tuples equal lists (JSON has only lists); bools match only bools. An int expected
+        is matched exactly, never within a tolerance: an int equal to it, or a float equal
+        to it while |expected| < 2**53 (5.0 for 5; no float for 2**53 + 2, which a float
+        cannot tell from its neighbours). A float expected matches within `rel_tol`. A
+        return value that is not plain data is a runtime_error.
     {"tests": "assert solve(2, 3) == 6\\n..."}
         Assert-style tests. They run in a separate judge process where the candidate's
-        functions are proxies returning plain data (see `rlvr.sandbox`).
+        functions are proxies returning plain data (see `rlvr.sandbox`). Names the tests
+        use as `name.attr` without importing them (`math`, `np`) are the judge's imports.
+        An exception from the candidate reaches the tests as the builtins its type derives
+        from: `except ValueError` catches its `class InvalidInput(ValueError)`.
     {"test": "def check(candidate): ...", "entry_point": "f", "prompt": "def f(x): ..."}
         HumanEval: `check(f)` in the judge. `prompt` is optional; when given it runs in the
         judge first (its helpers, such as `poly`, are the reference's, not the candidate's),
         and it is prepended to a completion that does not define `f` (a function body).
+        Only `f` comes from the candidate: a test that uses another name the reference does
+        not define (`poly` without the prompt) is a bad_reference.
 
 The code is the last ```python, ```py or bare ``` block of the completion, else the
 whole completion. Reward 1.0 only if everything passed. Reasons: ok, mismatch (a wrong value
@@ -56,6 +64,7 @@ __all__ = ["CodeVerifier", "extract_code"]
 _START_MARGIN_S = 5.0
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _PYTHON_TAGS = {"python", "python3", "py", ""}
+_FLOAT_EXACT_INTS = 2**53  # below this magnitude a float that is an integer is no other integer's rounding
 
 
 def extract_code(completion: str) -> str:
@@ -77,7 +86,8 @@ class CodeVerifier(Verifier):
 
     timeout:           wall-clock seconds for one check's sandbox (all its cases or tests).
     memory_mb:         address-space limit of each sandboxed process.
-    rel_tol:           relative tolerance for floats in the cases form (0 for exact).
+    rel_tol:           relative tolerance where the cases form expects a float (0 for exact);
+                       an int expected is always matched exactly.
     allow_unsandboxed: run without namespace isolation when the host has none (warns loudly);
                        otherwise construction raises ConfigError there.
     isolation:         "auto" (bubblewrap, else unshare + unprivileged uid) or insist on one.
@@ -270,17 +280,29 @@ def _defines(code: str, name: str) -> bool:
 
 def _equal(got: Any, expected: Any, rel_tol: float) -> bool:
     """Plain-data equality with JSON's view of sequences (a tuple equals a list), bools kept
-    apart from numbers, and floats within rel_tol."""
+    apart from numbers, ints exact, and floats within rel_tol.
+
+    An int expected is an exact answer: no tolerance, since rel_tol=1e-9 of 10**12 is 1000 and
+    `float(a + b + 1)` would pass for add(10**9, 7). A float is accepted for it only when equal
+    (Python compares int and float exactly) and below 2**53, where no other integer rounds to
+    it; from 2**53 on a float stands for several integers (float(2**53 + 1) == 2**53), so only
+    the int itself is right.
+
+    >>> _equal(5.0, 5, 1e-9), _equal(1000000008.0, 1000000007, 1e-9)
+    (True, False)
+    >>> _equal(float(2**53), 2**53, 1e-9), _equal(float(2**53 + 2), 2**53 + 2, 1e-9), _equal(2**53 + 2, 2**53 + 2, 1e-9)
+    (False, False, True)
+    """
     if isinstance(got, bool) or isinstance(expected, bool):
         return type(got) is type(expected) and got == expected
+    if isinstance(expected, int) and isinstance(got, (int, float)):
+        return got == expected and (isinstance(got, int) or abs(expected) < _FLOAT_EXACT_INTS)
     if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
         if got == expected:
             return True
         if isinstance(got, float) and isinstance(expected, float) and math.isnan(got) and math.isnan(expected):
             return True
-        if isinstance(got, int) and isinstance(expected, int):
-            return False
-        try:
+        try:  # a float expected: within rel_tol
             return math.isclose(got, expected, rel_tol=rel_tol)
         except OverflowError:
             return False

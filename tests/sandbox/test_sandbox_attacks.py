@@ -51,6 +51,8 @@ REFERENCES = {
         "entry_point": "solve",
     },
     "tests-map": {"tests": "assert all(map(lambda ab: solve(*ab) == sum(ab), [(2, 3), (10, 20)]))\n"},
+    # tests that use numpy as `np` without importing it (an installed module under an alias)
+    "tests-np": {"tests": "assert np.isclose(solve(2, 3), 5.0)\nassert np.isclose(solve(10, 20), 30.0)\n"},
     "check-map": {
         "test": "def check(candidate):\n"
         "    assert all(map(lambda ab: candidate(*ab) == sum(ab), [(2, 3), (10, 20)]))\n",
@@ -262,7 +264,21 @@ sys.modules["math"] = math
 def solve(a, b):
     return -1
 """
+SHADOW_NP = SHADOW_MATH.replace("class math:", "class np:")
+SHADOW_NP_MODULE = SHADOW_MATH_MODULE.replace('"math"', '"numpy"').replace("math", "np")
 RAISE_STOP_ITERATION = "def solve(a, b):\n    raise StopIteration\n"
+# The candidate's harness describes its exceptions to the judge; patched, it claims a StopIteration.
+FORGED_STOP_ITERATION = """
+import sys
+frame = sys._getframe()
+while frame is not None:
+    if "_describe" in frame.f_globals:
+        frame.f_globals["_describe"] = lambda exc: {"type": "StopIteration", "line": "StopIteration",
+                                                    "builtins": ["StopIteration", "Exception"]}
+    frame = frame.f_back
+def solve(a, b):
+    raise ValueError
+"""
 # A user namespace, uid 0 in it, then network and mount namespaces of its own; Python 3.12 has
 # os.unshare, older ones go through libc.
 NESTED_NAMESPACES = """
@@ -283,6 +299,19 @@ except OSError:
     WORKED = False
 def solve(a, b):
     return a + b if WORKED else -1
+"""
+# io_uring: a large kernel attack surface; the seccomp filter refuses its three calls (425-427
+# on x86_64 and aarch64, the architectures the filter covers).
+IO_URING = """
+import ctypes, os
+def solve(a, b):
+    if os.uname().machine not in ("x86_64", "aarch64"):
+        return -1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    params = ctypes.create_string_buffer(120)  # struct io_uring_params, zeroed
+    ring = libc.syscall(425, 8, params)  # io_uring_setup(8 entries)
+    return a + b if ring >= 0 else -1
 """
 MONKEYPATCH_CHECK = """
 import sys
@@ -358,14 +387,22 @@ ATTACKS = [
     P("tests-math", SHADOW_MATH, {"mismatch"}, id="class-math-isclose-true-tests"),
     P("check-math", SHADOW_MATH, {"mismatch"}, id="class-math-isclose-true-check"),
     P("tests-math", SHADOW_MATH_MODULE, {"mismatch"}, id="fake-math-module-tests"),
+    # -- installed modules too, under their conventional alias: `np` is the judge's numpy ------------
+    P("tests-np", SHADOW_NP, {"mismatch"}, id="class-np-isclose-true-tests"),
+    P("tests-np", SHADOW_NP_MODULE, {"mismatch"}, id="fake-np-module-tests"),
     # -- a StopIteration from the candidate must not end the tests' map() early (PEP 479) ----------
     P("tests-map", RAISE_STOP_ITERATION, {"runtime_error"}, id="stopiteration-ends-map-tests"),
     P("check-map", RAISE_STOP_ITERATION, {"runtime_error"}, id="stopiteration-ends-map-check"),
     P("cases", RAISE_STOP_ITERATION, {"runtime_error"}, id="stopiteration-cases"),
+    P("tests-map", FORGED_STOP_ITERATION, {"runtime_error"}, id="forged-stopiteration-record-tests-map"),
+    P("check-map", FORGED_STOP_ITERATION, {"runtime_error"}, id="forged-stopiteration-record-check-map"),
     # -- nested namespaces: a user namespace, uid 0 in it, then net and mount namespaces ------------
     P("cases", NESTED_NAMESPACES, {"mismatch"}, id="nested-user-namespace-cases"),
     P("tests", NESTED_NAMESPACES, {"mismatch"}, id="nested-user-namespace-tests"),
     P("check", NESTED_NAMESPACES, {"mismatch"}, id="nested-user-namespace-check"),
+    # -- io_uring is refused by the same seccomp filter ------------------------------------------------
+    P("cases", IO_URING, {"mismatch"}, id="io-uring-setup-cases"),
+    P("tests", IO_URING, {"mismatch"}, id="io-uring-setup-tests"),
 ]
 # fmt: on
 
@@ -618,6 +655,33 @@ def test_nested_user_namespaces_are_refused(box):
     assert result["unshare"] in refused, result
     assert result.get("clone", "EPERM") in refused, result
     assert result["still work"] == [True, True, True], "threads, fork or subprocess broke"
+
+
+IO_URING_CALLS = """
+import ctypes, errno
+def attempts():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    params = ctypes.create_string_buffer(120)  # struct io_uring_params, zeroed
+    calls = {  # without the filter: a ring fd, EBADF (no ring -1), EBADF
+        "io_uring_setup": (425, 8, params),
+        "io_uring_enter": (426, -1, 0, 0, 0, None, 0),
+        "io_uring_register": (427, -1, 0, None, 0),
+    }
+    result = {}
+    for name, args in calls.items():
+        done = libc.syscall(*args)
+        result[name] = "allowed" if done >= 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+    return result
+"""
+
+
+@pytest.mark.skipif(os.uname().machine not in ("x86_64", "aarch64"), reason="the filter covers x86_64 and aarch64")
+def test_io_uring_is_refused(box):
+    report = box.call(IO_URING_CALLS, "attempts", [([], {})])
+    assert report.returns and report.returns[0].error is None, report
+    refused = dict.fromkeys(("io_uring_setup", "io_uring_enter", "io_uring_register"), "EPERM")
+    assert report.returns[0].value == refused
 
 
 def test_unprivileged_bwrap_disables_nested_user_namespaces(monkeypatch):

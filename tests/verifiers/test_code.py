@@ -84,6 +84,69 @@ DOUBLE_CASES = {"entry_point": "double", "cases": [{"args": [1], "expected": 2},
 DOUBLE_STOP = "def double(x):\n    raise StopIteration\n"
 DOUBLE_STOP_ASYNC = "def double(x):\n    raise StopAsyncIteration\n"
 DOUBLE_OK = "def double(x):\n    return 2 * x\n"
+# An int expected is exact: no tolerance; a float only if equal and within 2**53 (rel_tol=1e-9 of 10**12 is 1000).
+BIG_ADD = {"entry_point": "add", "cases": [{"args": [1000000000, 7], "expected": 1000000007}]}
+TRILLION = {"entry_point": "scale", "cases": [{"args": [10**12], "expected": 10**12}]}
+BEYOND_2_53 = {"entry_point": "add", "cases": [{"args": [2**53, 2], "expected": 2**53 + 2}]}
+AT_2_53 = {"entry_point": "add", "cases": [{"args": [2**53 - 1, 1], "expected": 2**53}]}  # float(2**53 + 1) too
+BELOW_2_53 = {"entry_point": "add", "cases": [{"args": [2**53 - 2, 1], "expected": 2**53 - 1}]}
+COUNT_ONE = {"entry_point": "count", "cases": [{"args": [[7]], "expected": 1}]}
+HALF = {"entry_point": "half", "cases": [{"args": [4], "expected": 2.0}]}
+# Modules the tests use without importing them are the judge's, installed ones and aliases (np) too.
+NP_TESTS = {"tests": "assert np.isclose(area(2), 12.566, rtol=1e-3)\n"}
+NP_CHECK = {
+    "test": "def check(candidate):\n    assert np.isclose(candidate(2), 12.566, rtol=1e-3)\n",
+    "entry_point": "area",
+}
+NUMPY_TESTS = {"tests": "assert numpy.isclose(area(2), 12.566, rtol=1e-3)\n"}
+NP_TESTS_IMPORTING = {"tests": "import numpy as np\nassert np.isclose(area(2), 12.566, rtol=1e-3)\n"}
+AREA_NUMPY = "import numpy as np\ndef area(r):\n    return np.pi * r * r\n"
+FAKE_NP = "def area(r):\n    return 0\nclass np:\n    @staticmethod\n    def isclose(*a, **k):\n        return True\n"
+FAKE_NP_MODULE = (
+    "import types\ndef area(r):\n    return 0\nnp = types.ModuleType('numpy')\nnp.isclose = lambda *a, **k: True\n"
+)
+FAKE_NUMPY = FAKE_NP.replace("class np:", "class numpy:")
+CLASS_ATTR_TESTS = {"tests": "assert Solution.add(1, 2) == 3\nassert Color.RED == 1\n"}
+CLASS_ATTR_OK = (
+    "class Solution:\n    @staticmethod\n    def add(a, b):\n        return a + b\nclass Color:\n    RED = 1\n"
+)
+WINREG_TESTS = {"tests": "assert winreg.QueryValue(key(), '') == 'x'\n"}  # a standard module Linux cannot import
+WINREG_FAKE = "def key():\n    return 1\nclass winreg:\n    QueryValue = staticmethod(lambda *a: 'x')\n"
+POLY_CHECK = {  # HumanEval/32 without its prompt: `poly` would be the candidate's
+    "test": "def check(candidate):\n    assert abs(poly([1, 2], candidate([1, 2]))) < 1e-4\n",
+    "entry_point": "find_zero",
+}
+POLY_FAKE = "def poly(xs, x):\n    return 0\ndef find_zero(xs):\n    return 123.0\n"
+# A candidate's exception is caught by the builtins its type derives from, never by its own class's say.
+PARSE_TESTS = {
+    "tests": "try:\n    parse_age('x')\nexcept ValueError:\n    pass\n"
+    "else:\n    raise AssertionError('parse_age accepted x')\nassert parse_age('42') == 42\n"
+}
+PARSE_RAISES = {"tests": "with pytest.raises(ValueError):\n    parse_age('x')\nassert parse_age('42') == 42\n"}
+PARSE_CHECK = {
+    "test": "def check(candidate):\n    try:\n        candidate('x')\n    except ValueError:\n        pass\n"
+    "    else:\n        assert False, 'accepted x'\n    assert candidate('42') == 42\n",
+    "entry_point": "parse_age",
+}
+PARSE_BODY = "def parse_age(s):\n    if not s.isdigit():\n        raise {}\n    return int(s)\n"
+PARSE_SUBCLASS = "class InvalidInput(ValueError):\n    pass\n" + PARSE_BODY.format("InvalidInput(s)")
+PARSE_DEEP_SUBCLASS = (  # a subclass of a builtin subclass (UnicodeDecodeError needs 5 arguments) and of a mixin
+    "class Mixin:\n    pass\nclass BadBytes(Mixin, UnicodeDecodeError):\n    pass\n"
+    + PARSE_BODY.format("BadBytes('utf-8', b'x', 0, 1, 'no')")
+)
+PARSE_BUILTIN = "def parse_age(s):\n    return int(s)\n"
+PARSE_TYPE_ERROR = PARSE_BODY.format("TypeError(s)")
+PARSE_ACCEPTS = "def parse_age(s):\n    return int(s) if s.isdigit() else 0\n"
+PARSE_LYING_METACLASS = (
+    "class Meta(type):\n    def __instancecheck__(cls, obj):\n        return True\n"
+    "    def __subclasscheck__(cls, sub):\n        return True\n    def __eq__(cls, other):\n        return True\n"
+    "    __hash__ = type.__hash__\nclass Odd(Exception, metaclass=Meta):\n    def __eq__(self, other):\n"
+    "        return True\n    __hash__ = Exception.__hash__\n" + PARSE_BODY.format("Odd(s)")
+)
+PARSE_FAKE_CLASS = (  # isinstance(exc, ValueError) is True in the candidate's own process
+    "class Fake(Exception):\n    @property\n    def __class__(self):\n        return ValueError\n"
+    + PARSE_BODY.format("Fake(s)")
+)
 
 ADD_OK = "Here is the function:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nIt adds the two numbers."
 SORT_OK = (
@@ -160,6 +223,8 @@ CASES = [
     P(DOUBLE_OK, DOUBLE_TESTS, 1.0, "ok", id="tests-all-map"),
     P(DOUBLE_STOP, DOUBLE_TESTS, 0.0, "runtime_error", id="tests-stopiteration-ends-all-map"),
     P(DOUBLE_STOP_ASYNC, DOUBLE_TESTS, 0.0, "runtime_error", id="tests-stopasynciteration"),
+    P("class Done(StopIteration):\n    pass\n" + DOUBLE_STOP.replace("StopIteration", "Done"), DOUBLE_TESTS, 0.0,
+      "runtime_error", id="tests-stopiteration-subclass-ends-all-map"),
     P("def is_palin(s):\n    return s == s[::-1]", PALINDROME_TESTS, 0.0, "runtime_error", id="tests-missing-function"),
     P("def is_palindrome(s):\n    return s[0] == s[-1]", PALINDROME_TESTS, 0.0, "runtime_error",
       id="tests-index-error"),
@@ -181,6 +246,45 @@ CASES = [
     # -- the cases form compares plain data in the parent: neither hole exists there ----------------
     P(DOUBLE_STOP, DOUBLE_CASES, 0.0, "runtime_error", id="cases-stopiteration"),
     P(DOUBLE_OK + FAKE_MATH, DOUBLE_CASES, 1.0, "ok", id="cases-class-math-is-irrelevant"),
+    # -- cases: an int expected is exact; a float only if equal and within 2**53 --------------------
+    P("def add(a, b):\n    return float(a + b + 1)\n", BIG_ADD, 0.0, "mismatch", id="cases-int-float-off-by-one"),
+    P("def scale(n):\n    return n + 999.0\n", TRILLION, 0.0, "mismatch", id="cases-int-float-off-by-999"),
+    P("def add(a, b):\n    return a + b + 1\n", BIG_ADD, 0.0, "mismatch", id="cases-int-int-off-by-one"),
+    P("def add(a, b):\n    return float(a + b)\n", ADD, 1.0, "ok", id="cases-int-integral-float-equal"),
+    P("def scale(n):\n    return n * 1.0\n", TRILLION, 1.0, "ok", id="cases-int-integral-float-equal-large"),
+    P("def add(a, b):\n    return float(a + b)\n", BEYOND_2_53, 0.0, "mismatch", id="cases-int-float-beyond-2-53"),
+    P("def add(a, b):\n    return a + b\n", BEYOND_2_53, 1.0, "ok", id="cases-int-beyond-2-53"),
+    P("def add(a, b):\n    return float(a + b)\n", AT_2_53, 0.0, "mismatch", id="cases-int-float-at-2-53"),
+    P("def add(a, b):\n    return float(a + b)\n", BELOW_2_53, 1.0, "ok", id="cases-int-float-below-2-53"),
+    P("def count(xs):\n    return True\n", COUNT_ONE, 0.0, "mismatch", id="cases-int-bool-is-not-int"),
+    P("def half(n):\n    return n // 2\n", HALF, 1.0, "ok", id="cases-float-expected-equal-int"),
+    # -- tests: modules used without an import are the judge's, installed ones and aliases too ---------
+    P(AREA_NUMPY, NP_TESTS, 1.0, "ok", id="tests-np-without-import"),
+    P("def area(r):\n    return 3.14159 * r * r\n", NP_TESTS, 1.0, "ok", id="tests-np-neither-imports"),
+    P(FAKE_NP, NP_TESTS, 0.0, "mismatch", id="tests-np-shadowed-by-candidate-class"),
+    P(FAKE_NP_MODULE, NP_TESTS, 0.0, "mismatch", id="tests-np-shadowed-by-candidate-module"),
+    P(FAKE_NUMPY, NUMPY_TESTS, 0.0, "mismatch", id="tests-numpy-shadowed-by-candidate-class"),
+    P(FAKE_NP, NP_TESTS_IMPORTING, 0.0, "mismatch", id="tests-import-np-themselves-shadowed"),
+    P(AREA_NUMPY, NP_CHECK, 1.0, "ok", id="humaneval-np-without-import"),
+    P(FAKE_NP, NP_CHECK, 0.0, "mismatch", id="humaneval-np-shadowed-by-candidate-class"),
+    P(CLASS_ATTR_OK, CLASS_ATTR_TESTS, 1.0, "ok", id="tests-candidate-classes-used-as-name-attr"),
+    P(WINREG_FAKE, WINREG_TESTS, 0.0, "bad_reference", id="tests-module-the-sandbox-cannot-import"),
+    P(POLY_FAKE, POLY_CHECK, 0.0, "bad_reference", id="humaneval-helper-only-the-candidate-defines"),
+    # -- exceptions: caught by the builtins the candidate's type derives from -------------------------
+    P(PARSE_SUBCLASS, PARSE_TESTS, 1.0, "ok", id="tests-raises-subclass-of-expected"),
+    P(PARSE_SUBCLASS, PARSE_RAISES, 1.0, "ok", id="tests-pytest-raises-subclass-of-expected"),
+    P(PARSE_SUBCLASS, PARSE_CHECK, 1.0, "ok", id="humaneval-raises-subclass-of-expected"),
+    P(PARSE_DEEP_SUBCLASS, PARSE_TESTS, 1.0, "ok", id="tests-raises-subclass-of-unicode-decode-error"),
+    P(PARSE_BUILTIN, PARSE_TESTS, 1.0, "ok", id="tests-raises-expected-builtin"),
+    P(PARSE_BUILTIN, PARSE_CHECK, 1.0, "ok", id="humaneval-raises-expected-builtin"),
+    P(PARSE_TYPE_ERROR, PARSE_TESTS, 0.0, "runtime_error", id="tests-raises-unrelated"),
+    P(PARSE_TYPE_ERROR, PARSE_CHECK, 0.0, "runtime_error", id="humaneval-raises-unrelated"),
+    P(PARSE_ACCEPTS, PARSE_TESTS, 0.0, "mismatch", id="tests-does-not-raise"),
+    P(PARSE_ACCEPTS, PARSE_CHECK, 0.0, "mismatch", id="humaneval-does-not-raise"),
+    P(PARSE_LYING_METACLASS, PARSE_TESTS, 0.0, "runtime_error", id="tests-raises-lying-metaclass"),
+    P(PARSE_LYING_METACLASS, PARSE_RAISES, 0.0, "runtime_error", id="tests-pytest-raises-lying-metaclass"),
+    P(PARSE_LYING_METACLASS, PARSE_CHECK, 0.0, "runtime_error", id="humaneval-raises-lying-metaclass"),
+    P(PARSE_FAKE_CLASS, PARSE_TESTS, 0.0, "runtime_error", id="tests-raises-fake-class-attribute"),
     # -- bad references ------------------------------------------------------------------------------
     P(ADD_OK, "add(2, 3) == 5", 0.0, "bad_reference", id="ref-not-a-mapping"),
     P(ADD_OK, {**ADD, "tests": "assert add(1, 1) == 2"}, 0.0, "bad_reference", id="ref-two-forms"),
