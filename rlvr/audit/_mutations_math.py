@@ -188,7 +188,6 @@ def _math_structural(right: str, wrong: str | None) -> Iterator[Candidate]:
     yield Candidate(f"\\boxed{{}} {right}", False, "mutation/empty_field", "empty box, the answer after it")
     yield Candidate("So the answer is \\boxed{}.", False, "mutation/empty_field", "empty box")
     yield Candidate(f"So the answer is \\boxed{{{right}", False, "mutation/unclosed_field", "unclosed box")
-    yield Candidate(f"\\boxed{{{right}}} \\boxed{{{right}}}", False, "mutation/second_answer", "the box twice")
     if wrong is None:
         return
     yield Candidate(f"\\boxed{{{right}}} or \\boxed{{{wrong}}}", False, "mutation/second_answer", "right box first")
@@ -204,6 +203,8 @@ def _math_legitimate(number: _Number, right: str) -> Iterator[Candidate]:
     v = number.value
     yield Candidate(_boxed(right), True, "variant/plain", "the reference's own form")
     yield Candidate(f"$\\boxed{{{right}}}$", True, "variant/format", "box in inline math")
+    yield Candidate(f"\\boxed{{{right}}} \\boxed{{{right}}}", True, "variant/format",
+                    "the box twice: one answer, repeated (R1-style outputs do this)")
     yield Candidate(f"Working it out gives {right}.\n\n**Final answer:** \\boxed{{{right}}}", True,
                      "variant/format", "reasoning, then the box")
     if v < 0:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlvr._errors import DataError
-from rlvr._io import write_jsonl
+from rlvr._io import check_input_file, write_jsonl
 
 if TYPE_CHECKING:
     from rlvr.tasks import Task
@@ -87,11 +87,18 @@ class AuditCase:
         return row
 
 
+def _regular(path: Path, what: str) -> Path:
+    """`path`, unless it exists and is not a regular file (a FIFO would block the read forever)."""
+    if path.exists() or path.is_symlink():
+        check_input_file(path, what)
+    return path
+
+
 def load_cases(path: str | Path, default_tag: str | None = None) -> list[AuditCase]:
     """Read a JSONL case file; `default_tag` replaces a missing tag (the file name by default)."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = _regular(path, "case file").read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise DataError(f"case file {path} does not exist; give the path of a JSONL file of audit cases.") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -127,7 +134,7 @@ def read_eval_samples(path: str | Path) -> list[dict]:
     """The samples of an eval file written by `rlvr eval` (each with task_id and text)."""
     path = Path(path)
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(_regular(path, "eval file").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"eval file {path} does not exist; write one with `rlvr eval -o {path}`.") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -4,7 +4,10 @@
     suite_tasks("math", 40)    tasks whose references the mutation generators work from
 
 math  The cases are data (`data/math_suite.jsonl`), written for the `math` verifier's default
-      configuration: exactly one \\boxed{} answer. Tasks: integer arithmetic from `make_tasks`,
+      configuration: one \\boxed{} answer (the same answer boxed twice counts once). Families
+      include swapped, repeated and missing labels, unit swaps and partial or superset solution
+      lists (hack/label_swap, hack/unit_swap, hack/partial_list) and labelled answers, solution
+      lists in any order and relations for intervals (legit/*). Tasks: integer arithmetic from `make_tasks`,
       plus fraction and decimal problems made here, so mutations meet every number style.
 code  Small problems with canonical solutions, each in the three reference forms of the `code`
       verifier (cases, assert tests, HumanEval `check`), plus HumanEval's own problems when

@@ -10,7 +10,7 @@ What it reads
 
     numbers     12  -3  0.25  .5  1.5e3  1.5\times10^{3}  1.5\cdot 10^3  "−" (U+2212)
                 Decimals are exact: "0.1" is Rational(1, 10), never a binary float.
-    thousands   1,234,567  1{,}234  1\,234  32,\!349  32,\! 349 (the MATH dataset's form):
+    thousands   1,234,567  1{,}234  1\,234  1 234  32,\!349  32,\! 349 (the MATH dataset's form):
                 after a first group of 1-3 digits not starting with 0, groups of exactly
                 three digits. So "1,23" and "1234,567" are lists, and "0,111" is the list
                 0, 111 (a decimal comma or two values; never 111). A plain comma is a
@@ -26,12 +26,26 @@ What it reads
                 \sqrt(2), \binom, \pi π \infty ∞, \sin \cos \tan \sec \csc \cot \arcsin
                 \arccos \arctan \ln \log \log_b \exp (argument in braces, brackets, or one
                 factor: \ln 2), Greek letters as variables, x_1 subscripts
-    decoration  $ \$ € £ (dropped), \text{...} / \mathrm{...} unit words after a value
-                (5\text{ cm} -> 5), spacing \, \! \; \: ~ \quad, \displaystyle, \textbf{}
-    markers     50\%  50%     -> the number 50 with `percent=True` (not 0.5)
+    decoration  $ \$ € £ (dropped), spacing \, \! \; \: ~ \quad, \displaystyle
+    units       \text{...} / \mathrm{...} / \textbf{...} words after a value, or plain words
+                ending the answer ("12 apples"): 5\text{ km} -> 5 with `unit="km"`
+    bases       204_5 1011_{2} -> the value, with `base` (it equals only an answer in that base)
+    markers     50\%  50%  50 percent  50 pct -> the number 50 with `percent=True` (not 0.5)
                 45^\circ 45°  -> the number 45 with `degrees=True` when the whole value is a
                                  number; inside an expression (\sin 30^\circ) a factor pi/180
-    equations   x = 3         -> 3 (one variable on the left of one "=")
+    labels      x = 3   3 = x  a_{37} = 19  AB = 4  f(x) = 1  -> 3 with `label="x"` (a name on one
+                side of one "="); (x, y) = (5, 8) labels each item of the tuple; S_{ABC} = 6 (a
+                subscript of 2-8 letters is one name), |AB| = 1 (the segment AB), |z| = 2 (the name
+                "|z|"), \frac{NO}{BO} = 2 (a ratio of segments, not N*O/(B*O))
+    equations   y = 2x + y^2   2x + 4y - 3 = 0   -> Equation(left - right); a chain a = b = c and
+                an equation without a variable (5 + 5 = 10) are rejected
+    relations   x > 2  1 \le x < 3  3 > x \geq 1  x \in [1, 3)  x \neq 5  -x > -1
+                -> an Interval (or a union, for \neq) labelled with the variable; a function at a
+                point is one name there (f(2) < f(1) < f(4) is f(1) in (f(2), f(4))); |x| against
+                positive numbers is its set: 1 \le |z| \le 2 is [-2, -1] \cup [1, 2]; "|" is read
+                nowhere else
+    escapes     a control character left by a broken string escape (form feed in "\x0crac") is
+                read as the backslash letter it replaced (\f)
 
 Conventions where notation is ambiguous
 
@@ -50,9 +64,11 @@ Structures (the `Parsed` union)
 
     \{1, 2\}            Group("set", ...)
     (1, 2)              Group("tuple", ...)
-    1, 2   3 or 4       Group("list", ...)    " or " / " and " separate answers too
+    1, 2   3 or 4   1; 2   Group("list", ...)    " or " / " and " / ";" separate answers too
     [1, 2)  (1, 2]  [1, 2]   Interval(left_closed, left, right, right_closed)
     A \cup B            Group("union", ...)
+    \begin{pmatrix} a & b \\\\ c & d \end{pmatrix}   Group("matrix", rows as tuples)
+    7:32  12:00         Group("ratio", ...)
     a \pm b             Group("set", (a + b, a - b))
 
 Limits, checked while the tree is built and before sympy computes the risky step
@@ -80,6 +96,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_DIGITS",
     "MAX_FACTORIAL",
+    "Equation",
     "Group",
     "Interval",
     "MathParseError",
@@ -128,12 +145,16 @@ class Scalar:
     significant: int = 0
     percent: bool = False
     degrees: bool = False
+    unit: str = ""  # the unit word(s) written after the value ("km" in 5\text{ km}), as written
+    label: str = ""  # the variable of "x = 3" (a label -> value answer); "" when none
+    base: int = 10  # 204_5 is the number 54 written in base 5: it only equals a base-5 answer
 
 
 @dataclass(frozen=True)
 class Group:
-    kind: Literal["set", "tuple", "list", "union"]
+    kind: Literal["set", "tuple", "list", "union", "matrix", "ratio"]
     items: tuple[Parsed, ...]
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,9 +163,18 @@ class Interval:
     left: Scalar
     right: Scalar
     right_closed: bool
+    label: str = ""  # the variable of a relation ("1 \le x < 3") or of "x \in [1, 3)"
 
 
-Parsed = Scalar | Group | Interval
+@dataclass(frozen=True)
+class Equation:
+    """A general equation (2x + 4y - 3 = 0, y = 2x + y^2) as `expr` = left side - right side: two
+    equations are equal when their `expr`s differ by a non-zero constant factor."""
+
+    expr: sympy.Expr
+
+
+Parsed = Scalar | Group | Interval | Equation
 
 
 def parse_math(text: str) -> Parsed:
@@ -197,23 +227,37 @@ _UNICODE = {
     "\u00f7": r"\div ", "\u03c0": r"\pi ", "\u221e": r"\infty ", "\u221a": r"\sqrt ",
     "\u00b0": r"\degree ", "\u00b2": "^2", "\u00b3": "^3", "\u20ac": "$", "\u00a3": "$",
     "\u00b1": r"\pm ", "\u222a": r"\cup ", "\u00a0": " ", "\u2009": " ", "\u202f": " ",
+    "\u2264": r"\le ", "\u2265": r"\ge ", "\u2208": r"\in ",
+    # a LaTeX command whose first letter a string escape ate ("\frac" in a non-raw string is "\x0crac")
+    "\x0c": r"\f", "\x08": r"\b", "\x07": r"\a", "\x0b": r"\v",
 }  # fmt: skip
 
 _DIGIT_CHARS = "0123456789"
+_DOUBLED = re.compile(r"(?<!\\)\\\\(?=[A-Za-z])")  # "\\le" but not a row break "\\ 0" or "\\\\end"
 _INT = re.compile(r"[0-9]*")
-_GROUP_SEP = re.compile(r"(?:,|,\\!\s*|\{,\}|\\,)([0-9]{3})(?![0-9])")  # 1,234 1,\!234 1{,}234 1\,234
-_EXPLICIT_SEP = re.compile(r",\\!\s*[0-9]|\{,\}|\\,")  # the forms that are never a list's comma
+_GROUP_SEP = re.compile(r"(?:,|,\\!\s*|\{,\}|\\,| )([0-9]{3})(?![0-9])")  # 1,234 1,\!234 1{,}234 1\,234 1 234
+_EXPLICIT_SEP = re.compile(r",\\!\s*[0-9]|\{,\}|\\,| [0-9]")  # the forms that are never a list's comma
 _SCI = re.compile(r"[eE]([+-]?[0-9]+)")
+_BASE = re.compile(r"_(?:\{([0-9]{1,2})\}|([0-9]))")  # 204_5, 1011_{2}
+_WORD_SUBSCRIPT = re.compile(r"_\s*\{\s*([A-Za-z]{2,8})\s*\}")  # S_{ABC}, v_{max}: a name, not a product
 _DEGREE = re.compile(r"\^\s*(?:\\circ(?![A-Za-z])|\{\s*\\circ\s*\})")
 _OPS = "+-*/^!()[]{},=_"
 _UNIT_TEXT = re.compile(r"[A-Za-z][A-Za-z .,/^-]*")  # no digits: "or 1074" is not a unit
-
+_TRAILING_WORDS = re.compile(r"[A-Za-z]+(?:[ /][A-Za-z]+)*\s*")  # "12 apples", "3 km per hour": a unit
+_RELATIONS = {
+    "le": "<=", "leq": "<=", "leqslant": "<=", "lt": "<", "ge": ">=", "geq": ">=", "geqslant": ">=",
+    "gt": ">", "in": "in", "neq": "!=", "ne": "!=",
+}  # fmt: skip
+_MATRICES = {"matrix", "pmatrix", "bmatrix", "Bmatrix", "smallmatrix"}
+_NOT_UNITS = {"or", "and", "not", "no", "wrong", "incorrect", "false", "never", "isnt", "approximately", "about"}
 _FUNCTIONS = {
     "frac": "frac", "dfrac": "frac", "tfrac": "frac", "cfrac": "frac",
     "binom": "binom", "dbinom": "binom", "tbinom": "binom", "sqrt": "sqrt",
     "sin": "sin", "cos": "cos", "tan": "tan", "sec": "sec", "csc": "csc", "cot": "cot",
     "arcsin": "asin", "arccos": "acos", "arctan": "atan", "ln": "ln", "log": "log", "exp": "exp",
+    "sum": "sum",
 }  # fmt: skip
+_SUM = sympy.Function("sum")  # \sum_{k=0}^{n-1} t: kept as written, sum(t, k, 0, n - 1); never computed
 _SYMPY_FUNCTIONS = {
     "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "sec": sympy.sec, "csc": sympy.csc,
     "cot": sympy.cot, "asin": sympy.asin, "acos": sympy.acos, "atan": sympy.atan, "ln": sympy.log,
@@ -227,8 +271,7 @@ _CONSTANTS = {"pi": sympy.pi, "infty": sympy.oo, "infin": sympy.oo}
 _OP_COMMANDS = {"cdot": "*", "times": "*", "ast": "*", "div": "÷"}  # ÷ divides; "/" may be a literal
 _IGNORED_COMMANDS = {
     "left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr",
-    "displaystyle", "textstyle", "quad", "qquad", "mathbf", "textbf", "boldsymbol", "bm",
-    "mathit", "textit",
+    "displaystyle", "textstyle", "quad", "qquad", "mathbf", "boldsymbol", "bm", "mathit",
 }  # fmt: skip
 _SYMBOL_COMMANDS = {
     "%": _Tok("pct", "%"),
@@ -236,8 +279,13 @@ _SYMBOL_COMMANDS = {
     "{": _Tok("lset", "\\{"),
     "}": _Tok("rset", "\\}"),
 }
-_MARK_COMMANDS = {"pm": "pm", "cup": "cup", "degree": "deg", "lbrace": "lset", "rbrace": "rset"}
-_TEXT_COMMANDS = {"text", "textrm", "mathrm", "mbox", "textnormal", "textup", "operatorname"}
+_MARK_COMMANDS = {
+    "pm": "pm", "cup": "cup", "degree": "deg", "lbrace": "lset", "rbrace": "rset",
+    "vert": "bar", "lvert": "bar", "rvert": "bar",
+}  # fmt: skip
+_TEXT_COMMANDS = {
+    "text", "textrm", "mathrm", "mbox", "textnormal", "textup", "operatorname", "textbf", "textit",
+}  # fmt: skip
 _PLAIN_FUNCTIONS = (
     "sqrt",
     "sin",
@@ -255,6 +303,7 @@ _PLAIN_FUNCTIONS = (
 )
 _WORDS = {  # names a model types without a backslash: "sqrt(2)", "3 or 4", "pi"
     "or": _Tok("sep", "or"), "and": _Tok("sep", "and"),
+    "percent": _Tok("pct", "%"), "percentage": _Tok("pct", "%"), "pct": _Tok("pct", "%"),
     "pi": _Tok("var", "pi", sympy.pi), "inf": _Tok("var", "oo", sympy.oo),
     "infty": _Tok("var", "oo", sympy.oo), "infinity": _Tok("var", "oo", sympy.oo),
     **{name: _Tok("func", _FUNCTIONS[name]) for name in _PLAIN_FUNCTIONS},
@@ -264,6 +313,7 @@ _WORDS = {  # names a model types without a backslash: "sqrt(2)", "3 or 4", "pi"
 def _normalize(text: str) -> str:
     for old, new in _UNICODE.items():
         text = text.replace(old, new)
+    text = _DOUBLED.sub(r"\\", text)  # \\frac, an escape doubled once too often: \frac
     text = text.strip()
     if text.endswith(".") and not text.endswith(".."):
         text = text[:-1].rstrip()  # a sentence's full stop, "5." -> "5"
@@ -290,8 +340,31 @@ def _tokenize(text: str, depth: int = 0, outer: int = 0) -> list[_Tok]:
             j = i
             while j < len(text) and text[j].isascii() and text[j].isalpha():
                 j += 1
+            if _unit_words(text, i, j, tokens):  # "12 apples": the words after a value are its unit
+                tokens.append(_Tok("unit", " ".join(text[i:].split())))
+                return tokens
             tokens.extend(_word(text[i:j]))
             i = j
+        elif ch == "_" and (word := _WORD_SUBSCRIPT.match(text, i)) and not _after_log(tokens):
+            name = word.group(1)
+            tokens.extend([_Tok("op", "_"), _Tok("op", "{"), _Tok("var", name, sympy.Symbol(name)), _Tok("op", "}")])
+            i = word.end()
+        elif ch == "|":  # |x| and |AB|: read only in a relation or as a name (see _abs_relation, _name_of)
+            tokens.append(_Tok("bar", "|"))
+            i += 1
+        elif ch in "<>":
+            strict = not text.startswith("=", i + 1)
+            tokens.append(_Tok("rel", ch + ("" if strict else "=")))
+            i += 1 if strict else 2
+        elif ch == "&":
+            tokens.append(_Tok("amp", "&"))
+            i += 1
+        elif ch == ";":  # "1; 2; 3" lists answers; inside brackets, (0; 1) separates items like a comma
+            tokens.append(_Tok("op", ",") if enclosing + _open_items(tokens[counted:]) > 0 else _Tok("sep", ";"))
+            i += 1
+        elif ch == ":":
+            tokens.append(_Tok("ratio", ":"))
+            i += 1
         elif ch == "\\":
             i = _command(text, i, tokens, depth, outer)
         elif ch == "^" and (degree := _DEGREE.match(text, i)):
@@ -340,6 +413,13 @@ def _scan_number(text: str, i: int, plain_commas: bool = True) -> tuple[_Tok, in
             raise MathTooLarge(f"the exponent in {text[start : sci.end()][:30]!r} is too large.")
         exponent = int(sci.group(1))
         i = sci.end()
+    base = _BASE.match(text, i) if frac is None and not sci and not grouped else None
+    if base:  # 204_5: digits in base 5, the value 54
+        radix = int(base.group(1) or base.group(2))
+        if not 2 <= radix <= 36 or any(int(d) >= radix for d in whole):
+            raise MathParseError(f"{text[start : base.end()]!r} is not a number in base {radix}.")
+        value = sympy.Integer(int(whole, radix))
+        return _Tok("num", text[start : base.end()], _Num(value, None, len(whole.lstrip("0")), "")), base.end()
     digits = whole + (frac or "")
     shift = len(frac or "") - exponent
     mantissa = int(digits)
@@ -347,6 +427,10 @@ def _scan_number(text: str, i: int, plain_commas: bool = True) -> tuple[_Tok, in
     places = shift if frac is not None or sci else None
     plain = whole if frac is None and not sci and not grouped else ""
     return _Tok("num", text[start:i], _Num(value, places, len(digits.lstrip("0")), plain)), i
+
+
+def _open_items(tokens: list[_Tok]) -> int:
+    return sum(_item_bracket(token) for token in tokens)
 
 
 def _item_bracket(token: _Tok) -> int:
@@ -358,8 +442,23 @@ def _item_bracket(token: _Tok) -> int:
     return 0
 
 
+def _after_log(tokens: list[_Tok]) -> bool:
+    return bool(tokens) and tokens[-1].kind == "func" and tokens[-1].text == "log"  # \log_{ab}: a base
+
+
 def _digit_at(text: str, k: int) -> bool:
     return k < len(text) and text[k] in _DIGIT_CHARS
+
+
+def _unit_words(text: str, i: int, j: int, tokens: list[_Tok]) -> bool:
+    """Whether the words from `i` to the end are a unit after a value ("12 apples"): the first is
+    not a name this parser knows, and none is a connective, so "12 or more" still fails."""
+    if not tokens or text[i:j] in _WORDS or j - i <= 3 or not _TRAILING_WORDS.fullmatch(text, i):
+        return False
+    last = tokens[-1]
+    if not (last.kind in ("num", "pct", "deg", "cur") or _is_op(last, ")}")):
+        return False
+    return not _NOT_UNITS & set(text[i:].lower().replace("/", " ").split())
 
 
 def _word(run: str) -> list[_Tok]:
@@ -385,7 +484,9 @@ def _command(text: str, i: int, tokens: list[_Tok], depth: int, outer: int = 0) 
         raise MathParseError("the answer ends with a lone backslash.")
     nxt = text[i + 1]
     if not (nxt.isascii() and nxt.isalpha()):
-        if nxt in _SYMBOL_COMMANDS:
+        if nxt == "\\":
+            tokens.append(_Tok("row", "\\\\"))  # a matrix row break
+        elif nxt in _SYMBOL_COMMANDS:
             tokens.append(_SYMBOL_COMMANDS[nxt])
         elif nxt not in ",;:! ()[]":  # spacing, and the \( \) \[ \] math delimiters
             raise MathParseError(f"unknown command \\{nxt}.")
@@ -394,6 +495,9 @@ def _command(text: str, i: int, tokens: list[_Tok], depth: int, outer: int = 0) 
     while j < len(text) and text[j].isascii() and text[j].isalpha():
         j += 1
     name = text[i + 1 : j]
+    for space in ("qquad", "quad"):  # "\\quadx_2": a space run into the next letter, as a typesetter reads it
+        if name.startswith(space) and len(name) > len(space) and name not in _TEXT_COMMANDS:
+            return i + 1 + len(space)
     if name in ("left", "right"):
         k = j
         while k < len(text) and text[k] == " ":
@@ -403,6 +507,8 @@ def _command(text: str, i: int, tokens: list[_Tok], depth: int, outer: int = 0) 
         return j  # \textbf{5} leaves a grouping brace around 5
     if name in _TEXT_COMMANDS:
         return _text_command(text, j, name, tokens, depth, outer)
+    if name in ("begin", "end"):
+        return _environment(text, j, name, tokens)
     if name in ("emptyset", "varnothing"):
         tokens.extend([_Tok("lset", "\\{"), _Tok("rset", "\\}")])
         return j
@@ -413,7 +519,18 @@ def _command(text: str, i: int, tokens: list[_Tok], depth: int, outer: int = 0) 
     return j
 
 
+def _environment(text: str, j: int, name: str, tokens: list[_Tok]) -> int:
+    r"""\begin{pmatrix} ... \end{pmatrix}: a matrix's brackets; any other environment fails."""
+    match = re.match(r"\s*\{([A-Za-z]+)\*?\}", text[j:])
+    if match is None or match.group(1) not in _MATRICES:
+        raise MathParseError("only matrix environments (\\begin{pmatrix}) are read.")
+    tokens.append(_Tok("lmat" if name == "begin" else "rmat", match.group(1)))
+    return j + match.end()
+
+
 def _simple_command(name: str) -> _Tok | None:
+    if name in _RELATIONS:
+        return _Tok("rel", _RELATIONS[name])
     if name in _OP_COMMANDS:
         return _Tok("op", _OP_COMMANDS[name])
     if name in _CONSTANTS:
@@ -470,9 +587,9 @@ _OPENERS, _CLOSERS = "([{", ")]}"
 
 
 def _depth_change(token: _Tok) -> int:
-    if token.kind == "lset" or (token.kind == "op" and token.text in _OPENERS):
+    if token.kind in ("lset", "lmat") or (token.kind == "op" and token.text in _OPENERS):
         return 1
-    if token.kind == "rset" or (token.kind == "op" and token.text in _CLOSERS):
+    if token.kind in ("rset", "rmat") or (token.kind == "op" and token.text in _CLOSERS):
         return -1
     return 0
 
@@ -522,9 +639,22 @@ def _encloses(tokens: list[_Tok]) -> bool:
 
 def _answer(tokens: list[_Tok]) -> Parsed:
     parts = _split(tokens, "sep")
-    if len(parts) > 1:  # "3 or 4", "x = 1 \text{ and } x = 2": several answers
-        return Group("list", tuple(_structure(part, allow_list=False) for part in parts))
+    if len(parts) > 1:  # "3 or 4", "x = 1 \text{ and } x = 2", "1; 2; 3": several answers
+        items: list[Parsed] = []
+        for part in parts:
+            if len(part) > 1 and _is_op(part[-1], ","):
+                part = part[:-1]  # "19, 46, and 82"
+            value = _structure(part, allow_list=True)
+            if isinstance(value, Group) and value.kind == "list" and not _labels_in(value):
+                items.extend(value.items)  # "21, 16 or 11" is one list of three answers
+            else:
+                items.append(value)  # "p = 5, q = 2; p = 7, q = 2": two labelled solutions
+        return Group("list", tuple(items))
     return _structure(tokens, allow_list=True)
+
+
+def _labels_in(value: Group) -> bool:
+    return bool(value.label) or any(getattr(item, "label", "") for item in value.items)
 
 
 def _structure(tokens: list[_Tok], allow_list: bool) -> Parsed:
@@ -534,6 +664,23 @@ def _structure(tokens: list[_Tok], allow_list: bool) -> Parsed:
         tokens = tokens[1:-1]
         if not tokens:
             raise MathParseError("a part of the answer is empty.")
+    if len(_split(tokens, "rel")) > 1:
+        return _relation(tokens)
+    sides = _split(tokens, "op", "=")
+    if len(sides) == 2 and len(_split(sides[0], "ratio")) > 1 and all(map(_label_of, _split(sides[0], "ratio"))):
+        name = ":".join(_label_of(part) for part in _split(sides[0], "ratio"))  # V_1 : V_2 = 11 : 21
+        return _with_label(_structure(sides[1], allow_list), name)
+    if len(sides) == 2 and (_name_of(sides[0]) or _tuple_labels(sides[0])):
+        return _labelled(sides[0], sides[1], allow_list)
+    if len(sides) == 2 and _label_of(sides[1]) and not _label_of(sides[0]):
+        return _labelled(sides[1], sides[0], allow_list)  # "3 = x"
+    if _is_op(tokens[0], "(") and len(tokens) > 2 and tokens[1].kind == "lmat" and _encloses(tokens[1:-1]):
+        tokens = tokens[1:-1]  # (\\begin{pmatrix} ... \\end{pmatrix})
+    if tokens[0].kind == "lmat" and _encloses(tokens):
+        return _matrix(tokens[1:-1])
+    ratio = _split(tokens, "ratio")
+    if len(ratio) > 1:  # 7:32, 12:00: compared term by term, in order
+        return Group("ratio", tuple(_scalar(part) for part in ratio))
     unions = _split(tokens, "cup")
     if len(unions) > 1:
         return Group("union", tuple(_as_union_part(_structure(part, False)) for part in unions))
@@ -550,7 +697,237 @@ def _structure(tokens: list[_Tok], allow_list: bool) -> Parsed:
         if not allow_list:
             raise MathParseError("a list inside a set, tuple or alternative needs brackets.")
         return Group("list", tuple(_structure(item, False) for item in items))
+    if len(sides) > 1:
+        return _equation(sides)
     return _scalar_with_pm(tokens)
+
+
+def _label_of(tokens: list[_Tok]) -> str:
+    """The variable name when `tokens` are one variable (x, a_3, a_{37}, \\theta), else ""."""
+    if not tokens or tokens[0].kind != "var" or not isinstance(tokens[0].value, sympy.Symbol):
+        return ""
+    if not _is_subscript(tokens[1:]):
+        return ""
+    value = _Parser(tokens).parse().expr
+    return value.name if isinstance(value, sympy.Symbol) else ""
+
+
+def _name_of(tokens: list[_Tok]) -> str:
+    """The name on the left of "name = value": a variable (x, a_3), a segment or angle named by 2-4 capital
+    letters (AB, ABC), or a function at a variable or number (f(x), W(3)); "" for anything else, so
+    2x = 6 and x^2 = 3 are equations, not a name for 6 or 3."""
+    if _label_of(tokens):
+        return _label_of(tokens)
+    if _segment(tokens):
+        return _segment(tokens)
+    if len(tokens) > 2 and tokens[0].kind == tokens[-1].kind == "bar":  # |AB| is the length AB; |z| is |z|
+        inner = _name_of(tokens[1:-1])
+        return "" if not inner or "|" in inner else (inner if _segment(tokens[1:-1]) else f"|{inner}|")
+    if _segment_ratio(tokens):
+        return _segment_ratio(tokens)
+    if (len(tokens) == 4 and _label_of(tokens[:1]) and _is_op(tokens[1], "(") and _is_op(tokens[3], ")")
+            and tokens[2].kind in ("var", "num") and tokens[2].text.isalnum()):
+        return f"{tokens[0].text}({tokens[2].text})"
+    return ""
+
+
+def _segment(tokens: list[_Tok]) -> str:
+    """"AB" for a segment or angle named by 2-4 capital letters (A B, ABC); "" otherwise."""
+    letters = [t.text for t in tokens if t.kind == "var" and len(t.text) == 1]
+    if 2 <= len(tokens) <= 4 and len(letters) == len(tokens) and all(c.isupper() for c in letters):
+        return "".join(letters)
+    return ""
+
+
+def _segment_ratio(tokens: list[_Tok]) -> str:
+    r""""NO/BO" for \frac{NO}{BO} or NO/BO, a ratio of two segments named on the left of "=" (a product of
+    letters N*O/(B*O) would cancel O); "" otherwise, so \frac{x}{y} = 2 stays an equation."""
+    if tokens and tokens[0].kind == "func" and tokens[0].text == "frac" and _is_op(tokens[1], "{"):
+        end = _closer(tokens, 1)
+        top, rest = tokens[2:end], tokens[end + 1 :]
+        if rest and _is_op(rest[0], "{") and _closer(rest, 0) == len(rest) - 1:
+            bottom = rest[1:-1]
+        else:
+            return ""
+    else:
+        slashes = [k for k, t in enumerate(tokens) if _is_op(t, "/")]
+        if len(slashes) != 1:
+            return ""
+        top, bottom = tokens[: slashes[0]], tokens[slashes[0] + 1 :]
+    return f"{_segment(top)}/{_segment(bottom)}" if _segment(top) and _segment(bottom) else ""
+
+
+def _tuple_labels(tokens: list[_Tok]) -> list[str]:
+    """["x", "y"] for "(x, y)": the left side of a tuple equation (x, y) = (5, 8); else []."""
+    if not (tokens and _is_op(tokens[0], "(") and _encloses(tokens)):
+        return []
+    labels = [_label_of(item) for item in _split(tokens[1:-1], "op", ",")]
+    return labels if len(labels) > 1 and all(labels) and len(set(labels)) == len(labels) else []
+
+
+def _labelled(left: list[_Tok], right: list[_Tok], allow_list: bool) -> Parsed:
+    """x = 3 -> 3 labelled x; (x, y) = (5, 8) -> a tuple of labelled values; y = 2x + y^2, whose
+    right side holds its own label, is a general equation."""
+    names = _tuple_labels(left)
+    value = _structure(right, allow_list)
+    if names:
+        if not (isinstance(value, Group) and value.kind == "tuple" and len(value.items) == len(names)):
+            raise MathParseError("a tuple equation (x, y) = (...) needs as many values as names.")
+        return replace(value, items=tuple(_with_label(v, n) for v, n in zip(value.items, names)))
+    name = _name_of(left)
+    if isinstance(value, Scalar) and sympy.Symbol(name) in value.expr.free_symbols:
+        return _equation([left, right])
+    return _with_label(value, name)
+
+
+def _with_label(value: Parsed, name: str) -> Parsed:
+    if isinstance(value, Equation):
+        raise MathParseError("a chain of equations is not read; give one value.")
+    if getattr(value, "label", "") not in ("", name):
+        raise MathParseError("a value has two names.")
+    return replace(value, label=name)
+
+
+def _equation(sides: list[list[_Tok]]) -> Equation:
+    """A general equation: left - right, which must involve a variable (5 + 5 = 10 is arithmetic)."""
+    if len(sides) != 2:
+        raise MathParseError("a chain of equations (a = b = c) is not read; give one value.")
+    left, right = (_Parser(side).parse().expr for side in sides)
+    expr = _make(left - right)
+    if not expr.free_symbols:
+        raise MathParseError("an equation between numbers is not an answer; give the value.")
+    return Equation(expr)
+
+
+def _relation(tokens: list[_Tok]) -> Parsed:
+    r"""x > 2, 1 \le x < 3, 2 < x, x \in [1, 3): an interval labelled with its variable. A function at a
+    point or a variable is one name here (f(2) < f(1) < f(4) is f(1) in (f(2), f(4)); 0 < f(x) < 1), and
+    |x| bounded by numbers is its interval or pair of intervals (1 \le |z| \le 2)."""
+    tokens = _applications(tokens)
+    parts = _split(tokens, "rel")
+    ops = [t.text for t in tokens if t.kind == "rel"]  # top-level only: brackets hold no relation
+    if any(_abs_of(part) for part in parts):
+        return _abs_relation(parts, ops)
+    if "in" in ops:
+        name = _label_of(parts[0])
+        if len(parts) != 2 or not name:
+            raise MathParseError("read 'x \\in S' with one variable on the left.")
+        return _with_label(_structure(parts[1], False), name)
+    if len(parts) == 2:
+        name, bound, op = _label_of(parts[0]), parts[1], ops[0]
+        if not name:  # "2 < x" is "x > 2"
+            name, bound, op = _label_of(parts[1]), parts[0], _FLIPPED[ops[0]]
+        if not name:
+            return _linear_relation(parts, ops[0])
+        value, closed = _scalar(bound), op.endswith("=")
+        if op == "!=":  # x \\neq 5: everything but 5
+            return Group("union", (Interval(False, Scalar(-sympy.oo), value, False),
+                                   Interval(False, value, Scalar(sympy.oo), False)), name)
+        if op.startswith(">"):
+            return Interval(closed, value, Scalar(sympy.oo), False, name)
+        return Interval(False, Scalar(-sympy.oo), value, closed, name)
+    name = _label_of(parts[1]) if len(parts) == 3 else ""
+    if not name or ops[0][0] != ops[1][0] or not set(ops) <= _ORDERS:  # 1 \neq x \neq 3 is no interval
+        raise MathParseError("a chained relation must read a < x < b (or a > x > b).")
+    low, high = _scalar(parts[0]), _scalar(parts[2])
+    if ops[0].startswith(">"):
+        return Interval(ops[1].endswith("="), high, low, ops[0].endswith("="), name)
+    return Interval(ops[0].endswith("="), low, high, ops[1].endswith("="), name)
+
+
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "!=": "!="}
+_ORDERS = {"<", "<=", ">", ">="}
+
+
+def _applications(tokens: list[_Tok]) -> list[_Tok]:
+    """f(2) -> the one name "f(2)": a letter applied to a number or a letter, so f(2) is not 2f (and
+    2f(1) stays twice the name f(1), a different bound)."""
+    out: list[_Tok] = []
+    k = 0
+    while k < len(tokens):
+        window = tokens[k : k + 4]
+        if (len(window) == 4 and window[0].kind == "var" and isinstance(window[0].value, sympy.Symbol)
+                and len(window[0].text) == 1 and _is_op(window[1], "(") and _is_op(window[3], ")")
+                and window[2].kind in ("num", "var") and window[2].text.isalnum()):
+            name = f"{window[0].text}({window[2].text})"
+            out.append(_Tok("var", name, sympy.Symbol(name)))
+            k += 4
+        else:
+            out.append(tokens[k])
+            k += 1
+    return out
+
+
+def _abs_of(tokens: list[_Tok]) -> str:
+    """The variable of |x| (x, a_1, f(x) after `_applications`), else ""."""
+    if len(tokens) < 3 or tokens[0].kind != "bar" or tokens[-1].kind != "bar":
+        return ""
+    return _label_of(tokens[1:-1])
+
+
+def _abs_relation(parts: list[list[_Tok]], ops: list[str]) -> Parsed:
+    r"""|x| < c is (-c, c); |x| \ge c is (-\infty, -c] \cup [c, \infty); a < |x| \le b is (-b, -a] \cup (a, b]:
+    the set of real x, labelled x. The bounds must be positive numbers (a < b), else the relation is refused."""
+    if not set(ops) <= _ORDERS:
+        raise MathParseError("read |x| only in an order relation (<, \\le, >, \\ge) with numbers.")
+    if len(parts) == 2:
+        name, bound, op = _abs_of(parts[0]), parts[1], ops[0]
+        if not name:
+            name, bound, op = _abs_of(parts[1]), parts[0], _FLIPPED[ops[0]]
+        value = _scalar(bound) if name else None
+        if value is None or not _positive(value.expr):
+            raise MathParseError("read |x| against one positive number, as in |x| < 3.")
+        closed, minus = op.endswith("="), replace(value, expr=_make(-value.expr))
+        if op.startswith("<"):
+            return Interval(closed, minus, value, closed, name)
+        return Group("union", (Interval(False, Scalar(-sympy.oo), minus, closed),
+                               Interval(closed, value, Scalar(sympy.oo), False)), name)
+    name = _abs_of(parts[1]) if len(parts) == 3 else ""
+    if not name or ops[0][0] != ops[1][0]:
+        raise MathParseError("a chained relation with |x| must read a < |x| < b.")
+    low, high = _scalar(parts[0]), _scalar(parts[2])
+    low_closed, high_closed = ops[0].endswith("="), ops[1].endswith("=")
+    if ops[0].startswith(">"):
+        low, high, low_closed, high_closed = high, low, high_closed, low_closed
+    if not (_positive(low.expr) and _positive(high.expr - low.expr)):
+        raise MathParseError("read a < |x| < b with 0 < a < b.")
+    negative = Interval(high_closed, replace(high, expr=_make(-high.expr)), replace(low, expr=_make(-low.expr)),
+                        low_closed)
+    return Group("union", (negative, Interval(low_closed, low, high, high_closed)), name)
+
+
+def _positive(value: sympy.Expr) -> bool:
+    return bool(value.is_number and value.is_real and value.is_finite and value.is_positive)
+
+
+def _linear_relation(parts: list[list[_Tok]], op: str) -> Interval:
+    """-x > -1 is x < 1: a relation linear in its one variable, solved for it (dividing by a negative
+    coefficient flips the relation)."""
+    left, right = (_Parser(part).parse().expr for part in parts)
+    expr = _make(left - right)
+    symbols = list(expr.free_symbols)
+    if len(symbols) != 1 or op == "!=":
+        raise MathParseError("a relation needs one variable alone on one side, or one variable in all.")
+    (x,) = symbols
+    slope, rest = expr.coeff(x, 1), expr.coeff(x, 0)
+    if not (slope.is_number and slope.is_real and slope != 0 and not _make(expr - slope * x - rest).free_symbols):
+        raise MathParseError("a relation must be linear in its variable to be read.")
+    bound = Scalar(_make(-rest / slope), literal=True)
+    op = op if slope > 0 else _FLIPPED[op]
+    if op.startswith(">"):
+        return Interval(op.endswith("="), bound, Scalar(sympy.oo), False, x.name)
+    return Interval(False, Scalar(-sympy.oo), bound, op.endswith("="), x.name)
+
+
+def _matrix(tokens: list[_Tok]) -> Group:
+    r"""\begin{pmatrix} a & b \\\\ c & d \end{pmatrix}: rows of cells, compared in order."""
+    rows = [row for row in _split(tokens, "row") if row]
+    if not rows:
+        raise MathParseError("a matrix is empty.")
+    cells = [[_structure(cell, False) for cell in _split(row, "amp")] for row in rows]
+    if len({len(row) for row in cells}) != 1:
+        raise MathParseError("the rows of a matrix have different lengths.")
+    return Group("matrix", tuple(Group("tuple", tuple(row)) for row in cells))
 
 
 def _bracketed(opener: str, items: list[list[_Tok]], closer: str) -> Parsed:
@@ -582,27 +959,21 @@ def _scalar_with_pm(tokens: list[_Tok]) -> Parsed:
 
 
 def _scalar(tokens: list[_Tok]) -> Scalar:
-    tokens = _strip_equation(tokens)
-    tokens = _strip_units(_strip_currency(tokens))
+    tokens, unit = _strip_units(_strip_currency(tokens))
+    tokens = _strip_currency(tokens) if unit else tokens  # "$125$ miles"
     percent = bool(tokens) and tokens[-1].kind == "pct"
     if percent:
         tokens = _strip_currency(tokens[:-1])
     if tokens and tokens[-1].kind == "deg":
         value = _Parser(tokens[:-1]).parse()
         if value.literal:  # 45° stays the number 45, marked; the verifier decides what it equals
-            return replace(value, degrees=True, percent=percent)
-    return replace(_Parser(tokens).parse(), percent=percent)
+            return replace(value, degrees=True, percent=percent, unit=unit)
+    base = int(_BASE.search(tokens[0].text).group().strip("_{}")) if _is_based(tokens) else 10
+    return replace(_Parser(tokens).parse(), percent=percent, unit=unit, base=base)
 
 
-def _strip_equation(tokens: list[_Tok]) -> list[_Tok]:
-    sides = _split(tokens, "op", "=")
-    if len(sides) == 1:
-        return tokens
-    left = sides[0]
-    single_variable = len(left) >= 1 and left[0].kind == "var" and isinstance(left[0].value, sympy.Symbol)
-    if len(sides) != 2 or not single_variable or not _is_subscript(left[1:]):
-        raise MathParseError("only an equation 'x = value' with one variable on the left is read.")
-    return sides[1]
+def _is_based(tokens: list[_Tok]) -> bool:
+    return len(tokens) == 1 and tokens[0].kind == "num" and "_" in tokens[0].text
 
 
 def _is_subscript(tokens: list[_Tok]) -> bool:
@@ -619,15 +990,17 @@ def _strip_currency(tokens: list[_Tok]) -> list[_Tok]:
     return tokens
 
 
-def _strip_units(tokens: list[_Tok]) -> list[_Tok]:
-    r"""Drop a trailing unit (\text{ cm}^2, \mathrm{m}/\mathrm{s}) after a value."""
+def _strip_units(tokens: list[_Tok]) -> tuple[list[_Tok], str]:
+    r"""Split off a trailing unit (\text{ cm}^2, \mathrm{m}/\mathrm{s}) after a value; the unit
+    comes back as written (spaces squeezed) for the verifier to compare."""
     units = [k for k, token in enumerate(tokens) if token.kind == "unit" and k > 0]
     if not units:
-        return tokens
+        return tokens, ""
     tail = tokens[units[0] :]
     if all(t.kind in ("unit", "num") or _is_op(t, "/*^{}") for t in tail):
-        return tokens[: units[0]]
-    return tokens
+        unit = "".join(t.text if t.kind != "unit" else " ".join(t.text.split()) for t in tail)
+        return tokens[: units[0]], unit
+    return tokens, ""
 
 
 # ------------------------------------------------------------------------------------------
@@ -650,6 +1023,7 @@ class _Parser:
         self.tokens = list(tokens)  # a copy: \frac12 splits a number token in place
         self.pos = 0
         self.depth = 0
+        self.sums = 0  # inside a \sum's term, F_{n-k-1} is a term of a sequence (an undefined function)
 
     def parse(self) -> Scalar:
         if not self.tokens:
@@ -807,6 +1181,11 @@ class _Parser:
             return value
         self.pos += 1
         token = self._next()
+        following = self.tokens[self.pos + 1] if self.pos + 1 < len(self.tokens) else None
+        if _is_op(token, "{") and self.sums and not (following is not None and _is_op(following, "}")):
+            index = self.expr().expr  # F_{n-k-1}
+            self._expect("}")
+            return _make(sympy.Function(value.name)(index))
         if _is_op(token, "{"):
             label = self._next()
             self._expect("}")
@@ -826,7 +1205,33 @@ class _Parser:
             return _Node(self._root())
         if name == "binom":
             return _Node(_binomial(self._argument().expr, self._argument().expr))
+        if name == "sum":
+            return _Node(self._sum())
         return _Node(self._applied(name))
+
+    def _sum(self) -> sympy.Expr:
+        r"""\sum_{k=a}^{b} term, the term a product (\sum_{k=1}^{n} k + 1 is (\sum k) + 1), kept unevaluated as
+        sum(term, k, a, b): two sums are equal only as written, up to the order of factors and terms. A
+        bound must involve a variable: a sum of numbers is arithmetic left to do (and sympy could take
+        minutes summing 10^9 terms), so it is refused."""
+        self._expect("_")
+        self._expect("{")
+        index = self._next()
+        if index.kind != "var" or not isinstance(index.value, sympy.Symbol):
+            raise MathParseError("read a sum as \\sum_{k=a}^{b} with a letter k.")
+        self._expect("=")
+        low = self.expr().expr
+        self._expect("}")
+        self._expect("^")
+        high = self._argument().expr
+        if low.is_number and high.is_number:
+            raise MathParseError("a sum with number bounds is arithmetic left to do; give its value.")
+        self.sums += 1
+        try:
+            term = self.term().expr
+        finally:
+            self.sums -= 1
+        return _make(_SUM(term, index.value, low, high))
 
     def _argument(self, parentheses: bool = False) -> _Node:
         r"""A command's argument: {...}, or one character (\frac12), or (...) for \sqrt(2)."""

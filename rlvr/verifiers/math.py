@@ -15,8 +15,21 @@ Equivalence, in the order the rules apply:
 
 1. Shape. A single reference value needs a single answer: "3, 4", "3 or 4" and \pm 3 are
    several answers ("ambiguous"). Sets compare as sets (a list matches a set in any order);
-   tuples and lists element by element, in order; intervals need equal endpoints and the
-   same brackets; (a, b) equals the open interval (a, b); a set never equals an interval.
+   a list of solutions ("1, 2", "3 or 4") as a multiset (any order; a missing, extra or
+   repeated solution fails); tuples, matrices and ratios element by element, in order;
+   intervals need equal endpoints and the same brackets, and a relation is its interval
+   (x > 2 is (2, \infty); 1 \le |z| \le 2 is [-2, -1] \cup [1, 2]; f(2) < f(1) < f(4) is
+   f(1) \in (f(2), f(4)), so a reordered or flipped chain fails); (a, b) equals the open
+   interval (a, b); a set never equals an interval.
+   Labels: "x = 1, y = 2" is a label -> value map: a different, missing or repeated label
+   fails, an unlabelled "1, 2" is read in the reference's order, and a label on one side
+   only is accepted (x = 3 for 3). Two different labels never match (y = 3 for x = 3).
+   Equations (2x + 4y - 3 = 0, y = 2x + y^2, and x = 3 against one) are equal when their
+   sides' differences agree up to a non-zero constant factor.
+   Units: when both sides carry a unit word they must be the same word (hours = hour;
+   5 km is neither 5 m nor 5000 m: units are never converted); a unit on one side only is
+   accepted. A number in another base (204_5) equals only a number in that base.
+   Text answers: a reference in \text{...} (or one or two bare words) is compared as words.
 2. Literal. With `require_literal` (default), a reference written as a rational number
    literal (1073, -0.5, 3/4, \frac{3}{4}) needs a number literal back (12, 0.5, 1.5e3,
    1.5\times10^{3}, 3/4, \frac34; sign, currency, units, thousands separators, % and °
@@ -53,15 +66,18 @@ from __future__ import annotations
 import decimal
 import numbers
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from math import isfinite
 from typing import Any
 
 import sympy
+from sympy.core.function import AppliedUndef
 
 from rlvr._errors import ConfigError
 from rlvr.verifiers._mathparse import (
+    Equation,
     Group,
     Interval,
     MathParseError,
@@ -70,7 +86,7 @@ from rlvr.verifiers._mathparse import (
     Scalar,
     parse_math,
 )
-from rlvr.verifiers.answer import AnswerMode, extract_answer
+from rlvr.verifiers.answer import AnswerMode, boxed_answers, extract_answer
 from rlvr.verifiers.base import Verifier, register_verifier
 from rlvr.verifiers.verdict import Verdict
 
@@ -80,6 +96,7 @@ _PRECISION = 60  # digits for numeric comparison
 _CONSTANT_AGREEMENT = 1e-40  # relative; true identities agree to ~1e-58 at 60 digits
 _POINT_AGREEMENT = 1e-30
 _POINTS = 5
+_NONZERO = 1e-20  # |value| below this at a sample point of size ~1 counts as 0 (identities give ~1e-60)
 _MIN_SIGNIFICANT = 3
 
 
@@ -107,10 +124,20 @@ class MathVerifier(Verifier):
     def neutral(self) -> Verifier:
         return self if self.answer == "lenient" else replace(self, answer="lenient")
 
+    def check_reference(self, reference: Any) -> str | None:
+        try:
+            _read_reference(reference)
+        except MathParseError as exc:
+            return None if _reference_words(reference) else str(exc)
+        return None
+
     def check(self, completion: str, reference: Any) -> Verdict:
         try:
             expected = _read_reference(reference)
         except MathParseError as exc:
+            words = _reference_words(reference)
+            if words:
+                return self._judge_words(completion, words)
             shown = reference if isinstance(reference, str) else repr(reference)
             return Verdict(0.0, "bad_reference", f"reference {_quote(shown)}: {exc}")
         text, failure = extract_answer(completion, self.answer)
@@ -123,6 +150,16 @@ class MathVerifier(Verifier):
         except MathParseError as exc:
             return Verdict(0.0, "parse_error", f"could not read {_quote(text)}: {exc}")
         return self._judge(read, expected, text)  # type: ignore[arg-type]
+
+    def _judge_words(self, completion: str, words: str) -> Verdict:
+        """A text answer (\\text{Evelyn}, "odd"): the same words, ignoring case and spacing."""
+        text, failure = extract_answer(completion, self.answer)
+        if failure is not None:
+            return failure
+        answer: str = text  # type: ignore[assignment]
+        if _words(answer) == words:
+            return Verdict(1.0, "ok", f"read the words {_quote(words)} == {_quote(words)}")
+        return Verdict(0.0, "mismatch", f"read {_quote(answer)}, expected the words {_quote(words)}")
 
     def _judge(self, read: Parsed, expected: Parsed, text: str) -> Verdict:
         said = f"read {_show(read)} (from {_quote(text)})"
@@ -152,10 +189,39 @@ def _read_reference(reference: Any) -> Parsed:
         return parse_math(str(reference))
     if isinstance(reference, str):
         text, failure = extract_answer(reference, "boxed_or_bare")
+        boxes = boxed_answers(reference) if failure is not None and failure.reason == "ambiguous" else []
+        if len(boxes) > 1:  # a reference may box each of several answers: \boxed{1} and \boxed{-2}
+            text, failure = " \\text{ and } ".join(boxes), None
         if failure is not None:
             raise MathParseError(f"{failure.detail}.")
         return parse_math(text)  # type: ignore[arg-type]
     raise MathParseError(f"a {type(reference).__name__} is not a math reference.")
+
+
+_TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|textrm|mathrm|textnormal|mbox)\s*\{([^{}]*)\}")
+_WORDS = re.compile(r"[A-Za-z][A-Za-z' -]*")
+
+
+def _words(text: str) -> str:
+    r"""The words of a text answer, compared casefolded with single spaces: \text{Even} -> "even";
+    "" when the text is not words alone."""
+    inner = _TEXT_WRAPPER.fullmatch(text.strip())
+    text = (inner.group(1) if inner else text).strip().rstrip(".").strip()
+    return " ".join(text.casefold().split()) if _WORDS.fullmatch(text) else ""
+
+
+def _reference_words(reference: Any) -> str:
+    """A reference that is a text answer rather than math: words in \\text{...} (\\text{Evelyn}), or one or
+    two bare words ("odd", "no solution"); "" otherwise, so a sentence ("see the solution above") stays an
+    unreadable reference, listed before training."""
+    if not isinstance(reference, str):
+        return ""
+    text, failure = extract_answer(reference, "boxed_or_bare")
+    if failure is not None:
+        return ""
+    words = _words(text)  # type: ignore[arg-type]
+    wrapped = _TEXT_WRAPPER.fullmatch(text.strip()) is not None  # type: ignore[union-attr]
+    return words if wrapped or len(words.split()) <= 2 else ""
 
 
 # ------------------------------------------------------------------------------------------
@@ -167,7 +233,7 @@ def _leaves(value: Parsed) -> Iterator[Scalar]:
         yield value
     elif isinstance(value, Interval):
         yield from (value.left, value.right)
-    else:
+    elif isinstance(value, Group):
         for item in value.items:
             yield from _leaves(item)
 
@@ -186,6 +252,11 @@ def _unevaluated(value: Parsed) -> bool:
 
 
 def _equal(read: Parsed, expected: Parsed, tolerance: float) -> bool:
+    if _label(read) and _label(expected) and _label(read) != _label(expected):
+        return False  # y = 3 does not answer x = 3; a label on one side only is accepted
+    if isinstance(read, Equation) or isinstance(expected, Equation):
+        a, b = _as_equation(read), _as_equation(expected)
+        return a is not None and b is not None and _proportional(a, b)
     if isinstance(read, Scalar) and isinstance(expected, Scalar):
         return _scalars_equal(read, expected, tolerance)
     if isinstance(read, Interval) or isinstance(expected, Interval):
@@ -199,12 +270,70 @@ def _equal(read: Parsed, expected: Parsed, tolerance: float) -> bool:
         )
     if isinstance(read, Group) and isinstance(expected, Group):
         kinds = {read.kind, expected.kind}
-        if (kinds <= {"set", "list"} and "set" in kinds) or kinds == {"union"}:
+        if kinds == {"list"} and _is_map(expected):
+            return _same_map(read, expected, tolerance)
+        if kinds == {"list"} or (kinds <= {"set", "list"} and "set" in kinds) or kinds == {"union"}:
             return _same_members(read.items, expected.items, tolerance)
-        if kinds <= {"tuple", "list"}:
-            return len(read.items) == len(expected.items) and all(
-                _equal(a, b, tolerance) for a, b in zip(read.items, expected.items)
-            )
+        if kinds == {"union", "list"} and all(isinstance(x, Interval) for x in read.items + expected.items):
+            return _same_members(read.items, expected.items, tolerance)  # x < 1 or x > 2
+        if kinds <= {"tuple", "list"} or kinds in ({"matrix"}, {"ratio"}):
+            return _in_order(read.items, expected.items, tolerance)
+    return False
+
+
+def _label(value: Parsed) -> str:
+    return getattr(value, "label", "")
+
+
+def _in_order(read: tuple[Parsed, ...], expected: tuple[Parsed, ...], tolerance: float) -> bool:
+    return len(read) == len(expected) and all(_equal(a, b, tolerance) for a, b in zip(read, expected))
+
+
+def _is_map(value: Group) -> bool:
+    """x = 1, y = 2: every item has a label, and no label repeats (x = 1 or x = 2 is a solution list)."""
+    labels = [_label(item) for item in value.items]
+    return all(labels) and len(set(labels)) == len(labels)
+
+
+def _same_map(read: Group, expected: Group, tolerance: float) -> bool:
+    """Labelled answers compare label by label: a different, missing or repeated label fails. An
+    unlabelled list is read in the reference's order (x = 1, y = 2 is answered by 1, 2)."""
+    if not any(_label(item) for item in read.items):
+        return _in_order(read.items, expected.items, tolerance)
+    if not _is_map(read):
+        return False
+    values = {_label(item): item for item in read.items}
+    return set(values) == {_label(item) for item in expected.items} and all(
+        _equal(values[_label(item)], item, tolerance) for item in expected.items
+    )
+
+
+def _as_equation(value: Parsed) -> sympy.Expr | None:
+    """An equation as left - right: x = 3 is x - 3; an unlabelled value is no equation."""
+    if isinstance(value, Equation):
+        return value.expr
+    if isinstance(value, Scalar) and value.label:
+        return sympy.Symbol(value.label) - value.expr
+    return None
+
+
+def _proportional(a: sympy.Expr, b: sympy.Expr) -> bool:
+    """a = 0 and b = 0 are the same equation: a = c * b for a constant c != 0 (2x + 4y = 3 and
+    x + 2y - 3/2 = 0). c is read at a fixed rational point where neither side is (numerically) 0,
+    then a * b(p) == b * a(p) is checked as usual. An identity (sin^2 x + cos^2 x = 1, 0 everywhere)
+    has no such point, so it equals no equation."""
+    if a == b:
+        return True
+    symbols = sorted(a.free_symbols | b.free_symbols, key=str)
+    if not symbols:
+        return False
+    for k in range(1, 6):
+        point = {s: sympy.Rational(7 * k + 3 * n, 11 + n) for n, s in enumerate(symbols)}
+        size_a, size_b = _abs(a, point), _abs(b, point)
+        if size_a is None or size_b is None or size_a < _NONZERO or size_b < _NONZERO:
+            continue  # a pole, or a zero of one side: no ratio here
+        at_a, at_b = a.evalf(_PRECISION, subs=point), b.evalf(_PRECISION, subs=point)
+        return _symbolically_equal(a * at_b, b * at_a)
     return False
 
 
@@ -231,6 +360,10 @@ def _same_members(read: tuple[Parsed, ...], expected: tuple[Parsed, ...], tolera
 
 
 def _scalars_equal(read: Scalar, expected: Scalar, tolerance: float) -> bool:
+    if read.unit and expected.unit and _unit_key(read.unit) != _unit_key(expected.unit):
+        return False  # 5 m is not 5 km; units are compared as words, never converted
+    if read.base != expected.base:
+        return False  # 204_5 is not 54: the question asked for base 5
     if read.degrees == expected.degrees:
         return _values_equal(read, expected.expr, tolerance)
     if _values_equal(read, expected.expr, tolerance):  # 45° against 45: the sign is a unit
@@ -240,6 +373,12 @@ def _scalars_equal(read: Scalar, expected: Scalar, tolerance: float) -> bool:
             replace(read, expr=read.expr * sympy.pi / 180, places=None), expected.expr, tolerance
         )
     return _values_equal(read, expected.expr * sympy.pi / 180, tolerance)
+
+
+def _unit_key(unit: str) -> str:
+    """A unit as compared: no spaces or case, a plural "s" dropped (hours = hour, but cm != c)."""
+    key = "".join(unit.split()).lower()
+    return key[:-1] if len(key) > 3 and key.endswith("s") and key.isalpha() else key
 
 
 def _values_equal(read: Scalar, expected: sympy.Expr, tolerance: float) -> bool:
@@ -300,6 +439,8 @@ def _abs(expr: sympy.Expr, subs: dict | None = None) -> sympy.Number | None:
 def _symbolically_equal(value: sympy.Expr, expected: sympy.Expr) -> bool:
     if any(x.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan) for x in (value, expected)):
         return False  # infinities only equal themselves, compared exactly before
+    if any(x.atoms(AppliedUndef) for x in (value, expected)):
+        return False  # a \sum or a term F_{n-1} is equal only as written, compared exactly before
     symbols = sorted(value.free_symbols | expected.free_symbols, key=str)
     verdict = _agree_at_points(value, expected, symbols) if symbols else _agree_as_constants(value, expected)
     if verdict is not None:
@@ -344,15 +485,23 @@ def _quote(text: str, limit: int = 60) -> str:
 
 
 def _show(value: Parsed) -> str:
+    if isinstance(value, Equation):
+        return f"{_show_expr(value.expr)} = 0"
+    label = f"{value.label} = " if value.label else ""
     if isinstance(value, Scalar):
         number = _show_decimal(value) if value.places is not None else _show_expr(value.expr)
-        return number + ("%" if value.percent else "") + ("°" if value.degrees else "")
+        unit = f" {value.unit}" if value.unit else ""
+        number += f" (written in base {value.base})" if value.base != 10 else ""
+        return label + number + ("%" if value.percent else "") + ("°" if value.degrees else "") + unit
     if isinstance(value, Interval):
         left, right = "[" if value.left_closed else "(", "]" if value.right_closed else ")"
-        return f"{left}{_show(value.left)}, {_show(value.right)}{right}"
+        label = f"{value.label} ∈ " if value.label else ""
+        return f"{label}{left}{_show(value.left)}, {_show(value.right)}{right}"
     items = [_show(item) for item in value.items]
     joined = " ∪ ".join(items) if value.kind == "union" else ", ".join(items)
-    return {"set": "{%s}", "tuple": "(%s)"}.get(value.kind, "%s") % joined
+    if value.kind == "ratio":
+        joined = ":".join(items)
+    return label + {"set": "{%s}", "tuple": "(%s)", "matrix": "[%s]"}.get(value.kind, "%s") % joined
 
 
 def _show_decimal(value: Scalar) -> str:

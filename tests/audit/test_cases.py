@@ -9,7 +9,14 @@ import pytest
 from rlvr import DataError
 from rlvr.audit import AuditCase, cases_from_eval, load_cases, write_cases
 from rlvr.tasks import Task
-from rlvr.verifiers import get_verifier
+from rlvr.verifiers import allow_plugins, get_verifier
+
+
+@pytest.fixture(autouse=True)
+def _trust_test_modules():
+    """The "module:function" paths below name the checks of checkers_for_tests.py: the tests opt in, as a user
+    would."""
+    allow_plugins("checkers_for_tests")
 
 
 def write(path, lines):

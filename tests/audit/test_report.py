@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 import pytest
 
 from rlvr.audit import AuditCase, format_table, html_section, run_audit, verdict_words
-from rlvr.verifiers import Verdict, Verifier, get_verifier
+from rlvr.verifiers import Verdict, Verifier, allow_plugins, get_verifier
+
+
+@pytest.fixture(autouse=True)
+def _trust_test_modules():
+    """The "module:function" paths below name the checks of checkers_for_tests.py: the tests opt in, as a user
+    would."""
+    allow_plugins("checkers_for_tests")
 
 
 @dataclass(frozen=True)

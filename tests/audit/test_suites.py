@@ -15,7 +15,10 @@ from rlvr.verifiers import get_verifier
 
 REQUIRED_TAGS = {
     "math": ["hack/format_only", "hack/several_answers", "hack/outside_field", "hack/keyword_stuffing",
-             "hack/refusal", "hack/near_miss", "legit/format", "legit/equivalent"],
+             "hack/refusal", "hack/near_miss", "legit/format", "legit/equivalent",
+             # labels, units and solution lists (issue 23)
+             "hack/label_swap", "hack/unit_swap", "hack/partial_list", "legit/labelled", "legit/solution_list",
+             "legit/relation"],
     "code": ["hack/early_exit", "hack/fake_output", "hack/special_cases_visible", "hack/always_equal",
              "hack/harness_tampering", "hack/refusal", "legit/format"],
     "sql": ["hack/where_1_eq_1", "hack/side_effects", "hack/near_miss", "hack/refusal", "legit/equivalent",

@@ -43,7 +43,7 @@ PAYLOADS = [
     P(r"\boxed{" + r"\sqrt{" * 100 + "2" + "}" * 100 + "}", "too_large", id="100-nested-roots"),
     P(r"\boxed{" + "-" * 900 + "1}", "too_large", id="900-signs"),
     P(r"\boxed{" + "{" * 10_000, "parse_error", id="10k-unclosed-braces"),
-    P(r"\boxed{1}" * 10_000, "ambiguous", id="10k-boxes"),
+    P(r"\boxed{1}\boxed{2}" * 5_000, "ambiguous", id="10k-boxes"),
     P("Let me think step by step. " * 4000 + r"\boxed{41}", "mismatch", id="100k-of-reasoning"),
     # -- code injection ---------------------------------------------------------------------
     P(r"\boxed{__import__('os').system('touch PWNED')}", "parse_error", id="import-os"),
@@ -115,6 +115,8 @@ _PIECES = [
     "\\pi", "\\infty", "\\cdot", "\\times", "\\sin", "\\log_", "\\ln", "\\exp", "\\binom", "\\text{ cm}",
     "\\text{ or }", "\\mathrm{e}", "^\\circ", "\\pm", "\\cup", "\\{", "\\}", "\\left(", "\\right)", "e3",
     "_", " ", "\\,", "**", "\u2212", "9^{9^{9}}", "x_", "\\sin^2", "99", "'", "__", ".", "\\",
+    # relations, |x|, names and sums
+    "|", "<", "\\le", "\\ge", "\\in", "\\neq", "f(", "f(2)", "|x|", "S_{AB}", "\\sum_{k=0}^{", "\\sum_", "\x0c",
 ]  # fmt: skip
 
 
