@@ -21,15 +21,16 @@ def run(args: argparse.Namespace) -> int:
     from rlvr.monitor import HealthThresholds, read_metrics, replay
     from rlvr.train.config import load_config, with_overrides
 
-    thresholds = HealthThresholds()
+    thresholds, total_steps = HealthThresholds(), None  # no config: the run's length is read from its log
     config_path = os.path.join(args.run, "config.yaml") if os.path.isdir(args.run) else None
     if config_path and os.path.exists(config_path):
-        thresholds = load_config(config_path).health
+        config = load_config(config_path)
+        thresholds, total_steps = config.health, config.run.steps  # the windows the trainer used
     overrides = options(args.set)
     if overrides:
         thresholds = with_overrides(thresholds, overrides, "health.")
     rows = read_metrics(args.run)
-    warnings = replay(rows, thresholds)
+    warnings = replay(rows, thresholds, total_steps)
     print(f"{len(rows)} steps read; {len(warnings)} health warning(s)")
     for w in warnings:
         print(f"  step {w.step:>5}  {w.rule:<26} {w.message}")

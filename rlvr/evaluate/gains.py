@@ -32,6 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rlvr._errors import DataError
+from rlvr.evaluate.decide import DELTA, analyse_gain, decision_sentence
 from rlvr.evaluate.passk import pass_at_k
 
 READINGS = ("strict", "neutral")
@@ -41,9 +42,9 @@ VERDICTS = {
     "search_compression": "mostly search compression: pass@1 rose while pass@k stayed flat, read format-neutrally",
     "mode_collapse": "mode collapse (red flag): pass@1 rose but pass@k fell, read format-neutrally",
     "regression": "regression: pass@1 fell, read format-neutrally",
-    "no_change": "no significant change in pass@1, read format-neutrally",
-    "format_only": "format only: strict pass@1 rose, but read format-neutrally the model answers no better than "
-                   "before; it learned to write the answer in the verifier's format",
+    "no_change": "pass@1 neither rose nor fell beyond its interval, read format-neutrally",
+    "format_only": "format only: strict pass@1 rose, but read format-neutrally it did not rise beyond its interval; "
+                   "the model learned to write the answer in the verifier's format",
     "format_gain_accuracy_loss": "format gain with accuracy loss: strict pass@1 rose, but read format-neutrally "
                                  "the model answers worse than before",
     "format_loss": "format loss: strict pass@1 fell while format-neutral pass@1 stayed flat; fewer answers are in "
@@ -61,13 +62,14 @@ def neutral_counts(record: dict[str, Any]) -> tuple[dict[str, int], str]:
     rlvr eval saves `passed_neutral` per task. For an older file the saved samples are read again
     with the neutral reading of each task's verifier: the saved spec, else `math` for a numeric
     reference and `reasoning_gym` for a reasoning-gym entry; other references (code, SQL, ...) have
-    no separable format and read as strictly. A file without samples reads as strictly too.
+    no separable format and read as strictly. A file without samples reads as strictly too, and so does
+    a task whose verifier is a plugin not allowed in this process: comparing files imports no code.
     """
     tasks = record["tasks"]
     if all("passed_neutral" in t for t in tasks):
         return {t["id"]: t["passed_neutral"] for t in tasks}, "saved"
     strict = _strict_counts(record)
-    specs = {t["id"]: task_verifier(t) for t in tasks}
+    specs = _unless_plugins({t["id"]: task_verifier(t) for t in tasks})
     samples = record.get("samples")
     if not isinstance(samples, list) or not any(specs.values()):
         return strict, "same as strict"
@@ -85,6 +87,28 @@ def neutral_counts(record: dict[str, Any]) -> tuple[dict[str, int], str]:
     neutral = judge_neutral([specs[i] for i in ids], [references[i] for i in ids], [texts[i] for i in ids],
                             [verdicts[i] for i in ids])
     return {**strict, **{i: sum(row) for i, row in zip(ids, neutral)}}, "recomputed"
+
+
+def _unless_plugins(specs: dict[str, Any]) -> dict[str, Any]:
+    """`specs`, with None for each that names a "module:function" plugin not allowed in this process (the
+    check refuses before importing anything); any other fault surfaces where the verifier is built."""
+    import json
+
+    from rlvr.verifiers import get_verifier
+    from rlvr.verifiers._plugins import PluginNotAllowed
+
+    refused: dict[str, bool] = {}
+    for spec in specs.values():
+        key = json.dumps(spec, sort_keys=True, default=str)
+        if spec and key not in refused:
+            try:
+                get_verifier(spec)
+                refused[key] = False
+            except PluginNotAllowed:
+                refused[key] = True
+            except (ValueError, TypeError, RuntimeError):
+                refused[key] = False
+    return {i: None if refused.get(json.dumps(s, sort_keys=True, default=str)) else s for i, s in specs.items()}
 
 
 def task_verifier(task: dict[str, Any]) -> Any:
@@ -216,7 +240,8 @@ def _verdict(strict: dict[str, Any], neutral: dict[str, Any]) -> str:
     return neutral["verdict"]
 
 
-def compare(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+def compare(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2000, seed: int = 0,
+            delta: float = DELTA) -> dict[str, Any]:
     """The comparison record, on two readings of the same samples.
 
     Top-level numbers are the strict reading (the tasks' own verifiers, as before); `neutral`
@@ -225,6 +250,8 @@ def compare(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2
     share is named a format effect. `format` splits the strict pass@1 gain into the format part
     (samples the base had right but unreadable), the accuracy part (the rise of neutral pass@1)
     and what is still unreadable after training: strict gain = format + accuracy - unread_after.
+    Each reading's `gain_analysis` is the three-way decision on its pass@1 gain at `delta` (one seed:
+    over problems and samples, see `decide.analyse_gain`), with `decision` beside it.
     """
     base_ids = {t["id"] for t in base["tasks"]}
     ids = [t["id"] for t in trained["tasks"] if t["id"] in base_ids]
@@ -237,6 +264,11 @@ def compare(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2
     counts = {"strict": (_strict_counts(base), _strict_counts(trained)), "neutral": (neutral_b, neutral_t)}
     strict, neutral = (_reading(per_task_curves(n_base, counts[r][0], ids, k_max),
                                 per_task_curves(n_trained, counts[r][1], ids, k_max), ids, draws) for r in READINGS)
+    for reading, r in zip(READINGS, (strict, neutral)):
+        (b_pass, b_n), (t_pass, t_n) = (pass_table([counts[reading][j]], [n], ids)
+                                        for j, n in ((0, n_base), (1, n_trained)))
+        r["gain_analysis"] = analyse_gain(b_pass, t_pass, b_n, t_n, delta=delta, resamples=resamples, seed=seed)
+        r["decision"] = r["gain_analysis"]["decision"]
     verdict = _verdict(strict, neutral)
     sb, st = strict["base"]["pass@1"], strict["trained"]["pass@1"]
     nb, nt = neutral["base"]["pass@1"], neutral["trained"]["pass@1"]
@@ -255,6 +287,12 @@ def compare(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2
         "base_lenient_pass@1": nb,
         "format_share": min(1.0, hidden / (st - sb)) if st - sb > 0 and hidden > 0 else None,
     }
+
+
+def pass_table(passed: list[dict[str, int]], n: list[dict[str, int]], ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(pass counts, samples), each (seeds, problems): one row per seed's per-task dicts, columns in `ids` order."""
+    return (np.array([[row[i] for i in ids] for row in passed], dtype=float),
+            np.array([[row[i] for i in ids] for row in n], dtype=float))
 
 
 def _crossover_text(k: int | None, k_max: int) -> str:
@@ -311,17 +349,38 @@ def format_comparison(result: dict[str, Any]) -> str:
                          "answers (read format-neutrally, the base already had pass@1 "
                          f"{result['base_lenient_pass@1']:.3f})")
     lines += ["", f"verdict: {result['verdict_words']}"]
+    lines += decision_lines(readings)
     return "\n".join(lines)
 
 
+def decision_lines(readings: dict[str, dict[str, Any]], subject: str = "training") -> list[str]:
+    """The three-way decision on each reading's pass@1 gain, one sentence each (see `decide`)."""
+    return [f"decision ({label}): {decision_sentence(subject, r['gain_analysis'], name, 'pass@1')}"
+            for (label, r), name in zip(readings.items(), ("strict", "format-neutral")) if "gain_analysis" in r]
+
+
 def compare_sets(base: dict[str, Any], trained: dict[str, Any], *, resamples: int = 2000,
-                 seed: int = 0) -> dict[str, Any]:
+                 seed: int = 0, delta: float = DELTA) -> dict[str, Any]:
     """`compare` on every task set the two eval files share, plus the in- vs out-of-distribution check.
 
     Either file may be a single eval record or a multi-set file (`rlvr eval --tasks a b`). A gain
     on one set with a loss on another is the signature of entropy collapse: the model narrowed
     onto what it was trained on.
     """
+    paired = _paired_sets(base, trained)
+    results = {n: compare(b, t, resamples=resamples, seed=seed, delta=delta) for n, (b, t) in paired.items()}
+    neutral = {n: r["neutral"] for n, r in results.items()}  # capability is read format-neutrally
+    gains = [n for n, r in neutral.items() if r["compression_gain_ci"][0] > 0]
+    losses = [n for n, r in neutral.items() if r["compression_gain_ci"][1] < 0 or r["capability_gain_ci"][1] < 0]
+    warning = None
+    if gains and losses:
+        warning = (f"pass rose on {', '.join(gains)} but fell on {', '.join(losses)}: an in-distribution gain "
+                   "with an out-of-distribution loss is the signature of entropy collapse")
+    return {"sets": results, "warning": warning}
+
+
+def _paired_sets(base: dict[str, Any], trained: dict[str, Any]) -> dict[str, tuple[dict, dict]]:
+    """{set name: (base record, trained record)} for every task set the two files share."""
     from rlvr.evaluate.runner import eval_sets
 
     base_sets, trained_sets = eval_sets(base), eval_sets(trained)
@@ -331,15 +390,85 @@ def compare_sets(base: dict[str, Any], trained: dict[str, Any], *, resamples: in
     if not names:
         raise DataError(f"the eval files share no task set (base: {', '.join(base_sets)}; "
                         f"trained: {', '.join(trained_sets)}).")
-    results = {n: compare(base_sets[n], trained_sets[n], resamples=resamples, seed=seed) for n in names}
-    neutral = {n: r["neutral"] for n, r in results.items()}  # capability is read format-neutrally
-    gains = [n for n, r in neutral.items() if r["compression_gain_ci"][0] > 0]
-    losses = [n for n, r in neutral.items() if r["compression_gain_ci"][1] < 0 or r["capability_gain_ci"][1] < 0]
-    warning = None
-    if gains and losses:
-        warning = (f"pass rose on {', '.join(gains)} but fell on {', '.join(losses)}: an in-distribution gain "
-                   "with an out-of-distribution loss is the signature of entropy collapse")
-    return {"sets": results, "warning": warning}
+    return {n: (base_sets[n], trained_sets[n]) for n in names}
+
+
+def pass_counts(base: dict[str, Any], trained: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per shared task set, what the gain over seeds needs from one seed's pair of eval files: task ids,
+    samples, and the strict and neutral pass counts of both models (lists in `ids` order)."""
+    out = {}
+    for name, (b, t) in _paired_sets(base, trained).items():
+        base_ids = {task["id"] for task in b["tasks"]}
+        ids = [task["id"] for task in t["tasks"] if task["id"] in base_ids]
+        n_b, n_t = ({task["id"]: task["n"] for task in r["tasks"]} for r in (b, t))
+        counts = {"strict": (_strict_counts(b), _strict_counts(t)),
+                  "neutral": (neutral_counts(b)[0], neutral_counts(t)[0])}
+        out[name] = {"ids": ids, "n_base": [n_b[i] for i in ids], "n_trained": [n_t[i] for i in ids],
+                     **{reading: {"base": [c[0][i] for i in ids], "trained": [c[1][i] for i in ids]}
+                        for reading, c in counts.items()}}
+    return out
+
+
+def gain_over_seeds(counts: list[dict[str, Any]], reading: str, *, delta: float = DELTA, resamples: int = 2000,
+                    seed: int = 0, power: float = 0.8, alpha: float = 0.05) -> dict[str, Any]:
+    """`decide.analyse_gain` of one reading over seeds, from each seed's `pass_counts` entry of one task set
+    (the tasks every seed holds, in the first seed's order)."""
+    ids = [i for i in counts[0]["ids"] if all(i in c["ids"] for c in counts[1:])]
+    if not ids:
+        raise DataError("the seeds' held-out evaluations share no task; evaluate every seed on the same task file.")
+    rows = []
+    for c in counts:
+        at = {i: j for j, i in enumerate(c["ids"])}
+        rows.append([[c[key][at[i]] for i in ids] for key in ("n_base", "n_trained")]
+                    + [[c[reading][key][at[i]] for i in ids] for key in ("base", "trained")])
+    n_b, n_t, b, t = (np.array([r[j] for r in rows], dtype=float) for j in range(4))
+    return analyse_gain(b, t, n_b, n_t, delta=delta, resamples=resamples, seed=seed, power=power, alpha=alpha)
+
+
+def compare_seeds(pairs: list[tuple[dict[str, Any], dict[str, Any]]], *, resamples: int = 2000, seed: int = 0,
+                  delta: float = DELTA, power: float = 0.8) -> dict[str, Any]:
+    """`compare_sets` on each (base, trained) pair, one pair per training seed, and per shared task set and
+    reading the pass@1 gain over seeds and problems: interval, decision at `delta`, variance components,
+    MDE and the seeds and problems a decision needs (`decide.analyse_gain`).
+
+    A base evaluation shared by every seed is the same file repeated. Only the tasks that every pair
+    holds count; `tasks_left_out` says how many of the first pair's were not.
+    """
+    per_seed = [compare_sets(b, t, resamples=resamples, seed=seed, delta=delta) for b, t in pairs]
+    counts = [pass_counts(b, t) for b, t in pairs]
+    names = [n for n in counts[0] if all(n in c for c in counts)]
+    if not names:
+        raise DataError("the pairs of eval files share no task set; give every seed's pair evaluations of the same "
+                        "task files.")
+    across = {}
+    for name in names:
+        analyses = {reading: gain_over_seeds([c[name] for c in counts], reading, delta=delta, resamples=resamples,
+                                             seed=seed, power=power) for reading in READINGS}
+        across[name] = {"tasks": analyses["strict"]["problems"],
+                        "tasks_left_out": len(counts[0][name]["ids"]) - analyses["strict"]["problems"], **analyses}
+    return {"seeds": len(pairs), "delta": delta, "sets": across, "per_seed": per_seed}
+
+
+def format_compare_seeds(result: dict[str, Any], plan: bool = True) -> str:
+    """The gain over seeds and problems per task set: per-seed gains, the decision on each reading, the
+    probability of improvement and, with `plan`, where the variance comes from and what a decision needs."""
+    from rlvr.evaluate.decide import plan_text
+
+    lines = [f"{result['seeds']} seed{'s' if result['seeds'] != 1 else ''} (one pair of eval files each); pass@1 gain "
+             "over seeds and problems, "
+             f"delta {result['delta']:.2f}"]
+    for name, s in result["sets"].items():
+        left = f", {s['tasks_left_out']} not in every file left out" if s["tasks_left_out"] else ""
+        lines += ["", f"== task set {name} ({s['tasks']} tasks{left}) =="]
+        for label, reading in (("strict", "strict"), ("neutral", "format-neutral")):
+            a = s[label]
+            low, high = a["prob_improvement_interval"]
+            lines += [f"{label:<8} per seed {', '.join(f'{g:+.3f}' for g in a['per_seed_gain'])}; "
+                      f"P(trained > base) {a['prob_improvement']:.2f} [{low:.2f}, {high:.2f}]",
+                      f"  decision: {decision_sentence('training', a, reading, 'pass@1')}"]
+        if plan:
+            lines += ["  " + line for line in plan_text(s["neutral"]).splitlines()]
+    return "\n".join(lines)
 
 
 def format_comparison_sets(result: dict[str, Any]) -> str:
@@ -354,14 +483,15 @@ def format_comparison_sets(result: dict[str, Any]) -> str:
     parts += [
         "== side by side ==",
         f"{'set':<{width}}{'tasks':>6}{'reading':>9}{'base p@1':>10}{'trained p@1':>13}{'d p@1':>8}{'d p@k':>8}"
-        "  verdict",
+        "  p@1 decision, verdict",
     ]
     for name, r in sets.items():
         for label, reading in (("strict", r), ("neutral", r["neutral"])):
             parts.append(f"{name if label == 'strict' else '':<{width}}{r['tasks'] if label == 'strict' else '':>6}"
                          f"{label:>9}{reading['base']['pass@1']:>10.3f}{reading['trained']['pass@1']:>13.3f}"
                          f"{reading['compression_gain']:>+8.3f}{reading['capability_gain']:>+8.3f}"
-                         + (f"  {r['verdict'].replace('_', ' ')}" if label == "strict" else ""))
+                         + (f"  {reading['decision'].replace('_', ' ')}" if "decision" in reading else "")
+                         + (f"; {r['verdict'].replace('_', ' ')}" if label == "strict" else ""))
     if result["warning"]:
         parts += ["", f"warning: {result['warning']}"]
     return "\n".join(parts)

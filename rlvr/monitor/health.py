@@ -1,7 +1,9 @@
 """Health rules over a metrics log: the failure modes of RLVR runs, caught while they start.
 
-Each rule reads the per-step metrics (names as in DESIGN.md) and fires once when its
-condition has held for `window` consecutive steps (KL blow-up fires at once):
+Each rule reads the per-step metrics and fires once when its condition has held for a window of
+consecutive steps (KL blow-up fires at once). The window is `window` steps, or a quarter of the run's
+planned length when that is shorter (at least 3): an 8-step run whose entropy fell 89 % in 8 steps
+would otherwise end before a 5-step window could fill.
 
     reward_variance_collapse  reward/std below min_reward_std: groups stop carrying signal
     entropy_collapse          entropy below min_entropy
@@ -9,17 +11,29 @@ condition has held for `window` consecutive steps (KL blow-up fires at once):
     kl_blowup                 kl above max_kl: the policy ran away from its anchor
     truncation_surge          len/truncated_frac above max_truncated_frac
     uninformative_groups      all-equal groups (all 0 or all 1) above max_uninformative_frac
+    nonfinite_updates         update/nonfinite_steps above 0: an update's loss or gradient norm was not
+                              finite and the trainer skipped it (fires at once)
+    reward_metric_divergence  reward/mean rose while pass_rate/neutral fell, both by min_divergence or
+                              more over the trend window: the policy learns the reward, not the task
+
+The divergence compares robust (Theil-Sen) trends over the trend window: half the run, at most
+4 x window steps, at least 3. A series logged only at some steps is fitted over as many of its points,
+which span more steps. Its warning's value is the fitted change of pass_rate/neutral (negative). At
+the default min_divergence of 0.1, flat series with per-step noise of 0.06 raise it in about 3 % of
+200-step runs (seeded simulation); noisier logs want a larger min_divergence.
 
 The same rules run live in the trainer and on any metrics.jsonl (`rlvr health RUN_DIR`).
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from rlvr._errors import DataError
+from rlvr._errors import ConfigError, DataError
 from rlvr._io import parse_json, read_text_file
 
 
@@ -33,7 +47,15 @@ class HealthThresholds:
     max_kl: float = 1.0
     max_truncated_frac: float = 0.5
     max_uninformative_frac: float = 0.9
-    window: int = 5  # steps a condition must hold before it is reported
+    min_divergence: float = 0.1  # rise in reward/mean and fall in pass_rate/neutral over the trend window
+    window: int = 5  # steps a condition must hold before it is reported (fewer in runs under 4 x window)
+
+    def __post_init__(self) -> None:
+        if not self.window >= 1:
+            raise ConfigError(f"health.window is {self.window}; give the number of steps a condition must hold, "
+                              "at least 1.")
+        if not self.min_divergence > 0:  # 0 would read every flat stretch of noise as a divergence
+            raise ConfigError(f"health.min_divergence is {self.min_divergence}; give a positive change, e.g. 0.1.")
 
 
 @dataclass(frozen=True)
@@ -76,16 +98,47 @@ RULES = [
     _Rule("uninformative_groups", "groups/informative_frac",
           lambda v, t, first: 1 - v > t.max_uninformative_frac,
           lambda v, t: f"{1 - v:.0%} of groups have all-equal rewards and give no gradient"),
+    _Rule("nonfinite_updates", "update/nonfinite_steps", lambda v, t, first: v > 0,
+          lambda v, t: f"{v:.0f} update(s) had a loss or gradient norm that was not finite and were skipped; the "
+                       "run stops after optim.max_nonfinite_steps of them", immediate=True),
 ]
 
 
-class HealthMonitor:
-    """Feed it one metrics dict per step; it returns the warnings that start at that step."""
+DIVERGENCE = "reward_metric_divergence"
+_DIVERGENCE_METRICS = ("reward/mean", "pass_rate/neutral")  # (rises, falls)
 
-    def __init__(self, thresholds: HealthThresholds) -> None:
+
+def windows(thresholds: HealthThresholds, total_steps: int | None) -> tuple[int, int]:
+    """(hold, trend) in steps for a run of `total_steps` planned steps (None: a long run).
+
+    hold: how long a condition must last; `window`, or a quarter of a shorter run (at least 3).
+    trend: the span a trend is fitted over; half the run, at most 4 x window, at least 3.
+    """
+    if total_steps is None:
+        return thresholds.window, max(3, 4 * thresholds.window)
+    quarter = math.ceil(total_steps / 4)
+    hold = min(thresholds.window, max(3, quarter))
+    return hold, max(3, hold, min(math.ceil(total_steps / 2), 4 * thresholds.window))
+
+
+def theil_sen(points: list[tuple[float, float]]) -> float:
+    """The median of the pairwise slopes: a trend that one outlying step cannot swing."""
+    slopes = [(y2 - y1) / (x2 - x1) for i, (x1, y1) in enumerate(points) for x2, y2 in points[i + 1:] if x2 != x1]
+    return statistics.median(slopes) if slopes else 0.0
+
+
+class HealthMonitor:
+    """Feed it one metrics dict per step; it returns the warnings that start at that step.
+
+    total_steps, the run's planned length, shortens the windows of short runs (see `windows`).
+    """
+
+    def __init__(self, thresholds: HealthThresholds, total_steps: int | None = None) -> None:
         self.thresholds = thresholds
-        self.streak = {rule.name: 0 for rule in RULES}
+        self.hold, self.trend = windows(thresholds, total_steps)
+        self.streak = {name: 0 for name in [*(rule.name for rule in RULES), DIVERGENCE]}
         self.first: dict[str, float] = {}
+        self.recent: dict[str, list[tuple[int, float]]] = {m: [] for m in _DIVERGENCE_METRICS}  # the trend window
         self.warnings: list[HealthWarning] = []
 
     def observe(self, step: int, metrics: dict[str, float]) -> list[HealthWarning]:
@@ -95,15 +148,53 @@ class HealthMonitor:
             if value is None:
                 continue
             self.first.setdefault(rule.metric, value)
-            if not rule.fires(value, self.thresholds, self.first[rule.metric]):
-                self.streak[rule.name] = 0
-                continue
-            self.streak[rule.name] += 1
-            needed = 1 if rule.immediate else self.thresholds.window
-            if self.streak[rule.name] == needed:  # report the onset once, not every step after
+            bad = rule.fires(value, self.thresholds, self.first[rule.metric])
+            if self._held(rule.name, bad, 1 if rule.immediate else self.hold):
                 new.append(HealthWarning(step, rule.name, float(value), rule.message(value, self.thresholds)))
+        changes = self._trends(step, metrics)
+        if changes is not None:
+            rise, fall = changes
+            bad = rise >= self.thresholds.min_divergence and fall <= -self.thresholds.min_divergence
+            if self._held(DIVERGENCE, bad, self.hold):
+                new.append(HealthWarning(step, DIVERGENCE, fall, _divergence_message(rise, fall, self.trend)))
         self.warnings.extend(new)
         return new
+
+    def _held(self, name: str, bad: bool, needed: int) -> bool:
+        """Count a condition's streak; True at the step it reaches `needed` (the onset, reported once)."""
+        self.streak[name] = self.streak.get(name, 0) + 1 if bad else 0
+        return self.streak[name] == needed
+
+    def _trends(self, step: int, metrics: dict[str, Any]) -> tuple[float, float] | None:
+        """The fitted change of reward/mean and of pass_rate/neutral over the trend window, or None while
+        either series has fewer than 3 points. Each series is fitted over its last `trend` points: for one
+        logged at every step that is the last `trend` steps, for one logged at some steps a longer span."""
+        for metric, points in self.recent.items():
+            value = metrics.get(metric)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                points.append((step, float(value)))
+            del points[:-self.trend]
+        if any(len(points) < 3 for points in self.recent.values()):
+            return None
+        rise, fall = (theil_sen(self.recent[m]) * (self.trend - 1) for m in _DIVERGENCE_METRICS)
+        return rise, fall
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps so that a resumed run's rules continue where they were."""
+        return {"streak": dict(self.streak), "first": dict(self.first),
+                "recent": {m: list(points) for m, points in self.recent.items()}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Undo `state()`; a checkpoint from before the trend rules restores its streaks and starts the trends."""
+        self.streak.update(state["streak"])
+        self.first = dict(state["first"])
+        self.recent.update({m: [tuple(p) for p in points] for m, points in state.get("recent", {}).items()})
+
+
+def _divergence_message(rise: float, fall: float, trend: int) -> str:
+    return (f"training reward rose by {rise:.3f} while the format-neutral pass rate fell by {-fall:.3f} over the "
+            f"last {trend} steps: the policy is learning the reward, not the task; read samples.jsonl for what "
+            "the reward pays for and audit the verifier (rlvr audit)")
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
@@ -125,8 +216,8 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
         if isinstance(step, bool) or not isinstance(step, int):
             raise DataError(f"{path}:{lineno}: a metrics line needs an integer 'step', got {step!r}; "
                             "give the metrics.jsonl that `rlvr train` writes.")
-        bad = next((r.metric for r in RULES if row.get(r.metric) is not None
-                    and (isinstance(row[r.metric], bool) or not isinstance(row[r.metric], (int, float)))), None)
+        bad = next((m for m in [*(r.metric for r in RULES), *_DIVERGENCE_METRICS] if row.get(m) is not None
+                    and (isinstance(row[m], bool) or not isinstance(row[m], (int, float)))), None)
         if bad is not None:
             raise DataError(f"{path}:{lineno}: metric {bad!r} is {row[bad]!r}, not a number; "
                             "give the metrics.jsonl that `rlvr train` writes.")
@@ -134,8 +225,14 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def replay(rows: Iterable[dict[str, Any]], thresholds: HealthThresholds) -> list[HealthWarning]:
-    monitor = HealthMonitor(thresholds)
+def replay(rows: Iterable[dict[str, Any]], thresholds: HealthThresholds,
+           total_steps: int | None = None) -> list[HealthWarning]:
+    """The warnings of a logged run. total_steps: its planned length; by default its last logged step
+    (a run cut short reads as a short run: its windows are shorter, not longer, than the trainer's)."""
+    rows = list(rows)
+    if total_steps is None:
+        total_steps = max((int(row.get("step", 0)) for row in rows), default=0) or None
+    monitor = HealthMonitor(thresholds, total_steps)
     for row in rows:
         monitor.observe(int(row.get("step", 0)), row)
     return monitor.warnings

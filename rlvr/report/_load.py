@@ -14,6 +14,11 @@ from rlvr._errors import ConfigError, DataError
 from rlvr._io import read_text_file
 
 
+# The files of a run directory the report reads; none of them may be the report's output.
+RUN_FILES = ("metrics.jsonl", "config.yaml", "health.jsonl", "samples.jsonl", "eval/base.json", "eval/final.json",
+             "spurious.json", "audit.json")
+
+
 @dataclass
 class Loaded:
     """An optional file: its data, or why there is none ("missing" when the file does not exist)."""
@@ -56,7 +61,7 @@ def load_run(run_dir: str | Path) -> Run:
     return Run(
         path=path,
         metrics=metrics,
-        config=_optional(path / "config.yaml", lambda p: _mapping(yaml.safe_load(p.read_text(encoding="utf-8")))),
+        config=_optional(path / "config.yaml", lambda p: _mapping(yaml.safe_load(read_text_file(p, "run file")))),
         health=_optional(path / "health.jsonl", _read_jsonl),
         samples=_optional(path / "samples.jsonl", _read_jsonl),
         base_eval=_optional(path / "eval" / "base.json", _read_json),
@@ -71,7 +76,7 @@ def _optional(path: Path, read: Any) -> Loaded:
         return Loaded(problem="missing")
     try:
         return Loaded(read(path))
-    except (OSError, ValueError, yaml.YAMLError) as exc:
+    except (OSError, ValueError, RecursionError, yaml.YAMLError) as exc:
         return Loaded(problem=f"{path.name} could not be read: {_one_line(exc)}")
 
 
@@ -86,7 +91,7 @@ def _mapping(data: Any) -> dict[str, Any]:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    return _mapping(json.loads(path.read_text(encoding="utf-8")))
+    return _mapping(json.loads(read_text_file(path, "run file")))
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -102,6 +107,12 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
             if number == len(lines):
                 break
             raise DataError(f"{path} line {number} is not JSON ({exc.msg}); fix or remove that line.") from None
+        except RecursionError:
+            raise DataError(f"{path} line {number} nests arrays or objects too deeply to read; fix or remove "
+                            "that line.") from None
+        except ValueError as exc:  # an integer of more than 4,300 digits
+            raise DataError(f"{path} line {number} cannot be read as JSON ({str(exc).split(':')[0]}); fix or "
+                            "remove that line.") from None
         if not isinstance(row, dict):
             raise DataError(f"{path} line {number} is not a JSON object; fix or remove that line.")
         rows.append(row)
@@ -112,4 +123,7 @@ def number(value: Any) -> float | None:
     """value as a finite float, or None (missing, text, NaN)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value) if math.isfinite(value) else None
+    try:
+        return float(value) if math.isfinite(value) else None
+    except OverflowError:  # an integer of hundreds of digits
+        return None

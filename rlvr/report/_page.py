@@ -9,9 +9,10 @@ from typing import Any
 import yaml
 
 from rlvr._errors import ConfigError
-from rlvr._io import atomic_write
+from rlvr._io import atomic_write, check_not_input
+from rlvr.monitor.health import DIVERGENCE
 from rlvr.report._html import STYLE, e, note
-from rlvr.report._load import Run, load_run
+from rlvr.report._load import RUN_FILES, Run, load_run
 from rlvr.report._results import (
     VERDICT_CLASS,
     SetComparison,
@@ -23,7 +24,7 @@ from rlvr.report._results import (
     spurious_section,
     verdict_sentence,
 )
-from rlvr.report._training import samples_section, training_section
+from rlvr.report._training import health_warnings, samples_section, training_section
 
 _SECTIONS = [("training", "Training"), ("eval", "Held-out evaluation"), ("boundary", "Reasoning boundary"),
              ("spurious", "Spurious-reward controls"),
@@ -55,9 +56,11 @@ def build_report(run_dir: str | os.PathLike) -> str:
 
 
 def write_report(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
-    """Build the report and write it atomically (default RUN_DIR/report.html); returns the path written."""
-    html = build_report(run_dir)
+    """Build the report and write it atomically (default RUN_DIR/report.html); returns the path written.
+    An output that is one of the files the report reads (-o RUN_DIR/metrics.jsonl) is refused first."""
     path = Path(output) if output is not None else Path(run_dir) / "report.html"
+    check_not_input(path, [Path(run_dir) / name for name in RUN_FILES], "-o")
+    html = build_report(run_dir)
     try:
         atomic_write(path, lambda f: f.write(html))
     except OSError as exc:
@@ -98,6 +101,10 @@ def _verdict(run: Run, comparisons: list[SetComparison]) -> str:
         kind = "bad" if kind == "bad" else "warn"
         lines.append(f"<b>The spurious-reward controls raised {len(spurious['warnings'])} warning(s)</b>: the gain "
                      "may not come from the reward's content (see below).")
+    if any(w.get("rule") == DIVERGENCE for w in health_warnings(run)):
+        kind = "bad" if kind == "bad" else "warn"
+        lines.append("<b>Reward–metric divergence</b>: during training the reward rose while the format-neutral "
+                     "pass rate fell (see Training, health warnings).")
     return f'<div class="verdict {kind}"><b>Verdict.</b> ' + "<br>".join(lines) + "</div>"
 
 

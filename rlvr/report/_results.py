@@ -7,7 +7,7 @@ from typing import Any
 
 from rlvr.report._html import e, f3, figure, interval, note, signed, table
 from rlvr.report._load import Loaded, Run, number
-from rlvr.report.svg import Bars, Series, bar_chart, line_chart
+from rlvr.report.svg import Bars, Dots, Series, bar_chart, line_chart, scatter_chart
 
 VERDICT_CLASS = {"capability_gain": "good", "search_compression": "good", "no_change": "warn",
                  "mode_collapse": "bad", "regression": "bad", "format_only": "warn",
@@ -180,7 +180,50 @@ def _one_set(c: SetComparison) -> str:
                + f'<dl class="config">{details}</dl>')
     return (f"<h3>{e(c.name)}: {r['tasks']} tasks, k = {k}</h3>"
             f'<p class="verdict {VERDICT_CLASS.get(r["verdict"], "")}">{e(r["verdict_words"])}</p>'
-            f'<div class="grid">{figure(curve, _CURVE_CAPTION)}<div>{numbers}</div></div>')
+            f'<div class="grid">{figure(curve, _CURVE_CAPTION)}<div>{numbers}</div></div>'
+            f'<div class="grid">{_per_task_figures(c)}</div>')
+
+
+def per_task_rates(c: SetComparison, reading: str) -> list[tuple[float, float, str]]:
+    """(base pass rate, trained pass rate, task id) of every task in both eval files, in one reading:
+    the per-problem view behind the set's mean, where a few tasks can carry a gain or a loss."""
+    from rlvr.evaluate.gains import neutral_counts
+
+    def rates(record: dict[str, Any]) -> dict[str, float]:
+        tasks = {t["id"]: t for t in record["tasks"] if number(t.get("n"))}
+        passed = (neutral_counts(record)[0] if reading == "neutral"
+                  else {i: t["passed"] for i, t in tasks.items()})
+        return {i: passed[i] / t["n"] for i, t in tasks.items() if number(passed.get(i)) is not None}
+
+    base, trained = rates(c.base), rates(c.trained)
+    return [(base[i], trained[i], str(i)) for i in trained if i in base]
+
+
+def _per_task_figures(c: SetComparison) -> str:
+    """One scatter per reading: base against trained pass rate, one point per task, the diagonal drawn."""
+    figures = []
+    for reading, color in (("strict", "#0072B2"), ("neutral", "#009E73")):
+        try:
+            points = per_task_rates(c, reading)
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            return note(f"{c.name}: the eval files hold no per-task counts to plot.", "warn")
+        above = sum(t > b for b, t, _ in points)
+        below = sum(t < b for b, t, _ in points)
+        top, bottom = sum(b < 1 and t == 1 for b, t, _ in points), sum(b > 0 and t == 0 for b, t, _ in points)
+        notes = [f"{len(points)} tasks, {reading} reading", f"above the diagonal (gain): {above}",
+                 f"below it (loss): {below}", f"on it (unchanged): {len(points) - above - below}",
+                 f"raised to always right: {top}", f"dropped to never right: {bottom}"]
+        svg = scatter_chart([Dots(f"one point per task, {reading}", points, color=color)],
+                            title=f"Per task on {c.name}, {reading}: base vs trained pass rate",
+                            x_label="base pass rate", y_label="trained pass rate", notes=notes)
+        figures.append(figure(svg, _SCATTER_CAPTION))
+    return "".join(figures)
+
+
+_SCATTER_CAPTION = ("One point per held-out task: its pass rate over the samples before (x) and after (y) training. "
+                    "Above the diagonal the trained model passes the task more often, below it less often; tasks "
+                    "pulled up to 1 from the middle are compression, tasks pushed down to 0 were lost. A step of "
+                    "one sample is noise, not a finding.")
 
 
 _CURVE_CAPTION = ("Dashed: base model; solid: trained model. Strict: the task's verifier; neutral: the answer read "
@@ -229,26 +272,63 @@ def spurious_section(loaded: Loaded) -> str:
              e(a.get("reward", "")), _before_after(a.get("pass@1")), signed(a.get("gain_pass@1")),
              _neutral_gain(a), _before_after(a.get("pass@k")), signed(a.get("gain_pass@k")), _trained_on(a),
              f"<code>{e(a.get('run_dir', ''))}</code>"] for a in arms]
-    chart = bar_chart([str(a.get("name", "?")) for a in arms],
-                      [Bars("strict pass@1 gain", [number(a.get("gain_pass@1")) for a in arms]),
-                       Bars("neutral pass@1 gain", [number(_mean(a, "neutral")) for a in arms]),
-                       Bars(f"strict pass@{k} gain", [number(a.get("gain_pass@k")) for a in arms])],
+    # Each strict gain with its neutral twin beside it, in a lighter shade of the same colour.
+    colors = {("pass@1", "strict"): "#0072B2", ("pass@1", "neutral"): "#56B4E9",
+              ("pass@k", "strict"): "#D55E00", ("pass@k", "neutral"): "#E69F00"}
+    bars = [Bars(f"{reading} {metric.replace('@k', f'@{k}')} gain", [gain_mean(a, reading, key) for a in arms],
+                 [gain_interval(a, reading, key) for a in arms], color=colors[metric, reading])
+            for metric, key in (("pass@1", "gain_pass@1"), ("pass@k", "gain_pass@k"))
+            for reading in ("strict", "neutral")]
+    chart = bar_chart([str(a.get("name", "?")) for a in arms], bars,
                       title="Gain over the base model, per reward (mean over seeds)", y_label="gain")
     parts.append(table(["arm", "reward", "pass@1 (strict)", "gain", "neutral pass@1 gain (per seed)", f"pass@{k}",
                         "gain", "trained on", "run"], rows, numeric=(2, 3, 5, 6))
-                 + figure(chart, narrow=True))
+                 + figure(chart, _GAIN_CAPTION, narrow=True))
     return "".join(parts) + "</section>"
+
+
+_GAIN_CAPTION = ("Whiskers: each gain's 95 % interval as rlvr spurious recorded it (with one seed it spans the "
+                 "held-out tasks only, not training seeds); a bar without one has no interval in spurious.json. "
+                 "Strict: the task's verifier; neutral: the answer read in any format.")
+
+
+def gain_mean(arm: dict[str, Any], reading: str, key: str) -> float | None:
+    """An arm's mean gain (key "gain_pass@1" or "gain_pass@k") in one reading; the strict one of a file
+    from before readings under its old top-level name."""
+    summary = arm.get(reading)
+    gain = summary.get(key) if isinstance(summary, dict) else None
+    if isinstance(gain, dict):
+        return number(gain.get("mean"))
+    return number(arm.get(key)) if reading == "strict" else None
+
+
+def gain_interval(arm: dict[str, Any], reading: str, key: str) -> tuple[float, float] | None:
+    """The 95 % interval the report draws on an arm's gain, or None when spurious.json has none.
+
+    The one place that chooses it: the interval `rlvr spurious` saved with that gain (over seeds, and
+    over held-out problems where it had per-task counts), else (one seed) that seed's paired bootstrap
+    over tasks (evaluate.gains), else a file's old top-level one.
+    """
+    summary = arm.get(reading)
+    gain = summary.get(key) if isinstance(summary, dict) else None
+    candidates = [gain.get("interval") if isinstance(gain, dict) else None]
+    seeds = arm.get("seeds")
+    only = seeds[0].get(reading) if isinstance(seeds, list) and len(seeds) == 1 and isinstance(seeds[0], dict) \
+        else None
+    if isinstance(only, dict):
+        candidates.append(only.get(f"{key}_ci"))
+    if reading == "strict":
+        candidates.append(arm.get(f"{key}_ci"))
+    for pair in candidates:
+        if isinstance(pair, (list, tuple)) and len(pair) == 2 and None not in (number(pair[0]), number(pair[1])):
+            return float(pair[0]), float(pair[1])
+    return None
 
 
 def _gain(arm: dict[str, Any], reading: str) -> dict[str, Any] | None:
     """An arm's pass@1 gain across seeds ({mean, seeds, interval}); None in a file from before seeds."""
     gain = arm[reading].get("gain_pass@1") if isinstance(arm.get(reading), dict) else None
     return gain if isinstance(gain, dict) else None
-
-
-def _mean(arm: dict[str, Any], reading: str) -> Any:
-    gain = _gain(arm, reading)
-    return gain.get("mean") if gain else None
 
 
 def _neutral_gain(arm: dict[str, Any]) -> str:

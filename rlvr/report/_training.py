@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import statistics
+from dataclasses import fields
 from typing import Any
 
+from rlvr._errors import ConfigError
+from rlvr.monitor import HealthThresholds, replay
+from rlvr.monitor.health import DIVERGENCE
 from rlvr.report._html import e, f3, figure, note, signed, table
 from rlvr.report._load import Run, number
-from rlvr.report.svg import Marker, Series, line_chart
+from rlvr.report.svg import Marker, Series, line_chart, message_chart
 
 # (title, [(metric, legend label)], y-axis label, show health markers). Shares get a fixed 0-1 axis.
 _CHARTS: list[tuple[str, list[tuple[str, str]], str, bool]] = [
@@ -48,10 +52,15 @@ def _share_axis(series: list[Series]) -> tuple[float, float] | None:
 
 def training_section(run: Run) -> str:
     metrics = run.metrics
-    health = run.health.data or []
-    markers = _markers(health)
+    warnings = health_warnings(run)
+    markers = _markers(warnings)
     charts = []
     for title, keys, y_label, with_markers in [*_CHARTS, _reasons_chart(metrics)]:
+        if title == "KL to the reference" and not _kl_computed(run):
+            charts.append(figure(message_chart(title, "KL not computed (beta = 0)"),
+                                 "beta = 0: no reference model was loaded, so there is no KL to draw (a line at 0 "
+                                 "would read as measured and found to be zero)."))
+            continue
         series = [Series(label, _points(metrics, key)) for key, label in keys if _has(metrics, key)]
         if not series:
             continue
@@ -62,9 +71,9 @@ def training_section(run: Run) -> str:
     return (
         '<section id="training"><h2>Training</h2>'
         + f'<p class="sub">{e(_timing_line(metrics))}</p>'
-        + _summary_table(metrics)
+        + _summary_table(metrics, skip=() if _kl_computed(run) else ("kl",))
         + f'<div class="grid">{"".join(charts)}</div>'
-        + _health_list(run)
+        + _health_list(run, warnings)
         + "</section>"
     )
 
@@ -85,14 +94,21 @@ def _markers(health: list[dict[str, Any]]) -> list[Marker]:
     return [Marker(step, f"{step:g}: {', '.join(rules)}") for step, rules in sorted(by_step.items())]
 
 
+def _config_section(run: Run, name: str) -> dict[str, Any]:
+    section = (run.config.data or {}).get(name) if run.config.ok else None
+    return section if isinstance(section, dict) else {}
+
+
+def _kl_computed(run: Run) -> bool:
+    """False for a run with beta = 0 that logged no KL other than 0 (older trainers logged a 0 for it)."""
+    beta = number(_config_section(run, "algo").get("beta"))
+    return not (beta == 0 and not any(number(r.get("kl")) for r in run.metrics))
+
+
 def _caption(run: Run, title: str, marked: bool) -> str:
-    parts = []
-    if title == "KL to the reference" and all(number(r.get("kl")) in (None, 0.0) for r in run.metrics):
-        beta = ((run.config.data or {}).get("algo") or {}).get("beta")
-        parts.append("KL is 0 throughout" + (": beta = 0, so no reference model was loaded." if beta == 0 else "."))
-    if marked:
-        parts.append("Dashed red lines: health warnings (listed below).")
-    return " ".join(parts)
+    if title == "KL to the reference" and not any(number(r.get("kl")) for r in run.metrics):
+        return "KL is 0 throughout." + (" Dashed red lines: health warnings (listed below)." if marked else "")
+    return "Dashed red lines: health warnings (listed below)." if marked else ""
 
 
 def _timing_line(metrics: list[dict[str, Any]]) -> str:
@@ -107,12 +123,12 @@ def _timing_line(metrics: list[dict[str, Any]]) -> str:
     return line + "."
 
 
-def _summary_table(metrics: list[dict[str, Any]]) -> str:
+def _summary_table(metrics: list[dict[str, Any]], skip: tuple[str, ...] = ()) -> str:
     first, last = metrics[0], metrics[-1]
     rows = []
     for key, label in _SUMMARY_METRICS:
         a, b = number(first.get(key)), number(last.get(key))
-        if a is None and b is None:
+        if (a is None and b is None) or key in skip:
             continue
         scale = max(abs(a or 0.0), abs(b or 0.0))
         change = _short(b - a, scale, signed=True) if a is not None and b is not None else "–"
@@ -130,17 +146,53 @@ def _short(value: float | None, scale: float, signed: bool = False) -> str:
     return f"{value:{'+' if signed else ''}.{decimals}f}"
 
 
-def _health_list(run: Run) -> str:
+def health_warnings(run: Run) -> list[dict[str, Any]]:
+    """health.jsonl's warnings, then those the current rules find in metrics.jsonl for rules health.jsonl
+    never raised (a run logged before a rule existed, or with longer windows), marked "replayed"."""
+    recorded = [r for r in run.health.data or [] if isinstance(r, dict)]
+    seen = {str(r.get("rule")) for r in recorded}
+    replayed = [{**w.to_dict(), "replayed": True} for w in _replay(run) if w.rule not in seen]
+    return recorded + replayed
+
+
+def _replay(run: Run) -> list[Any]:
+    """The health rules over metrics.jsonl, with the run's own thresholds and planned length where its
+    config.yaml gives them."""
+    section = _config_section(run, "health")
+    default = HealthThresholds()
+    values = {f.name: type(getattr(default, f.name))(section[f.name]) for f in fields(HealthThresholds)
+              if number(section.get(f.name)) is not None}
+    try:
+        thresholds = HealthThresholds(**values)
+    except ConfigError:  # a config that training would have refused: read it with the defaults
+        thresholds = default
+    steps = number(_config_section(run, "run").get("steps"))
+    rows = [{key: value for key, value in row.items() if number(value) is not None} for row in run.metrics]
+    return replay(rows, thresholds, int(steps) if steps and steps >= 1 else None)
+
+
+def _health_list(run: Run, warnings: list[dict[str, Any]]) -> str:
+    parts = []
     if not run.health.ok:
         missing = run.health.problem == "missing"
-        return note("No health.jsonl in this run: health warnings were not recorded." if missing
-                    else run.health.problem, "note" if missing else "warn")
-    if not run.health.data:
-        return note("No health warnings: every health rule held throughout the run.")
-    rows = [[f"{number(r.get('step')) or 0:g}", e(r.get("rule", "")), f3(r.get("value")), e(r.get("message", ""))]
-            for r in run.health.data]
-    return ('<h3 class="warn">Health warnings</h3>'
-            + table(["step", "rule", "value", "message"], rows, numeric=(0, 2)))
+        parts.append(note("No health.jsonl in this run: health warnings were not recorded." if missing
+                          else run.health.problem, "note" if missing else "warn"))
+    if not warnings:
+        return "".join(parts) + note("No health warnings: every health rule held throughout the run"
+                                     + ("." if run.health.ok else " (replayed on metrics.jsonl)."))
+    divergence = next((w for w in warnings if w.get("rule") == DIVERGENCE), None)
+    if divergence is not None:
+        parts.append(f'<p class="verdict bad"><b>Reward–metric divergence</b> from step '
+                     f"{number(divergence.get('step')) or 0:g}: {e(divergence.get('message', ''))}.</p>")
+    rows = [[f"{number(r.get('step')) or 0:g}", e(r.get("rule", "")) + (" <span class=\"note\">(replayed)</span>"
+                                                                      if r.get("replayed") else ""),
+             f3(r.get("value")), e(r.get("message", ""))] for r in warnings]
+    replayed = any(r.get("replayed") for r in warnings)
+    return "".join(parts) + ('<h3 class="warn">Health warnings</h3>'
+                             + table(["step", "rule", "value", "message"], rows, numeric=(0, 2))
+                             + (note("Replayed: found by the current health rules in metrics.jsonl, not recorded "
+                                     "by the run (its trainer predates the rule or used longer windows).")
+                                if replayed else ""))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Small SVG charts drawn by hand, for a report that must open offline (no plotting library, no script).
 
     line_chart([Series("reward", [(1, 0.1), (2, 0.4)])], title="Reward", markers=[Marker(2, "step 2: kl")])
-    bar_chart(["real", "random"], [Bars("pass@1 gain", [0.4, 0.1])], title="Gains per arm")
+    bar_chart(["real", "random"], [Bars("pass@1 gain", [0.4, 0.1], [(0.3, 0.5), (-0.1, 0.3)])], title="Gains")
+    scatter_chart([Dots("strict", [(0.2, 0.5, "task-1")])], title="Per task", x_label="base", y_label="trained")
+    message_chart("KL to the reference", "KL not computed (beta = 0)")
 
-Both return one `<svg>` element as a string (well-formed XML, every text escaped) that scales to
+Each returns one `<svg>` element as a string (well-formed XML, every text escaped) that scales to
 its container. The plot area is a `<rect class="plot-area">`; data coordinates map linearly into it
 (or by log2 on the x axis with `x_log=True`).
 """
@@ -42,10 +44,20 @@ class Marker:
 
 @dataclass(frozen=True)
 class Bars:
-    """One bar per group, in group order."""
+    """One bar per group, in group order; `intervals` (lo, hi) per bar, or None for one without, draw whiskers."""
 
     label: str
-    values: Sequence[float]
+    values: Sequence[float | None]
+    intervals: Sequence[tuple[float, float] | None] | None = None
+    color: str | None = None
+
+
+@dataclass(frozen=True)
+class Dots:
+    """Scatter points (x, y, name); the name is the point's hover title."""
+
+    label: str
+    points: Sequence[tuple[float, float, str]]
     color: str | None = None
 
 
@@ -298,8 +310,10 @@ def bar_chart(
     width: int = 540,
     height: int = 280,
 ) -> str:
-    """Grouped bars (one group per name, one bar per `Bars` in each) from a zero line, labelled with values."""
-    values = [v for b in bars for v in b.values if _finite(v)]
+    """Grouped bars (one group per name, one bar per `Bars` in each) from a zero line, labelled with values,
+    with a whisker over each bar that has an interval."""
+    values = [v for b in bars for v in [*b.values, *(end for i in b.intervals or () if i for end in i)]
+              if _finite(v)]
     # 15 % headroom keeps the value labels of the tallest bars inside the plot area.
     y_ticks = nice_ticks(1.15 * min([0.0, *values]), 1.15 * max([0.0, *values]))
     y_labels = _labelled(y_ticks, format_tick)
@@ -321,9 +335,78 @@ def bar_chart(
             parts.append(f'<rect class="bar" x="{x:.1f}" y="{min(y, zero):.1f}" width="{bar_w - 2:.1f}" '
                          f'height="{abs(zero - y):.1f}" fill="{color}"><title>{escape(groups[i])}, '
                          f'{escape(b.label)}: {value:.4g}</title></rect>')
+            ci = b.intervals[i] if b.intervals and i < len(b.intervals) else None
+            if ci is not None and _finite(ci[0]) and _finite(ci[1]):
+                parts += _whisker(frame, x + (bar_w - 2) / 2, ci, escape(f"{groups[i]}, {b.label}"))
+                y = min(y, frame.y(max(ci))) if value >= 0 else max(y, frame.y(min(ci)))  # the label clears it
             label_y = y - 4 if value >= 0 else y + FONT + 2
-            parts.append(_text(x + (bar_w - 2) / 2, label_y, value_format.format(value), anchor="middle",
-                               size=FONT - 1, fill="#333"))
+            text = value_format.format(value)
+            size = FONT - 1 if _text_width(text, FONT - 1) <= bar_w else FONT - 3  # narrow bars: smaller labels
+            parts.append(_text(x + (bar_w - 2) / 2, label_y, text, anchor="middle", size=size, fill="#333"))
     parts.append(f'<line x1="{frame.left:.1f}" y1="{zero:.1f}" x2="{frame.left + frame.width:.1f}" y2="{zero:.1f}" '
                  'stroke="#333"/>')
+    return _svg(width, height, title, parts)
+
+
+def _whisker(frame: _Frame, x: float, interval: tuple[float, float], label: str) -> list[str]:
+    """A vertical line from lo to hi with short caps: the bar's 95 % interval."""
+    lo, hi = frame.y(min(interval)), frame.y(max(interval))
+    title = f"<title>{label}: 95 % interval [{min(interval):+.3f}, {max(interval):+.3f}]</title>"
+    return [f'<g class="whisker" stroke="#222" stroke-width="1.3">{title}'
+            f'<line x1="{x:.1f}" y1="{lo:.1f}" x2="{x:.1f}" y2="{hi:.1f}"/>'
+            f'<line x1="{x - 4:.1f}" y1="{lo:.1f}" x2="{x + 4:.1f}" y2="{lo:.1f}"/>'
+            f'<line x1="{x - 4:.1f}" y1="{hi:.1f}" x2="{x + 4:.1f}" y2="{hi:.1f}"/></g>']
+
+
+def scatter_chart(
+    dots: Sequence[Dots],
+    *,
+    title: str = "",
+    x_label: str = "",
+    y_label: str = "",
+    diagonal: bool = True,
+    notes: Sequence[str] = (),
+    width: int = 540,
+    height: int = 320,
+) -> str:
+    """Points on a square 0-1 by 0-1 plot (shares such as per-task pass rates), with the y = x diagonal:
+    above it y is larger than x. One translucent circle per point; points on the same spot read darker
+    and are counted beside it. `notes`, lines of text (counts, say), fill the room right of the square."""
+    ticks = nice_ticks(0.0, 1.0)
+    labels = _labelled(ticks, format_tick)
+    colors = [d.color or PALETTE[i % len(PALETTE)] for i, d in enumerate(dots)]
+    parts, left, top, plot_w, plot_h = _frame_box(
+        title, [(d.label, c, False) for d, c in zip(dots, colors)], width, height, x_label, y_label,
+        [label for _, label in labels])
+    side = min(plot_w, plot_h)  # square: the diagonal at 45 degrees
+    frame = _Frame(left, top, side, side, (0.0, 1.0), (0.0, 1.0))
+    parts += _axes(frame, labels, labels, x_label, y_label)
+    if diagonal:
+        parts.append(f'<line class="diagonal" x1="{frame.x(0):.1f}" y1="{frame.y(0):.1f}" x2="{frame.x(1):.1f}" '
+                     f'y2="{frame.y(1):.1f}" stroke="#888" stroke-dasharray="5 4"/>')
+    for d, color in zip(dots, colors):
+        stacks: dict[tuple[float, float], int] = {}  # points drawn on the same spot
+        for x, y, name in d.points:
+            if _finite(x) and _finite(y):
+                parts.append(f'<circle class="point" cx="{frame.x(x):.1f}" cy="{frame.y(y):.1f}" r="4.5" '
+                             f'fill="{color}" fill-opacity="0.45" stroke="{color}">'
+                             f"<title>{escape(name)}: {x:.3g} → {y:.3g}</title></circle>")
+                spot = (round(frame.x(x)), round(frame.y(y)))
+                stacks[spot] = stacks.get(spot, 0) + 1
+        parts += [_text(cx + 7, cy - 5, f"{n}", size=FONT - 2, fill="#333", extra=' class="stack"')
+                  for (cx, cy), n in stacks.items() if n > 1]  # how many points a darker circle hides
+    for i, line in enumerate(notes):
+        parts.append(_text(left + side + 24, top + FONT + 4 + i * (FONT + 8), line, fill="#333",
+                           extra=' class="count"'))
+    return _svg(width, height, title, parts)
+
+
+def message_chart(title: str, message: str, *, width: int = 540, height: int = 280) -> str:
+    """A chart's frame with a sentence where the data would be: for a quantity that was not computed,
+    which a line at zero would misreport as measured and found to be zero."""
+    parts, left, top, plot_w, plot_h = _frame_box(title, [], width, height, "", "", [])
+    parts.append(f'<rect class="plot-area" x="{left:.1f}" y="{top:.1f}" width="{plot_w:.1f}" height="{plot_h:.1f}" '
+                 'fill="#f6f6f6" stroke="#bbb" stroke-dasharray="4 3"/>')
+    parts.append(_text(left + plot_w / 2, top + plot_h / 2 + FONT / 3, message, anchor="middle", size=FONT + 1,
+                       fill="#555", extra=' class="message"'))
     return _svg(width, height, title, parts)

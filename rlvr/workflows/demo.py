@@ -59,6 +59,8 @@ class Plan:
     max_new_tokens: int = 32
     seeds: int = 2  # every arm is trained once per seed; one seed is an anecdote
     random_p: float = 0.5  # the random control's rate: p = 0.5 makes most groups informative
+    max_seeds: int | None = None  # `--seeds auto`: seeds are added until the decision, up to this many
+    delta: float | None = None  # the smallest held-out pass@1 gain that matters (None: decide.DELTA)
 
 
 FULL = Plan()
@@ -80,7 +82,7 @@ def run_demo(model: str, root: Path, plan: Plan, seed: int = 0, progress: bool =
     from rlvr.evaluate.gains import compare_sets, format_comparison_sets
     from rlvr.evaluate.runner import write_eval
     from rlvr.train.config import load_config
-    from rlvr.workflows.spurious import format_spurious, run_spurious
+    from rlvr.workflows.spurious import barely_trained, format_spurious, run_spurious
 
     start, timings = time.perf_counter(), {}
 
@@ -100,19 +102,24 @@ def run_demo(model: str, root: Path, plan: Plan, seed: int = 0, progress: bool =
     config_path = root / "grpo.yaml"
     config_path.write_text(_config_yaml(model, curated, files, plan, seed, root))
     config = load_config(config_path)
+    seeds = f"up to {plan.max_seeds} seeds (auto)" if plan.max_seeds else f"{plan.seeds} seed(s) each"
     t = stage("grpo", 3, f"GRPO, {plan.steps} steps of {plan.prompts_per_step} prompts x {plan.group_size} "
                          f"samples; then 4: the same with a random reward (p = {plan.random_p}) and with the format "
-                         f"reward alone (controls); {plan.seeds} seed(s) each")
+                         f"reward alone (controls); {seeds}")
     spurious = run_spurious(config, root, controls=("random", "format"), random_p=plan.random_p, progress=progress,
-                            seeds=tuple(seed + i for i in range(plan.seeds)))
+                            seeds=tuple(seed + i for i in range(1 if plan.max_seeds else plan.seeds)),
+                            max_seeds=plan.max_seeds, **({} if plan.delta is None else {"delta": plan.delta}))
     timings["grpo_and_controls"] = time.perf_counter() - t
 
     t = stage("compare", 5, "compare base and trained on each held-out set (first seed), strict and format-neutral")
     base = json.loads((root / "real" / "eval" / "base.json").read_text())
     final = json.loads((root / "real" / "eval" / "final.json").read_text())
-    comparison = compare_sets(base, final, seed=seed)
+    comparison = compare_sets(base, final, seed=seed, **({} if plan.delta is None else {"delta": plan.delta}))
     write_eval(comparison, root / "compare.json")
-    print(format_comparison_sets(comparison))
+    if spurious["arms"][0].get("barely_trained"):  # no verdict words beside an arm that barely trained
+        print(f"{barely_trained(spurious['arms'][0])}\nThe numbers are in {root / 'compare.json'}.")
+    else:
+        print(format_comparison_sets(comparison))
     print()
     print(format_spurious(spurious))
     timings["compare"] = time.perf_counter() - t
@@ -208,6 +215,36 @@ def _report(root: Path) -> Path | None:
     return path
 
 
+def _set_verdict(comparison: dict[str, Any]) -> str:
+    """A task set's verdict word and, beside it, the decision on its format-neutral pass@1 (one seed)."""
+    verdict = comparison["verdict"].replace("_", " ") if comparison["verdict"] != "no_change" else "flat"
+    decision = comparison["neutral"].get("decision")
+    return verdict if decision is None else f"{verdict} (neutral pass@1: {decision.replace('_', ' ')})"
+
+
+def _short(analysis: dict[str, Any]) -> str:
+    """"inconclusive, +0.037 [-0.046, +0.119]": a decision beside its numbers."""
+    low, high = analysis["interval"]
+    return f"{analysis['decision'].replace('_', ' ')}, {analysis['gain']:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def _plan_lines(spurious: dict[str, Any], barely: bool) -> list[str]:
+    """The last lines: how the seeds were chosen (`--seeds auto`) and what a decision at delta needs."""
+    from rlvr.evaluate.decide import plan_text
+
+    lines = []
+    sequential = spurious.get("sequential")
+    if sequential:
+        lines.append(f"  seeds auto: {sequential['seeds_used']} of at most {sequential['max_seeds']} seeds, "
+                     + ("stopped at a decision" if sequential["stopped"] else "no decision by the last seed")
+                     + f" ({sequential['method']}).")
+    analysis = spurious["arms"][0]["neutral"]["gain_pass@1"].get("analysis", {})
+    if barely or "variance_shares" not in analysis:
+        return lines
+    lines.append(f"  to decide at delta {analysis['delta']:.2f} (the real arm, format-neutral pass@1):")
+    return lines + ["    " + line for line in plan_text(analysis).splitlines()]
+
+
 def verdict_in_words(record: dict[str, Any], root: Path) -> str:
     """The closing paragraph: what training bought, in plain words, decided on the format-neutral reading."""
     sets = record["comparison"]["sets"]
@@ -215,6 +252,7 @@ def verdict_in_words(record: dict[str, Any], root: Path) -> str:
     spurious = record["spurious"]
     seeds = spurious.get("seeds", [0])
     k = headline["k"]
+    barely = bool(spurious["arms"][0].get("barely_trained"))  # no verdict word beside what barely trained
     lines = [f"== what {record['plan']['steps']} GRPO steps bought {record['model']} "
              f"({len(seeds)} seed{'s' if len(seeds) > 1 else ''}) ==",
              "  strict: the task's verifier (a bare number); neutral: the answer read in any format (attribution only)"]
@@ -224,11 +262,15 @@ def verdict_in_words(record: dict[str, Any], root: Path) -> str:
                      f"{c['base']['pass@1']:.3f} -> {c['trained']['pass@1']:.3f}, {at_k} {c['base'][at_k]:.3f} -> "
                      f"{c['trained'][at_k]:.3f} | "
                      f"neutral pass@1 {n['base']['pass@1']:.3f} -> {n['trained']['pass@1']:.3f}, {at_k} "
-                     f"{n['base'][at_k]:.3f} -> {n['trained'][at_k]:.3f}   {c['verdict'].replace('_', ' ')}")
+                     f"{n['base'][at_k]:.3f} -> {n['trained'][at_k]:.3f}"
+                     + ("" if barely else f"   {_set_verdict(c)}"))
     neutral = headline["neutral"]
-    lines.append(f"  verdict on {name} (seed {seeds[0]}): {headline['verdict_words']}.")
+    if not barely:
+        one = neutral.get("gain_analysis")
+        lines.append(f"  verdict on {name} (seed {seeds[0]}): {headline['verdict_words']}."
+                     + ("" if one is None else f" Its format-neutral pass@1 on this seed: {_short(one)}."))
     per_seed = [(row["seed"], row["verdict"]) for row in spurious["arms"][0].get("seeds", [])]
-    if len(per_seed) > 1:
+    if len(per_seed) > 1 and not barely:
         lines.append("  verdict per seed: " + ", ".join(f"seed {s} {v.replace('_', ' ')}" for s, v in per_seed)
                      + ("" if len({v for _, v in per_seed}) == 1 else " (the seeds disagree: no single verdict)"))
     f = headline["format"]
@@ -248,20 +290,23 @@ def verdict_in_words(record: dict[str, Any], root: Path) -> str:
     if record["base_rate"] == 0:
         lines.append("  the base model never earned any reward on the training prompts (p = 0): every group had "
                      "equal rewards, so GRPO had no signal to learn from (see the health warnings in the report).")
-    lines.append("  held-out pass@1 gain per arm, mean over seeds [95 % t-interval] (per seed), and what it trained "
-                 "on:")
+    lines.append("  held-out pass@1 gain per arm: mean [95 % interval over seeds and problems], decision (each seed's "
+                 "mean), and what it trained on:")
     for arm in spurious["arms"]:
         parts = []
         for reading in ("strict", "neutral"):
             g = arm[reading]["gain_pass@1"]
             spread = (f" [{g['interval'][0]:+.3f}, {g['interval'][1]:+.3f}]" if g["interval"] else "")
-            parts.append(f"{reading} {g['mean']:+.3f}{spread} ({', '.join(f'{v:+.3f}' for v in g['seeds'])})")
+            said = "" if arm.get("barely_trained") or "decision" not in g else f", {g['decision'].replace('_', ' ')}"
+            parts.append(f"{reading} {g['mean']:+.3f}{spread}{said} ({', '.join(f'{v:+.3f}' for v in g['seeds'])})")
         weak = ", TOO WEAK TO CONCLUDE" if arm.get("too_weak") else ""
+        weak += ", BARELY TRAINED: NO VERDICT" if arm.get("barely_trained") else ""
         lines.append(f"    {arm['name']:<7}{'; '.join(parts)}; trained {arm['rows_trained']} rows, informative "
                      f"groups {arm['informative_frac']:.2f}{weak}")
     lines.append(f"  conclusion: {spurious['conclusion']}")
     for warning in spurious["warnings"]:
         lines.append(f"  warning: {warning}.")
+    lines += _plan_lines(spurious, barely)
     if record["report"]:
         lines.append(f"  report: {record['report']} (open it in a browser; it works offline)")
     lines.append(f"  everything is in {root}/ ; wall time {record['timings_s']['total'] / 60:.1f} min")

@@ -95,6 +95,7 @@ def load_pipeline(path: str | Path) -> dict[str, Any]:
 
 def run_pipeline(pipeline: dict[str, Any], base_dir: Path = Path("."), progress: bool = True) -> dict[str, Any]:
     """Run (or resume) every stage; returns the state: current model, dataset, evals, stage records."""
+    _check_task_files(pipeline, base_dir)
     root = Path(pipeline["output_dir"])
     root.mkdir(parents=True, exist_ok=True)
     state: dict[str, Any] = {"model": pipeline["model"], "dataset": None, "evals": {}, "stages": [],
@@ -125,6 +126,18 @@ def run_pipeline(pipeline: dict[str, Any], base_dir: Path = Path("."), progress:
     report = _report(root, state)
     print(f"\npipeline finished: {len(state['stages'])} of {total} stages; report {report}")
     return state
+
+
+def _check_task_files(pipeline: dict[str, Any], base_dir: Path) -> None:
+    """Every distill and eval stage's task file read and its verifiers built (a plugin path refused unless
+    allowed) before the first stage runs: bad input fails before a model loads or a folder is made."""
+    from rlvr.tasks.judge import check_verifiers
+
+    for stage in pipeline["stages"]:
+        (kind, options), = stage.items()
+        if kind in ("distill", "eval"):
+            for path, tasks in _load_tasks(_paths(kind, options or {}, base_dir)).values():
+                check_verifiers(tasks, path)
 
 
 def _paths(kind: str, options: dict[str, Any], base_dir: Path) -> dict[str, Any]:

@@ -25,7 +25,12 @@ conclude": it received too little gradient to say anything, and no sentence then
 the real gain comes from. A control that raises held-out pass@1 (either reading) by more than
 5 points, or by more than half of the real gain, is a warning: the real gain may be a side
 effect of training (format drift, shorter answers, clipping bias), not of what the verifier
-checks. Gains are means over seeds, with the per-seed values and a t-interval across seeds.
+checks. Gains are means over seeds, with the per-seed values and one 95 % interval over seeds and
+held-out problems (`evaluate.decide`); every sentence about a gain is a decision at delta (0.05 of
+pass@1 by default): gain, loss, no gain beyond delta, or inconclusive. A control "did not reproduce"
+the real gain only when its own interval ends below delta. An arm whose groups were almost never
+informative (under 5 %, e.g. a base model that never wrote the format) barely trained: it gets no
+verdict, only what it trained on.
 The result goes to ROOT/spurious.json and into the real arm's run directory, where
 `rlvr report` shows it.
 """
@@ -42,6 +47,7 @@ import numpy as np
 
 from rlvr._errors import ConfigError
 from rlvr._io import write_json
+from rlvr.evaluate.decide import ALPHA, DELTA, decide, decision_sentence
 
 SPURIOUS_FORMAT = 1
 WARN_ABSOLUTE = 0.05  # a control gain above 5 points of pass@1 ...
@@ -52,6 +58,7 @@ WARN_RELATIVE = 0.5  # ... or above half of the real gain is a warning
 _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 WEAK_ROWS = 0.5  # a control that trained on fewer than half the real arm's rows proves nothing
+BARELY_INFORMATIVE = 0.05  # an arm with fewer informative groups than this barely trained: no verdict
 
 
 @dataclass(frozen=True)
@@ -122,12 +129,16 @@ def measure_base_rate(config: Any, prompts: int, progress: bool = True) -> tuple
 def run_spurious(config: Any, root: str | Path, *, controls: tuple[str, ...] = ("random",),
                  format_reward: str | dict | None = None, random_p: float | None = 0.5,
                  base_rate: float | None = None, rate_source: str = "given", rate_prompts: int = 16,
-                 seeds: tuple[int, ...] | None = None, progress: bool = True) -> dict[str, Any]:
+                 seeds: tuple[int, ...] | None = None, progress: bool = True, max_seeds: int | None = None,
+                 delta: float = DELTA) -> dict[str, Any]:
     """Train every arm for every seed (reusing finished runs) and return the spurious.json record.
 
     random_p: the random arm's p; None matches it to the base rate (`base_rate`, or measured on
     `rate_prompts` training prompts). rate_source: how a given base rate was obtained, for the record.
     seeds: run.seed of each repetition (default: the config's seed alone).
+    max_seeds (`--seeds auto`): train the real arm on seeds[0], seeds[0] + 1, ... until its format-neutral
+    decision at `delta` is reached or max_seeds are spent (`decide.sequential_seeds`: Bonferroni over the
+    planned looks, so every interval in the record is at level 0.05 / looks), then the controls on as many.
     """
     from rlvr.train.trainer import train
 
@@ -147,30 +158,59 @@ def run_spurious(config: Any, root: str | Path, *, controls: tuple[str, ...] = (
     p = base_rate if random_p is None else random_p
     p_source = "the real reward's base rate" if random_p is None else "fixed, not matched to the base rate"
     plan = arms(config, p, controls, format_reward, p_source)  # bad controls fail before any training
+
+    def train_seed(arm: Arm, i: int, seed: int, several: bool) -> dict[str, Any]:
+        run_dir = root / (arm.name if i == 0 else f"{arm.name}-seed{seed}")
+        reward = {**arm.reward, "seed": seed} if arm.name == "random" else arm.reward  # a fresh coin per seed
+        arm_config = replace(config, data=replace(config.data, reward=reward, group_reward=arm.group_reward),
+                             run=replace(config.run, output_dir=str(run_dir), seed=seed))
+        label = f"{arm.name}, seed {seed}" if several else arm.name
+        if _finished(run_dir, arm_config):
+            print(f"[{label}] reusing the finished run in {run_dir}", flush=True)
+        else:
+            print(f"[{label}] training with {arm.description}", flush=True)
+            shared_base = root / (plan[0].name if i == 0 else f"{plan[0].name}-seed{seed}") / "eval" / "base.json"
+            if arm is not plan[0] and shared_base.exists() and not (run_dir / "metrics.jsonl").exists():
+                (run_dir / "eval").mkdir(parents=True, exist_ok=True)  # same model, seed, tasks: same base eval
+                shutil.copyfile(shared_base, run_dir / "eval" / "base.json")
+            train(arm_config, progress=progress)
+        return run_result(seed, run_dir)
+
+    real_runs, sequential, alpha = None, None, ALPHA
+    if max_seeds:
+        real_runs, sequential = _real_arm_until_decided(lambda i: train_seed(plan[0], i, seeds[0] + i, True),
+                                                        max_seeds, delta)
+        seeds, alpha = tuple(seeds[0] + i for i in range(len(real_runs))), ALPHA / sequential["looks"]
     results = []
     for arm in plan:
-        runs = []
-        for i, seed in enumerate(seeds):
-            run_dir = root / (arm.name if i == 0 else f"{arm.name}-seed{seed}")
-            reward = {**arm.reward, "seed": seed} if arm.name == "random" else arm.reward  # a fresh coin per seed
-            arm_config = replace(config, data=replace(config.data, reward=reward, group_reward=arm.group_reward),
-                                 run=replace(config.run, output_dir=str(run_dir), seed=seed))
-            label = f"{arm.name}, seed {seed}" if len(seeds) > 1 else arm.name
-            if _finished(run_dir, arm_config):
-                print(f"[{label}] reusing the finished run in {run_dir}", flush=True)
-            else:
-                print(f"[{label}] training with {arm.description}", flush=True)
-                shared_base = root / (plan[0].name if i == 0 else f"{plan[0].name}-seed{seed}") / "eval" / "base.json"
-                if arm is not plan[0] and shared_base.exists() and not (run_dir / "metrics.jsonl").exists():
-                    (run_dir / "eval").mkdir(parents=True, exist_ok=True)  # same model, seed, tasks: same base eval
-                    shutil.copyfile(shared_base, run_dir / "eval" / "base.json")
-                train(arm_config, progress=progress)
-            runs.append(run_result(seed, run_dir))
+        runs = real_runs if real_runs and arm is plan[0] else \
+            [train_seed(arm, i, seed, len(seeds) > 1) for i, seed in enumerate(seeds)]
         results.append({"name": arm.name, "reward": arm.description, "runs": runs})
-    record = summarise_arms(results, base_rate, source, rollouts, config.data.eval_k, random_p=p)
+    record = summarise_arms(results, base_rate, source, rollouts, config.data.eval_k, random_p=p, delta=delta,
+                            alpha=alpha)
+    if sequential:
+        record["sequential"] = sequential
     write_json(record, root / "spurious.json")
     write_json(record, root / plan[0].name / "spurious.json")  # where `rlvr report` looks for it
     return record
+
+
+def _real_arm_until_decided(train_seed: Any, max_seeds: int, delta: float
+                            ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """`--seeds auto`: the real arm's runs, one seed at a time until its format-neutral decision on the first
+    held-out set (from 2 seeds on, Bonferroni over the looks), and how the looking went."""
+    from rlvr.evaluate.decide import sequential_seeds
+
+    runs: list[dict[str, Any]] = []
+
+    def next_seed(i: int) -> tuple[Any, ...]:
+        runs.append(train_seed(i))
+        counts = next(iter(runs[-1]["counts"].values()))
+        return counts["neutral"]["base"], counts["neutral"]["trained"], counts["n_base"], counts["n_trained"]
+
+    result = sequential_seeds(next_seed, max_seeds=max_seeds, delta=delta)
+    return runs, {"method": result["sequential"], "looks": result["looks"], "max_seeds": max_seeds,
+                  "seeds_used": len(runs), "stopped": result["stopped"]}
 
 
 def _finished(run_dir: Path, config: Any) -> bool:
@@ -184,13 +224,14 @@ def _finished(run_dir: Path, config: Any) -> bool:
 
 
 def run_result(seed: int, run_dir: Path) -> dict[str, Any]:
-    """One finished run: its held-out comparison per task set and what it actually trained on."""
-    from rlvr.evaluate.gains import compare_sets
+    """One finished run: its held-out comparison per task set, the per-task pass counts (for the interval
+    over seeds and problems) and what it actually trained on."""
+    from rlvr.evaluate.gains import compare_sets, pass_counts
 
     base = json.loads((run_dir / "eval" / "base.json").read_text())
     final = json.loads((run_dir / "eval" / "final.json").read_text())
     return {"seed": seed, "run_dir": str(run_dir), "sets": compare_sets(base, final)["sets"],
-            "trained": training_signal(run_dir)}
+            "counts": pass_counts(base, final), "trained": training_signal(run_dir)}
 
 
 def training_signal(run_dir: Path) -> dict[str, float]:
@@ -234,20 +275,23 @@ def _seed_row(run: dict[str, Any], headline: str) -> dict[str, Any]:
 
 
 def summarise_arms(results: list[dict[str, Any]], base_rate: float | None, source: str, rollouts: int, k: int,
-                   random_p: float | None = None) -> dict[str, Any]:
-    """Each arm's gains on the first held-out set, per seed and across seeds, its training signal,
-    the warnings, and a conclusion in words that the weakest evidence can support."""
+                   random_p: float | None = None, delta: float = DELTA, alpha: float = ALPHA) -> dict[str, Any]:
+    """Each arm's gains on the first held-out set, per seed and across seeds and problems with a decision at
+    `delta`, its training signal, the warnings, and a conclusion that the weakest evidence can support."""
     headline = next(iter(results[0]["runs"][0]["sets"]))
     arms_out = []
     for r in results:
         seeds = [_seed_row(run, headline) for run in r["runs"]]
-        summary = {reading: {key: across_seeds([s[reading][key] for s in seeds])
-                             for key in ("gain_pass@1", "gain_pass@k")} for reading in ("strict", "neutral")}
+        summary = {reading: {"gain_pass@1": _pass1_gain(r["runs"], seeds, headline, reading, delta, alpha),
+                             "gain_pass@k": across_seeds([s[reading]["gain_pass@k"] for s in seeds])}
+                   for reading in ("strict", "neutral")}
         first = seeds[0]
+        informative = float(np.mean([s["informative_frac"] for s in seeds]))
         arms_out.append({
             "name": r["name"], "reward": r["reward"], "run_dir": first["run_dir"], "seeds": seeds,
             "rows_trained": int(sum(s["rows"] for s in seeds)),
-            "informative_frac": float(np.mean([s["informative_frac"] for s in seeds])),
+            "informative_frac": informative,
+            "barely_trained": informative < BARELY_INFORMATIVE,
             "mean_abs_advantage": float(np.mean([s["mean_abs_advantage"] for s in seeds])),
             **summary,
             # The strict reading's means, under the names older readers of spurious.json know.
@@ -255,8 +299,7 @@ def summarise_arms(results: list[dict[str, Any]], base_rate: float | None, sourc
             "pass@k": [float(np.mean([s["strict"]["pass@k"][i] for s in seeds])) for i in (0, 1)],
             "gain_pass@1": summary["strict"]["gain_pass@1"]["mean"],
             "gain_pass@k": summary["strict"]["gain_pass@k"]["mean"],
-            "gain_pass@1_ci": first["strict"]["gain_pass@1_ci"] if len(seeds) == 1
-            else summary["strict"]["gain_pass@1"]["interval"],
+            "gain_pass@1_ci": summary["strict"]["gain_pass@1"]["interval"] or first["strict"]["gain_pass@1_ci"],
         })
     real = arms_out[0]
     for arm in arms_out[1:]:
@@ -264,25 +307,54 @@ def summarise_arms(results: list[dict[str, Any]], base_rate: float | None, sourc
     real["too_weak"] = False
     warnings = {reading: _control_warnings(real, arms_out[1:], reading) for reading in ("neutral", "strict")}
     return {"rlvr_spurious": SPURIOUS_FORMAT, "base_rate": base_rate, "base_rate_source": source,
-            "base_rate_rollouts": rollouts, "random_p": random_p, "k": k, "set": headline,
+            "base_rate_rollouts": rollouts, "random_p": random_p, "k": k, "set": headline, "delta": delta,
             "seeds": [s["seed"] for s in real["seeds"]], "arms": arms_out,
             "warnings": warnings["neutral"] + warnings["strict"],
             "conclusion": _conclusion(arms_out, warnings["neutral"], warnings["strict"])}
 
 
+def _pass1_gain(runs: list[dict[str, Any]], seeds: list[dict[str, Any]], headline: str, reading: str,
+                delta: float, alpha: float = ALPHA) -> dict[str, Any]:
+    """One reading's pass@1 gain over the seeds: mean, per-seed values, interval, decision and its analysis.
+
+    The interval spans seeds and held-out problems when the runs carry per-task counts (`run_result`); a
+    record from before they did falls back to the t-interval across seeds (problems held fixed) or, for
+    one seed, that seed's bootstrap over tasks."""
+    from rlvr.evaluate.gains import gain_over_seeds
+
+    values = [s[reading]["gain_pass@1"] for s in seeds]
+    if all(headline in run.get("counts", {}) for run in runs):
+        a = gain_over_seeds([run["counts"][headline] for run in runs], reading, delta=delta, alpha=alpha)
+        return {"mean": a["gain"], "seeds": values, "interval": a["interval"], "decision": a["decision"],
+                "analysis": a}
+    out = across_seeds(values)
+    interval = out["interval"] or seeds[0][reading]["gain_pass@1_ci"]
+    a = {"gain": out["mean"], "interval": interval, "delta": delta, "decision": decide(interval, delta),
+         "seeds": len(values), "problems": None, "spans_seeds": len(values) > 1}
+    return {**out, "decision": a["decision"], "analysis": a}
+
+
 def _control_warnings(real: dict[str, Any], controls: list[dict[str, Any]], reading: str) -> list[str]:
-    """The controls that moved held-out pass@1 of one reading too much (see the module docstring)."""
+    """The controls that moved held-out pass@1 of one reading too much (see the module docstring), each
+    with its own decision: a warning is raised on the mean, a caution, and says what the interval allows."""
     out = []
     real_gain = real[reading]["gain_pass@1"]["mean"]
     for arm in controls:
-        gain = arm[reading]["gain_pass@1"]["mean"]
+        g = arm[reading]["gain_pass@1"]
+        gain, own = g["mean"], _decision_words(g)
         if gain > WARN_ABSOLUTE:
-            out.append(f"the {arm['name']} control raised held-out {reading} pass@1 by {gain:+.3f} "
-                       f"(more than {WARN_ABSOLUTE:.2f})")
+            out.append(f"the {arm['name']} control moved held-out {reading} pass@1 by {gain:+.3f} "
+                       f"(more than {WARN_ABSOLUTE:.2f}; {own})")
         elif real_gain > 0 and gain > WARN_RELATIVE * real_gain:
-            out.append(f"the {arm['name']} control raised held-out {reading} pass@1 by {gain:+.3f}, more "
-                       f"than half of the real run's {real_gain:+.3f}")
+            out.append(f"the {arm['name']} control moved held-out {reading} pass@1 by {gain:+.3f}, more "
+                       f"than half of the real run's {real_gain:+.3f} ({own})")
     return out
+
+
+def _decision_words(gain: dict[str, Any]) -> str:
+    """"decision: gain, interval [a, b]": the short form beside a number."""
+    low, high = gain["analysis"]["interval"]
+    return f"decision: {gain['decision'].replace('_', ' ')}, interval [{low:+.3f}, {high:+.3f}]"
 
 
 def _conclusion(arms: list[dict[str, Any]], warnings: list[str], strict_warnings: list[str]) -> str:
@@ -290,16 +362,22 @@ def _conclusion(arms: list[dict[str, Any]], warnings: list[str], strict_warnings
     format-only arm) says how much of a strict gain the answer's format alone buys."""
     real, controls = arms[0], arms[1:]
     gain = real["neutral"]["gain_pass@1"]
-    spread = ("" if gain["interval"] is None else
-              f", {len(gain['seeds'])} seeds, interval [{gain['interval'][0]:+.3f}, {gain['interval'][1]:+.3f}]")
+    if real.get("barely_trained"):
+        return barely_trained(real)
     one_seed = " One seed is an anecdote, not a conclusion: run --seeds 2 or more." if len(gain["seeds"]) < 2 else ""
     strict = (f" Strict reading: {'; '.join(strict_warnings)}, so a strict gain of that size is the answer's "
               "format, not accuracy." if strict_warnings and not warnings else "")
-    return _finding(real, controls, warnings, gain, spread) + strict + one_seed
+    return _finding(real, controls, warnings, gain) + strict + one_seed
 
 
-def _finding(real: dict[str, Any], controls: list[dict[str, Any]], warnings: list[str], gain: dict[str, Any],
-             spread: str) -> str:
+def barely_trained(arm: dict[str, Any]) -> str:
+    """The only thing said of an arm that barely trained: what it trained on, no verdict."""
+    return (f"no verdict: the {arm['name']} arm barely trained ({arm['rows_trained']} rows with a gradient, "
+            f"informative groups {arm['informative_frac']:.2f}), so its held-out change says nothing about what "
+            "the reward teaches; make the base model earn some reward first (curate prompts, a format term).")
+
+
+def _finding(real: dict[str, Any], controls: list[dict[str, Any]], warnings: list[str], gain: dict[str, Any]) -> str:
     weak = [a for a in controls if a["too_weak"]]
     if warnings:
         return ("a control reward moved held-out format-neutral pass@1 too: part of the real gain may be a side effect "
@@ -308,19 +386,22 @@ def _finding(real: dict[str, Any], controls: list[dict[str, Any]], warnings: lis
         said = "; ".join(f"the {a['name']} control trained on {a['rows_trained']} rows against the real arm's "
                          f"{real['rows_trained']}" for a in weak)
         return f"too weak to conclude: {said}, so its silence proves nothing about where the real gain comes from."
-    if gain["mean"] <= WARN_ABSOLUTE:
-        return (f"the real arm did not raise format-neutral held-out pass@1 by more than {WARN_ABSOLUTE:.2f} "
-                f"({gain['mean']:+.3f}{spread}): there is no gain to attribute.")
-    if gain["interval"] is not None and gain["interval"][0] <= 0:
-        return (f"the real arm's format-neutral gain ({gain['mean']:+.3f}{spread}; per seed "
-                f"{', '.join(f'{v:+.3f}' for v in gain['seeds'])}) is not distinguishable from zero across seeds: no "
-                "conclusion about what training bought.")
+    said = decision_sentence("the real arm", gain["analysis"])
+    if gain["decision"] in ("no_gain_beyond_delta", "loss"):
+        return f"{said} There is nothing to attribute."
+    if gain["decision"] == "inconclusive":
+        return f"{said} Nothing can yet be attributed."
+    delta = gain["analysis"]["delta"]
+    open_controls = [a for a in controls if a["neutral"]["gain_pass@1"]["analysis"]["interval"][1] >= delta]
+    if open_controls:
+        return (f"{said} The {', '.join(a['name'] for a in open_controls)} control's own interval reaches "
+                f"{delta:.2f}, so where the gain comes from is open.")
+    below = f"every control's interval ends below {delta:.2f}"
     if len(gain["seeds"]) < 2:
-        return (f"on this one seed the controls trained on at least half as many rows and did not reproduce the real "
-                f"arm's format-neutral gain ({gain['mean']:+.3f}), which points to the verifier's signal rather than "
-                "training as such.")
-    return (f"the controls trained on at least half as many rows and did not reproduce the real arm's format-neutral "
-            f"gain ({gain['mean']:+.3f}{spread}): it comes from the verifier's signal, not from training as such.")
+        return (f"{said} On this one seed the controls trained on at least half as many rows and {below}, which "
+                "points to the verifier's signal rather than training as such.")
+    return (f"{said} The controls trained on at least half as many rows and {below}: the gain comes from the "
+            "verifier's signal, not from training as such.")
 
 
 def format_spurious(record: dict[str, Any]) -> str:
@@ -342,14 +423,18 @@ def format_spurious(record: dict[str, Any]) -> str:
                          f"{s['gain_pass@1']:>+8.3f}{n['pass@1'][0]:>13.3f} -> {n['pass@1'][1]:.3f}"
                          f"{n['gain_pass@1']:>+8.3f}{row['rows']:>7}{row['informative_frac']:>9.2f}"
                          f"{row['mean_abs_advantage']:>7.2f}")
-    lines += ["", "across seeds (mean [95 % t-interval]):"]
+    delta = record.get("delta", DELTA)
+    lines += ["", f"across seeds and problems (mean [95 % interval], decision at delta {delta:.2f}):"]
     for arm in record["arms"]:
         parts = []
         for reading in ("strict", "neutral"):
             g = arm[reading]["gain_pass@1"]
+            verdict = "" if arm.get("barely_trained") or "decision" not in g else f" {g['decision'].replace('_', ' ')}"
             parts.append(f"{reading} pass@1 gain {g['mean']:+.3f}"
-                         + (f" [{g['interval'][0]:+.3f}, {g['interval'][1]:+.3f}]" if g["interval"] else " (one seed)"))
+                         + (f" [{g['interval'][0]:+.3f}, {g['interval'][1]:+.3f}]" if g["interval"] else " (one seed)")
+                         + verdict)
         weak = "  TOO WEAK TO CONCLUDE" if arm.get("too_weak") else ""
+        weak += "  BARELY TRAINED: NO VERDICT" if arm.get("barely_trained") else ""
         lines.append(f"  {arm['name']:<8}{'; '.join(parts)}; trained {arm['rows_trained']} rows{weak}")
     lines.append("")
     lines += [f"warning: {w}" for w in record["warnings"]]

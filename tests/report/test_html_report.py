@@ -280,3 +280,168 @@ def test_the_boundary_section_reads_the_same_eval_files(page, tmp_path):
     assert 'href="#boundary"' in page
     bare = build_report(_bare_run(tmp_path / "bare"))
     assert "No held-out evaluation to read the boundary from." in _section(bare, "boundary")
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 24: KL at beta = 0, the per-task scatter, gain whiskers and neutral pass@k, replayed health rules
+
+
+def _figure(section: str, title: str) -> ET.Element:
+    """The <svg> whose aria-label is `title`, parsed."""
+    (svg,) = [s for s in re.findall(r"<svg\b.*?</svg>", section, re.S) if f'aria-label="{title}"' in s]
+    return ET.fromstring(svg)
+
+
+def _run_with(tmp_path: Path, name: str, rows: list[dict], config: dict | None = None,
+              health: list[dict] | None = None) -> Path:
+    run = tmp_path / name
+    run.mkdir()
+    _write_jsonl(run / "metrics.jsonl", rows)
+    if config is not None:
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+    if health is not None:
+        _write_jsonl(run / "health.jsonl", health)
+    return run
+
+
+@pytest.mark.parametrize("logged_kl", [None, 0.0])  # today's trainer logs none at beta = 0; older ones logged 0
+def test_kl_at_beta_0_says_not_computed_instead_of_a_zero_line(tmp_path, logged_kl):
+    rows = [{k: v for k, v in _metrics(s).items() if k != "kl"} | ({} if logged_kl is None else {"kl": logged_kl})
+            for s in range(1, 6)]
+    training = _section(build_report(_run_with(tmp_path, "b0", rows, {"algo": {"beta": 0.0}})), "training")
+    kl = _figure(training, "KL to the reference")
+    assert "KL not computed (beta = 0)" in [t.text for t in kl.iter("text")]
+    assert not list(kl.iter("polyline")) and not list(kl.iter("circle"))
+    assert "<td>KL</td>" not in training  # nor a 0.000 -> 0.000 row in the summary table
+
+
+def test_kl_with_a_reference_model_is_drawn(tmp_path):
+    rows = [_metrics(s) for s in range(1, 6)]
+    training = _section(build_report(_run_with(tmp_path, "b1", rows, {"algo": {"beta": 0.04}})), "training")
+    kl = _figure(training, "KL to the reference")
+    assert [p.get("data-label") for p in kl.iter("polyline")] == ["KL"] and "not computed" not in training
+    assert "<td>KL</td>" in training
+
+
+def test_the_per_task_scatter_has_one_point_per_task_on_the_right_side_of_the_diagonal(page):
+    evaluation = _section(page, "eval")
+    for name, side in (("in", "above"), ("ood", "below")):  # in: 1 -> 3 of 4 right on every task; ood: 3 -> 0
+        for reading in ("strict", "neutral"):
+            svg = _figure(evaluation, f"Per task on {name}, {reading}: base vs trained pass rate")
+            points = [c for c in svg.iter("circle") if c.get("class") == "point"]
+            assert len(points) == 12
+            moves = [tuple(map(float, c.find("title").text.split(": ")[1].split(" → "))) for c in points]
+            assert all((t > b) if side == "above" else (t < b) for b, t in moves)
+            notes = [t.text for t in svg.iter("text") if t.get("class") == "count"]
+            assert notes[1:4] == ([f"above the diagonal (gain): {12 if side == 'above' else 0}",
+                                   f"below it (loss): {0 if side == 'above' else 12}", "on it (unchanged): 0"])
+
+
+def test_mixed_tasks_fall_on_both_sides(tmp_path):
+    run = _bare_run(tmp_path / "mixed")
+    (run / "eval").mkdir()
+    tasks = _tasks("in")
+    # Trained: all 4 right on tasks 0-5, none on 6-11; base: 2 of 4 right everywhere.
+    trained = evaluate(AnswerEngine(lambda i, j: str(2 * i) if i < 6 else "no idea"), tasks,
+                       EvalSettings(SamplingParams(n=4), bootstrap_resamples=200), model_name="final",
+                       tasks_source="heldout.jsonl", progress=False)
+    (run / "eval" / "base.json").write_text(json.dumps(_record(tasks, 2, "base", "heldout.jsonl")))
+    (run / "eval" / "final.json").write_text(json.dumps(trained))
+    evaluation = _section(build_report(run), "eval")
+    svg = _figure(evaluation, "Per task on heldout, strict: base vs trained pass rate")
+    assert len([c for c in svg.iter("circle") if c.get("class") == "point"]) == 12
+    assert [t.text for t in svg.iter("text") if t.get("class") == "count"] == [
+        "12 tasks, strict reading", "above the diagonal (gain): 6", "below it (loss): 6", "on it (unchanged): 0",
+        "raised to always right: 6", "dropped to never right: 6"]
+
+
+def _spurious_from_runs(seeds: int) -> dict:
+    """spurious.json as `rlvr spurious` writes it, from real eval records: the base answers every task right
+    but in a sentence (strict 0, neutral 1); the real arm answers 6 (or 7) of 12 tasks bare and right and the
+    rest not at all, so it gains strictly and loses format-neutral pass@4; the random arm changes nothing."""
+    from rlvr.evaluate.gains import compare
+    from rlvr.workflows.spurious import summarise_arms
+
+    tasks = _tasks("held")
+    settings = EvalSettings(SamplingParams(n=4), bootstrap_resamples=200)
+
+    def record(answer) -> dict:
+        return evaluate(AnswerEngine(answer), tasks, settings, model_name="m", tasks_source="held.jsonl",
+                        progress=False)
+
+    base = record(lambda i, j: f"so it is {2 * i}")
+    trained = {"real": [record(lambda i, j, s=s: str(2 * i) if i < 6 + s else "no idea") for s in range(seeds)],
+               "random": [base] * seeds}
+    signal = {"rows": 40, "informative_frac": 0.5, "mean_abs_advantage": 0.3}
+    results = [{"name": name, "reward": name, "runs": [
+        {"seed": s, "run_dir": f"runs/{name}-{s}", "sets": {"held": compare(base, runs[s], resamples=200)},
+         "trained": signal} for s in range(seeds)]} for name, runs in trained.items()]
+    return summarise_arms(results, 0.0, "measured", 100, 4)
+
+
+@pytest.mark.parametrize("seeds", [1, 2])
+def test_the_gain_chart_draws_neutral_pass_at_k_and_every_bar_with_its_interval(tmp_path, seeds):
+    run = _bare_run(tmp_path / "spurious")
+    record = _spurious_from_runs(seeds)
+    (run / "spurious.json").write_text(json.dumps(record))
+    spurious = _section(build_report(run), "spurious")
+    chart = _figure(spurious, "Gain over the base model, per reward (mean over seeds)")
+    legend = {t.text for t in chart.iter("text")}
+    assert {"strict pass@1 gain", "neutral pass@1 gain", "strict pass@4 gain", "neutral pass@4 gain"} <= legend
+    bars = {r.find("title").text.rsplit(": ", 1)[0]: float(r.find("title").text.rsplit(": ", 1)[1])
+            for r in chart.iter("rect") if r.get("class") == "bar"}
+    assert len(bars) == 8  # 2 arms x 4 gains
+    real = record["arms"][0]
+    assert bars["real, neutral pass@4 gain"] == pytest.approx(real["neutral"]["gain_pass@k"]["mean"], abs=1e-3)
+    assert bars["real, neutral pass@4 gain"] < -0.4 < 0.4 < bars["real, strict pass@1 gain"]  # strict up, neutral down
+    whiskers = {g.find("title").text.split(": 95 % interval ")[0]: g.find("title").text.split("interval ")[1]
+                for g in chart.iter("g") if g.get("class") == "whisker"}
+    assert set(whiskers) == set(bars)  # every gain drawn carries its interval
+    expected = (real["neutral"]["gain_pass@k"]["interval"] if seeds > 1
+                else real["seeds"][0]["neutral"]["gain_pass@k_ci"])  # one seed: the bootstrap over tasks
+    assert whiskers["real, neutral pass@4 gain"] == f"[{expected[0]:+.3f}, {expected[1]:+.3f}]"
+
+
+# The demo's real arm: entropy 2.38 -> 0.26 in 8 steps, and (here) reward up while the neutral pass rate fell.
+_DEMO = [{"step": s + 1, "entropy": h, "reward/mean": 0.2 + 0.05 * s, "pass_rate/neutral": 0.6 - 0.04 * s}
+         for s, h in enumerate([2.38, 2.05, 1.71, 1.52, 1.30, 1.02, 0.61, 0.26])]
+
+
+def test_rules_the_run_did_not_record_are_replayed_and_the_divergence_is_named(tmp_path):
+    run = _run_with(tmp_path, "demo", _DEMO, {"run": {"steps": 8}}, health=[])  # an older trainer: no warning
+    training = _section(build_report(run), "training")
+    health = training[training.index("Health warnings"):]
+    assert "entropy_decline <span class=\"note\">(replayed)</span>" in health
+    assert "reward_metric_divergence <span class=\"note\">(replayed)</span>" in health
+    assert "<b>Reward–metric divergence</b> from step 5" in training
+    entropy = _figure(training, "Entropy")
+    assert any(t.text == "8: entropy_decline" for t in entropy.iter("text"))  # and marked on the chart
+
+
+def test_a_recorded_divergence_is_named_at_the_top_and_not_replayed_twice(tmp_path):
+    recorded = [{"step": 5, "rule": "reward_metric_divergence", "value": -0.12, "message": "reward rose, metric fell"}]
+    run = _run_with(tmp_path, "rec", _DEMO, {"run": {"steps": 8}}, health=recorded)
+    (run / "eval").mkdir()
+    tasks = _tasks("in")
+    (run / "eval" / "base.json").write_text(json.dumps(_record(tasks, 1, "base", "heldout.jsonl")))
+    (run / "eval" / "final.json").write_text(json.dumps(_record(tasks, 2, "final", "heldout.jsonl")))
+    page = build_report(run)
+    header = page[: page.index('<section id="training">')]
+    assert "<b>Reward–metric divergence</b>: during training the reward rose" in header
+    training = _section(page, "training")
+    assert training.count("<td>reward_metric_divergence") == 1  # the recorded row; the replay does not repeat it
+    assert "<td>entropy_decline <span" in training  # the rule the run did not record is replayed
+
+
+def test_odd_health_thresholds_and_spurious_arms_do_not_break_the_report(tmp_path):
+    config = {"health": {"window": 0, "min_entropy": "high"}, "run": {"steps": "eight"}}
+    run = _run_with(tmp_path, "odd", _DEMO, config, health=[])
+    record = _spurious_from_runs(1)
+    record["arms"][1].update({"neutral": "not a dict", "seeds": [{"neutral": [1, 2]}], "gain_pass@1_ci": ["a", 1]})
+    (run / "spurious.json").write_text(json.dumps(record))
+    page = build_report(run)
+    assert "entropy_decline <span" in _section(page, "training")  # replayed with the default thresholds
+    chart = _figure(_section(page, "spurious"), "Gain over the base model, per reward (mean over seeds)")
+    whiskers = [g.find("title").text for g in chart.iter("g") if g.get("class") == "whisker"]
+    assert len([w for w in whiskers if w.startswith("real,")]) == 4
+    assert not [w for w in whiskers if w.startswith("random, neutral")]  # the damaged reading: no interval to draw

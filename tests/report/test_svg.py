@@ -6,7 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from rlvr.report.svg import Bars, Marker, Series, bar_chart, format_tick, line_chart, nice_ticks
+from rlvr.report.svg import (Bars, Dots, Marker, Series, bar_chart, format_tick, line_chart, message_chart,
+                             nice_ticks, scatter_chart)
 
 
 def _plot_area(root: ET.Element) -> tuple[float, float, float, float]:
@@ -81,3 +82,50 @@ def test_nice_ticks_cover_the_range_with_round_steps(lo, hi, expected):
 def test_tick_labels_have_the_decimals_the_step_needs():
     assert [format_tick(v, 0.25) for v in (0, 0.25, 1)] == ["0", "0.25", "1.00"]
     assert [format_tick(v, 50) for v in (0, 150)] == ["0", "150"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Whiskers, the per-task scatter and the "not computed" frame
+
+
+def test_whiskers_span_the_interval_and_the_axis_makes_room_for_them():
+    root = ET.fromstring(bar_chart(["real", "random"], [Bars("gain", [0.1, 0.2], [(-0.3, 0.5), None])]))
+    left, top, width, height = _plot_area(root)
+    (whisker,) = [g for g in root.iter("g") if g.get("class") == "whisker"]  # the bar without an interval has none
+    stem = next(whisker.iter("line"))
+    ys = sorted(float(stem.get(k)) for k in ("y1", "y2"))
+    bar = next(r for r in root.iter("rect") if r.get("class") == "bar")
+    zero = float(bar.get("y")) + float(bar.get("height"))
+    per_unit = float(bar.get("height")) / 0.1
+    assert ys[0] == pytest.approx(zero - 0.5 * per_unit, abs=0.3)  # hi = +0.5
+    assert ys[1] == pytest.approx(zero + 0.3 * per_unit, abs=0.3)  # lo = -0.3, below the zero line
+    assert top <= ys[0] and ys[1] <= top + height  # inside the plot area although the bars end at 0.2
+    assert "[-0.300, +0.500]" in whisker.find("title").text
+
+
+def test_scatter_draws_one_circle_per_point_and_the_diagonal_through_the_corners():
+    points = [(0.2, 0.6, "gained"), (0.8, 0.3, "lost"), (0.5, 0.5, "same"), (0.5, 0.5, "same too")]
+    root = ET.fromstring(scatter_chart([Dots("tasks", points)], title="per task"))
+    left, top, width, height = _plot_area(root)
+    circles = [c for c in root.iter("circle") if c.get("class") == "point"]
+    assert len(circles) == 4  # stacked points are two circles, not one
+    diagonal = next(line for line in root.iter("line") if line.get("class") == "diagonal")
+    assert (float(diagonal.get("x1")), float(diagonal.get("y1"))) == pytest.approx((left, top + height), abs=0.06)
+    assert (float(diagonal.get("x2")), float(diagonal.get("y2"))) == pytest.approx((left + width, top), abs=0.06)
+    assert width == pytest.approx(height, abs=0.06)  # square: the diagonal is y = x
+
+    def side(circle: ET.Element) -> float:  # > 0 above the diagonal (in SVG, y grows downwards)
+        x = (float(circle.get("cx")) - left) / width
+        y = (top + height - float(circle.get("cy"))) / height
+        return y - x
+
+    gained, lost, same = (next(c for c in circles if c.find("title").text.startswith(n)) for n in ("gained", "lost",
+                                                                                                    "same:"))
+    assert side(gained) > 0.3 and side(lost) < -0.4 and side(same) == pytest.approx(0, abs=0.01)
+    assert [t.text for t in root.iter("text") if t.get("class") == "stack"] == ["2"]  # the two on (0.5, 0.5)
+
+
+def test_message_chart_says_why_there_is_no_line():
+    root = ET.fromstring(message_chart("KL to the reference", "KL not computed (beta = 0) & <none>"))
+    assert [t.text for t in root.iter("text")] == ["KL to the reference", "KL not computed (beta = 0) & <none>"]
+    assert not list(root.iter("polyline")) and not list(root.iter("circle"))

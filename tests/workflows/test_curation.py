@@ -67,7 +67,8 @@ def test_cli_curates_by_sampling_with_the_shared_sampler_options(tmp_path, capsy
     tasks_file = tmp_path / "tasks.jsonl"
     tasks_file.write_text("".join(json.dumps(t) + "\n" for t in tasks))
     out = tmp_path / "kept.jsonl"
-    args = ["curate", "--tasks", str(tasks_file), "--model", str(model), "--k", "4", "--max-new-tokens", "4",
+    args = ["curate", "--allow-plugin", "rewards_for_tests", "--tasks", str(tasks_file),  # its tasks name rewards
+            "--model", str(model), "--k", "4", "--max-new-tokens", "4",
             "--top-k", "20", "--top-p", "0.9", "--batch-size", "3", "--band", "0", "1", "-o", str(out)]
     assert main(args) == 0, capsys.readouterr().err
     record = json.loads((tmp_path / "kept.jsonl.eval.json").read_text())

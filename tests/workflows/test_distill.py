@@ -14,6 +14,7 @@ from rlvr.cli import main
 from rlvr.evaluate import EvalSettings
 from rlvr.models import HFEngine, SamplingParams
 from rlvr.tasks import Task
+from rlvr.verifiers import allow_plugins
 from rlvr.workflows.distill import distill, select, sft_rows
 
 HERE = Path(__file__).parent
@@ -38,6 +39,7 @@ def make_tasks() -> list[Task]:
 @pytest.fixture(scope="module")
 def sampled():
     """One sampling run of the tiny model; every selection below reads the same record."""
+    allow_plugins("rewards_for_tests")  # the tasks name its functions (conftest forbids it again after the test)
     tasks = make_tasks()
     rows, record = distill(HFEngine(make_tiny_policy(), batch_size=16), tasks, SETTINGS, "all", progress=False)
     return tasks, rows, record
@@ -141,7 +143,8 @@ def test_cli_writes_dataset_eval_record_and_prints_the_yield(model_dir, tmp_path
     tasks = write_tasks(tmp_path / "tasks.jsonl", make_tasks())
     out = tmp_path / "sft.jsonl"
     assert main(["distill", "--model", str(model_dir), "--tasks", str(tasks), "--k", "6", "--max-new-tokens", "5",
-                 "--keep", "shortest", "-o", str(out), "--verifier-workers", "1"]) == 0
+                 "--keep", "shortest", "-o", str(out), "--verifier-workers", "1",
+                 "--allow-plugin", "rewards_for_tests"]) == 0
     printed = capsys.readouterr().out
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     record = json.loads((tmp_path / "sft.jsonl.eval.json").read_text())
@@ -162,7 +165,7 @@ def test_cli_errors_are_one_sentence(model_dir, tmp_path, capsys):
     tasks = write_tasks(tmp_path / "never.jsonl", never)
     out = tmp_path / "none.jsonl"
     assert main(["distill", "--model", str(model_dir), "--tasks", str(tasks), "--k", "2", "--max-new-tokens", "3",
-                 "-o", str(out), "--verifier-workers", "1"]) == 2
+                 "-o", str(out), "--verifier-workers", "1", "--allow-plugin", "rewards_for_tests"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rlvr: ")]  # not the progress
     assert len(err) == 1 and "no sampled completion passed" in err[0]
     assert not out.exists() and (tmp_path / "none.jsonl.eval.json").exists()

@@ -56,7 +56,7 @@ def pipeline(workdir: Path, gate_rule: dict) -> Path:
 
 def test_pipeline_threads_the_model_through_every_stage_and_resumes(workdir, capsys):
     path = pipeline(workdir, {"metric": "pass@1", "min": 0.0})
-    assert main(["pipeline", str(path)]) == 0
+    assert main(["pipeline", str(path), "--allow-plugin", "rewards_for_tests"]) == 0
     root = workdir / "pipe"
     stages = [json.loads((root / f"{i:02d}-{k}" / "stage.json").read_text())
               for i, k in enumerate(["distill", "sft", "eval", "grpo", "eval", "compare", "gate"], 1)]
@@ -77,14 +77,14 @@ def test_pipeline_threads_the_model_through_every_stage_and_resumes(workdir, cap
     # A rerun reuses every finished stage: nothing is trained again.
     before = (root / "04-grpo" / "metrics.jsonl").stat().st_mtime_ns
     capsys.readouterr()
-    assert main(["pipeline", str(path)]) == 0
+    assert main(["pipeline", str(path), "--allow-plugin", "rewards_for_tests"]) == 0
     assert capsys.readouterr().out.count("(finished earlier, reused)") == 7
     assert (root / "04-grpo" / "metrics.jsonl").stat().st_mtime_ns == before
 
 
 def test_a_failing_gate_stops_the_pipeline_with_status_1(workdir, capsys):
     path = pipeline(workdir, {"metric": "pass@1", "min": 1.1})  # no model reaches pass@1 > 1
-    assert main(["pipeline", str(path)]) == 1
+    assert main(["pipeline", str(path), "--allow-plugin", "rewards_for_tests"]) == 1
     assert "does not ship" in capsys.readouterr().out
     assert "does not ship" in (workdir / "pipe" / "report.html").read_text()
 

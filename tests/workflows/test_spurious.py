@@ -7,6 +7,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -75,8 +76,9 @@ def test_arms_match_the_base_rate_and_need_a_format_part():
 
 
 def _arm(name: str, base: float, trained: float, rows: int = 400, seeds: tuple[float, ...] = (0.0,),
-         neutral: tuple[float, float] | None = None) -> dict:
-    """An arm as run_spurious collects it: one run per seed (seed offsets shift the trained pass@1)."""
+         neutral: tuple[float, float] | None = None, informative: float = 0.5) -> dict:
+    """An arm as run_spurious collects it: one run per seed (seed offsets shift the trained pass@1), with
+    the per-task pass counts of 10 held-out tasks x 1,000 samples that give those pass rates."""
     def reading(b: float, t: float) -> dict:
         gain = t - b
         return {"base": {"pass@1": b, "pass@8": b}, "trained": {"pass@1": t, "pass@8": t},
@@ -88,8 +90,21 @@ def _arm(name: str, base: float, trained: float, rows: int = 400, seeds: tuple[f
         comparison = {"k": 8, **reading(base, trained + shift)}
         comparison["neutral"] = reading(*neutral) if neutral else reading(base, trained + shift)
         runs.append({"seed": i, "run_dir": f"{name}-{i}", "sets": {"heldout": comparison},
-                     "trained": {"rows": rows, "informative_frac": 0.5, "mean_abs_advantage": 0.8}})
+                     "counts": {"heldout": _counts(comparison)},
+                     "trained": {"rows": rows, "informative_frac": informative, "mean_abs_advantage": 0.8}})
     return {"name": name, "reward": name, "runs": runs}
+
+
+def _counts(comparison: dict) -> dict:
+    """`gains.pass_counts` of one seed whose every task passes at the comparison's pass@1 rates."""
+    ids = [f"t{i}" for i in range(10)]
+
+    def passed(rate: float) -> list[int]:
+        return [min(1000, max(0, round(rate * 1000)))] * len(ids)
+
+    return {"ids": ids, "n_base": [1000] * 10, "n_trained": [1000] * 10,
+            **{reading: {"base": passed(r["base"]["pass@1"]), "trained": passed(r["trained"]["pass@1"])}
+               for reading, r in (("strict", comparison), ("neutral", comparison["neutral"]))}}
 
 
 @pytest.mark.parametrize("real, control, warns", [
@@ -132,6 +147,7 @@ def tiny_run(tmp_path, monkeypatch):
                                                                  str(tasks("shifted", range(40, 44)))],
                  "eval_k": 4, "prompts_per_step": 2},
         "run": {"steps": 2, "seed": 5, "output_dir": str(tmp_path / "run")},
+        "plugins": ["rewards_for_tests"],  # the task files name its functions
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     return tmp_path
@@ -171,7 +187,8 @@ def test_spurious_runs_every_arm_end_to_end(tiny_run, capsys):
 
 
 def test_spurious_needs_held_out_tasks(tiny_run, capsys):
-    assert main(["spurious", str(tiny_run / "config.yaml"), "data.eval=", "--base-rate", "0.5"]) == 2
+    assert main(["spurious", str(tiny_run / "config.yaml"), "data.eval=", "--random-p", "matched", "--base-rate",
+                 "0.5"]) == 2
     assert "set data.eval" in capsys.readouterr().err
 
 
@@ -219,26 +236,33 @@ def test_gains_are_read_on_both_readings_and_a_format_gain_is_no_capability():
     real = record["arms"][0]
     assert real["strict"]["gain_pass@1"]["mean"] == pytest.approx(0.6)
     assert real["neutral"]["gain_pass@1"]["mean"] == pytest.approx(0.0)
-    assert "no gain to attribute" in record["conclusion"] and "verifier's signal" not in record["conclusion"]
+    # Read neutrally nothing moved: a decision on the interval, not a null read off the mean.
+    assert record["conclusion"].startswith("no gain beyond 0.05: any gain the real arm made in format-neutral")
+    assert "nothing to attribute" in record["conclusion"] and "verifier's signal" not in record["conclusion"]
     # A format-only control that reproduces the strict gain is a warning, named by its reading.
     record = summarise_arms([_arm("real", 0.0, 0.6, neutral=(0.6, 0.6)), _arm("format", 0.0, 0.55, neutral=(0.6, 0.6))],
                             None, "given", 0, 8)
-    assert record["warnings"] == ["the format control raised held-out strict pass@1 by +0.550 (more than 0.05)"]
+    assert record["warnings"] == ["the format control moved held-out strict pass@1 by +0.550 (more than 0.05; "
+                                  "decision: gain, interval [+0.539, +0.561])"]
 
 
-def test_seeds_give_per_seed_gains_a_mean_and_a_t_interval():
+def test_seeds_give_per_seed_gains_a_mean_and_an_interval_over_seeds_and_problems():
     record = summarise_arms([_arm("real", 0.1, 0.5, seeds=(0.0, 0.1, -0.1)), _arm("random", 0.1, 0.1, seeds=(0, 0, 0))],
                             None, "given", 0, 8, random_p=0.5)
     gain = record["arms"][0]["neutral"]["gain_pass@1"]
     assert gain["seeds"] == pytest.approx([0.4, 0.5, 0.3]) and gain["mean"] == pytest.approx(0.4)
-    half = 4.303 * 0.1 / 3 ** 0.5  # t(0.975, 2 df) * sd / sqrt(n)
-    assert gain["interval"] == pytest.approx([0.4 - half, 0.4 + half])
-    assert "verifier's signal" in record["conclusion"] and "3 seeds" in record["conclusion"]
+    # Every problem moves alike within a seed here, so the problems add nothing and the interval is the
+    # seed part alone: t(0.975, 2 df) * sd / sqrt(n), what a t-interval over the seeds would give.
+    half = 4.303 * 0.1 / 3 ** 0.5
+    assert gain["interval"] == pytest.approx([0.4 - half, 0.4 + half], abs=1e-3)
+    assert gain["decision"] == "gain" and gain["analysis"]["spans_seeds"]
+    assert "verifier's signal" in record["conclusion"] and "3 seeds and 10 problems" in record["conclusion"]
     text = format_spurious(record)
     assert text.count("\nreal ") == 3 and "across seeds" in text
     one = summarise_arms([_arm("real", 0.1, 0.5), _arm("random", 0.1, 0.1)], None, "given", 0, 8)
-    assert one["arms"][0]["neutral"]["gain_pass@1"]["interval"] is None
-    assert "One seed is an anecdote" in one["conclusion"] and "on this one seed" in one["conclusion"]
+    assert not one["arms"][0]["neutral"]["gain_pass@1"]["analysis"]["spans_seeds"]
+    assert "One seed is an anecdote" in one["conclusion"] and "On this one seed" in one["conclusion"]
+    assert "not spanning seeds" in one["conclusion"]
     assert "it comes from" not in one["conclusion"]  # one seed points, it does not conclude
 
 
@@ -276,14 +300,61 @@ def test_the_demo_shape_seeds_that_disagree_and_a_format_arm_that_moves_only_str
     real = _arm("real", 0.0, 0.483, seeds=(0.0, -0.392), neutral=None)
     for run, n in zip(real["runs"], (0.254, -0.095)):
         run["sets"]["heldout"]["neutral"]["compression_gain"] = n
+        run["counts"]["heldout"]["neutral"] = {"base": [300] * 10, "trained": [300 + round(n * 1000)] * 10}
     fmt = _arm("format", 0.0, 0.125, seeds=(0.0, -0.043), neutral=(0.237, 0.129))
     record = summarise_arms([real, _arm("random", 0.0, -0.004), fmt], None, "given", 0, 8, random_p=0.5)
     gain = record["arms"][0]["neutral"]["gain_pass@1"]
-    assert gain["interval"][0] == -1.0 and gain["interval"][1] == 1.0  # a 2-seed t-interval, clipped to [-1, 1]
+    assert gain["interval"][0] == -1.0 and gain["interval"][1] == 1.0  # two seeds this far apart: clipped to [-1, 1]
+    assert gain["decision"] == "inconclusive" and gain["seeds"] == pytest.approx([0.254, -0.095])
     conclusion = record["conclusion"]
-    assert "not distinguishable from zero across seeds" in conclusion and "+0.254, -0.095" in conclusion
-    assert "Strict reading: the format control raised held-out strict pass@1 by +0.104" in conclusion
+    assert conclusion.startswith("inconclusive: the interval of the real arm's change in format-neutral held-out "
+                                 "pass@1 admits both no gain and a gain above 0.05 (+0.080, interval [-1.000, +1.000] "
+                                 "over 2 seeds and 10 problems)")
+    assert "Strict reading: the format control moved held-out strict pass@1 by +0.104" in conclusion
     assert "verifier's signal" not in conclusion and "side effect" not in conclusion
+
+
+# -- --seeds auto ------------------------------------------------------------------------------
+
+
+def _seed_with_counts(rng: np.random.Generator, base: float, trained: float) -> dict:
+    """One seed of the real arm as `run_result` returns it (only what `--seeds auto` reads): 40 problems."""
+    from rlvr.evaluate.gains import pass_counts
+
+    def record(rate: float) -> dict:
+        return {"tasks": [{"id": f"t{j}", "n": 8, "passed": int(c), "passed_neutral": int(c)}
+                          for j, c in enumerate(rng.binomial(8, rate, size=40))]}
+
+    return {"counts": pass_counts(record(base), record(trained))}
+
+
+def test_seeds_auto_trains_the_real_arm_until_its_decision():
+    from rlvr.workflows.spurious import _real_arm_until_decided
+
+    rng = np.random.default_rng(0)
+    trained: list[int] = []
+
+    def train_seed(i: int) -> dict:
+        trained.append(i)
+        return _seed_with_counts(rng, 0.2, 0.8)
+
+    runs, sequential = _real_arm_until_decided(train_seed, 6, 0.05)
+    assert len(runs) == len(trained) == sequential["seeds_used"] < 6 and sequential["stopped"]
+    assert sequential["looks"] == 5 and "Bonferroni" in sequential["method"] and "0.0100" in sequential["method"]
+    # Nothing to find and few problems: the maximum is spent and the record says no decision was reached.
+    runs, sequential = _real_arm_until_decided(lambda i: _seed_with_counts(rng, 0.5, 0.5), 3, 0.05)
+    assert len(runs) == 3 and not sequential["stopped"]
+
+
+def test_spurious_seeds_auto_end_to_end(tiny_run, capsys):
+    main(["spurious", str(tiny_run / "config.yaml"), "run.steps=1", "--seeds", "auto", "--max-seeds", "2"])
+    record = json.loads((tiny_run / "run-spurious" / "spurious.json").read_text())
+    assert record["seeds"] == [5, 6] and record["sequential"]["max_seeds"] == 2
+    assert record["sequential"]["looks"] == 1 and record["sequential"]["seeds_used"] == 2
+    assert {a["name"]: [s["seed"] for s in a["seeds"]] for a in record["arms"]} == {"real": [5, 6], "random": [5, 6]}
+    real = record["arms"][0]["neutral"]["gain_pass@1"]
+    assert real["analysis"]["spans_seeds"] and real["analysis"]["problems"] == 6
+    assert "across seeds and problems" in capsys.readouterr().out
 
 
 # -- the label-free majority arm --------------------------------------------------------------
