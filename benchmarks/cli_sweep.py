@@ -12,8 +12,10 @@ from tests/conftest.py, small task, eval and config files) and is put in one buc
     accepted   exit 0 or 1: bad input that the command took
 
 The kinds of bad input: missing, empty, binary, non-UTF-8, malformed, wrong shape, out of
-range, unwritable output (parent is a file, output is a directory) and special-file output (a
-FIFO). To count the code before a change, run the same script against another checkout:
+range, unwritable output (parent is a file, output is a directory), special-file output (a
+FIFO), an output that is an input (by name or through a link) and a special input (a FIFO,
+which a reader waits on forever: a traceback at --case-timeout). To count the code before a
+change, run the same script against another checkout:
 `git worktree add /tmp/before HEAD && PYTHONPATH=/tmp/before python benchmarks/cli_sweep.py`.
 """
 
@@ -91,11 +93,42 @@ def setup_inputs(folder: Path, model: str, eval_record: dict) -> dict[str, str]:
     Path(paths["config"]).write_text(
         f"model: {model}\ndata: {{train: {paths['tasks']}, prompts_per_step: 1}}\nalgo: {{group_size: 2}}\n"
         f"sampling: {{max_new_tokens: 2, batch_size: 4}}\nrun: {{steps: 1, output_dir: {folder / 'out'}}}\n")
+    _outputs_and_inputs(folder, paths, eval_record)
     paths["pipeline_under_file"] = str(folder / "pipe.yaml")
     Path(paths["pipeline_under_file"]).write_text(
         f"output_dir: {paths['a_file']}\nmodel: {model}\nstages:\n"
         f"  - eval: {{name: base, tasks: [{paths['tasks']}], k: 1, max_new_tokens: 2}}\n")
     return paths
+
+
+def _outputs_and_inputs(folder: Path, paths: dict[str, str], eval_record: dict) -> None:
+    """The inputs of the rows on outputs that are inputs, special inputs and broken eval files."""
+    first = eval_record["tasks"][0]
+    extra_sample = {**eval_record["samples"][0], "sample": first["n"]}
+    files = {
+        "tasks_link": None,
+        "eval_nosamples": {**eval_record, "samples": []},
+        "eval_dup": {**eval_record, "tasks": [first, first]},
+        "eval_oversampled": {**eval_record, "samples": [*eval_record["samples"], extra_sample]},
+        "eval_huge_n": {**eval_record, "tasks": [{**t, "n": 2_000_000_000} for t in eval_record["tasks"]]},
+        "metrics_400_digits": '{"metrics": {"pass@1": ' + "9" * 400 + "}}",
+    }
+    for name, content in files.items():
+        path = folder / f"{name}.txt"
+        if content is None:
+            path.symlink_to(paths["tasks"])
+        else:
+            path.write_text(content if isinstance(content, str) else json.dumps(content))
+        paths[name] = str(path)
+    with open(folder / "sparse.json", "wb") as f:  # 2 GiB that take no disk
+        f.truncate(2 << 30)
+    paths["sparse"] = str(folder / "sparse.json")
+    for name, line in (("run_ok", '{"step": 1, "reward": 0.5}'),
+                       ("run_deep", '{"step": 1, "x": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+                       ("run_bigint", '{"step": 1, "x": ' + "9" * 5000 + "}")):
+        (folder / name).mkdir()
+        (folder / name / "metrics.jsonl").write_text(line + "\n")
+        paths[name] = str(folder / name)
 
 
 # (command, kind, argv) with {name} filled from setup_inputs
@@ -214,6 +247,42 @@ CASES: list[tuple[str, str, str]] = [
     ("pipeline", "unwritable output", "pipeline {pipeline_under_file}"),
     ("demo", "unwritable output", "demo --model {model} --output-dir {a_file}"),
     ("spurious", "non-utf8", "spurious {latin1}"),
+    # outputs that are inputs, special inputs, seeds and sizes, broken eval files (issue 22)
+    ("eval", "output is input", "eval --model {model} --tasks {tasks} --k 1 --max-new-tokens 2 -o {tasks}"),
+    ("eval", "output is input", "eval --model {model} --tasks {tasks_link} --k 1 --max-new-tokens 2 -o {tasks}"),
+    ("report", "output is input", "report {run_ok} -o {run_ok}/metrics.jsonl"),
+    ("compare", "output is input", "compare {eval} {eval_nosamples} --resamples 10 --json {eval}"),
+    ("boundary", "output is input", "boundary {eval} {eval} --resamples 10 --json {eval}"),
+    ("curate", "output is input", "curate --tasks {tasks} --from-eval {eval} --band 0 1 -o {tasks}"),
+    ("distill", "output is input", "distill --model {model} --tasks {tasks} --k 1 --max-new-tokens 2 -o {tasks}"),
+    ("eval", "special input", "eval --model {model} --tasks {fifo} --k 1 --max-new-tokens 2"),
+    ("tasks show", "special input", "tasks show {fifo}"),
+    ("gate", "special input", "gate {metrics} {metrics} --rules {fifo}"),
+    ("compare", "special input", "compare {fifo} {eval}"),
+    ("train", "special input", "train {config} data.reward_correction={fifo}"),
+    ("gate", "out of range", "gate {metrics} {metrics_400_digits} --rules {rules}"),
+    ("eval", "out of range", "eval --model {model} --tasks {tasks} --k 1 --max-new-tokens 2 --seed -1"),
+    ("eval", "out of range", "eval --model {model} --tasks {tasks} --k 1 --max-new-tokens 2 --seed 4294967296"),
+    ("compare", "out of range", "compare {eval} {eval} --resamples 10 --seed -1"),
+    ("boundary", "out of range", "boundary {eval} {eval} --resamples 10 --seed 4294967296"),
+    ("demo", "out of range", "demo --quick --model {model} --seed -1 --output-dir demo"),
+    ("train", "out of range", "train {config} run.seed=-1"),
+    ("compare", "out of range", "compare {eval} {eval} --resamples 1000000000"),
+    ("compare", "wrong shape", "compare {eval_oversampled} {eval} --resamples 10"),
+    ("boundary", "wrong shape", "boundary {eval_oversampled} {eval} --resamples 10"),
+    ("report", "malformed", "report {run_deep}"),
+    ("report", "out of range", "report {run_bigint}"),
+    ("boundary", "out of range", "boundary {eval_huge_n} {eval_huge_n} --resamples 10"),
+    ("compare", "out of range", "compare {sparse} {eval} --resamples 10"),
+    ("compare", "wrong shape", "compare {eval_nosamples} {eval_nosamples} --resamples 10"),
+    ("compare", "wrong shape", "compare {eval_dup} {eval} --resamples 10"),
+    ("boundary", "wrong shape", "boundary {eval_dup} {eval} --resamples 10"),
+    ("boundary", "missing", "boundary {eval} {eval} --resamples 10 --base-model {missing}"),
+    ("eval", "out of range", "eval --model {model} --tasks {tasks} --k 1 --max-new-tokens 2 --batch-size 0"),
+    ("spurious", "malformed", "spurious {config} --format-reward ["),
+    ("spurious", "wrong shape", "spurious {config} data.eval={tasks} --base-rate 0.3"),
+    ("eval", "out of range", "eval --model {model} --tasks {tasks} --k 1 --max-new-tokens 2 "
+                             "--gpu-memory-utilization 2"),
 ]
 
 

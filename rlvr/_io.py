@@ -8,7 +8,12 @@ The file gets the user's umask like any file opened for writing.
 Only a regular file is ever replaced. `os.replace` onto a device node, a FIFO or a symlink
 would swap it for a regular file (as root, `-o /dev/full` would turn the device into a
 file; a symlink would be replaced, not followed), so any other existing path is refused
-with a ConfigError before anything is written.
+with a ConfigError before anything is written. A write killed before its `os.replace` leaves
+its temporary `.NAME.PID.RAND.tmp`; the next write of NAME removes those whose process is gone.
+
+No output may be an input (`check_not_input`): `-o tasks.jsonl` on the task file would replace
+it. Inputs are read only from regular files (`check_input_file`): a FIFO would block the read
+forever, a device would never end. A JSON document is read only up to MAX_JSON_BYTES.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TextIO
 
 from rlvr._errors import ConfigError, DataError
+
+MAX_JSON_BYTES = 1 << 30  # 1 GiB: a bigger JSON document (a sparse file, a wrong path) is refused, not read
+MAX_JSON_ENV = "RLVR_MAX_JSON_BYTES"  # a larger limit in bytes, for an eval file that really is that big
 
 _KINDS = (  # what an existing path is, for the refusal message
     (stat.S_ISLNK, "a symbolic link"),
@@ -40,6 +48,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[TextIO], None], *, sy
     path = Path(path)
     _refuse_special(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "x", encoding="utf-8") as f:
@@ -52,6 +61,39 @@ def atomic_write(path: str | os.PathLike, write: Callable[[TextIO], None], *, sy
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove `.NAME.PID.RAND.tmp` files of `path` left by a writer that was killed: only those whose PID
+    is no live process, so another process writing the same file at this moment keeps its temporary."""
+    prefix = f".{path.name}."
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return
+    for name in names:
+        pid, sep, rest = name[len(prefix):].partition(".")
+        if not (name.startswith(prefix) and sep and pid.isdigit() and rest.endswith(".tmp") and rest.count(".") == 1):
+            continue
+        if _alive(int(pid)):
+            continue
+        try:
+            os.unlink(path.parent / name)
+        except OSError:
+            pass  # gone already, or not ours to remove: it does no harm
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process `pid` exists (one of another user counts: its file is not ours to judge)."""
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _refuse_special(path: Path) -> None:
@@ -78,6 +120,54 @@ def check_writable(path: str | os.PathLike, what: str) -> Path:
     return path
 
 
+def check_not_input(output: str | os.PathLike, inputs: Iterable[str | os.PathLike], what: str) -> None:
+    """ConfigError, before any work, if the output `what` (e.g. "--output") is one of `inputs`: the same
+    file under another name or through a link (same device and inode), or, for an output folder, a
+    folder that holds an input. Missing inputs are skipped: their reader reports them."""
+    out = Path(output)
+    target = _identity(out)
+    for source in inputs:
+        identity = _identity(Path(source))
+        if identity is None:
+            continue
+        if identity == target:
+            raise ConfigError(f"{what} {out} is the input file {source}; writing it would destroy the input, "
+                              "so choose another output path.")
+        if target is not None and out.is_dir() and _under(Path(source), out):
+            raise ConfigError(f"{what} {out} holds the input file {source}; choose an output folder apart from "
+                              "the inputs.")
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of `path` with links followed, or None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _under(path: Path, folder: Path) -> bool:
+    try:
+        return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+    except (OSError, ValueError):
+        return False
+
+
+def check_input_file(path: str | os.PathLike, what: str) -> Path:
+    """`path` if it is a regular file (links followed); else ConfigError naming `what`, found by stat
+    rather than open, so a FIFO never blocks and a device is never read."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}.") from None
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise ConfigError(f"{what} {path} is {kind}, not a regular file; give the path of a file.")
+    return path
+
+
 def check_directory(path: str | os.PathLike, what: str) -> Path:
     """ConfigError unless `path` is a writable directory or can be created as one."""
     path = Path(path)
@@ -100,7 +190,9 @@ def _check_folder(folder: Path, where: str) -> None:
 
 
 def read_text_file(path: str | os.PathLike, what: str) -> str:
-    """The UTF-8 text of `path`; ConfigError naming `what` (e.g. "rules file") when it cannot be read."""
+    """The UTF-8 text of `path`; ConfigError naming `what` (e.g. "rules file") when it cannot be read
+    or is not a regular file."""
+    check_input_file(path, what)
     try:
         with open(path, encoding="utf-8") as f:
             return f.read()
@@ -111,8 +203,22 @@ def read_text_file(path: str | os.PathLike, what: str) -> str:
 
 
 def read_json_file(path: str | os.PathLike, what: str) -> Any:
-    """One JSON document from `path`; ConfigError naming the file for anything unreadable."""
+    """One JSON document from `path`; ConfigError naming the file for anything unreadable or larger
+    than MAX_JSON_BYTES (checked before reading: a sparse file of gigabytes takes no disk)."""
+    size, limit = os.stat(check_input_file(path, what)).st_size, _max_json_bytes()
+    if size > limit:
+        raise ConfigError(f"{what} {path} is {size / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB rlvr "
+                          f"reads as JSON; check the path, or set {MAX_JSON_ENV} to a larger number of bytes.")
     return parse_json(read_text_file(path, what), f"{what} {path}")
+
+
+def _max_json_bytes() -> int:
+    text = os.environ.get(MAX_JSON_ENV, "")
+    if not text:
+        return MAX_JSON_BYTES
+    if not text.isdigit():
+        raise ConfigError(f"{MAX_JSON_ENV} must be a whole number of bytes, got {text!r}.")
+    return int(text)
 
 
 def parse_json(text: str, where: str) -> Any:

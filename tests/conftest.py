@@ -14,6 +14,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "train"))
 
 
+@pytest.fixture(autouse=True)
+def _no_plugin_allowed_after_a_test():
+    """Every test ends with no plugin allowed: a test, a module fixture or a `main([...])` call with
+    --allow-plugin that allows one cannot weaken the data-file rule for the tests after it."""
+    from rlvr.verifiers._plugins import restore_plugin_state
+
+    yield
+    restore_plugin_state((frozenset(), frozenset()))
+
+
 def make_tiny_policy(seed: int = 0, chat: bool = True):
     """A 2-layer Llama with a tokenizer built from a tiny vocabulary, on CPU, fp32."""
     import torch

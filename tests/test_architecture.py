@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "rlvr"
 
 # Bottom to top. A module may import its own sub-package and any layer below it, never one above.
-LAYERS = ["_errors", "_lazy", "_io", "", "sandbox", "verifiers", "tasks", "models", "monitor", "evaluate", "train",
-          "audit", "report", "workflows", "integrations", "cli"]
+LAYERS = ["_errors", "_lazy", "_io", "", "sandbox", "verifiers", "envs", "tasks", "models", "monitor", "evaluate",
+          "train", "audit", "report", "workflows", "integrations", "cli"]
 
 
 def _modules() -> dict[str, Path]:
@@ -131,6 +131,9 @@ PUBLIC = {
                    "cases_from_eval", "format_table", "generate_mutations", "html_section", "load_cases",
                    "run_audit", "suite_cases", "suite_tasks", "verdict_words", "write_cases"],
     "rlvr.cli": ["build_parser", "main"],
+    "rlvr.envs": ["ClassTools", "Environment", "Episode", "EpisodeLimits", "Step", "TokenizationMismatch", "Tool",
+                  "ToolError", "ToolsEnv", "Turn", "chat_messages", "env_names", "episode_limits", "episode_tokens",
+                  "get_env", "parse_tool_calls", "register_env", "run_episode", "tool_names"],
     "rlvr.evaluate": ["EvalSettings", "Rule", "bootstrap_ci", "boundary_sets", "check_eval_record", "combine_sets",
                       "compare", "compare_sets", "eval_sets", "evaluate", "evaluate_sets", "format_boundary",
                       "format_comparison", "format_comparison_sets", "format_summary", "parse_rules", "pass_at_k",
@@ -151,8 +154,8 @@ PUBLIC = {
                    "kept_advantages", "load_config", "load_sft_config", "load_sft_dataset", "make_optimizer",
                    "micro_batch_weight", "prune_rollouts", "shape_rewards", "token_entropy", "token_logprobs", "train",
                    "train_sft"],
-    "rlvr.verifiers": ["AnswerMode", "Backend", "FORMAT_REASONS", "Verdict", "Verifier", "extract_answer",
-                       "get_verifier", "register_verifier", "shutdown_workers", "verifier_names"],
+    "rlvr.verifiers": ["AnswerMode", "Backend", "FORMAT_REASONS", "Verdict", "Verifier", "allow_plugins",
+                       "extract_answer", "get_verifier", "register_verifier", "shutdown_workers", "verifier_names"],
     "rlvr.workflows": ["Plan", "curate", "format_spurious", "format_yield", "load_pipeline", "pass_rates",
                        "run_demo", "run_pipeline", "run_spurious", "select", "sft_rows", "verdict_in_words"],
 }

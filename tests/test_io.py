@@ -113,3 +113,101 @@ def test_the_refusal_is_one_sentence_that_says_what_to_do(tmp_path):
     message = str(info.value)
     assert message.count(". ") == 0 and message.endswith(".") and "\n" not in message
     assert str(fifo) in message and "give the path of a regular file" in message
+
+
+# ------------------------------------------------------------------------------------------
+# Issue 22: an output is never an input, inputs are regular files, stale temporaries go.
+
+
+def _dead_pid() -> int:
+    """The PID of a process that has exited (and been reaped)."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_write_and_a_live_ones_is_kept(tmp_path):
+    dead = _dead_pid()
+    stale = tmp_path / f".out.json.{dead}.0badc0de.tmp"  # as a write killed before os.replace leaves it
+    live = tmp_path / f".out.json.{os.getpid()}.0123abcd.tmp"  # another writer, still at work
+    other = tmp_path / f".other.json.{dead}.0badc0de.tmp"  # another target's: not this write's business
+    lookalike = tmp_path / f".out.json.{dead}.tmp"  # not a name atomic_write makes
+    for path in (stale, live, other, lookalike):
+        path.write_text("partial")
+    write_json({"new": True}, tmp_path / "out.json")
+    assert sorted(os.listdir(tmp_path)) == sorted(["out.json", live.name, other.name, lookalike.name])
+    assert json.loads((tmp_path / "out.json").read_text()) == {"new": True}
+
+
+@pytest.mark.parametrize("link", ["same name", "other name", "symlink", "hard link"])
+def test_an_output_that_is_an_input_is_refused_through_links(link, tmp_path):
+    from rlvr._io import check_not_input
+
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("{}\n")
+    output = {"same name": tasks, "other name": tmp_path / "sub" / ".." / "tasks.jsonl",
+              "symlink": tmp_path / "link.jsonl", "hard link": tmp_path / "hard.jsonl"}[link]
+    if link == "symlink":
+        output.symlink_to(tasks)
+    if link == "hard link":
+        os.link(tasks, output)
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(ConfigError, match="is the input file .* choose another output path"):
+        check_not_input(output, [tmp_path / "missing.json", tasks], "--output")
+    # and the other way round: the input given through the link, the output by its real name
+    if link in ("symlink", "hard link"):
+        with pytest.raises(ConfigError, match="is the input file"):
+            check_not_input(tasks, [output], "--output")
+
+
+def test_an_output_apart_from_the_inputs_passes_and_a_folder_holding_one_is_refused(tmp_path):
+    from rlvr._io import check_not_input
+
+    (tmp_path / "data").mkdir()
+    tasks = tmp_path / "data" / "tasks.jsonl"
+    tasks.write_text("{}\n")
+    check_not_input(tmp_path / "out.jsonl", [tasks, tmp_path / "missing.jsonl"], "--output")  # a new file
+    check_not_input(tmp_path / "data" / "out.jsonl", [tasks], "--output")  # beside the input is fine
+    with pytest.raises(ConfigError, match="holds the input file"):
+        check_not_input(tmp_path / "data", [tasks], "--output-dir")
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "directory", "character device"])
+def test_an_input_that_is_not_a_regular_file_is_refused_without_opening_it(kind, tmp_path):
+    from rlvr._io import read_json_file, read_text_file
+
+    path = {"FIFO": tmp_path / "rules.yaml", "directory": tmp_path, "character device": "/dev/null"}[kind]
+    if kind == "FIFO":
+        os.mkfifo(path)  # opening it would block until a writer came: the test would hang
+    for read in (read_text_file, read_json_file):
+        with pytest.raises(ConfigError, match=f"rules file {path} is a {kind}, not a regular file"):
+            read(path, "rules file")
+
+
+def test_a_symlink_to_a_regular_input_file_is_read(tmp_path):
+    from rlvr._io import read_json_file
+
+    (tmp_path / "real.json").write_text('{"a": 1}')
+    (tmp_path / "link.json").symlink_to(tmp_path / "real.json")
+    assert read_json_file(tmp_path / "link.json", "eval file") == {"a": 1}
+
+
+def test_a_json_file_over_the_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from rlvr._io import MAX_JSON_BYTES, MAX_JSON_ENV, read_json_file
+
+    sparse = tmp_path / "eval.json"
+    with open(sparse, "wb") as f:  # 2 GiB of zeros that take no disk; reading it would take 2 GiB of memory
+        f.truncate(2 << 30)
+    assert os.stat(sparse).st_size > MAX_JSON_BYTES
+    with pytest.raises(ConfigError, match=f"eval file {sparse} is 2.0 GiB, more than the 1.0 GiB .*{MAX_JSON_ENV}"):
+        read_json_file(sparse, "eval file")
+    small = tmp_path / "small.json"
+    small.write_text('{"tasks": [1, 2, 3]}')
+    monkeypatch.setenv(MAX_JSON_ENV, "10")
+    with pytest.raises(ConfigError, match="more than the"):
+        read_json_file(small, "eval file")
+    monkeypatch.setenv(MAX_JSON_ENV, "100")
+    assert read_json_file(small, "eval file") == {"tasks": [1, 2, 3]}

@@ -1,5 +1,6 @@
 """What several commands share: `key=value` words, `CONFIG key=value` arguments, the sampling flags
-(generated from the one `SamplingParams`), reading a pair of eval files, and a quiet transformers.
+(generated from the one `SamplingParams`), `--allow-plugin`, reading a pair of eval files, and a quiet
+transformers.
 
 Import-light: building the `rlvr` parser imports this module.
 """
@@ -18,6 +19,14 @@ import yaml
 from rlvr._errors import ConfigError
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag or value is a ConfigError (one sentence) rather than the usage and an
+    exit: `--batch-size 0` reads like any other bad input. Subcommand parsers inherit the class."""
+
+    def error(self, message: str) -> Any:
+        raise ConfigError(f"{self.prog}: {message.rstrip('.')}; see `{self.prog} --help`.")
 
 
 def command(sub: argparse._SubParsersAction, name: str, summary: str, example: str,
@@ -62,6 +71,24 @@ def config_arguments(args: argparse.Namespace) -> tuple[str | None, list[str]]:
     if config_file and "=" in config_file and not os.path.exists(config_file):
         config_file, overrides = None, [config_file, *overrides]
     return config_file, overrides
+
+
+def add_plugin_argument(parser: argparse.ArgumentParser) -> None:
+    """`--allow-plugin MODULE` (repeatable), for the commands that build verifiers named in a file: a task's
+    "module:function" verifier imports (runs) that module, so a data file may name one only when the user
+    allowed its module here. `main` applies the flag before the command runs (verifiers/_plugins.py)."""
+    parser.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
+                        help="let task, eval and config files name 'MODULE:function' verifiers; importing MODULE "
+                             "(and its submodules) runs its code, so allow only code you trust (repeatable)")
+
+
+def allow_plugin_arguments(args: argparse.Namespace) -> None:
+    """Allow the modules of `--allow-plugin`, each checked to be a module name (one sentence if not)."""
+    modules = getattr(args, "allow_plugin", None)
+    if modules:
+        from rlvr.verifiers import allow_plugins
+
+        allow_plugins(*modules)
 
 
 def quiet_transformers() -> None:
@@ -120,15 +147,23 @@ def sampling_settings(args: argparse.Namespace, **evaluator: Any) -> Any:
     return EvalSettings(sampling=sampling, **evaluator)
 
 
-def read_eval_pair(args: argparse.Namespace) -> tuple[dict, dict]:
-    """For compare and boundary: --resamples and the --json output checked, then both eval files read
-    and shape-checked, all before any work."""
-    from rlvr._io import check_writable, read_json_file
-    from rlvr.evaluate.runner import check_eval_record
+MAX_RESAMPLES = 100_000  # bootstrap draws are (resamples, tasks) integers: 10**9 of them asked for 44.7 GiB
 
-    if args.resamples < 1:
-        raise ConfigError(f"--resamples must be at least 1, got {args.resamples}.")
+
+def read_eval_pair(args: argparse.Namespace) -> tuple[dict, dict]:
+    """For compare and boundary: --resamples, --seed and the --json output (never an input) checked,
+    then both eval files read and checked (an empty `samples` list refused), all before any work."""
+    from rlvr._io import check_not_input, check_writable, read_json_file
+    from rlvr.evaluate.runner import check_eval_record
+    from rlvr.models.generation import check_seed
+
+    if not 1 <= args.resamples <= MAX_RESAMPLES:
+        raise ConfigError(f"--resamples must be from 1 to {MAX_RESAMPLES:,} (the intervals settle long before), "
+                          f"got {args.resamples}.")
+    check_seed(args.seed, "--seed")
     if args.json:
         check_writable(args.json, "--json")
-    base, trained = (check_eval_record(read_json_file(path, "eval file"), path) for path in (args.base, args.trained))
+        check_not_input(args.json, [args.base, args.trained, *(getattr(args, "tasks", None) or [])], "--json")
+    base, trained = (check_eval_record(read_json_file(path, "eval file"), path, need_samples=True)
+                     for path in (args.base, args.trained))
     return base, trained

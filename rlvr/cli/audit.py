@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from rlvr._errors import ConfigError, DataError
 from rlvr._io import atomic_write
+from rlvr.cli._common import add_plugin_argument
 from rlvr.audit.suites import SUITES  # light: building the `rlvr` parser imports this module
 
 if TYPE_CHECKING:
@@ -58,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the generated task set (default 0)")
     parser.add_argument("--processes", type=int, default=2, metavar="N",
                         help="parallel verifier processes for the second run and the oracles (default 2)")
+    parser.add_argument("--strict-references", action="store_true",
+                        help="fail when TARGET cannot read a case's reference (default: warn, naming them)")
+    add_plugin_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     _make_importable(args)
     verifier = _verifier(args.target, "TARGET")
     cases, sources, dropped = _collect(args)
+    _warn_unreadable_references(verifier, cases, args.target, strict=args.strict_references)
     report = run_audit(verifier, cases, target=args.target, processes=args.processes, progress=True,
                        sources=sources, dropped=dropped)
     print(format_table(report))
@@ -77,6 +82,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"rlvr audit: coverage {coverage:.4f} is below --min-coverage {args.min_coverage:g}", file=sys.stderr)
         return 1
     return 0
+
+
+def _warn_unreadable_references(verifier: Verifier, cases: list[AuditCase], target: str, strict: bool = False
+                                ) -> None:
+    """List, before the audit runs, the references TARGET cannot read: each of their cases scores 0 whatever
+    the completion, so a case expected to pass there measures the reference, not the verifier. With `strict`
+    (--strict-references) that is bad input: DataError, before any case runs."""
+    seen: dict[str, str] = {}
+    for case in cases:
+        key = repr(case.reference)
+        if key not in seen:
+            seen[key] = verifier.check_reference(case.reference) or ""
+    unreadable = [(key, reason) for key, reason in seen.items() if reason]
+    if unreadable:
+        first = "; ".join(f"{_clip(key)} ({reason.rstrip('.')})" for key, reason in unreadable[:3])
+        if strict:
+            raise DataError(f"{target} cannot read {len(unreadable)} of {len(seen)} references, so their cases "
+                            f"score 0 whatever the completion (first: {first}); fix or drop those cases, or "
+                            f"leave out --strict-references.")
+        print(f"rlvr audit: warning: {target} cannot read {len(unreadable)} of {len(seen)} references, so their "
+              f"cases score 0 whatever the completion (first: {first}).", file=sys.stderr)
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -89,6 +119,13 @@ def _check_arguments(args: argparse.Namespace) -> None:
     if not (_suite(args) or args.cases or args.eval):
         raise ConfigError(f"nothing to audit '{args.target}' with; give --suite {'|'.join(SUITES)}, "
                           "--cases FILE or --eval FILE --checker SPEC.")
+    from rlvr._io import check_not_input, check_writable
+
+    inputs = [path for path in (*args.cases, args.eval, args.tasks) if path]
+    for flag, path in (("--json", args.json), ("--html", args.html)):
+        if path:  # checked before the audit runs, and never one of its inputs
+            check_writable(path, flag)
+            check_not_input(path, inputs, flag)
 
 
 def _suite(args: argparse.Namespace) -> str | None:
@@ -97,9 +134,14 @@ def _suite(args: argparse.Namespace) -> str | None:
 
 def _make_importable(args: argparse.Namespace) -> None:
     """Let "mypkg.checks:fn" name a module in the current directory, as `python -m` would;
-    verifier worker processes inherit the path."""
-    if any(":" in (spec or "") for spec in (args.target, args.checker)) and os.getcwd() not in sys.path:
+    verifier worker processes inherit the path. A path typed here is the user's own choice, so it is
+    allowed (that one path, not its module); a task file's verifiers still need --allow-plugin."""
+    from rlvr.verifiers import allow_plugins
+
+    typed = [spec for spec in (args.target, args.checker) if ":" in (spec or "")]
+    if typed and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    allow_plugins(*typed)
 
 
 def _verifier(spec: str, what: str) -> Verifier:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rlvr.cli._common import quiet_transformers, read_eval_pair
+from rlvr.cli._common import add_plugin_argument, quiet_transformers, read_eval_pair
 
 SUMMARY = ("The reasoning boundary at large k: pass@k curves with intervals, the crossover, per-problem "
            "solvability, support retention and discovery, and the chance level, on both readings.")
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("trained", help="eval file of the trained model")
     parser.add_argument("--resamples", type=int, default=2000,
                         help="paired bootstrap resamples (default 2000, as in compare, so the intervals at k = 1 "
-                             "and K agree)")
+                             "and K agree; at most 100,000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the chance derangement")
     parser.add_argument("--no-chance", action="store_true",
                         help="skip the chance baseline (it verifies every sample again against another task)")
@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="task files with the prompts, for --base-model with eval files that do not hold them "
                              "(written before rlvr saved prompts)")
     parser.add_argument("--json", metavar="OUT", help="also write the result as JSON")
+    add_plugin_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
 
     base, trained = read_eval_pair(args)
     prompts = _prompts(base, args.tasks) if args.base_model else {}
+    if args.base_model:
+        from rlvr.models import resolve_model
+
+        resolve_model(args.base_model)  # a missing model fails now, not after the whole boundary is computed
     result = boundary_sets(base, trained, resamples=args.resamples, seed=args.seed, chance=not args.no_chance)
     print(format_boundary(result))
     if args.base_model:

@@ -15,7 +15,7 @@ import argparse
 import os
 
 from rlvr._errors import ConfigError
-from rlvr._io import check_writable
+from rlvr._io import check_not_input, check_writable
 from rlvr.cli._common import config_arguments
 
 SUMMARY = "Estimate what a GRPO config will use (rollouts, tokens, hours, money); compare with a finished run."
@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(config_file, overrides)
     if args.json:
         check_writable(args.json, "--json")
+        run_files = [os.path.join(args.run, name) for name in ("metrics.jsonl", "config.yaml")] if args.run else []
+        check_not_input(args.json, [*([config_file] if config_file else []), config.data.train, *run_files], "--json")
     assumptions = Assumptions(
         mean_len=args.mean_len, prompt_tokens=args.prompt_tokens, informative_frac=args.informative_frac,
         gen_tokens_per_s=args.gen_tokens_per_s, train_tokens_per_s=args.train_tokens_per_s, verify_ms=args.verify_ms,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rlvr._errors import ConfigError, DataError
-from rlvr.cli._common import add_sampling_arguments, quiet_transformers, sampling_settings
+from rlvr.cli._common import add_plugin_argument, add_sampling_arguments, quiet_transformers, sampling_settings
 
 SUMMARY = "Keep the tasks whose pass rate under a model lies in a band (default 0.3-0.7)."
 EXAMPLE = "rlvr curate --model smollm2-135m-instruct --tasks train.jsonl --k 8 -o curated.jsonl"
@@ -21,10 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rate = share of passing samples (default) or mean reward (for shaped rewards)")
     add_sampling_arguments(parser)
     parser.add_argument("-o", "--output", required=True, help="curated task file to write")
+    add_plugin_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlvr._io import check_writable, read_json_file
+    from rlvr._io import check_not_input, check_writable, read_json_file
     from rlvr.evaluate import evaluate, write_eval
     from rlvr.evaluate.runner import check_eval_record
     from rlvr.tasks import load_tasks, write_tasks
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--band must satisfy 0 <= LOW <= HIGH <= 1, got {low:g} {high:g}.")
     tasks = load_tasks(args.tasks, split=args.split)
     check_writable(args.output, "--output")
+    inputs = [args.tasks, *([args.from_eval] if args.from_eval else [])]
+    check_not_input(args.output, inputs, "--output")
     if args.from_eval:
         record = check_eval_record(read_json_file(args.from_eval, "eval file"), args.from_eval)
         if "sets" in record:
@@ -47,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
         check_verifiers(tasks, args.tasks)
         check_writable(args.output + ".eval.json", "--output")
+        check_not_input(args.output + ".eval.json", inputs, "--output")
         quiet_transformers()
         settings = sampling_settings(args)
         policy = load_policy(args.model)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from rlvr._errors import DataError
-from rlvr.cli._common import add_sampling_arguments, quiet_transformers, sampling_settings
+from rlvr.cli._common import add_plugin_argument, add_sampling_arguments, quiet_transformers, sampling_settings
 
 SUMMARY = "Rejection sampling: sample K completions per task, keep the verified ones as an SFT dataset."
 EXAMPLE = ("rlvr distill --model smollm2-135m-instruct --tasks train.jsonl --k 16 --max-new-tokens 32 "
@@ -35,11 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verifier-workers", type=int, default=2, help="parallel verifier processes (default 2)")
     parser.add_argument("-o", "--output", required=True, help="SFT dataset to write (chat JSONL); the eval record "
                                                               "goes to OUTPUT.eval.json")
+    add_plugin_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Sample, verify, select, write the dataset and the eval record; print the yield."""
-    from rlvr._io import check_writable, write_jsonl
+    from rlvr._io import check_not_input, check_writable, write_jsonl
     from rlvr.evaluate import write_eval
     from rlvr.tasks import load_tasks
     from rlvr.tasks.judge import check_verifiers
@@ -51,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     settings = sampling_settings(args, verifier_workers=args.verifier_workers)
     check_writable(args.output, "--output")
     check_writable(f"{args.output}.eval.json", "--output")
+    check_not_input(args.output, [args.tasks], "--output")
+    check_not_input(f"{args.output}.eval.json", [args.tasks], "--output")
 
     from rlvr.models import HFEngine, load_policy
     from rlvr.models.loading import check_device

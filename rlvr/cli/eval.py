@@ -6,7 +6,7 @@ import argparse
 import os
 
 from rlvr._errors import ConfigError
-from rlvr.cli._common import add_sampling_arguments, quiet_transformers, sampling_settings
+from rlvr.cli._common import add_plugin_argument, add_sampling_arguments, quiet_transformers, sampling_settings
 
 SUMMARY = "Sample K completions per task, verify them, and report pass@1 and pass@k."
 EXAMPLE = "rlvr eval --model smollm2-135m-instruct --tasks tasks.jsonl --k 8 --max-new-tokens 64 -o eval.json"
@@ -30,17 +30,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verifier-backend", choices=["local", "ray"], default="local",
                         help="ray: verify on Ray tasks ($RAY_ADDRESS, else a local instance; pip install 'rlvr[ray]')")
     parser.add_argument("-o", "--output", default="eval.json", help="where to write the eval file (default eval.json)")
+    parser.add_argument("--strict-references", action="store_true",
+                        help="fail when a task's verifier cannot read its reference (default: warn, naming them)")
+    add_plugin_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlvr._io import check_writable
+    from rlvr._io import check_not_input, check_writable
     from rlvr.evaluate import combine_sets, evaluate_sets, write_eval
     from rlvr.evaluate.runner import set_name
     from rlvr.tasks import load_tasks
-    from rlvr.tasks.judge import check_verifiers
+    from rlvr.tasks.judge import check_references, check_verifiers
 
     if args.limit < 0:
         raise ConfigError(f"--limit must be 0 (every task) or a positive number of tasks, got {args.limit}.")
+    if not 0 < args.gpu_memory_utilization <= 1:  # checked whatever the engine: a wrong value is never silent
+        raise ConfigError(f"--gpu-memory-utilization must be in (0, 1], got {args.gpu_memory_utilization:g}.")
     sets = {}  # name -> (source, tasks); bad task files fail before the model loads
     for source in args.tasks:
         name, sep, path = source.partition("=")
@@ -49,9 +54,12 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"two task sets are named '{name}'; name them: --tasks heldout=a.jsonl harder=b.jsonl.")
         tasks = load_tasks(path, split=args.split)
         check_verifiers(tasks, path)
-        sets[name] = (path, tasks[: args.limit] if args.limit else tasks)
+        tasks = tasks[: args.limit] if args.limit else tasks
+        check_references(tasks, path, strict=args.strict_references)
+        sets[name] = (path, tasks)
     settings = sampling_settings(args, verifier_workers=args.verifier_workers, verifier_backend=args.verifier_backend)
     check_writable(args.output, "--output")
+    check_not_input(args.output, [path for path, _ in sets.values()], "--output")
 
     from rlvr.models import check_device, check_engine, load_policy, make_engine
 

@@ -15,10 +15,10 @@ import importlib
 import sys
 
 from rlvr._errors import RlvrError
-from rlvr.cli._common import command
+from rlvr.cli._common import OneLineParser, allow_plugin_arguments, command
 
 COMMANDS = (
-    "demo", "eval", "train", "compare", "spurious", "boundary", "audit", "verify", "curate", "health", "gate",
+    "demo", "eval", "train", "compare", "plan", "spurious", "boundary", "audit", "verify", "curate", "health", "gate",
     "distill", "sft", "pipeline", "cost", "report", "models", "tasks",
 )
 
@@ -26,7 +26,7 @@ COMMANDS = (
 def build_parser() -> argparse.ArgumentParser:
     from rlvr import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="rlvr",
         description="Reinforcement learning with verifiable rewards, and honest measurement of what it bought.",
         epilog="example:\n  rlvr eval --model smollm2-135m-instruct --tasks tasks.jsonl --k 8 -o eval.json\n\n"
@@ -43,11 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except RlvrError as exc:  # a bad flag or value: one sentence, as for any bad input
+        print(f"rlvr: error: {exc}", file=sys.stderr)
+        return 2
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
     try:
+        allow_plugin_arguments(args)  # before the command builds any verifier
         return args.handler(args)
     except RlvrError as exc:
         print(f"rlvr: error: {exc}", file=sys.stderr)

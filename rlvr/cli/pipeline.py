@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rlvr.cli._common import quiet_transformers
+from rlvr.cli._common import add_plugin_argument, quiet_transformers
 
 SUMMARY = "Run a multi-stage pipeline (distill, sft, grpo, eval, compare, gate) into one run directory tree."
 EXAMPLE = "rlvr pipeline pipeline.yaml\n  (the config format: README, section Pipelines)"
@@ -13,6 +13,7 @@ EXAMPLE = "rlvr pipeline pipeline.yaml\n  (the config format: README, section Pi
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="pipeline YAML: output_dir, model and a list of stages")
+    add_plugin_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

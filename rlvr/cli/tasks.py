@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 
-from rlvr.cli._common import command, options
+from rlvr.cli._common import add_plugin_argument, command, options
 
 SUMMARY = "Make, list and check task files."
 EXAMPLE = "rlvr tasks make arithmetic op=add digits=2 --n 64 --split test -o test.jsonl\n  rlvr tasks show test.jsonl"
@@ -26,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = command(actions, "show", "Check every line of a task file and summarise it.",
                 "rlvr tasks show tasks.jsonl", _show)
     p.add_argument("file")
+    p.add_argument("--strict-references", action="store_true",
+                   help="exit 1 when a task's verifier cannot read its reference (default: list them only)")
+    add_plugin_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,10 +60,12 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from rlvr.tasks import load_tasks
-    from rlvr.tasks.judge import check_verifiers
+    from rlvr.tasks.judge import check_references, check_verifiers, unreadable_references
 
     tasks = load_tasks(args.file)
     check_verifiers(tasks, args.file)
+    # the warning eval and train give (count and first ids, on stderr); --strict-references makes it exit 1
+    unreadable = unreadable_references(tasks) if args.strict_references else check_references(tasks, args.file)
     splits = Counter(t.split for t in tasks)
     verifiers = Counter(json.dumps(t.verifier, sort_keys=True) for t in tasks)
     print(f"{args.file}: {len(tasks)} tasks, all lines valid")
@@ -67,6 +73,16 @@ def _show(args: argparse.Namespace) -> int:
     print("verifiers: " + ", ".join(f"{v} {c}" for v, c in verifiers.most_common()))
     first = tasks[0]
     print(f"first: {first.id}: {_clip(repr(first.prompt))} -> {_clip(repr(first.reference))}")
+    if unreadable:  # every completion of these tasks would score 0
+        print(f"unreadable references: {len(unreadable)} (every completion of these tasks scores 0)")
+        for task_id, reason in unreadable[:10]:
+            print(f"  {task_id}: {reason}")
+        if len(unreadable) > 10:
+            print(f"  ... and {len(unreadable) - 10} more")
+    if unreadable and args.strict_references:
+        print(f"rlvr tasks show: {len(unreadable)} of {len(tasks)} tasks have a reference their verifier cannot "
+              f"read (--strict-references).", file=sys.stderr)
+        return 1
     return 0
 
 

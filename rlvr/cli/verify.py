@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from rlvr._errors import ConfigError
-from rlvr.cli._common import options
+from rlvr.cli._common import add_plugin_argument, options
 
 SUMMARY = "Verify one completion against a reference and print reward, reason and detail."
 EXAMPLE = "rlvr verify --verifier math --reference 1/2 --completion 'so \\boxed{0.5}'"
@@ -30,12 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="key=value",
                         help="verifier option (repeatable)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_plugin_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from rlvr._io import read_text_file
-    from rlvr.verifiers import get_verifier
+    from rlvr.verifiers import allow_plugins, get_verifier
 
+    if ":" in args.verifier:  # a path typed here is the user's own choice: that one path is allowed
+        allow_plugins(args.verifier)
     verifier = get_verifier(args.verifier, **options(args.option))
     completion = read_text_file(args.file, "completion file") if args.file else args.completion
     reference: Any = args.reference

@@ -12,11 +12,14 @@ Metric files are eval files (`rlvr eval`: their summary's pass@k and other numbe
 multi-set eval file names them by set, `heldout/pass@1`; the format-neutral reading is
 `neutral/pass@1`) or plain JSON
 `{"metrics": {"name": value, ...}}`. A metric missing from either file is a
-violation: a gate never passes on missing evidence.
+violation: a gate never passes on missing evidence. So is a metric that is not a finite number
+(NaN, Infinity: JSON as Python writes it), in either file; a number too large for a float (a
+400-digit integer) makes the file unreadable.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +40,9 @@ class Rule:
     def check(self, baseline: float | None, candidate: float | None) -> tuple[bool, str]:
         if candidate is None or (baseline is None and self.kind not in ("min", "max")):
             return False, "missing from " + ("the candidate" if candidate is None else "the baseline")
+        for name, value in (("candidate", candidate), ("baseline", baseline)):
+            if value is not None and not math.isfinite(value):
+                return False, f"the {name}'s value is {value}, not a finite number"
         delta = None if baseline is None else candidate - baseline
         ok = {
             "min_delta": lambda: delta >= self.limit,
@@ -62,10 +68,17 @@ def parse_rules(data: Any) -> list[Rule]:
         if len(kinds) != 1 or kinds[0] not in _KINDS:
             raise ConfigError(f"rule {i} ({item['metric']}) needs exactly one of {', '.join(_KINDS)}.")
         limit = item[kinds[0]]
-        if isinstance(limit, bool) or not isinstance(limit, (int, float)):
-            raise ConfigError(f"rule {i} ({item['metric']}): {kinds[0]} must be a number.")
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not _finite(limit):
+            raise ConfigError(f"rule {i} ({item['metric']}): {kinds[0]} must be a finite number.")
         rules.append(Rule(item["metric"], kinds[0], float(limit)))
     return rules
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def metrics_of(record: Any) -> dict[str, float]:
@@ -97,7 +110,11 @@ def read_metrics_file(path: str) -> dict[str, float]:
     if problem:
         raise DataError(f"metrics file {path} {problem}; give an eval file from `rlvr eval` or "
                         '{"metrics": {"name": value, ...}}.')
-    return metrics_of(record)
+    try:
+        return metrics_of(record)
+    except OverflowError:  # float() of an integer of hundreds of digits
+        raise DataError(f"metrics file {path} holds a number too large for a float; a metric is a number such as "
+                        "0.42.") from None
 
 
 def _shape_problem(record: Any) -> str | None:

@@ -148,9 +148,14 @@ def write_eval(record: dict[str, Any], path: str | os.PathLike) -> None:
     write_json(record, path)
 
 
-def check_eval_record(record: Any, path: str | os.PathLike) -> dict[str, Any]:
+def check_eval_record(record: Any, path: str | os.PathLike, *, need_samples: bool = False) -> dict[str, Any]:
     """`record` if it has the shape of an eval file (one set or several), else DataError naming `path`
-    and the offending key; read by compare, curate --from-eval and the like before they use it."""
+    and the offending key; read by compare, curate --from-eval and the like before they use it.
+
+    Refused too: a repeated task id, an `n` above MAX_SAMPLES_PER_TASK, a task with more saved samples
+    than its `n`, and, with `need_samples` (compare and boundary, which read the samples again), an
+    empty `samples` list under tasks that claim samples. A file with no `samples` key (written without
+    them) is read from its pass counts alone, as is any file by curate --from-eval."""
     hint = "give an eval file written by `rlvr eval`"
     if not isinstance(record, dict):
         raise DataError(f"{path} is not an eval file: it holds a JSON {type(record).__name__}, not an object; {hint}.")
@@ -158,7 +163,7 @@ def check_eval_record(record: Any, path: str | os.PathLike) -> dict[str, Any]:
         if not isinstance(record["sets"], dict) or not record["sets"]:
             raise DataError(f"{path}: 'sets' must be an object of named eval records; {hint}.")
         for name, sub in record["sets"].items():
-            check_eval_record(sub, f"{path} (set {name!r})")
+            check_eval_record(sub, f"{path} (set {name!r})", need_samples=need_samples)
         return record
     tasks = record.get("tasks")
     if not isinstance(tasks, list) or not tasks:
@@ -172,7 +177,34 @@ def check_eval_record(record: Any, path: str | os.PathLike) -> dict[str, Any]:
         raise DataError(f"{path}: 'settings' must be an object whose 'k' is a positive integer; {hint}.")
     if not isinstance(record.get("samples", []), list):
         raise DataError(f"{path}: 'samples' must be a list; {hint}.")
+    problem = _counts_problem(tasks, record.get("samples"), need_samples)
+    if problem:
+        raise DataError(f"{path}: {problem}; {hint}.")
     return record
+
+
+MAX_SAMPLES_PER_TASK = 1_000_000  # an `n` above this is a corrupt file, not an evaluation (boundary would spin)
+
+
+def _counts_problem(tasks: list[dict[str, Any]], samples: list[Any] | None, need_samples: bool) -> str | None:
+    """What is wrong with the task ids and sample counts of a shape-checked eval record, or None."""
+    seen: set[str] = set()
+    for task in tasks:
+        if task["id"] in seen:
+            return f"task id '{task['id']}' appears twice"
+        seen.add(task["id"])
+        if task["n"] > MAX_SAMPLES_PER_TASK:
+            return f"task '{task['id']}' claims n = {task['n']:,} samples, more than {MAX_SAMPLES_PER_TASK:,}"
+    if not samples:
+        if need_samples and samples == []:
+            return "'samples' is empty though its tasks claim samples"
+        return None
+    n = {t["id"]: t["n"] for t in tasks}
+    saved = Counter(s.get("task_id") if isinstance(s, dict) else None for s in samples)
+    for task_id, count in saved.items():
+        if task_id in n and count > n[task_id]:
+            return f"task '{task_id}' has {count} saved samples but n = {n[task_id]}"
+    return None
 
 
 def _task_record_problem(task: Any) -> str | None:

@@ -25,6 +25,17 @@ if TYPE_CHECKING:
     from rlvr.models.loading import Prompt
 
 
+MAX_SEED = 2**32 - 1  # numpy's and torch's generators, and the bootstrap, take seeds in [0, 2**32 - 1]
+
+
+def check_seed(seed: Any, name: str) -> int:
+    """`seed` if it is an integer in [0, MAX_SEED]; else ConfigError naming `name` (e.g. "--seed"), so a
+    bad seed stops a command before a model loads, not after the sampling when the bootstrap seeds."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"{name} must be an integer from 0 to {MAX_SEED} (2**32 - 1), got {seed!r}.")
+    return seed
+
+
 def _setting(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
@@ -63,6 +74,7 @@ class SamplingParams(Decoding):
         super().__post_init__()
         if self.n < 1:
             raise ConfigError(f"the number of samples per prompt must be at least 1, got {self.n}.")
+        check_seed(self.seed, "seed")
 
     @classmethod
     def from_decoding(cls, decoding: Decoding, *, n: int, seed: int) -> SamplingParams:

@@ -16,12 +16,13 @@ is not separable (neutral() is the verifier itself) cost nothing more.
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any, Callable, Sequence
 
 from rlvr._errors import DataError, RlvrError
 from rlvr.verifiers import Verdict, Verifier, get_verifier
 
-__all__ = ["check_verifiers", "judge", "judge_neutral"]
+__all__ = ["check_references", "check_verifiers", "judge", "judge_neutral", "unreadable_references"]
 
 Spec = Any  # a verifier spec as a task file holds it: a name or {"name": ..., options}
 Slot = tuple[int, int]  # (group, sample)
@@ -41,6 +42,37 @@ def check_verifiers(tasks: Sequence[Any], source: str = "") -> None:
         except (RlvrError, TypeError, ValueError) as exc:
             where = f"{source}: task {task.id!r}" if source else f"task {task.id!r}"
             raise DataError(f"{where}: its verifier cannot be built: {str(exc).rstrip('.')}.") from None
+
+
+def unreadable_references(tasks: Sequence[Any]) -> list[tuple[str, str]]:
+    """(task id, reason) of each task whose verifier cannot read its reference (`Verifier.check_reference`):
+    every completion of such a task scores 0, so its sampling would be wasted."""
+    verifiers: dict[str, Verifier] = {}
+    found = []
+    for task in tasks:
+        key = json.dumps(task.verifier, sort_keys=True, default=str)
+        if key not in verifiers:
+            verifiers[key] = get_verifier(task.verifier)
+        reason = verifiers[key].check_reference(task.reference)
+        if reason is not None:
+            found.append((task.id, reason))
+    return found
+
+
+def check_references(tasks: Sequence[Any], source: str = "", strict: bool = False, flag: str = "--strict-references"
+                     ) -> list[tuple[str, str]]:
+    """Warn, before any sampling, about the tasks whose reference their verifier cannot read (naming the count
+    and the first ids); with `strict`, raise DataError instead. Returns them."""
+    found = unreadable_references(tasks)
+    if found:
+        first = "; ".join(f"{task_id!r} ({reason.rstrip('.')})" for task_id, reason in found[:3])
+        where = f"{source}: " if source else ""
+        message = (f"{where}{len(found)} of {len(tasks)} tasks have a reference their verifier cannot read, so every "
+                   f"completion of them scores 0 (first: {first})")
+        if strict:
+            raise DataError(f"{message}; fix or drop those tasks.")
+        warnings.warn(f"{message}; fix them, or set {flag} to make this an error.", UserWarning, stacklevel=2)
+    return found
 
 
 def judge(specs: Sequence[Spec], references: Sequence[Any], texts: Sequence[Sequence[str]], *, workers: int = 2,

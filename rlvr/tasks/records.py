@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr._errors import DataError
-from rlvr._io import atomic_write
+from rlvr._io import atomic_write, check_input_file
 
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # a UTF-16 surrogate escape, paired or not
 _REQUIRED = ("id", "prompt", "reference")
@@ -154,6 +154,7 @@ def load_tasks(path: str | os.PathLike, split: str | None = None) -> list[Task]:
         raise DataError(f"task file {path} does not exist; check the path or create it with write_tasks().")
     if path.is_dir():
         raise DataError(f"task file {path} is a directory; give the path of a .jsonl file.")
+    check_input_file(path, "task file")  # a FIFO would block the read forever
     with path.open("rb") as f:
         parsed = ((lineno, _parse_line(raw, f"{path}:{lineno}", lineno == 1)) for lineno, raw in enumerate(f, start=1))
         tasks = check_unique_ids(((lineno, task) for lineno, task in parsed if task is not None),

@@ -7,7 +7,8 @@
 A checkpoint is built in a hidden staging folder and renamed into place, then `latest` is
 rewritten atomically: a crash at any point leaves the previous checkpoint and pointer intact.
 Resuming restores the global RNGs too, so a resumed run logs the same metrics as an
-uninterrupted one; the log lines an interrupted run wrote after its checkpoint are dropped.
+uninterrupted one; the log lines an interrupted run wrote after its checkpoint are dropped, and so is
+a last line that a kill cut off mid-write. Weights that are not finite are never written.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlvr._errors import ConfigError
+from rlvr._errors import ConfigError, DataError
 from rlvr._io import atomic_write
 from rlvr.models import Policy
 from rlvr.train.distributed import Dist
 from rlvr.train.lora import load_adapter, save_adapter
 from rlvr.train.sharding import Replicated
 
-_LOGS = ("metrics.jsonl", "samples.jsonl", "health.jsonl")  # one line per step, each with its "step"
+_LOGS = ("metrics.jsonl", "samples.jsonl", "health.jsonl", "sync.jsonl")  # lines with their "step"
 
 
 def save_checkpoint(run_dir: Path, step: int, policy: Policy, layout: Replicated, dist: Dist, *, lora: bool,
@@ -42,6 +43,10 @@ def save_checkpoint(run_dir: Path, step: int, policy: Policy, layout: Replicated
     target = root / f"step-{step}"
     staging = root / f".step-{step}.tmp"
     weights, optimizer = layout.full_state_dict(), layout.optimizer_state()
+    bad = _first_nonfinite(policy.model.state_dict() if weights is None else weights) if dist.is_main else None
+    if dist.sum(float(bad is not None)):  # every rank refuses together, before anything is written
+        raise ConfigError(f"the weights at step {step} are not finite ({bad or 'on rank 0'}), so no checkpoint was "
+                          "written; lower optim.lr and resume from the last checkpoint.")
     if dist.is_main:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -52,6 +57,15 @@ def save_checkpoint(run_dir: Path, step: int, policy: Policy, layout: Replicated
         full_state = {"step": step, "layout": layout.name, "optimizer": optimizer, **state}
         write_checkpoint(root, staging, target, policy, weights, full_state, lora=lora, keep=keep)
     dist.barrier()
+
+
+def _first_nonfinite(weights: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding a NaN or an infinity, or None."""
+    for name, tensor in weights.items():
+        local = tensor.to_local() if hasattr(tensor, "to_local") else tensor  # a sharded DTensor: this shard
+        if local.is_floating_point() and not bool(torch.isfinite(local).all()):
+            return name
+    return None
 
 
 def write_checkpoint(root: Path, staging: Path, target: Path, policy: Policy, weights: dict[str, torch.Tensor] | None,
@@ -110,8 +124,24 @@ def drop_logs_after(run_dir: Path, step: int) -> None:
     for name in _LOGS:
         path = run_dir / name
         if path.exists():
-            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+            kept = [line for line, row_step in _log_lines(path) if row_step <= step]
             atomic_write(path, lambda f, kept=kept: f.writelines(line + "\n" for line in kept))
+
+
+def _log_lines(path: Path) -> list[tuple[str, int]]:
+    """(line, its step) for each line of a JSON-lines log. A last line that does not parse is what a kill
+    between buffered writes leaves (the rest of the line never reached the file): it is left out."""
+    lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()  # a cut may split a character
+    rows = []
+    for number, line in enumerate(lines, 1):
+        try:
+            rows.append((line, int(json.loads(line)["step"])))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            if number == len(lines):
+                break
+            raise DataError(f"{path}, line {number}: not a log line with a step; restore the file or start the "
+                            "run in a new run.output_dir.") from None
+    return rows
 
 
 def final_model(run_dir: str | Path) -> Path:

@@ -28,6 +28,7 @@ from rlvr.models.generation import Decoding
 from rlvr.monitor.health import HealthThresholds
 
 _Config = typing.TypeVar("_Config")
+FLOAT32_MAX = 3.4028234663852886e38  # torch.finfo(torch.float32).max: a float key beyond it overflows the loss
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,9 @@ class OptimSection:
     # Log-probabilities straight from the last hidden states, the vocabulary projection a block at a time, so
     # the (B, T, V) logits never exist (one process, no LoRA, a plain lm_head; no entropy bonus or mask).
     fused_head: bool = True
+    # Update steps whose loss or gradient norm is not finite are skipped (no optimizer step, weights unchanged);
+    # the run stops with an error at the first one beyond this many (0 = at the first).
+    max_nonfinite_steps: int = 3
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,9 @@ class DataSection:
     # Where rollouts are verified: worker processes/threads here, or Ray tasks (pip install 'rlvr[ray]').
     verifier_backend: Literal["local", "ray"] = "local"
     verifier_workers: int = 2  # checks run in parallel (worker processes, threads or Ray tasks)
+    # A task whose verifier cannot read its reference scores 0 whatever the completion: listed in a warning
+    # before training starts; true makes it an error.
+    strict_references: bool = False
     # Verify the groups of one decoding batch while the engine decodes the next (hf engine); false = after all.
     overlap_verify: bool = True
     ray_address: str = ""  # Ray cluster to join ("" = $RAY_ADDRESS, else a local Ray instance)
@@ -214,8 +221,17 @@ class TrainConfig:
     health: HealthThresholds = field(default_factory=HealthThresholds)
     run: RunSection = field(default_factory=RunSection)
     lora: LoraSection = field(default_factory=LoraSection)
+    # Python modules whose "module:function" verifiers the task files and data.reward may name, e.g.
+    # [mypkg.checks] (a package allows its submodules). Importing a module runs its code, so a data file
+    # names only registered verifiers unless its module is listed here (or given as --allow-plugin).
+    plugins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.plugins:  # imported here: `rlvr --help` reads this module and must not load the verifiers
+            from rlvr.verifiers._plugins import check_module_name
+
+            for module in self.plugins:
+                check_module_name(module, "each entry of plugins")
         checks = [
             (self.algo.group_size >= 2, "algo.group_size must be at least 2 (advantages compare within a group)"),
             (self.algo.ppo_epochs >= 1, "algo.ppo_epochs must be at least 1"),
@@ -226,7 +242,10 @@ class TrainConfig:
             (self.data.eval_k >= 1, "data.eval_k must be at least 1"),
             (self.optim.micro_batch >= 1, "optim.micro_batch must be at least 1"),
             (self.optim.lr > 0, "optim.lr must be positive"),
+            (self.optim.max_nonfinite_steps >= 0, "optim.max_nonfinite_steps must be at least 0"),
             (self.run.steps >= 1, "run.steps must be at least 1"),
+            (0 <= self.run.seed <= 2**32 - 1,
+             f"run.seed must be an integer from 0 to 4294967295 (2**32 - 1), got {self.run.seed}"),
             (self.run.checkpoint_every >= 1, "run.checkpoint_every must be at least 1"),
             (self.sampling.temperature > 0, "sampling.temperature must be > 0: at 0 every completion of a group "
                                             "is the same, so every advantage is 0 and nothing trains"),
@@ -270,6 +289,11 @@ class TrainConfig:
                                               "pi_sampler from below, and 1 is where the two agree; 0 = no bound)"),
             (algo.mismatch_cap >= 1, "algo.mismatch_cap must be at least 1 (it caps pi_trainer / pi_sampler, "
                                      "which is 1 where the two agree)"),
+            (not algo.mismatch.endswith("_mask") or algo.mismatch_cap_min < algo.mismatch_cap,
+             f"algo.mismatch={algo.mismatch} keeps only the tokens whose pi_trainer / pi_sampler lies in "
+             f"[algo.mismatch_cap_min, algo.mismatch_cap] = [{algo.mismatch_cap_min:g}, {algo.mismatch_cap:g}], "
+             "which every token with any mismatch falls outside; lower algo.mismatch_cap_min or raise "
+             "algo.mismatch_cap"),
             (algo.entropy_coef >= 0, "algo.entropy_coef must be >= 0 (it is a bonus for entropy)"),
             (0 < algo.top_entropy_fraction <= 1, "algo.top_entropy_fraction must be in (0, 1], e.g. 0.2; 1 = off"),
             (0 < algo.cov_fraction <= 1, "algo.cov_fraction must be in (0, 1], e.g. 2e-4"),
@@ -375,6 +399,9 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         number = read_number(value)  # YAML 1.1 reads 1e-5 (no dot) as a string
         if number is not None and not math.isfinite(number):
             raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}.")
+        if number is not None and abs(number) > FLOAT32_MAX:  # it would become inf in the float32 loss
+            raise ConfigError(f"config key '{key}' must lie within +-{FLOAT32_MAX:.3g} (float32's range, in which "
+                              f"the loss is computed), got {value!r}.")
         if number is not None:
             return number
     if hint is bool and isinstance(value, bool) or hint is int and isinstance(value, int) and not isinstance(

@@ -88,11 +88,13 @@ class Replicated:
         loss.backward()
 
     def step(self) -> float:
-        """Reduce the gradients, clip them, take the optimizer step; returns the gradient norm before clipping."""
+        """Reduce the gradients, clip them, take the optimizer step; returns the gradient norm before clipping.
+        A norm that is not finite (every rank sees the same one) takes no step: the trainer counts it."""
         parameters = _trainable(self.model)
         self.dist.sum_gradients(parameters)
         norm = torch.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm)
-        self.optimizer.step()
+        if torch.isfinite(norm):
+            self.optimizer.step()
         return float(norm)
 
     # -- sampling -----------------------------------------------------------------------------
@@ -183,8 +185,10 @@ class FSDP(Sharded):
     def step(self) -> float:
         parameters = _trainable(self.model)
         norm = torch.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm)
-        self.optimizer.step()
-        return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+        norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # the global norm, the same on every rank
+        if torch.isfinite(norm):
+            self.optimizer.step()
+        return float(norm)
 
     @contextlib.contextmanager
     def gathered(self) -> Iterator[None]:

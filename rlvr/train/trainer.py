@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import math
 import random
 import time
 import warnings
@@ -38,7 +39,7 @@ from rlvr.evaluate.runner import set_name
 from rlvr.models import Policy, SamplingParams, check_engine, load_policy, make_engine
 from rlvr.monitor import HealthMonitor
 from rlvr.tasks import load_tasks
-from rlvr.tasks.judge import check_verifiers
+from rlvr.tasks.judge import check_references, check_verifiers
 from rlvr.train.checkpoint import drop_logs_after, load_checkpoint, save_checkpoint
 from rlvr.train.config import TrainConfig, dump_config
 from rlvr.train.distributed import Dist
@@ -51,7 +52,7 @@ from rlvr.train.grpo import (
     prune_rollouts,
     token_logprobs,
 )
-from rlvr.train.head import fused_head, head_logprobs
+from rlvr.train.head import fused_head, fused_head_mismatch, head_logprobs
 from rlvr.train.loggers import MetricLogger, check_loggers, open_loggers
 from rlvr.train.lora import ReferenceView, apply_lora, save_merged
 from rlvr.train.objectives import MISMATCH
@@ -77,7 +78,7 @@ from rlvr.train.settings import (
     warn_if_partial_credit,
 )
 from rlvr.train.sharding import layout_for_launch
-from rlvr.verifiers import get_verifier
+from rlvr.verifiers import allow_plugins, get_verifier
 
 # ---------------------------------------------------------------------------------------------
 # The trainer
@@ -95,13 +96,15 @@ class Trainer:
                               f"of processes ({self.dist.world}).")
         # Replicated, FSDP or DeepSpeed, as the accelerate recipe asked (sharding.py)
         self.layout = layout_for_launch(self.dist, lora=config.lora.enabled, engine=config.sampling.engine)
-        self._check_run_dir(resume)
+        resume = self._check_run_dir(resume)  # False when the run stopped before its first checkpoint
         check_loggers(config.run.loggers)
         check_engine(config.sampling.engine)  # e.g. vllm without a GPU fails before the model loads
         if not config.data.train:
             raise ConfigError("data.train is not set; give the training task file, e.g. data.train=train.jsonl.")
+        allow_plugins(*config.plugins)  # in every rank: each builds its own verifiers
         tasks = load_tasks(config.data.train)  # bad input fails before anything is loaded or written
         check_verifiers(tasks, config.data.train)
+        check_references(tasks, config.data.train, config.data.strict_references, "data.strict_references=true")
         # The tasks' own verifiers read every rollout format-neutrally (`pass_rate/neutral`), whatever the reward.
         self.neutral_specs = {t.id: t.verifier for t in tasks}
         warn_if_lenient([config.data.reward] if config.data.reward else [t.verifier for t in tasks])
@@ -119,6 +122,7 @@ class Trainer:
         self.eval_tasks = {set_name(path): (path, load_tasks(path)) for path in config.data.eval_files}
         for path, eval_tasks in self.eval_tasks.values():
             check_verifiers(eval_tasks, path)
+            check_references(eval_tasks, path, config.data.strict_references, "data.strict_references=true")
         self._seed_everything(config.run.seed)
         self.policy = policy or load_policy(config.model, dtype=config.dtype, device=self.dist.device)
         if config.lora.enabled:  # sampling, evaluation and the update all see the adapted model
@@ -129,6 +133,7 @@ class Trainer:
         entropy_read = bool(config.algo.entropy_coef) or config.algo.top_entropy_fraction < 1  # needs the logits
         self.fused = (config.optim.fused_head and not self.layout.sharded and not config.lora.enabled
                       and not entropy_read and fused_head(self.model) is not None)
+        self.head_checked = False  # the fused head is compared with the model's own on each run's first batch
         reference: Any = None
         if config.algo.beta > 0 and config.lora.enabled:  # the base model is the adapted one with its adapter off
             reference = ReferenceView(self.model)
@@ -145,22 +150,32 @@ class Trainer:
                                   precision=config.sampling.precision)
         self.stream = TaskStream(tasks, config.run.seed, config.data.schedule)
         self.checks_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlvr-verify")  # overlap_verify
-        self.health = HealthMonitor(config.health)
+        self.health = HealthMonitor(config.health, total_steps=config.run.steps)  # short runs: shorter windows
         self.partial_credit_warned = False  # warn_if_partial_credit: once a run
+        self.all_masked_warned = False  # _warn_if_all_masked: once a run
+        self.nonfinite_steps = 0  # updates skipped for a loss or gradient norm that was not finite
+        self.notices: list[dict[str, Any]] = []  # one-line notices for the console and health.jsonl
         self.step = 0
         if resume:
             self._load_latest_checkpoint()
             self.engine.push_weights()
 
     # -- setup --------------------------------------------------------------------------------
-    def _check_run_dir(self, resume: bool) -> None:
+    def _check_run_dir(self, resume: bool) -> bool:
+        """Whether to load a checkpoint. A run killed before its first checkpoint left only logs behind, which
+        the new run would redo: it starts over from step 0, with or without --resume (its logs are cleared
+        in _start; nothing under checkpoints/ is touched)."""
         check_directory(self.run_dir, "run.output_dir")
-        if (self.run_dir / "metrics.jsonl").exists() and not resume:
+        checkpoint = (self.run_dir / "checkpoints" / "latest").exists()
+        started = any((self.run_dir / name).exists() for name in ("config.yaml", "metrics.jsonl"))
+        if (self.run_dir / "metrics.jsonl").exists() and checkpoint and not resume:
             raise ConfigError(
                 f"{self.run_dir} already holds a run; pass --resume to continue it or set run.output_dir."
             )
-        if resume and not (self.run_dir / "checkpoints" / "latest").exists():
+        if resume and not checkpoint and not started:
             raise ConfigError(f"nothing to resume in {self.run_dir}: it has no checkpoint.")
+        self.start_over = started and not checkpoint
+        return resume and checkpoint
 
     @staticmethod
     def _seed_everything(seed: int) -> None:
@@ -178,6 +193,9 @@ class Trainer:
             metrics, samples = self._step()
             self.step += 1
             metrics["step"] = self.step
+            if not all(math.isfinite(metrics.get(key, 0.0)) for key in ("loss", "grad_norm")):
+                self.nonfinite_steps += 1  # the update was skipped: the weights are those of the step before
+            metrics["update/nonfinite_steps"] = self.nonfinite_steps
             warnings_now = self.health.observe(self.step, metrics)  # every rank: the state is checkpointed
             if main:
                 self._log(metrics, samples)
@@ -186,10 +204,16 @@ class Trainer:
                 for warning in warnings_now:
                     tqdm.write(f"health warning at step {warning.step}: {warning.message}")
                     self._append("health.jsonl", [warning.to_dict()])
+                for notice in self.notices:
+                    tqdm.write(f"notice at step {self.step}: {notice['message']}")
+                    self._append("health.jsonl", [{"step": self.step, **notice}])
+            self.notices = []
+            self._stop_if_not_finite()
             bar.update(1)
             bar.set_postfix_str(
                 f"reward {metrics['reward/mean']:.2f} pass {metrics['pass_rate']:.2f} "
-                f"H {metrics['entropy']:.2f} kl {metrics['kl']:.3f} {metrics['throughput/tokens_per_s']:.0f} tok/s"
+                f"H {metrics['entropy']:.2f} " + (f"kl {metrics['kl']:.3f} " if "kl" in metrics else "")
+                + f"{metrics['throughput/tokens_per_s']:.0f} tok/s"
             )
             if self.step % self.config.run.checkpoint_every == 0 or self.step == self.config.run.steps:
                 self._check_ranks_in_sync()
@@ -201,6 +225,10 @@ class Trainer:
     def _start(self) -> list[MetricLogger]:
         """The run directory with its resolved config, the base evaluation (once) and the metric loggers."""
         main = self.dist.is_main
+        if main and self.start_over:
+            tqdm.write(f"{self.run_dir} holds a run that stopped before its first checkpoint: starting it over "
+                       "from step 0.")
+            drop_logs_after(self.run_dir, 0)
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             dump_config(self.config, self.run_dir / "config.yaml")
@@ -272,6 +300,8 @@ class Trainer:
             advantages = kept_advantages(rewards, kept, estimator=config.algo.advantage, **options)
         t_update = time.perf_counter()
         update_metrics = self._update(rollouts, advantages, kept)
+        if config.algo.beta == 0:  # no reference model, so no KL: a logged 0 would read as "measured, none"
+            update_metrics.pop("kl", None)
         update_s = time.perf_counter() - t_update
         self.engine.push_weights()  # vllm samples from its own copy of the weights (a no-op for hf)
         lengths = rollouts.lengths()  # (G, K)
@@ -319,6 +349,17 @@ class Trainer:
         reasons = Counter(s["reason"] for s in samples)
         metrics.update({f"reason/{r}": c / max(len(samples), 1) for r, c in sorted(reasons.items()) if r != "ok"})
         return metrics, samples
+
+    def _stop_if_not_finite(self) -> None:
+        """Skipped updates leave the weights finite; too many of them mean the run cannot go on as configured."""
+        limit = self.config.optim.max_nonfinite_steps
+        if self.nonfinite_steps > limit:
+            raise ConfigError(
+                f"the loss or gradient norm was not finite at {self.nonfinite_steps} update steps (the last at "
+                f"step {self.step}), more than optim.max_nonfinite_steps={limit} allows, so training stopped with "
+                "the weights of the last finite step; lower optim.lr or the loss coefficients (algo.entropy_coef, "
+                "algo.kl_cov_coef, algo.w_reinforce_weight) and rerun or --resume from the last checkpoint."
+            )
 
     def _collect(self) -> tuple[Rollouts, float, float, int]:
         """Sample and verify; with dynamic filtering, draw more prompts to replace all-equal groups."""
@@ -382,9 +423,12 @@ class Trainer:
         total_tokens = self.dist.sum(float(batch["mask"].sum()) if rows else 0.0)
         micros = micro_batches(len(rows), config.optim.micro_batch)
         count = self.layout.micro_batch_count(len(micros))
+        if self.fused and not self.head_checked:  # before the reference uses it too
+            self._check_fused_head(micro_batch(batch, slice(0, 2)) if rows else None)
         ref_logp = self._reference_logprobs(batch, count) if self.reference is not None else None
         first_pass: dict[int, torch.Tensor] = {}  # micro-batch -> the trainer's logp before this step's update
         self.layout.module.train()
+        nonfinite = False
         for _ in range(config.algo.ppo_epochs):
             self.layout.zero_grad()
             for i in range(count):
@@ -411,12 +455,45 @@ class Trainer:
                 metrics.update(mismatch)
                 weight = micro_batch_weight(config.algo.aggregation, mask, total_tokens, total_rows)
                 self.layout.backward(loss * weight, i == count - 1)
+                nonfinite = nonfinite or not math.isfinite(metrics["loss"])
                 for key, value in metrics.items():  # token-weighted means over the whole batch and epochs
                     totals[key] = totals.get(key, 0.0) + value * weight / config.algo.ppo_epochs
-            grad_norm = self.layout.step()
+            if self.dist.sum(float(nonfinite)):  # every rank skips this step; the trainer counts it
+                self.layout.zero_grad()
+                grad_norm = math.nan
+            else:  # skips the optimizer step itself when the gradient norm is not finite
+                grad_norm = self.layout.step()
         for key in self.dist.gather(sorted(totals)):  # a rank without rows reports the others' keys too
             totals.setdefault(key, 0.0)
+        self._warn_if_all_masked(totals)
         return {**totals, "grad_norm": grad_norm, "rows/trained": len(rows)}
+
+    def _check_fused_head(self, micro: dict[str, torch.Tensor] | None) -> None:
+        """Compare the fused head with the model's own on a few rows of the run's first batch; where they differ
+        (a model that scales its logits in a way fused_head does not know), use the model's lm_head from now
+        on. Every rank takes the same decision."""
+        self.head_checked = True
+        reason = None
+        if micro is not None:
+            self.layout.module.eval()
+            reason = fused_head_mismatch(self.layout.module, micro, self.config.sampling.temperature,
+                                         torch.bfloat16 if self.mixed_precision else None)
+        if self.dist.sum(float(reason is not None)):
+            self.fused = False
+            self.notices.append({"rule": "fused_head_off", "value": 0.0, "message": (
+                f"optim.fused_head is off for this run: {reason or 'another rank saw its log-probs differ'}; the "
+                "model's own lm_head computes the log-probs instead")})
+
+    def _warn_if_all_masked(self, totals: dict[str, float]) -> None:
+        """algo.mismatch=token_mask (or sequence_mask) that masked every token trains on nothing: say so once."""
+        if self.all_masked_warned or totals.get("mismatch/masked_frac", 0.0) < 1 - 1e-6:
+            return
+        self.all_masked_warned = True
+        algo = self.config.algo
+        warnings.warn(f"algo.mismatch={algo.mismatch} masked every token of step {self.step + 1}: no "
+                      f"pi_trainer / pi_sampler ratio lay in [{algo.mismatch_cap_min:g}, {algo.mismatch_cap:g}], so "
+                      "the step trained on nothing; widen the window with algo.mismatch_cap_min or "
+                      "algo.mismatch_cap.", stacklevel=2)
 
     def _idle_forward(self, model: Any) -> Any:
         """One pad token through the model: a rank's share of a sharded collective when it has no rows left."""
@@ -480,7 +557,7 @@ class Trainer:
     def _save_checkpoint(self) -> None:
         """Called on every rank: sharded weights and optimizer state are gathered (or saved per rank) by all."""
         state = {"scheduler": self.scheduler.state_dict(), "stream": self.stream.state(),
-                 "health": {"streak": self.health.streak, "first": self.health.first}}
+                 "health": self.health.state(), "nonfinite_steps": self.nonfinite_steps}
         save_checkpoint(self.run_dir, self.step, self.policy, self.layout, self.dist, lora=self.config.lora.enabled,
                         keep=self.config.run.keep_checkpoints, state=state)
 
@@ -488,7 +565,8 @@ class Trainer:
         state = load_checkpoint(self.run_dir, self.model, self.layout, lora=self.config.lora.enabled)
         self.scheduler.load_state_dict(state["scheduler"])
         self.stream.load(state["stream"])
-        self.health.streak, self.health.first = state["health"]["streak"], state["health"]["first"]
+        self.health.restore(state["health"])
+        self.nonfinite_steps = state.get("nonfinite_steps", 0)  # absent from checkpoints of older versions
         self.step = state["step"]
         drop_logs_after(self.run_dir, self.step)
 

@@ -6,7 +6,8 @@
     True
 
 The public surface: `Verdict` and its reason vocabulary (verdict.py), `Verifier` and the registry
-(base.py), answer reading (answer.py), and of the execution layer the `Backend` names and
+(base.py) with `allow_plugins`, the opt-in a "module:function" path in a data file needs (_plugins.py),
+answer reading (answer.py), and of the execution layer the `Backend` names and
 `shutdown_workers`, which stops every worker process and drops its verdict cache.
 """
 
@@ -24,7 +25,7 @@ from rlvr.verifiers import sql as _sql  # noqa: F401
 from rlvr.verifiers import structured as _structured  # noqa: F401
 from rlvr.verifiers._execution import Backend, shutdown_workers
 from rlvr.verifiers.answer import AnswerMode, extract_answer
-from rlvr.verifiers.base import Verifier, get_verifier, register_verifier, verifier_names
+from rlvr.verifiers.base import Verifier, allow_plugins, get_verifier, register_verifier, verifier_names
 from rlvr.verifiers.verdict import FORMAT_REASONS, Verdict
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Backend",
     "Verdict",
     "Verifier",
+    "allow_plugins",
     "extract_answer",
     "get_verifier",
     "register_verifier",

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Literal, Sequence
 
 from rlvr._errors import ConfigError
+from rlvr.verifiers._plugins import plugin_state, restore_plugin_state
 from rlvr.verifiers.verdict import Checker, Verdict, guarded_check
 
 __all__ = ["Backend", "run_batch", "shutdown_workers"]
@@ -57,7 +58,8 @@ def run_batch(verifier: Checker, pairs: Iterable[tuple[str, Any]], workers: int,
 # and reused, so a check costs a pipe round trip rather than a process start.
 
 
-def _worker_main(verifier: Checker, conn: multiprocessing.connection.Connection) -> None:
+def _worker_main(verifier: Checker, conn: multiprocessing.connection.Connection, plugins: Any) -> None:
+    restore_plugin_state(plugins)  # a spawned process starts with no plugin allowed: the parent's list
     conn.send("ready")  # start-up (imports) is done; from here on the clock is fair
     while True:
         try:
@@ -72,7 +74,7 @@ class _Worker:
 
     def __init__(self, verifier: Checker) -> None:
         self.conn, child = self._ctx.Pipe()
-        self.process = self._ctx.Process(target=_worker_main, args=(verifier, child), daemon=True)
+        self.process = self._ctx.Process(target=_worker_main, args=(verifier, child, plugin_state()), daemon=True)
         self.process.start()
         child.close()
         self.ready = False

@@ -6,7 +6,8 @@ and run it where `isolated` and `backend` say (_execution.py: worker processes w
 time limit, threads, or Ray tasks).
 
 Verifiers are found by registry name (`register_verifier`), by a plugin's entry point in the
-`rlvr.verifiers` group, or by a "package.module:function" path (`load_target`).
+`rlvr.verifiers` group, or by a "package.module:function" path (`load_target`), which is
+imported only when its module is allowed (`allow_plugins`, _plugins.py): data files run no code.
 Bad *options* raise `ConfigError` at construction, before any work starts.
 """
 
@@ -19,9 +20,11 @@ from typing import Any, Callable, ClassVar, Iterable, Literal
 
 from rlvr._errors import ConfigError
 from rlvr.verifiers._execution import Backend, run_batch
+from rlvr.verifiers._plugins import allow_plugins, approve_target, check_allowed, import_target
 from rlvr.verifiers.verdict import Verdict
 
-__all__ = ["FunctionVerifier", "Verifier", "get_verifier", "load_target", "register_verifier", "verifier_names"]
+__all__ = ["FunctionVerifier", "Verifier", "allow_plugins", "get_verifier", "load_target", "register_verifier",
+           "verifier_names"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,12 @@ class Verifier:
     def check(self, completion: str, reference: Any) -> Verdict:
         """Judge one completion against its reference. May raise: the guard catches it."""
         raise NotImplementedError
+
+    def check_reference(self, reference: Any) -> str | None:
+        """Why `reference` cannot be read (one sentence), or None when it can. A reference the verifier
+        cannot read scores every completion 0, so callers list these before sampling. The default
+        cannot tell: None."""
+        return None
 
     def neutral(self) -> "Verifier":
         """The verifier of the format-neutral reading: would the answer be right if its format were
@@ -126,6 +135,7 @@ def verifier_names() -> list[str]:
 def get_verifier(spec: str | dict | Verifier | Callable, **options: Any) -> Verifier:
     """Build a verifier from a registry name, a mapping with "name", a "module:function" path,
     a plugin's entry-point name, or a module-level check function; pass a Verifier through.
+    A path imports its module only when `allow_plugins` allowed it (a function object needs no opt-in).
 
     >>> get_verifier("math").verify("so \\\\boxed{42}", "42").reward
     1.0
@@ -134,6 +144,7 @@ def get_verifier(spec: str | dict | Verifier | Callable, **options: Any) -> Veri
         return dataclasses.replace(spec, **options) if options else spec
     if callable(spec) and not isinstance(spec, type):  # a check function defined at module level
         spec = _import_path(spec)
+        approve_target(spec)  # handed over as an object: already imported by the caller
     if isinstance(spec, dict):
         spec = dict(spec)
         name = spec.pop("name", None)
@@ -181,18 +192,10 @@ def _entry_point(name: str) -> type[Verifier] | None:
 
 
 def load_target(path: str) -> Any:
-    """The object a "package.module:attribute" path names; ConfigError when it cannot be imported."""
-    import importlib
-
-    module_name, _, attr = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import verifier module '{module_name}': {exc}.") from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ConfigError(f"module '{module_name}' has no attribute '{attr}'.") from None
+    """The object a "package.module:attribute" path names; ConfigError, before anything is imported, when
+    its module is not allowed (`allow_plugins`), and when it cannot be imported."""
+    check_allowed(path)
+    return import_target(path)
 
 
 def _import_path(function: Callable) -> str:
@@ -210,7 +213,8 @@ def _import_path(function: Callable) -> str:
 class FunctionVerifier(Verifier):
     """A user's check function `(completion, reference) -> float | Verdict`, behind the same guard.
 
-    target: "package.module:function". It is imported again inside each worker process.
+    target: "package.module:function", checked against the allowed plugins when the verifier is built.
+            It is imported again inside each worker process.
     """
 
     name: ClassVar[str] = "function"
@@ -222,4 +226,4 @@ class FunctionVerifier(Verifier):
             raise ConfigError(f"verifier target '{self.target}' is not callable.")
 
     def check(self, completion: str, reference: Any) -> Verdict:
-        return load_target(self.target)(completion, reference)
+        return import_target(self.target)(completion, reference)  # allowed when built, maybe in the parent

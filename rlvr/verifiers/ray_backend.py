@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from rlvr._errors import ConfigError
+from rlvr.verifiers._plugins import plugin_state, restore_plugin_state
 from rlvr.verifiers.verdict import Checker, Verdict, guarded_check
 
 __all__ = ["connect", "run_checks"]
@@ -82,8 +83,9 @@ def connect(address: str = "", num_cpus: int | None = None) -> None:
                           "check data.ray_address or RAY_ADDRESS.") from exc
 
 
-def _check_chunk(verifier: Checker, pairs: list[tuple[str, Any]]) -> Iterator[object]:
+def _check_chunk(verifier: Checker, pairs: list[tuple[str, Any]], plugins: Any) -> Iterator[object]:
     """The Ray task: a ready signal (imports are done, the clock starts), then one verdict per check."""
+    restore_plugin_state(plugins)  # the driver's allowed plugins (_plugins.py), as the local workers get them
     yield _READY
     for completion, reference in pairs:
         yield guarded_check(verifier, completion, reference)
@@ -164,7 +166,7 @@ def run_checks(verifier: Checker, pairs: Sequence[tuple[str, Any]], workers: int
         while pending or running:
             while pending and len(running) < slots:
                 chunk = pending.popleft()
-                gen = _remote_check_chunk().remote(verifier_ref, [pair for _, pair in chunk])
+                gen = _remote_check_chunk().remote(verifier_ref, [pair for _, pair in chunk], plugin_state())
                 running[gen] = _Task(chunk, deadline=time.monotonic() + _START_TIMEOUT_S)
             wait_s = min(task.deadline for task in running.values()) - time.monotonic()
             gens = list(running)

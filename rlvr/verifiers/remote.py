@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from rlvr._errors import ConfigError
+from rlvr.verifiers._plugins import import_target
 from rlvr.verifiers.base import Verifier, load_target, register_verifier
 from rlvr.verifiers.verdict import Verdict
 
@@ -56,7 +57,8 @@ class RemoteVerifier(Verifier):
     """Judge a completion by asking an HTTP endpoint or calling a function, failing closed.
 
     url:              POST JSON here; exactly one of url and target.
-    target:           "package.module:function" to call instead of an endpoint.
+    target:           "package.module:function" to call instead of an endpoint; its module must be
+                      allowed (`allow_plugins`, --allow-plugin) like any verifier path.
     timeout:          seconds for one whole call (connect, send, answer).
     cache_size:       answers kept (LRU); 0 turns the cache off.
     rate_per_s:       most calls a second, waiting as needed; None for no limit.
@@ -205,7 +207,7 @@ def _post_json(url: str, payload: bytes, timeout: float) -> Any:
 
 
 def _call_target(target: str, completion: str, reference: Any) -> Any:
-    return load_target(target)(completion, reference)  # imported once, then from sys.modules
+    return import_target(target)(completion, reference)  # allowed when built; imported once, then from sys.modules
 
 
 def _within(call: Callable[[], Any], timeout: float) -> Any:

@@ -19,7 +19,9 @@ Each criterion is a mapping with a unique "name", a "weight" > 0, and exactly on
     "contains": [...]       every phrase appears (case-insensitive).
     "not_contains": [...]   no phrase appears (case-insensitive).
     "check": "mod:func"     a callable (completion, reference) -> float in [0, 1] or bool,
-                            the only test with partial credit. If it raises or returns
+                            the only test with partial credit; its module must be allowed
+                            (`allow_plugins`, --allow-plugin), or the rubric is refused
+                            (a reference's: reward 0 "bad_reference"). If it raises or returns
                             anything else, the whole rubric fails closed (runtime_error,
                             invalid_reward): a broken scorer must not hand out rewards.
 
@@ -60,6 +62,7 @@ from typing import Any, Literal
 import regex
 
 from rlvr._errors import ConfigError
+from rlvr.verifiers._plugins import check_allowed
 from rlvr.verifiers.base import FunctionVerifier, Verifier, register_verifier
 from rlvr.verifiers.verdict import Verdict, guarded_check, seconds_left
 
@@ -313,6 +316,7 @@ def _function_arg(value: Any, where: str) -> str:
     if not isinstance(value, str) or ":" not in value:
         raise ConfigError(f"{where}: 'check' must be a 'package.module:function' path, got {value!r}.")
     try:
+        check_allowed(value)  # every time: `_function` remembers paths allowed earlier
         _function(value)  # imports it now: a typo fails here, not during training
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None

@@ -105,3 +105,19 @@ def test_bad_input_is_one_sentence(argv, message):
         audit(*argv)
     text = str(info.value)
     assert message in text and "\n" not in text and text.endswith(".")
+
+
+# --strict-references: an unreadable reference is bad input, before any case runs
+def test_strict_references_stop_the_audit_with_one_sentence(tmp_path, capsys):
+    from rlvr.cli import main
+
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"completion": "\\boxed{12:00}", "reference": "12:00 or noon", "should_pass": True,
+                                 "tag": "legit/clock"}) + "\n")
+    out = tmp_path / "audit.json"
+    argv = ["audit", "math", "--cases", str(cases), "--processes", "1", "--json", str(out), "--strict-references"]
+    assert main(argv) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rlvr")]  # no progress bars
+    assert len(lines) == 1 and lines[0].startswith("rlvr: error: math cannot read 1 of "), lines
+    assert "12:00 or noon" in lines[0] and lines[0].endswith(".")
+    assert not out.exists()  # nothing written

@@ -100,6 +100,11 @@ ROWS = [
     ("eval --model {model} --tasks {tasks} --verifier-workers 0", "verifier workers"),
     ("eval --model {model} --tasks {tasks} --verifier-workers -3", "verifier workers"),
     ("health {metrics} --set window=abc", "health.window"),
+    # health windows and the reward-metric divergence threshold
+    ("health {metrics} --set window=0", "health.window"),
+    ("health {metrics} --set min_divergence=-0.1", "health.min_divergence"),
+    ("health {metrics} --set min_divergence=nan", "health.min_divergence"),
+    ("train model={model} data.train={tasks} health.window=0", "health.window"),
     ("train model={model} data.train={tasks} sampling.temperature=0", "advantage"),
     ("tasks make arithmetic digits=5000 --n 2 -o out.jsonl", "digits"),
     ("tasks make arithmetic digits=9 --n 100000000 -o out.jsonl", "1,000,000"),
@@ -111,6 +116,13 @@ ROWS = [
     ("train model={model} data.train={tasks} sampling.top_p=1.5", "sampling.top_p"),
     ("train model={model} data.train={tasks} sampling.top_k=-1", "sampling.top_k"),
     ("train model={model} data.train={tasks} data.eval_k=0", "data.eval_k"),
+    # training numbers that overflow float32 (issue 22): refused before the model loads or config.yaml is written
+    ("train model={model} data.train={tasks} algo.mismatch_cap=1e39", "float32's range"),
+    ("train model={model} data.train={tasks} algo.clip_high=1e39", "algo.clip_high"),
+    ("train model={model} data.train={tasks} algo.w_reinforce_weight=1e39", "algo.w_reinforce_weight"),
+    ("train model={model} data.train={tasks} algo.entropy_coef=1e39", "algo.entropy_coef"),
+    ("train model={model} data.train={tasks} algo.mismatch=token_mask algo.mismatch_cap=1 algo.mismatch_cap_min=1",
+     "lower algo.mismatch_cap_min"),
     ("eval --model {model} --tasks {tasks} --device nosuch", "--device"),
     pytest.param("eval --model {model} --tasks {tasks} --device cuda", "--device", id="device-cuda-without-cuda",
                  marks=pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")),
@@ -179,3 +191,127 @@ def test_tasks_show_clips_a_huge_first_prompt(tmp_path, capsys):
     assert main(["tasks", "show", str(path)]) == 0
     out = capsys.readouterr().out
     assert len(out) < 2000 and "more characters" in out
+
+
+# ------------------------------------------------------------------------------------------
+# Outputs never destroy inputs, special inputs, seeds and sizes, broken eval files (issue 22).
+
+EVAL_SAMPLES = {**EVAL, "samples": [{"task_id": "a", "sample": j, "text": "7", "passed": True} for j in range(2)]}
+
+FILES_22: dict[str, str] = {
+    "eval_s": json.dumps(EVAL_SAMPLES),
+    "eval_s2": json.dumps(EVAL_SAMPLES),
+    "eval_nosamples": json.dumps(EVAL),
+    "eval_dup": json.dumps({**EVAL_SAMPLES, "tasks": [EVAL_TASK, EVAL_TASK]}),
+    "eval_oversampled": json.dumps({**EVAL_SAMPLES, "samples": EVAL_SAMPLES["samples"] * 2}),
+    "eval_huge_n": json.dumps({**EVAL_SAMPLES, "tasks": [{**EVAL_TASK, "n": 2_000_000_000}]}),
+    "metrics_400_digits": '{"metrics": {"pass@1": ' + "9" * 400 + "}}",
+    "rules_nan": "rules:\n  - {metric: pass@1, max_drop: .nan}\n",
+}
+
+ROWS_22 = [
+    # an output that is an input, by name or through a link
+    ("eval --model {model} --tasks {tasks} --k 1 -o {tasks}", "is the input file"),
+    ("eval --model {model} --tasks {tasks_link} --k 1 -o {tasks}", "is the input file"),
+    ("report {run_ok} -o {run_ok}/metrics.jsonl", "is the input file"),
+    ("compare {eval_s} {eval_s2} --resamples 10 --json {eval_s}", "is the input file"),
+    ("boundary {eval_s} {eval_s2} --resamples 10 --json {eval_s2}", "is the input file"),
+    ("curate --tasks {tasks} --from-eval {eval_s} --band 0 1 -o {tasks}", "is the input file"),
+    ("curate --tasks {tasks} --from-eval {eval_s} --band 0 1 -o {eval_s}", "is the input file"),
+    ("distill --model {model} --tasks {tasks} --k 1 -o {tasks}", "is the input file"),
+    # a FIFO as an input is refused, not opened (the open would block forever)
+    ("eval --model {model} --tasks {fifo}", "is a FIFO"),
+    ("tasks show {fifo}", "is a FIFO"),
+    ("gate {metrics} {metrics} --rules {fifo}", "is a FIFO"),
+    ("compare {fifo} {eval_s}", "is a FIFO"),
+    ("train model={model} data.train={tasks} data.reward_correction={fifo}", "is a FIFO"),
+    # seeds: numpy and torch take [0, 2**32 - 1]; eval found out after sampling
+    ("eval --model {model} --tasks {tasks} --k 1 --seed -1", "2**32 - 1"),
+    ("eval --model {model} --tasks {tasks} --k 1 --seed 4294967296", "2**32 - 1"),
+    ("compare {eval_s} {eval_s2} --resamples 10 --seed -1", "--seed"),
+    ("boundary {eval_s} {eval_s2} --resamples 10 --seed 4294967296", "--seed"),
+    ("demo --model {model} --seed -1 --output-dir demo", "--seed"),
+    ("train model={model} data.train={tasks} run.seed=-1", "run.seed"),
+    ("train model={model} data.train={tasks} run.seed=4294967296", "run.seed"),
+    # sizes: a 44.7 GiB bootstrap, an n that makes boundary spin, a sparse 2 GiB file, huge numbers
+    ("compare {eval_s} {eval_s2} --resamples 1000000000", "--resamples"),
+    ("boundary {eval_huge_n} {eval_s} --resamples 10", "more than 1,000,000"),
+    ("compare {sparse} {eval_s} --resamples 10", "RLVR_MAX_JSON_BYTES"),
+    ("report {run_deep}", "too deeply"),
+    ("report {run_bigint}", "4300 digits"),
+    ("gate {metrics} {metrics_400_digits} --rules {rules}", "too large for a float"),
+    ("gate {metrics} {metrics} --rules {rules_nan}", "must be a finite number"),
+    # decisions, plans and --seeds auto (issue 24)
+    ("compare {eval_s} {eval_s2} {eval_s}", "in pairs"),
+    ("compare {eval_s} {eval_s2} --delta 0", "--delta"),
+    ("compare {eval_s} {eval_s2} --delta nan", "--delta"),
+    ("compare {eval_s} {eval_s2} {eval_s} {eval_nosamples} --json {eval_nosamples}", "is the input file"),
+    ("compare {eval_s} {eval_s2} {eval_s} {eval_nosamples}", "eval_nosamples.txt"),  # a later pair is checked too
+    ("plan {eval_s} {eval_s2} --power 1.5", "--power"),
+    ("plan {eval_s} {eval_s2} {eval_s2}", "in pairs"),
+    ("spurious {config} --seeds auto --max-seeds 1", "--max-seeds"),
+    ("spurious {config} --seeds 2 --max-seeds 4", "--max-seeds"),
+    ("spurious {config} --seeds many", "--seeds"),
+    ("spurious {config} --delta 2", "--delta"),
+    ("demo --model {model} --seeds auto --max-seeds 1 --output-dir demo", "--max-seeds"),
+    ("demo --model {model} --delta -0.1 --output-dir demo", "--delta"),
+    # eval files that cannot be what they claim
+    ("compare {eval_oversampled} {eval_s} --resamples 10", "2 saved samples"[1:]),
+    ("boundary {eval_oversampled} {eval_s} --resamples 10", "saved samples but n = 2"),
+    ("compare {eval_nosamples} {eval_s} --resamples 10", "'samples' is empty"),
+    ("boundary {eval_s} {eval_nosamples} --resamples 10", "'samples' is empty"),
+    ("compare {eval_dup} {eval_s} --resamples 10", "appears twice"),
+    ("boundary {eval_dup} {eval_s} --resamples 10", "appears twice"),
+    # found late, or many lines, or ignored
+    ("boundary {eval_s} {eval_s2} --resamples 10 --base-model {missing} --tasks {tasks}", "is not a local folder"),
+    ("eval --model {model} --tasks {tasks} --batch-size 0", "--batch-size"),
+    ("spurious {config} --format-reward [", "--format-reward"),
+    ("spurious {config} data.eval={tasks} --base-rate 0.3", "--base-rate"),
+    ("eval --model {model} --tasks {tasks} --gpu-memory-utilization 2", "--gpu-memory-utilization"),
+]
+
+
+@pytest.fixture
+def inputs_22(inputs, tmp_path):
+    """`inputs`, plus links, a FIFO, a sparse file, run directories and broken eval files."""
+    paths = dict(inputs)
+    for name, content in FILES_22.items():
+        (tmp_path / f"{name}.txt").write_text(content)
+        paths[name] = str(tmp_path / f"{name}.txt")
+    (tmp_path / "tasks_link.txt").symlink_to(paths["tasks"])
+    paths["tasks_link"] = str(tmp_path / "tasks_link.txt")
+    os.mkfifo(tmp_path / "fifo")
+    paths["fifo"] = str(tmp_path / "fifo")
+    with open(tmp_path / "sparse.json", "wb") as f:  # 2 GiB that take no disk
+        f.truncate(2 << 30)
+    paths["sparse"] = str(tmp_path / "sparse.json")
+    paths["missing"] = str(tmp_path / "missing")
+    for name, line in (("run_ok", '{"step": 1, "reward": 0.5}'),
+                       ("run_deep", '{"step": 1, "x": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+                       ("run_bigint", '{"step": 1, "x": ' + "9" * 5000 + "}")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.jsonl").write_text(line + "\n")
+        paths[name] = str(tmp_path / name)
+    (tmp_path / "grpo.yaml").write_text(f"model: {paths['model']}\ndata: {{train: {paths['tasks']}}}\n"
+                                        f"run: {{output_dir: {tmp_path / 'out'}}}\n")
+    paths["config"] = str(tmp_path / "grpo.yaml")
+    return paths
+
+
+@pytest.mark.parametrize(("command", "words"), ROWS_22)
+def test_outputs_spare_inputs_and_bad_input_is_one_sentence(command, words, inputs_22, tmp_path, monkeypatch,
+                                                            capsys):
+    test_bad_input_is_one_sentence_before_any_work(command, words, inputs_22, tmp_path, monkeypatch, capsys)
+
+
+@pytest.mark.parametrize(("baseline", "candidate"), [("0.5", "Infinity"), ("0.5", "NaN"), ("NaN", "0.9")])
+def test_a_metric_that_is_not_finite_fails_the_gate(baseline, candidate, tmp_path, capsys):
+    files = {}
+    for name, value in (("baseline", baseline), ("candidate", candidate)):
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text('{"metrics": {"pass@1": %s}}' % value)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {metric: pass@1, max_drop: 0.1}\n")
+    assert main(["gate", str(files["baseline"]), str(files["candidate"]), "--rules", str(rules)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "not a finite number" in out and "does not ship" in out

@@ -16,7 +16,7 @@ from rlvr.cli import build_parser, main
 COMMANDS = [
     ["eval"], ["audit"], ["compare"], ["gate"], ["curate"], ["train"], ["health"], ["models"],
     ["tasks", "make"], ["tasks", "list"], ["tasks", "show"], ["verify"], ["report"], ["demo"], ["spurious"],
-    ["pipeline"], ["distill"], ["sft"], ["cost"], ["boundary"],
+    ["pipeline"], ["distill"], ["sft"], ["cost"], ["boundary"], ["plan"],
 ]
 
 

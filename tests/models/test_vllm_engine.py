@@ -390,7 +390,8 @@ def train_setup(tmp_path, monkeypatch):
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
     overrides = [f"model={tmp_path / 'model'}", f"data.train={tmp_path / 'train.jsonl'}", "data.prompts_per_step=2",
                  "algo.group_size=4", "sampling.max_new_tokens=4", "optim.lr=0.01", "run.steps=2",
-                 f"run.output_dir={tmp_path / 'run'}", "sampling.engine=vllm", "sampling.gpu_memory_utilization=0.4"]
+                 f"run.output_dir={tmp_path / 'run'}", "sampling.engine=vllm", "sampling.gpu_memory_utilization=0.4",
+                 "plugins=[rewards_for_tests]"]
     return overrides, tmp_path
 
 

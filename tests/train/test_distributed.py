@@ -61,6 +61,7 @@ def tiny_run(tmp_path: Path, **sections: dict) -> Path:
         # seed 4: at step 1 rank 1 draws only all-equal groups and joins the gradient sum with no rows
         # (its metrics must still line up with rank 0's); at step 2 both ranks train
         "run": {"steps": 2, "checkpoint_every": 1, "seed": 4, "output_dir": str(tmp_path / "run")},
+        "plugins": ["rewards_for_tests"],  # every rank reads it before building the task file's verifiers
         **sections,
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))

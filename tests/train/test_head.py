@@ -54,3 +54,99 @@ def test_a_head_with_a_bias_or_soft_capping_is_not_fused():
     model = make_tiny_policy().model
     model.config.final_logit_softcapping = 30.0
     assert fused_head(model) is None
+
+
+# --- models that change their logits after the projection: refused, statically or by the first-batch check ------
+
+_TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=64,
+             vocab_size=128, head_dim=8, max_position_embeddings=64, pad_token_id=0)
+_TINY_FOR = {"falcon_h1": dict(mamba_d_ssm=64, mamba_n_heads=8, mamba_d_state=16, mamba_chunk_size=16)}
+_MAX_PARAMETERS = 400_000  # beyond this the config ignored the tiny sizes (other key names): not built
+
+
+def _tiny_causal_lm(model_type: str, **overrides):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.for_model(model_type, **{**_TINY, **_TINY_FOR.get(model_type, {}), **overrides})
+    with torch.device("meta"):  # count the parameters before allocating them
+        size = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
+    if size > _MAX_PARAMETERS:
+        raise ValueError(f"{size} parameters at the tiny sizes")
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(config).float().eval()
+
+
+def _tiny_micro() -> dict[str, torch.Tensor]:
+    micro = _micro(rows=2, width=6, span=4)
+    micro["input_ids"] = micro["input_ids"] % 120 + 5  # inside the tiny vocabulary of 128
+    micro["completion"] = micro["input_ids"][:, 6:]
+    return micro
+
+
+@pytest.mark.parametrize(("model_type", "key", "value"), [
+    ("granite", "logits_scaling", 8.0),  # the issue's case: 5.24 nats a token off with the fused head
+    ("granitemoe", "logits_scaling", 8.0),
+    ("falcon_h1", "lm_head_multiplier", 0.25),  # the issue's other case
+    ("cohere", "logit_scale", 0.0625),
+    ("gemma2", "final_logit_softcapping", 30.0),
+    ("nanochat", "final_logit_softcapping", 15.0),
+])
+def test_a_model_that_scales_its_logits_is_not_fused(model_type, key, value):
+    model = _tiny_causal_lm(model_type, **{key: value})
+    assert fused_head(model) is None
+
+
+@pytest.mark.parametrize("model_type", ["granite", "granitemoe"])
+def test_the_first_batch_check_catches_a_scale_the_static_rule_does_not_know(monkeypatch, model_type):
+    from rlvr.train import head
+
+    model = _tiny_causal_lm(model_type, logits_scaling=8.0)
+    monkeypatch.setattr(head, "LOGIT_TRANSFORMS", {})  # as for an architecture that is not in the table yet
+    assert fused_head(model) is not None
+    reason = head.fused_head_mismatch(model, _tiny_micro(), 1.0, None)
+    assert reason is not None and "differ" in reason
+    assert head.fused_head_mismatch(_tiny_causal_lm(model_type), _tiny_micro(), 1.0, None) is None  # scale 1
+
+
+def test_every_tiny_causal_lm_is_fused_exactly_or_refused():
+    """Every causal-LM architecture transformers ships that builds at tiny sizes: the fused head gives the model's
+    own log-probs (float32), or it is refused, by the static rule or by the trainer's first-batch check. The
+    issue's and the commonest architectures go first. Every architecture is tried on every run (about 60 s on
+    2 idle cores), so the set checked does not depend on the machine's load."""
+    import warnings
+
+    import transformers
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    from rlvr.train.head import fused_head_mismatch
+
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    outcomes: dict[str, str] = {}
+    first = ["granite", "granitemoe", "falcon_h1", "llama", "qwen2", "qwen3", "gemma", "gemma2", "cohere", "mistral"]
+    try:
+        for model_type in first + sorted(set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES) - set(first)):
+            micro = _tiny_micro()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model = _tiny_causal_lm(model_type)
+                    plain = _plain(model, micro, 1.0, False)  # the model's own head must run to compare
+            except Exception as exc:  # extra packages, sub-configs, sizes it cannot take: recorded, counted
+                outcomes[model_type] = f"skipped: {type(exc).__name__}"
+                continue
+            if fused_head(model) is None:
+                outcomes[model_type] = "refused by the static rule"
+            elif (reason := fused_head_mismatch(model, micro, 1.0, None)) is not None:
+                outcomes[model_type] = f"refused by the first-batch check: {reason}"
+            else:
+                fused = head_logprobs(model, micro, 1.0, None)
+                torch.testing.assert_close(fused, plain, rtol=0, atol=1e-4, msg=model_type)
+                outcomes[model_type] = "fused, exact"
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    checked = [m for m, outcome in outcomes.items() if not outcome.startswith("skipped")]
+    assert len(checked) >= 20, outcomes
+    assert sum(o == "fused, exact" for o in outcomes.values()) >= 20, outcomes
+    for model_type in first:
+        assert model_type in checked, outcomes[model_type]

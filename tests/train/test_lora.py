@@ -40,7 +40,7 @@ def overrides(root: Path, out: Path, *extra: str) -> list[str]:
     return [f"model={root / 'model'}", "sampling.max_new_tokens=6", "sampling.batch_size=16", "algo.group_size=4",
             "algo.beta=0.05", "optim.lr=0.02", "optim.micro_batch=8", f"data.train={root / 'train.jsonl'}",
             "data.prompts_per_step=3", "run.steps=4", "run.checkpoint_every=2", "run.seed=0", f"run.output_dir={out}",
-            "lora.enabled=true", "lora.r=4", "lora.alpha=8", *extra]
+            "lora.enabled=true", "lora.r=4", "lora.alpha=8", "plugins=[rewards_for_tests]", *extra]
 
 
 @pytest.fixture(autouse=True)
@@ -142,7 +142,9 @@ def test_merged_model_is_the_adapted_one(setup, uninterrupted):
 def test_final_evaluation_samples_from_the_adapted_model(setup, uninterrupted):
     from rlvr.evaluate import EvalSettings, evaluate
     from rlvr.tasks import load_tasks
+    from rlvr.verifiers import allow_plugins
 
+    allow_plugins("rewards_for_tests")  # the held-out tasks name its functions; the run's config allowed it there
     final = json.loads((uninterrupted / "eval" / "final.json").read_text())
     base = json.loads((uninterrupted / "eval" / "base.json").read_text())
     settings = EvalSettings.from_record(final["settings"])

@@ -191,7 +191,7 @@ def test_distill_sft_eval_round_trip_through_the_cli(tmp_path, capsys):
          "verifier": "rewards_for_tests:even_words"} for i in range(4)])
     data = tmp_path / "sft.jsonl"
     assert main(["distill", "--model", str(model), "--tasks", str(tasks), "--k", "4", "--max-new-tokens", "4",
-                 "-o", str(data), "--verifier-workers", "1"]) == 0
+                 "-o", str(data), "--verifier-workers", "1", "--allow-plugin", "rewards_for_tests"]) == 0
     config = write_jsonl(tmp_path / "sft.yaml", [yaml.safe_dump({"optim": {"lr": 1e-3, "epochs": 2}})])
     run = tmp_path / "run"
     assert main(["sft", str(config), f"model={model}", f"data.train={data}", f"run.output_dir={run}",

@@ -39,6 +39,7 @@ def setup(tmp_path_factory):
         "optim": {"lr": 1e-3, "micro_batch": 8},
         "data": {"train": str(root / "train.jsonl"), "prompts_per_step": 3},
         "run": {"steps": 4, "checkpoint_every": 2, "seed": 3},
+        "plugins": ["rewards_for_tests"],  # the task file names its functions: the config opts in
     }
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     return root
@@ -113,6 +114,9 @@ def test_sigkill_then_resume_gives_the_same_metrics(setup, uninterrupted, tmp_pa
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert (out / "checkpoints" / "step-2").exists() and not (out / "checkpoints" / "step-4").exists()
+    for name in ("samples.jsonl", "metrics.jsonl"):  # what a kill between buffered writes leaves: a cut line
+        with open(out / name, "a", encoding="utf-8") as f:
+            f.write('{"step": 4, "text": "What is 3 +')
 
     config = load_config(setup / "config.yaml", [f"run.output_dir={out}"])
     train(config, resume=True, progress=False)
@@ -123,6 +127,24 @@ def test_sigkill_then_resume_gives_the_same_metrics(setup, uninterrupted, tmp_pa
         for key in want:
             assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-7), (got["step"], key)
     assert len(read(out / "samples.jsonl")) == len(read(uninterrupted / "samples.jsonl"))
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_run_killed_before_its_first_checkpoint_starts_over(setup, uninterrupted, tmp_path, resume, capsys):
+    out = tmp_path / "early"
+    out.mkdir()
+    (out / "config.yaml").write_text((uninterrupted / "config.yaml").read_text())
+    for name in ("metrics.jsonl", "samples.jsonl"):  # step 1 logged, step 2 cut off by the kill
+        rows = [line for line in (uninterrupted / name).read_text().splitlines() if json.loads(line)["step"] == 1]
+        (out / name).write_text("".join(line + "\n" for line in rows) + '{"step": 2, "rew')
+    config = load_config(setup / "config.yaml", [f"run.output_dir={out}", "run.steps=2"])
+    train(config, resume=resume, progress=False)
+    assert "stopped before its first checkpoint: starting it over from step 0" in capsys.readouterr().out
+    got, want = read(out / "metrics.jsonl"), read(uninterrupted / "metrics.jsonl")[:2]
+    assert [m["step"] for m in got] == [1, 2]
+    for row, reference in zip(stable(got), stable(want)):
+        assert row == pytest.approx(reference, rel=1e-5, abs=1e-7)
+    assert [s["step"] for s in read(out / "samples.jsonl")] == [1] * 12 + [2] * 12
 
 
 def test_refuses_to_overwrite_a_run_and_to_resume_nothing(setup, uninterrupted, tmp_path):
@@ -143,7 +165,7 @@ def test_dynamic_filter_pruning_and_median_run(setup, tmp_path):
     assert all(m["prompts/drawn"] >= 3 for m in metrics)
     samples = read(tmp_path / "c" / "samples.jsonl")
     assert any(not s["kept"] for s in samples)  # pruning dropped half of each group
-    assert all(m["kl"] == 0 for m in metrics)  # beta 0: no reference model, no KL
+    assert all("kl" not in m for m in metrics)  # beta 0: no reference model, so no KL (not a fake 0)
     assert all(0 < m.get("reason/mismatch", 0) < 1 for m in metrics)  # failure reasons reach the metrics
 
 

@@ -38,6 +38,7 @@ def setup(tmp_path_factory):
         "data": {"train": str(root / "train.jsonl"), "prompts_per_step": 3, "verifier_workers": 1,
                  "dynamic_filter": True},  # draws more prompts until groups differ: every step trains
         "run": {"steps": 1, "seed": 3},
+        "plugins": ["rewards_for_tests"],  # the task file and data.reward name its functions
     }
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     write_audit_report(root / "audit.json", false_positives=1, must_fail=20, false_negatives=1, must_pass=10)
@@ -117,8 +118,9 @@ def test_each_key_trains_and_logs_its_metrics(setup, tmp_path, case):
     metrics, samples = run(setup, tmp_path / case, overrides)
     (step,) = metrics
     assert step["rows/trained"] > 0, "the seeded step must train for its metrics to exist"
-    for key in ["loss", "kl", "clip_frac", "ratio/mean", "grad_norm", *keys]:
+    for key in ["loss", "clip_frac", "ratio/mean", "grad_norm", *keys]:
         assert key in step and step[key] == step[key], key  # present, not NaN
+    assert "kl" not in step  # beta = 0 (the default): no reference model, so no KL is logged
     k = 8 if case == "pass_at_k" else 4
     rewards = torch.tensor([s["reward"] for s in samples]).view(-1, k)  # (G, K) in group order
     advantages = torch.tensor([s["advantage"] for s in samples]).view(-1, k)
@@ -342,6 +344,20 @@ def bad_audits(root: Path) -> dict[str, Path]:
     (["data.reward_correction=other"], "is not an `rlvr audit --json` report"),
     (["data.reward_correction=no_must_fail"], "has no must-fail cases, so it cannot measure the false-positive"),
     (["data.reward_correction=useless"], "sum to less than 1"),
+    # numbers that overflow the float32 loss, and a mask window that keeps no token (issue 22)
+    (["algo.mismatch_cap=1e39"], r"'algo.mismatch_cap' must lie within \+-3.4e\+38 \(float32's range"),
+    (["algo.clip_high=1e39"], r"'algo.clip_high' must lie within \+-3.4e\+38"),
+    (["algo.w_reinforce_weight=1e39"], r"'algo.w_reinforce_weight' must lie within \+-3.4e\+38"),
+    (["algo.entropy_coef=1e39"], r"'algo.entropy_coef' must lie within \+-3.4e\+38"),
+    (["algo.kl_cov_coef=-1e39"], r"'algo.kl_cov_coef' must lie within \+-3.4e\+38"),
+    (["optim.lr=1e39"], r"'optim.lr' must lie within \+-3.4e\+38"),
+    (["algo.clip_low=nan"], "'algo.clip_low' must be a finite number"),
+    (["algo.entropy_coef=inf"], "'algo.entropy_coef' must be a finite number"),
+    (["algo.mismatch=token_mask", "algo.mismatch_cap=1", "algo.mismatch_cap_min=1"],
+     r"algo.mismatch=token_mask keeps only the tokens whose pi_trainer / pi_sampler lies in .* \[1, 1\]"),
+    (["algo.mismatch=sequence_mask", "algo.mismatch_cap=1", "algo.mismatch_cap_min=1"],
+     "lower algo.mismatch_cap_min or raise algo.mismatch_cap"),
+    (["optim.max_nonfinite_steps=-1"], "optim.max_nonfinite_steps must be at least 0"),
 ])
 def test_config_errors_are_one_sentence(tmp_path, overrides, message):
     audits = bad_audits(tmp_path)
@@ -351,3 +367,84 @@ def test_config_errors_are_one_sentence(tmp_path, overrides, message):
         load_config(None, overrides)
     text = str(error.value)
     assert text.endswith(".") and not re.search(r"[.;!?]\s+[A-Z]", text.replace(str(tmp_path), "")), text
+
+
+# --- a model that scales its logits, a window that masks every token, a loss that overflows (issue 22) -----------
+
+
+def _tiny_granite(logits_scaling: float):
+    """The tiny policy's tokenizer with a Granite model of the same sizes, whose logits are divided by
+    logits_scaling (the issue's case: the fused head left 5.24 nats a token of mismatch)."""
+    from transformers import GraniteConfig, GraniteForCausalLM
+
+    from rlvr.models.loading import Policy
+
+    tiny = make_tiny_policy()
+    llama = tiny.model.config
+    torch.manual_seed(0)
+    config = GraniteConfig(vocab_size=llama.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, pad_token_id=0,
+                           bos_token_id=1, eos_token_id=llama.eos_token_id, logits_scaling=logits_scaling)
+    return Policy(model=GraniteForCausalLM(config).eval(), tokenizer=tiny.tokenizer, name="tiny-granite",
+                  eos_token_ids=tiny.eos_token_ids)
+
+
+def test_a_model_that_scales_its_logits_trains_on_its_own_log_probs(setup, tmp_path, monkeypatch):
+    from rlvr.train import head
+
+    monkeypatch.setattr(head, "LOGIT_TRANSFORMS", {})  # as an architecture the static rule does not know yet
+    out = tmp_path / "granite"
+    config = load_config(setup / "config.yaml", [f"run.output_dir={out}", "algo.mismatch=tis",
+                                                 "optim.mixed_precision=fp32"])
+    Trainer(config, policy=_tiny_granite(8.0), progress=False).train()
+    # The sampler and the trainer are the same float32 model: no mismatch once the fused head stepped aside.
+    assert read(out / "metrics.jsonl")[0]["mismatch/abs_log_ratio"] < 1e-4
+    notices = [row for row in read(out / "health.jsonl") if row["rule"] == "fused_head_off"]
+    assert len(notices) == 1 and "differ from GraniteForCausalLM's own by" in notices[0]["message"]
+
+
+def test_a_mask_window_that_masks_every_token_warns_once(setup, tmp_path):
+    # A bf16 sampler's log-probs differ from the float32 trainer's at nearly every token; a window of +-1e-6
+    # around 1 keeps none of them.
+    overrides = ["algo.mismatch=token_mask", "algo.mismatch_cap=1.000001", "algo.mismatch_cap_min=0.999999",
+                 "sampling.precision=bf16", "optim.mixed_precision=fp32", "run.steps=2"]
+    with pytest.warns(UserWarning, match="masked every token of step 1") as caught:
+        metrics, _ = run(setup, tmp_path / "masked", overrides)
+    assert metrics[0]["mismatch/masked_frac"] == 1.0
+    assert sum("masked every token" in str(w.message) for w in caught) == 1
+
+
+def test_a_loss_that_overflows_skips_its_updates_then_stops_the_run(setup, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "overflow"
+    # 1e30 is a float32 number, but its entropy gradient is not: every update's gradient norm is inf.
+    config = load_config(setup / "config.yaml", [f"run.output_dir={out}", "algo.entropy_coef=1e30", "run.steps=4",
+                                                 "run.checkpoint_every=1", "optim.max_nonfinite_steps=1"])
+    with pytest.raises(ConfigError, match=r"not finite at 2 update steps \(the last at step 2\), more than "
+                                          r"optim.max_nonfinite_steps=1 allows"):
+        train(config, progress=False)
+    assert [m["update/nonfinite_steps"] for m in read(out / "metrics.jsonl")] == [1, 2]
+    checkpoints = sorted((out / "checkpoints").glob("step-*"))
+    assert [c.name for c in checkpoints] == ["step-1"]  # the stopping step saves nothing
+    before = load_file(str(setup / "model" / "model.safetensors"))
+    for folder in checkpoints:
+        weights = load_file(str(folder / "model.safetensors"))
+        assert all(bool(torch.isfinite(t).all()) for t in weights.values()), folder
+        assert all(torch.equal(weights[k], before[k]) for k in weights)  # the skipped update changed nothing
+
+
+def test_a_checkpoint_is_never_written_with_weights_that_are_not_finite(tmp_path):
+    from rlvr.train.checkpoint import save_checkpoint
+    from rlvr.train.distributed import Dist
+    from rlvr.train.sharding import Replicated
+
+    policy = make_tiny_policy()
+    with torch.no_grad():
+        policy.model.model.layers[1].mlp.up_proj.weight[0, 0] = float("inf")
+    layout = Replicated(Dist())
+    layout.shard(policy.model, None)
+    layout.attach(torch.optim.AdamW(policy.model.parameters()), 1.0)
+    with pytest.raises(ConfigError, match=r"weights at step 3 are not finite \(model.layers.1.mlp.up_proj.weight\)"):
+        save_checkpoint(tmp_path, 3, policy, layout, Dist(), lora=False, keep=2, state={})
+    assert not (tmp_path / "checkpoints").exists()

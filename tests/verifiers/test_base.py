@@ -11,7 +11,14 @@ from typing import Literal
 import pytest
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers import Verdict, Verifier, get_verifier, register_verifier
+from rlvr.verifiers import Verdict, Verifier, allow_plugins, get_verifier, register_verifier
+
+
+@pytest.fixture(autouse=True)
+def _trust_test_modules():
+    """The "module:function" paths below name this module's checks (and modules that do not import or
+    lack the attribute): the tests opt in, as a user would."""
+    allow_plugins(__name__, "no_such_module_xyz", "os.path")
 
 
 @register_verifier("test-scripted")

@@ -16,8 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers import Verdict, get_verifier
+from rlvr.verifiers import Verdict, allow_plugins, get_verifier
 from rlvr.verifiers.remote import RemoteVerifier
+
+
+@pytest.fixture(autouse=True)
+def _trust_test_modules():
+    """The "module:function" paths below name this module's targets and json's: the tests opt in, as a user would."""
+    allow_plugins(__name__, "json")
+
 
 REF = {"answer": "42"}
 

@@ -12,8 +12,16 @@ import pytest
 import rlvr.verifiers.rubric as rubric_module
 from conftest import in_thread, timed
 from rlvr._errors import ConfigError
-from rlvr.verifiers import get_verifier
+from rlvr.verifiers import allow_plugins, get_verifier
 from rlvr.verifiers.rubric import RubricVerifier
+
+
+@pytest.fixture(autouse=True)
+def _trust_test_modules():
+    """The "module:function" paths below name this module's scorers (and one that does not import): the
+    tests opt in, as a user would."""
+    allow_plugins(__name__, "no_such_module_xyz")
+
 
 P = pytest.param
 
