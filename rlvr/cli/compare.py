@@ -18,7 +18,7 @@ def add_pair_arguments(parser: argparse.ArgumentParser, more: str) -> None:
     """BASE TRAINED [BASE2 TRAINED2 ...] and --delta, as compare and plan read them (`read_eval_pairs`)."""
     parser.add_argument("base", help="eval file of the base model")
     parser.add_argument("trained", help="eval file of the trained model")
-    parser.add_argument("more", nargs="*", metavar="BASE2 TRAINED2",
+    parser.add_argument("more", nargs="*", default=[], metavar="BASE2 TRAINED2",  # a default: not "required"
                         help=f"more pairs, one per training seed (a shared base file repeated): {more}")
     parser.add_argument("--delta", type=float, help=DELTA_HELP)
 

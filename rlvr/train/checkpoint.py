@@ -29,7 +29,7 @@ from rlvr.train.distributed import Dist
 from rlvr.train.lora import load_adapter, save_adapter
 from rlvr.train.sharding import Replicated
 
-_LOGS = ("metrics.jsonl", "samples.jsonl", "health.jsonl", "sync.jsonl")  # lines with their "step"
+RUN_LOGS = ("metrics.jsonl", "samples.jsonl", "health.jsonl", "sync.jsonl")  # lines with their "step"
 
 
 def save_checkpoint(run_dir: Path, step: int, policy: Policy, layout: Replicated, dist: Dist, *, lora: bool,
@@ -121,7 +121,7 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module, layout: Replicated, *
 
 def drop_logs_after(run_dir: Path, step: int) -> None:
     """Steps logged after the checkpoint by the interrupted run are done again: drop their lines."""
-    for name in _LOGS:
+    for name in RUN_LOGS:
         path = run_dir / name
         if path.exists():
             kept = [line for line, row_step in _log_lines(path) if row_step <= step]

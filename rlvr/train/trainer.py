@@ -34,13 +34,13 @@ import torch
 from tqdm.auto import tqdm
 
 from rlvr._errors import ConfigError
-from rlvr._io import check_directory
+from rlvr._io import check_directory, check_not_input
 from rlvr.evaluate.runner import set_name
 from rlvr.models import Policy, SamplingParams, check_engine, load_policy, make_engine
 from rlvr.monitor import HealthMonitor
 from rlvr.tasks import load_tasks
 from rlvr.tasks.judge import check_references, check_verifiers
-from rlvr.train.checkpoint import drop_logs_after, load_checkpoint, save_checkpoint
+from rlvr.train.checkpoint import RUN_LOGS, drop_logs_after, load_checkpoint, save_checkpoint
 from rlvr.train.config import TrainConfig, dump_config
 from rlvr.train.distributed import Dist
 from rlvr.train.group_rewards import get_group_reward
@@ -166,6 +166,7 @@ class Trainer:
         the new run would redo: it starts over from step 0, with or without --resume (its logs are cleared
         in _start; nothing under checkpoints/ is touched)."""
         check_directory(self.run_dir, "run.output_dir")
+        self._check_inputs_apart()
         checkpoint = (self.run_dir / "checkpoints" / "latest").exists()
         started = any((self.run_dir / name).exists() for name in ("config.yaml", "metrics.jsonl"))
         if (self.run_dir / "metrics.jsonl").exists() and checkpoint and not resume:
@@ -176,6 +177,16 @@ class Trainer:
             raise ConfigError(f"nothing to resume in {self.run_dir}: it has no checkpoint.")
         self.start_over = started and not checkpoint
         return resume and checkpoint
+
+    def _check_inputs_apart(self) -> None:
+        """No file the run reads may be one it writes or clears: its logs (appended, and cleared when a run
+        starts over), eval/ and checkpoints/ (older checkpoints are deleted)."""
+        data = self.config.data
+        inputs = [data.train, *data.eval_files, self.config.model]
+        if isinstance(data.reward_correction, str) and data.reward_correction:
+            inputs.append(data.reward_correction)
+        for name in (*RUN_LOGS, "eval", "checkpoints"):
+            check_not_input(self.run_dir / name, [p for p in inputs if p], f"run.output_dir: the run's {name}")
 
     @staticmethod
     def _seed_everything(seed: int) -> None:

@@ -117,6 +117,7 @@ ROWS = [
     ("train model={model} data.train={tasks} sampling.top_k=-1", "sampling.top_k"),
     ("train model={model} data.train={tasks} data.eval_k=0", "data.eval_k"),
     # training numbers that overflow float32 (issue 22): refused before the model loads or config.yaml is written
+    ("train model={model} data.train={run2_samples} run.output_dir={run2}", "the run's samples.jsonl"),
     ("train model={model} data.train={tasks} algo.mismatch_cap=1e39", "float32's range"),
     ("train model={model} data.train={tasks} algo.clip_high=1e39", "algo.clip_high"),
     ("train model={model} data.train={tasks} algo.w_reinforce_weight=1e39", "algo.w_reinforce_weight"),
@@ -146,6 +147,9 @@ def inputs(tmp_path, tiny_model):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "metrics.jsonl").write_bytes(NON_UTF8)
     paths["run_latin1"] = str(tmp_path / "run")
+    (tmp_path / "run2").mkdir()  # a task file that sits where the run would write its samples
+    (tmp_path / "run2" / "samples.jsonl").write_text(FILES["tasks"])
+    paths["run2"], paths["run2_samples"] = str(tmp_path / "run2"), str(tmp_path / "run2" / "samples.jsonl")
     (tmp_path / "pipe.yaml").write_text(f"output_dir: {paths['a_file']}\nmodel: {tiny_model}\nstages:\n"
                                         f"  - eval: {{name: base, tasks: [{paths['tasks']}], k: 1}}\n")
     paths["pipeline"] = str(tmp_path / "pipe.yaml")
