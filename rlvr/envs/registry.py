@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from rlvr._errors import ConfigError
 from rlvr.envs.base import _LIMIT_KEYS, _REGISTRY, Environment, episode_limits
 from rlvr.envs.tools import ClassTools
-from rlvr.verifiers._plugins import PluginNotAllowed, check_allowed, import_target
+from rlvr.verifiers._plugins import check_allowed, import_target, split_spec
 
 __all__ = ["env_names", "get_env"]
 
@@ -25,16 +25,7 @@ def get_env(spec: str | Mapping[str, Any], **options: Any) -> Environment:
     >>> get_env({"name": "tools", "tools": ["calculator"], "max_turns": 2}).tool_names
     ['calculator']
     """
-    if isinstance(spec, Mapping):
-        spec = dict(spec)
-        name = spec.pop("name", None)
-        if not isinstance(name, str):
-            raise ConfigError(f"an environment given as a mapping needs a 'name' key, got {sorted(spec)}.")
-        options = {**spec, **options}
-    elif isinstance(spec, str):
-        name = spec
-    else:
-        raise ConfigError(f"an environment is a name or a mapping with 'name', got {type(spec).__name__}.")
+    name, options = split_spec(spec, options, "environment")
     episode_limits(options)  # a bad limit is a config error here, not mid-training
     options = {k: v for k, v in options.items() if k not in _LIMIT_KEYS}
     cls = _find(name)
@@ -46,10 +37,7 @@ def get_env(spec: str | Mapping[str, Any], **options: Any) -> Environment:
 
 def _find(name: str) -> type:
     if ":" in name:  # "package.module:Class"
-        try:
-            check_allowed(name)
-        except PluginNotAllowed as exc:
-            raise PluginNotAllowed(str(exc).replace("verifier '", "environment '", 1)) from None
+        check_allowed(name, "environment")
         target = import_target(name)
         if not isinstance(target, type):
             raise ConfigError(f"environment '{name}' is not a class; name a class with reset() and step().")

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import importlib
 import re
-from typing import Any
+from typing import Any, Mapping
 
 from rlvr._errors import ConfigError
 
 __all__ = ["PluginNotAllowed", "allow_plugins", "check_allowed", "import_target", "plugin_state",
-           "restore_plugin_state"]
+           "restore_plugin_state", "split_spec"]
 
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -72,16 +72,33 @@ def is_allowed(module: str) -> bool:
     return any(module == m or module.startswith(m + ".") for m in _allowed_modules)
 
 
-def check_allowed(path: str) -> None:
-    """PluginNotAllowed, naming the module and the opt-in, unless `path` may be imported."""
+def check_allowed(path: str, what: str = "verifier") -> None:
+    """PluginNotAllowed, naming the module and the opt-in, unless `path` may be imported; `what` says what
+    the path names ("verifier", "environment")."""
     module = path.partition(":")[0]
     if path in _approved_targets or is_allowed(module):
         return
     raise PluginNotAllowed(
-        f"verifier '{path}' would import and run the Python module '{module}', which rlvr does not do for a "
+        f"{what} '{path}' would import and run the Python module '{module}', which rlvr does not do for a "
         f"name in a data file; if you trust that module, pass --allow-plugin {module} (plugins: [{module}] in a "
         f"training config, allow_plugins('{module}') in Python)."
     )
+
+
+def split_spec(spec: Any, options: dict[str, Any], what: str) -> tuple[str, dict[str, Any]]:
+    """(name, options) of a spec as data files write it, a name or {"name": ..., options...}; keyword
+    `options` win over the mapping's. ConfigError naming `what` ("verifier", "environment") otherwise."""
+    if isinstance(spec, Mapping):
+        spec = dict(spec)
+        name = spec.pop("name", None)
+        if not isinstance(name, str):
+            raise ConfigError(f"a{'n' if what[0] in 'aeiou' else ''} {what} given as a mapping needs a 'name' key, "
+                              f"got {sorted(spec)}.")
+        return name, {**spec, **options}
+    if isinstance(spec, str):
+        return spec, dict(options)
+    raise ConfigError(f"a{'n' if what[0] in 'aeiou' else ''} {what} is a name or a mapping with 'name', "
+                      f"got {type(spec).__name__}.")
 
 
 def import_target(path: str) -> Any:

@@ -20,7 +20,7 @@ from typing import Any, Callable, ClassVar, Iterable, Literal
 
 from rlvr._errors import ConfigError
 from rlvr.verifiers._execution import Backend, run_batch
-from rlvr.verifiers._plugins import allow_plugins, approve_target, check_allowed, import_target
+from rlvr.verifiers._plugins import allow_plugins, approve_target, check_allowed, import_target, split_spec
 from rlvr.verifiers.verdict import Verdict
 
 __all__ = ["FunctionVerifier", "Verifier", "allow_plugins", "get_verifier", "load_target", "register_verifier",
@@ -145,16 +145,7 @@ def get_verifier(spec: str | dict | Verifier | Callable, **options: Any) -> Veri
     if callable(spec) and not isinstance(spec, type):  # a check function defined at module level
         spec = _import_path(spec)
         approve_target(spec)  # handed over as an object: already imported by the caller
-    if isinstance(spec, dict):
-        spec = dict(spec)
-        name = spec.pop("name", None)
-        if not isinstance(name, str):
-            raise ConfigError(f"a verifier given as a mapping needs a 'name' key, got {sorted(spec)}.")
-        options = {**spec, **options}
-    elif isinstance(spec, str):
-        name = spec
-    else:
-        raise ConfigError(f"a verifier is a name or a mapping with 'name', got {type(spec).__name__}.")
+    name, options = split_spec(spec, options, "verifier")
     if ":" in name:  # "package.module:function" or "package.module:VerifierClass"
         target = load_target(name)
         if isinstance(target, type) and issubclass(target, Verifier):
