@@ -1,4 +1,4 @@
-"""The package's shape, as DESIGN.md draws it: imports only run down the layers, no module imports
+"""The package's shape, as docs/architecture.md draws it: imports only run down the layers, no module imports
 another that imports it back (directly or round a longer cycle), every sub-package's public names
 are pinned here, and building the command line loads no torch."""
 
@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "rlvr"
 
 # Bottom to top. A module may import its own sub-package and any layer below it, never one above.
-LAYERS = ["_errors", "_lazy", "_io", "", "sandbox", "verifiers", "envs", "tasks", "models", "monitor", "evaluate",
-          "train", "audit", "report", "workflows", "integrations", "cli"]
+LAYERS = ["_errors", "_lazy", "_io", "rundir", "", "sandbox", "verifiers", "envs", "tasks", "models", "monitor",
+          "evaluate", "train", "audit", "report", "workflows", "integrations", "cli"]
 
 
 def _modules() -> dict[str, Path]:
@@ -125,12 +125,85 @@ def test_no_module_imports_another_that_imports_it_back():
     assert cycles == []
 
 
+# -- the run directory has one owner: rlvr/rundir.py names its files ---------------------------------
+# Names that only a run file has: no string in the code outside the owner may contain them (a message
+# says f"{RunDir.METRICS}"). Docstrings and comments may: they document the layout.
+RUN_FILE_NAMES = ("metrics.jsonl", "samples.jsonl", "health.jsonl", "sync.jsonl", "spurious.json", "trainer_state.pt",
+                  "eval/base.json", "eval/final.json")
+# Names other files share (a user's config.yaml, `rlvr audit --json audit.json`): refused as a whole string
+# (a path part). Common words (a stage "eval", a logger "tensorboard") only on the right of `/`.
+RUN_PATH_PARTS = ("config.yaml", "base.json", "final.json", "audit.json", "checkpoints", "mlruns")
+RUN_PATH_WORDS = ("eval", "model", "latest", "tensorboard")
+RUN_DIR_OWNERS = {"rlvr.rundir"}
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    nodes = [tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))]
+    return {id(n.body[0].value) for n in nodes
+            if n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+
+
+def _run_file_mentions(name: str, path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    docs = _docstrings(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.right, ast.Constant) \
+                and node.right.value in RUN_PATH_WORDS:
+            found.append((node.lineno, f"{name}:{node.lineno}: / {node.right.value!r}"))
+        if not isinstance(node, ast.Constant) or not isinstance(node.value, str) or id(node) in docs:
+            continue
+        hits = [f for f in RUN_FILE_NAMES if f in node.value] + [p for p in RUN_PATH_PARTS if node.value == p]
+        found += [(node.lineno, f"{name}:{node.lineno}: {hit!r}") for hit in hits]
+    return [text for _, text in sorted(found)]
+
+
+def test_only_the_run_directory_names_its_files():
+    mentions = [m for name, path in sorted(_modules().items()) if name not in RUN_DIR_OWNERS
+                for m in _run_file_mentions(name, path)]
+    assert mentions == []
+
+
+def test_the_run_file_check_sees_a_path_and_a_message(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text('"""Writes metrics.jsonl."""\n# metrics.jsonl\nA = run / "eval" / "x.json"\n'
+                      'B = f"no {x} metrics.jsonl here"\nC = "config.yaml"\n')
+    assert _run_file_mentions("m", source) == ["m:3: / 'eval'", "m:4: 'metrics.jsonl'", "m:5: 'config.yaml'"]
+
+
+# -- one engine factory: only rlvr/models/ builds a sampler (open_engine), so `engine: vllm` holds everywhere --
+ENGINE_BUILDERS = ("HFEngine", "VLLMEngine", "make_engine")
+
+
+def _engine_builds(name: str, path: Path) -> list[str]:
+    """'module:line: Builder(' for each call of an engine's constructor or of make_engine in the file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if called in ENGINE_BUILDERS:
+                found.append(f"{name}:{node.lineno}: {called}(")
+    return found
+
+
+def test_no_module_outside_models_builds_an_engine():
+    builds = [hit for name, path in sorted(_modules().items()) if not name.startswith("rlvr.models")
+              for hit in _engine_builds(name, path)]
+    assert builds == []
+
+
+def test_the_engine_check_sees_every_kind_of_call(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("e = HFEngine(p)\nf = models.VLLMEngine(p)\ng = make_engine('hf', p)\nh = open_engine(s)\n")
+    assert _engine_builds("m", source) == ["m:1: HFEngine(", "m:2: VLLMEngine(", "m:3: make_engine("]
+
+
 PUBLIC = {
     "rlvr": ["ConfigError", "DataError", "ModelError", "RlvrError", "__version__"],
     "rlvr.audit": ["AuditCase", "AuditReport", "CaseResult", "Mutations", "SUITES", "build_database",
                    "cases_from_eval", "format_table", "generate_mutations", "html_section", "load_cases",
                    "run_audit", "suite_cases", "suite_tasks", "verdict_words", "write_cases"],
-    "rlvr.cli": ["build_parser", "main"],
+    "rlvr.cli": ["build_parser", "main", "register_command"],
     "rlvr.envs": ["ClassTools", "Environment", "Episode", "EpisodeLimits", "Step", "TokenizationMismatch", "Tool",
                   "ToolError", "ToolsEnv", "Turn", "chat_messages", "env_names", "episode_limits", "episode_tokens",
                   "get_env", "parse_tool_calls", "register_env", "run_episode", "tool_names"],
@@ -138,13 +211,14 @@ PUBLIC = {
                       "compare", "compare_sets", "eval_sets", "evaluate", "evaluate_sets", "format_boundary",
                       "format_comparison", "format_comparison_sets", "format_summary", "parse_rules", "pass_at_k",
                       "powers_of_two", "run_gate", "set_name", "write_eval"],
-    "rlvr.models": ["ALIASES", "Completion", "Decoding", "Engine", "EngineName", "FinishedFn", "GenerationResult",
-                    "HFEngine", "Policy", "ProgressFn", "Prompt", "SamplingParams", "VLLMEngine", "cache_dir",
-                    "cached_models", "check_device", "check_engine", "load_policy", "make_engine", "resolve_model",
-                    "setting_help", "stream_seeds"],
+    "rlvr.models": ["ALIASES", "Completion", "DEFAULT_MODEL", "Decoding", "Engine", "EngineName", "EngineSpec",
+                    "FinishedFn", "GenerationResult", "HFEngine", "Policy", "ProgressFn", "Prompt", "SamplingParams",
+                    "VLLMEngine", "cache_dir", "cached_models", "check_device", "check_engine", "check_spec",
+                    "load_policy", "make_engine", "open_engine", "resolve_model", "setting_help", "stream_seeds"],
     "rlvr.integrations": ["completion_text", "compute_score", "reward_func", "route"],
-    "rlvr.monitor": ["RULES", "HealthMonitor", "HealthThresholds", "HealthWarning", "read_metrics", "replay"],
-    "rlvr.report": ["build_report", "write_report"],
+    "rlvr.monitor": ["RULES", "HealthMonitor", "HealthRule", "HealthThresholds", "HealthWarning", "read_metrics",
+                     "register_health_rule", "replay"],
+    "rlvr.report": ["build_report", "format_gate", "format_yield", "pipeline_page", "write_report"],
     "rlvr.sandbox": ["BadTests", "ErrorInfo", "ProcessExit", "Report", "Sandbox", "SandboxLimits",
                      "available_isolation", "decode_value", "encode_value"],
     "rlvr.tasks": ["Task", "describe_generators", "generator_names", "load_hf_tasks", "load_tasks", "make_tasks",
@@ -156,8 +230,9 @@ PUBLIC = {
                    "train_sft"],
     "rlvr.verifiers": ["AnswerMode", "Backend", "FORMAT_REASONS", "Verdict", "Verifier", "allow_plugins",
                        "extract_answer", "get_verifier", "register_verifier", "shutdown_workers", "verifier_names"],
-    "rlvr.workflows": ["Plan", "curate", "format_spurious", "format_yield", "load_pipeline", "pass_rates",
-                       "run_demo", "run_pipeline", "run_spurious", "select", "sft_rows", "verdict_in_words"],
+    "rlvr.workflows": ["AuditJob", "DistillJob", "EvalJob", "Plan", "audit_verifier", "curate", "format_spurious",
+                       "format_yield", "load_pipeline", "pass_rates", "run_demo", "run_distill", "run_eval",
+                       "run_pipeline", "run_spurious", "select", "sft_rows", "verdict_in_words"],
 }
 
 

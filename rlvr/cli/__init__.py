@@ -3,6 +3,6 @@
 argparse lives only in this package; the workflows and libraries it calls take plain values.
 """
 
-from rlvr.cli.main import build_parser, main
+from rlvr.cli.main import build_parser, main, register_command
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "register_command"]

@@ -121,21 +121,55 @@ def _batch_size(text: str) -> int | str:
 
 # The flag of each SamplingParams field; K is `--k` on the command line, as in pass@k.
 _FLAGS = {"n": "--k"}
-CLI_SAMPLING_DEFAULTS = {"n": 8}  # the commands sample K = 8 per task unless told otherwise
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per `SamplingParams` field (name, type, default and help come from the field), plus
-    --batch-size, the HF engine's rows decoded together. Used by eval, curate and distill."""
-    from rlvr.models.generation import SamplingParams
+    """One flag per `SamplingParams` field (name, type, default and help come from the field). Used by eval,
+    curate and distill, with `add_engine_arguments`."""
+    from rlvr.models.generation import DEFAULT_K, SamplingParams
 
-    defaults = SamplingParams(**CLI_SAMPLING_DEFAULTS)
+    defaults = SamplingParams(n=DEFAULT_K)
     for field in sorted(dataclasses.fields(SamplingParams), key=lambda f: f.name != "n"):  # --k first
         default = getattr(defaults, field.name)
         flag = _FLAGS.get(field.name, "--" + field.name.replace("_", "-"))
         parser.add_argument(flag, dest=field.name, type=type(default), default=default,
                             help=f"{field.metadata['help']} (default {default})")
-    parser.add_argument("--batch-size", type=_batch_size, default="auto", help="rows decoded together (default auto)")
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, model: str = "required") -> None:
+    """One flag per `EngineSpec` field (name, choices, default and help come from the field): --model, --dtype,
+    --device, --engine, --batch-size, --precision, --gpu-memory-utilization. Used by every command that samples.
+
+    model: "required", or "optional" for a command that can do without one (curate --from-eval: no default)."""
+    import typing
+
+    from rlvr.models.spec import EngineSpec
+
+    hints = typing.get_type_hints(EngineSpec)
+    for field in dataclasses.fields(EngineSpec):
+        flag = _engine_flag(field.name)
+        if field.name == "model":
+            parser.add_argument(flag, required=model == "required", help=field.metadata["help"])
+            continue
+        kind: dict[str, Any] = {"type": type(field.default)}
+        if typing.get_origin(hints[field.name]) is typing.Literal:
+            kind = {"choices": typing.get_args(hints[field.name])}
+        elif field.name == "batch_size":
+            kind = {"type": _batch_size}
+        parser.add_argument(flag, default=field.default, help=f"{field.metadata['help']} (default {field.default})",
+                            **kind)
+
+
+def engine_spec_of(args: argparse.Namespace) -> Any:
+    """The EngineSpec of `add_engine_arguments`' flags, each bad value one sentence naming its flag. Whether this
+    machine can run the engine and device is `check_spec`'s question, asked before the model loads."""
+    from rlvr.models.spec import EngineSpec, engine_spec
+
+    return engine_spec({f.name: getattr(args, f.name) for f in dataclasses.fields(EngineSpec)}, name=_engine_flag)
+
+
+def _engine_flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def sampling_settings(args: argparse.Namespace, **evaluator: Any) -> Any:

@@ -17,6 +17,7 @@ import os
 from rlvr._errors import ConfigError
 from rlvr._io import check_not_input, check_writable
 from rlvr.cli._common import config_arguments
+from rlvr.rundir import RunDir
 
 SUMMARY = "Estimate what a GRPO config will use (rollouts, tokens, hours, money); compare with a finished run."
 EXAMPLE = ("rlvr cost grpo.yaml run.steps=200 --mean-len 40 --device cuda --gen-tokens-per-s 2500 "
@@ -70,13 +71,13 @@ def run(args: argparse.Namespace) -> int:
 
     config_file, overrides = config_arguments(args)
     if config_file is None and args.run:
-        config_file = os.path.join(args.run, "config.yaml")
+        config_file = str(RunDir(args.run).config)
     if config_file is None and not overrides:
         raise ConfigError("give a training config (or --run RUN_DIR to use that run's config.yaml).")
     config = load_config(config_file, overrides)
     if args.json:
         check_writable(args.json, "--json")
-        run_files = [os.path.join(args.run, name) for name in ("metrics.jsonl", "config.yaml")] if args.run else []
+        run_files = [RunDir(args.run).metrics, RunDir(args.run).config] if args.run else []
         check_not_input(args.json, [*([config_file] if config_file else []), config.data.train, *run_files], "--json")
     assumptions = Assumptions(
         mean_len=args.mean_len, prompt_tokens=args.prompt_tokens, informative_frac=args.informative_frac,

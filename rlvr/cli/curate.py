@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 
 from rlvr._errors import ConfigError, DataError
-from rlvr.cli._common import add_plugin_argument, add_sampling_arguments, quiet_transformers, sampling_settings
+from rlvr.cli._common import (
+    add_engine_arguments,
+    add_plugin_argument,
+    add_sampling_arguments,
+    engine_spec_of,
+    quiet_transformers,
+    sampling_settings,
+)
 
 SUMMARY = "Keep the tasks whose pass rate under a model lies in a band (default 0.3-0.7)."
 EXAMPLE = "rlvr curate --model smollm2-135m-instruct --tasks train.jsonl --k 8 -o curated.jsonl"
@@ -13,12 +20,12 @@ EXAMPLE = "rlvr curate --model smollm2-135m-instruct --tasks train.jsonl --k 8 -
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", required=True, help="task file to curate")
-    parser.add_argument("--model", help="model whose pass rates decide (alias, folder, .gguf or hub id)")
-    parser.add_argument("--from-eval", help="take pass rates from this eval file instead of sampling")
+    parser.add_argument("--from-eval", help="take pass rates from this eval file instead of sampling --model")
     parser.add_argument("--split", help="only tasks of this split")
     parser.add_argument("--band", nargs=2, type=float, default=[0.3, 0.7], metavar=("LOW", "HIGH"))
     parser.add_argument("--by", choices=["passed", "reward"], default="passed",
                         help="rate = share of passing samples (default) or mean reward (for shaped rewards)")
+    add_engine_arguments(parser, model="optional")  # --model (whose pass rates decide), --engine, ...
     add_sampling_arguments(parser)
     parser.add_argument("-o", "--output", required=True, help="curated task file to write")
     add_plugin_argument(parser)
@@ -46,16 +53,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.model:
             raise ConfigError("give --model to measure pass rates, or --from-eval with an existing eval file.")
-        from rlvr.models import HFEngine, load_policy
+        from rlvr.models import check_spec, open_engine
 
+        spec = engine_spec_of(args)
         check_verifiers(tasks, args.tasks)
         check_writable(args.output + ".eval.json", "--output")
         check_not_input(args.output + ".eval.json", inputs, "--output")
-        quiet_transformers()
         settings = sampling_settings(args)
-        policy = load_policy(args.model)
-        record = evaluate(HFEngine(policy, batch_size=args.batch_size), tasks, settings, model_name=args.model,
-                          tasks_source=args.tasks)
+        check_spec(spec)  # e.g. vllm without a GPU fails before the model loads
+        quiet_transformers()
+        _, engine = open_engine(spec)
+        record = evaluate(engine, tasks, settings, model_name=args.model, tasks_source=args.tasks)
         write_eval(record, args.output + ".eval.json")
     kept, counts = curate(tasks, pass_rates(record, by=args.by), low, high)
     print(f"pass rates of {len(tasks)} tasks over {record['settings']['k']} samples each:")

@@ -11,6 +11,7 @@ from rlvr._io import check_directory
 from rlvr.cli._common import quiet_transformers
 from rlvr.cli.compare import DELTA_HELP, check_delta
 from rlvr.cli.spurious import seed_count
+from rlvr.models.spec import DEFAULT_MODEL
 from rlvr.workflows.demo import FULL, QUICK
 
 SUMMARY = ("Run the whole story on the bundled model: base eval, curation, GRPO with random and format-only "
@@ -21,8 +22,8 @@ EXAMPLE = ("rlvr demo --quick\n  rlvr demo --model gemma3-270m --output-dir runs
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a ~4 minute version: fewer steps and tasks, one seed")
-    parser.add_argument("--model", default="smollm2-135m-instruct",
-                        help="alias, local HF folder, .gguf or hub id (default smollm2-135m-instruct)")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"alias, local HF folder, .gguf or hub id (default {DEFAULT_MODEL})")
     parser.add_argument("--output-dir", metavar="DIR", help="where everything goes (default runs/demo or "
                                                             "runs/demo-quick)")
     parser.add_argument("--steps", type=int, help=f"GRPO steps (default {FULL.steps}, quick {QUICK.steps})")

@@ -16,11 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rlvr.evaluate.gate import read_metrics_file, read_rules_file, run_gate
+    from rlvr.report import format_gate
 
     rules = read_rules_file(args.rules)
     results = run_gate(rules, read_metrics_file(args.baseline), read_metrics_file(args.candidate))
-    for r in results:
-        print(f"  {'PASS' if r['passed'] else 'FAIL'}  {r['metric']:<20} {r['detail']}")
-    failed = [r for r in results if not r["passed"]]
-    print(f"\n{'does not ship' if failed else 'ships'}: {len(results) - len(failed)} of {len(results)} rules pass")
-    return 1 if failed else 0
+    print(format_gate(results))
+    return 0 if all(r["passed"] for r in results) else 1

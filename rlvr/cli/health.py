@@ -6,13 +6,14 @@ import argparse
 import os
 
 from rlvr.cli._common import options
+from rlvr.rundir import RunDir
 
 SUMMARY = "Replay the health rules on a run's metrics log and list the warnings."
 EXAMPLE = "rlvr health runs/grpo --set min_entropy=0.1"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", help="run directory or metrics.jsonl")
+    parser.add_argument("run", help=f"run directory or {RunDir.METRICS}")
     parser.add_argument("--set", action="append", default=[], metavar="key=value", help="override a threshold")
     parser.add_argument("--strict", action="store_true", help="exit 1 when there is any warning")
 
@@ -22,8 +23,8 @@ def run(args: argparse.Namespace) -> int:
     from rlvr.train.config import load_config, with_overrides
 
     thresholds, total_steps = HealthThresholds(), None  # no config: the run's length is read from its log
-    config_path = os.path.join(args.run, "config.yaml") if os.path.isdir(args.run) else None
-    if config_path and os.path.exists(config_path):
+    config_path = RunDir(args.run).config if os.path.isdir(args.run) else None
+    if config_path and config_path.exists():
         config = load_config(config_path)
         thresholds, total_steps = config.health, config.run.steps  # the windows the trainer used
     overrides = options(args.set)

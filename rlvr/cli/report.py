@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from rlvr.rundir import RunDir
+
 SUMMARY = "Write a self-contained HTML report of a run: curves, held-out gains, controls, audit, rollouts."
 EXAMPLE = "rlvr report runs/add -o add.html"
 
@@ -15,7 +17,7 @@ EXAMPLE = "rlvr report runs/add -o add.html"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `rlvr report`, added to the subcommand's parser."""
     parser.add_argument("run_dir", metavar="RUN_DIR",
-                        help="run directory written by `rlvr train` (needs metrics.jsonl)")
+                        help=f"run directory written by `rlvr train` (needs {RunDir.METRICS})")
     parser.add_argument("-o", "--output", metavar="OUT", help="HTML file to write (default RUN_DIR/report.html)")
 
 

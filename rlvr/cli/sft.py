@@ -8,10 +8,9 @@ The loop is in `sft.py`; the config and its defaults in `sft_config.py`.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 from rlvr.cli._common import config_arguments, quiet_transformers
+from rlvr.rundir import RunDir
 from rlvr.train.config import config_help
 from rlvr.train.sft_config import SFTConfig  # light: only dataclasses, for the key list in --help
 
@@ -36,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_sft_config(config_file, overrides)
     quiet_transformers()
     run_dir = train_sft(config)
-    rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    rows = RunDir(run_dir).read(RunDir.METRICS)
     print(f"{len(rows)} steps; batch loss {rows[0]['loss']:.4f} at step 1, {rows[-1]['loss']:.4f} at step {len(rows)}")
-    saved = " model/ (load it with --model)," if config.run.save_model else ""
-    print(f"run directory: {run_dir} (config.yaml, metrics.jsonl,{saved} eval/ when data.eval is set)")
+    saved = f" {RunDir.MODEL}/ (load it with --model)," if config.run.save_model else ""
+    print(f"run directory: {run_dir} ({RunDir.CONFIG}, {RunDir.METRICS},{saved} {RunDir.EVAL}/ when data.eval is set)")
     return 0

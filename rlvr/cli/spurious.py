@@ -7,6 +7,7 @@ import os
 
 from rlvr.cli._common import add_plugin_argument, quiet_transformers
 from rlvr.cli.compare import DELTA_HELP, check_delta
+from rlvr.rundir import RunDir
 
 SUMMARY = ("Train the config again with a random reward (p = 0.5) and optionally format-only or majority-vote, over "
            "several seeds; report what each arm trained on and warn when a control gains too.")
@@ -49,11 +50,13 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from rlvr._errors import ConfigError
-    from rlvr.train.config import load_config
+    from rlvr.models import check_spec
+    from rlvr.train.config import load_config, sampler_spec
     from rlvr.verifiers import allow_plugins
     from rlvr.workflows.spurious import format_spurious, run_spurious
 
     config = load_config(args.config, list(args.overrides))
+    check_spec(sampler_spec(config))  # e.g. sampling.engine=vllm without a GPU fails before anything runs
     allow_plugins(*config.plugins)  # the config's own opt-in, before --format-reward is built
     format_reward = None
     if args.format_reward:
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                           max_seeds=max_seeds, delta=delta)
     print()
     print(format_spurious(record))
-    print(f"\nwrote {os.path.join(root, 'spurious.json')}; run directories under {root}/")
+    print(f"\nwrote {os.path.join(root, RunDir.SPURIOUS)}; run directories under {root}/")
     return 1 if record["warnings"] else 0
 
 

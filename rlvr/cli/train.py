@@ -6,6 +6,7 @@ import argparse
 import os
 
 from rlvr.cli._common import add_config_arguments, add_plugin_argument, config_arguments, quiet_transformers
+from rlvr.rundir import RunDir
 
 SUMMARY = "Train a policy with GRPO against verifiers; CONFIG is YAML, overrides are key=value."
 
@@ -41,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
     quiet_transformers()
     run_dir = train(config, resume=args.resume)
     if os.environ.get("RANK", "0") == "0":  # once, not once per process of a distributed launch
-        print(f"run directory: {run_dir} (metrics.jsonl, samples.jsonl, checkpoints/)")
+        print(f"run directory: {run_dir} ({RunDir.METRICS}, {RunDir.SAMPLES}, {RunDir.CHECKPOINTS}/)")
     return 0

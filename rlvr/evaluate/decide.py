@@ -21,11 +21,15 @@ more seeds do not shrink. With one seed the seed part cannot be measured: the in
 problems (and samples) only, and says so.
 
 The interval. Var(mean d) splits into what the seed means carry (var_seed / S plus the cell and
-sample parts) and what the problems add (var_problem / P). The half-width adds the two in
-quadrature, each at its own Student t quantile: t(S - 1) for the seed part, t(P - 1) for the
-problem part. At two seeds the seed variance rests on one degree of freedom; pooling it with the
-problems' many (Satterthwaite) under-covers when seeds differ, this does not (the simulation tests
-in the test suite measure both). With one seed the interval spans problems (and samples) only.
+sample parts) and what the problems add (var_problem / P). The first is measured directly by the
+spread of the seed means (MS_seed / (S P), the per-seed t-interval's variance, not clipped); the
+second by (MS_problem - MS_cell) / (S P). The half-width adds the two in quadrature, each at its own
+Student t quantile: t(S - 1) for the seed means, t(P - 1) for the problems. At two seeds the seed
+means rest on one degree of freedom: pooling them with the problems' many (Satterthwaite)
+under-covers when seeds differ (0.84 at a nominal 0.95), and replacing a small observed spread by
+its expectation (max(MS_seed, MS_cell)) over-covers (1.00, twice the width); the observed spread at
+t(S - 1) holds 0.95 to 0.98 in every simulated mix (tests/evaluate/test_decide.py measures the three).
+With one seed the interval spans problems (and samples) only.
 A crossed bootstrap (seeds and, within the drawn seeds, the same drawn problems for base and
 trained, as rliable resamples runs and tasks) gives the probability of improvement's interval;
 its percentile interval for the gain is kept as `bootstrap_interval` but decides nothing: two or
@@ -62,7 +66,9 @@ n_trained, delta=...)` -> a record with `gain`, `interval`, `decision`, `delta`,
 `per_seed_gain`, `method`, `spans_seeds`, `seeds`, `problems`, `samples`, `se`, `components`
 (seed, problem, seed_x_problem, samples; seed and seed_x_problem None at one seed), `variance_shares`,
 `bootstrap_interval`, `prob_improvement` and its `prob_improvement_interval`, `mde`, `power`,
-`seeds_needed`, `problems_needed`; `decide(interval, delta)`; `decision_sentence(subject, record)`,
+`seeds_needed`, `problems_needed`, `samples_needed`, `seeds_and_problems` (when neither level alone
+reaches delta, the fewest of 4, 6, 8, ... 64 seeds and the problems they need); `analyse_rate_gain(base_rates, trained_rates, K)`
+the same for per-problem rates that are not counts (each problem's pass@k); `decide(interval, delta)`; `decision_sentence(subject, record)`,
 the one sentence about a gain; `plan_text(record)`; `sequential_seeds(next_seed, max_seeds=...)`.
 """
 
@@ -81,7 +87,7 @@ DELTA = 0.05  # the smallest pass@1 gain that matters, by default
 ALPHA = 0.05
 POWER = 0.8
 
-__all__ = ["ALPHA", "DECISIONS", "DELTA", "POWER", "analyse_gain", "decide", "decision_sentence", "plan_text",
+__all__ = ["ALPHA", "DECISIONS", "DELTA", "POWER", "analyse_gain", "analyse_rate_gain", "decide", "decision_sentence", "plan_text",
            "sequential_seeds"]
 
 
@@ -167,15 +173,29 @@ def standard_error(components: dict[str, Any], seeds: int, problems: int) -> flo
 
 
 def half_width(components: dict[str, Any], seeds: int, problems: int, alpha: float = ALPHA) -> float:
-    """Half the interval: the seed part at t(S - 1), the problem part at t(P - 1), added in quadrature.
-
-    Conservative by design: at 2 seeds the seed variance rests on one degree of freedom, and pooling
-    it with the problems' many (Satterthwaite) under-covered when seeds differed (0.84 at a nominal
-    0.95 in the simulation that chose this; see tests/evaluate/test_decide.py)."""
+    """The expected half-width at `seeds` x `problems` (for planning): the seed part (its expectation,
+    var_seed / S + the cell and sample parts / (S P)) at t(S - 1), the problem part at t(P - 1), in
+    quadrature; `observed_half_width` is the one an interval uses."""
     over_seeds, over_problems = _parts(components, seeds, problems)
     t_seeds = t_quantile(1 - alpha / 2, seeds - 1) if seeds > 1 else 0.0
     t_problems = t_quantile(1 - alpha / 2, max(problems - 1, 1))
     return math.sqrt(t_seeds ** 2 * over_seeds + t_problems ** 2 * over_problems)
+
+
+def observed_half_width(d: np.ndarray, components: dict[str, Any], alpha: float = ALPHA) -> tuple[float, float]:
+    """(SE, half-width) of the mean of a (seeds, problems) table of gains: the seed means' own spread
+    (MS_seed / (S P), as observed) at t(S - 1), the problems' part at t(P - 1), in quadrature.
+
+    With one seed everything is problem-to-problem, at t(P - 1)."""
+    s, p = d.shape
+    t_problems = t_quantile(1 - alpha / 2, max(p - 1, 1))
+    if s == 1:
+        over_problems = sum(_parts(components, 1, p))
+        return math.sqrt(over_problems), t_problems * math.sqrt(over_problems)
+    over_seeds = float(np.var(d.mean(axis=1), ddof=1)) / s
+    over_problems = components["problem"] / p
+    half = math.sqrt(t_quantile(1 - alpha / 2, s - 1) ** 2 * over_seeds + t_problems ** 2 * over_problems)
+    return math.sqrt(over_seeds + over_problems), half
 
 
 def _crossed_draws(rng: np.random.Generator, resamples: int, seeds: int, problems: int
@@ -213,8 +233,28 @@ def analyse_gain(base: np.ndarray, trained: np.ndarray, n_base: np.ndarray | flo
     # Unbiased binomial variance of each cell's difference of two pass rates (0 at K = 1: not estimable).
     cell_var = (rate_b * (1 - rate_b) / np.maximum(n_b - 1, 1) * (n_b > 1)
                 + rate_t * (1 - rate_t) / np.maximum(n_t - 1, 1) * (n_t > 1))
+    return _analyse(rate_b, rate_t, cell_var, float(np.mean(n_t)), delta=delta, alpha=alpha, power=power,
+                    resamples=resamples, seed=seed)
+
+
+def analyse_rate_gain(base: np.ndarray, trained: np.ndarray, samples: float, *, delta: float = DELTA,
+                      alpha: float = ALPHA, power: float = POWER, resamples: int = 2000, seed: int = 0
+                      ) -> dict[str, Any]:
+    """`analyse_gain` for per-problem rates that are not a binomial count over K, such as each problem's
+    unbiased pass@k: shape (seeds, problems), values in [0, 1]. Their sampling noise has no closed form,
+    so it stays inside the seed x problem part (`components["samples"]` is 0) and the plan names no
+    samples count; `samples` (K) is recorded only."""
+    base, trained = np.atleast_2d(np.asarray(base, float)), np.atleast_2d(np.asarray(trained, float))
+    return _analyse(base, trained, None, float(samples), delta=delta, alpha=alpha, power=power, resamples=resamples,
+                    seed=seed)
+
+
+def _analyse(rate_b: np.ndarray, rate_t: np.ndarray, cell_var: np.ndarray | None, k: float, *, delta: float,
+             alpha: float, power: float, resamples: int, seed: int) -> dict[str, Any]:
+    d = rate_t - rate_b  # (S, P)
+    s, p = d.shape
     components = variance_components(d, cell_var)
-    se, half = standard_error(components, s, p), half_width(components, s, p, alpha)
+    se, half = observed_half_width(d, components, alpha)
     gain = float(d.mean())
     interval = [max(-1.0, gain - half), min(1.0, gain + half)]
     rng = np.random.default_rng(seed)
@@ -223,13 +263,14 @@ def analyse_gain(base: np.ndarray, trained: np.ndarray, n_base: np.ndarray | flo
     table = _improvement_table(rate_b, rate_t)  # (S, S, P)
     by_pair = (table.reshape(s * s, p) @ wp.T).T.reshape(-1, s, s)  # (resamples, S, S): summed over drawn problems
     poi = np.einsum("rs,rst,rt->r", ws, by_pair, ws) / (s * s * p)
-    k = float(np.mean(n_t))
-    plan = plan_sizes(components, s, p, delta=delta, alpha=alpha, power=power)
+    plan = plan_sizes(components, s, p, delta=delta, alpha=alpha, power=power,
+                      samples=k if cell_var is not None else None)
     return {
         "gain": gain, "interval": interval, "delta": delta, "alpha": alpha,
         "per_seed_gain": [float(v) for v in d.mean(axis=1)],
         "decision": decide(interval, delta),
-        "method": ("seeds x problems random effects; seed part at t(S - 1), problem part at t(P - 1)" if s > 1
+        "method": ("seeds x problems random effects; the seed means' spread at t(S - 1), the problems' part at "
+                   "t(P - 1)" if s > 1
                    else "problems only (one seed: the interval does not span seeds), t"),
         "spans_seeds": s > 1, "seeds": s, "problems": p, "samples": k,
         "se": se,
@@ -288,12 +329,15 @@ def _low_end_spread(components: dict[str, Any], seeds: int, problems: int, alpha
 
 
 def plan_sizes(components: dict[str, Any], seeds: int, problems: int, *, delta: float = DELTA,
-               alpha: float = ALPHA, power: float = POWER, most: int = 10_000) -> dict[str, Any]:
-    """The MDE at this size, and the seeds (problems held) and problems (seeds held) that detect `delta`.
+               alpha: float = ALPHA, power: float = POWER, most: int = 10_000, samples: float | None = None
+               ) -> dict[str, Any]:
+    """The MDE at this size, and the seeds (problems held), problems (seeds held) and, given the run's
+    `samples` per problem K, the samples per problem (seeds and problems held) that detect `delta`.
 
-    None when no size up to `most` reaches delta: the other level's variance alone is too large."""
-    def mde_at(s: int, p: int) -> float:
-        return minimum_detectable_effect(components, s, p, alpha=alpha, power=power)
+    None when no size up to `most` reaches delta: the other levels' variance alone is too large. The
+    sample part scales as K / K': the binomial variance of a pass rate over K' samples."""
+    def mde_at(s: int, p: int, c: dict[str, Any] = components) -> float:
+        return minimum_detectable_effect(c, s, p, alpha=alpha, power=power)
 
     def fewest(mde_of: Callable[[int], float], start: int) -> int | None:
         if mde_of(most) > delta:
@@ -307,12 +351,25 @@ def plan_sizes(components: dict[str, Any], seeds: int, problems: int, *, delta: 
         return high
 
     seeds_needed = None if components["seed"] is None else fewest(lambda n: mde_at(n, problems), 2)
+    samples_needed = None
+    if samples:
+        def at_samples(n: int) -> float:
+            return mde_at(seeds, problems, {**components, "samples": components["samples"] * samples / n})
+
+        samples_needed = fewest(at_samples, 1)
+    problems_needed = fewest(lambda n: mde_at(seeds, n), 2)
+    together = None  # neither level alone suffices: the fewest seeds (from a few) whose problems needed exist
+    if components["seed"] is not None and seeds_needed is None and problems_needed is None:
+        for s in (4, 6, 8, 12, 16, 24, 32, 48, 64):
+            if s > seeds and (p := fewest(lambda n, s=s: mde_at(s, n), problems)) is not None:
+                together = [s, p]
+                break
     return {"mde": mde_at(seeds, problems), "power": power, "seeds_needed": seeds_needed,
-            "problems_needed": fewest(lambda n: mde_at(seeds, n), 2)}
+            "problems_needed": problems_needed, "samples_needed": samples_needed, "seeds_and_problems": together}
 
 
 def decision_sentence(subject: str, analysis: dict[str, Any], reading: str = "format-neutral",
-                      measure: str = "held-out pass@1") -> str:
+                      measure: str = "held-out pass@1", more: str = "see `rlvr plan`") -> str:
     """The one sentence rlvr prints about a gain: its decision, interval, seeds, problems and delta.
 
     subject names what moved, e.g. "the real arm" or "training"; no other sentence may claim a gain,
@@ -333,7 +390,7 @@ def decision_sentence(subject: str, analysis: dict[str, Any], reading: str = "fo
     if decision == "no_gain_beyond_delta":
         return f"no gain beyond {delta:.2f}: any gain {subject} made in {what} is below {delta:.2f} ({basis})."
     return (f"inconclusive: the interval of {subject}'s change in {what} admits both no gain and a gain above "
-            f"{delta:.2f} ({basis}); more data is needed, see `rlvr plan`.")
+            f"{delta:.2f} ({basis}); more data is needed, {more}.")
 
 
 def plan_text(analysis: dict[str, Any]) -> str:
@@ -350,14 +407,24 @@ def plan_text(analysis: dict[str, Any]) -> str:
     if not analysis["spans_seeds"]:
         lines.append("one seed: the seed-to-seed variance is unmeasured; run two or more seeds before planning seeds")
     elif analysis["seeds_needed"] is None:
-        lines.append(f"no number of seeds at {analysis['problems']} problems detects {delta:.2f}: add problems")
+        lines.append(f"no number of seeds at {analysis['problems']} problems detects {delta:.2f}"
+                     + (": add problems" if analysis["problems_needed"] is not None else ""))
     else:
         lines.append(f"seeds needed to detect {delta:.2f} at {analysis['problems']} problems: "
                      f"{analysis['seeds_needed']}")
     if analysis["problems_needed"] is None:
-        lines.append(f"no number of problems at {seeds} detects {delta:.2f}: add seeds")
+        both = analysis["spans_seeds"] and analysis["seeds_needed"] is None  # neither alone: see "both together"
+        lines.append(f"no number of problems at {seeds} detects {delta:.2f}" + ("" if both else ": add seeds"))
     else:
         lines.append(f"problems needed to detect {delta:.2f} at {seeds}: {analysis['problems_needed']}")
+    if analysis.get("seeds_and_problems"):
+        s, p = analysis["seeds_and_problems"]
+        lines.append(f"both together: {s} seeds and {p} problems detect {delta:.2f}")
+    if "samples_needed" in analysis and analysis["components"].get("samples"):  # absent from older records
+        where = f"{seeds} and {analysis['problems']} problems"
+        lines.append(f"no number of samples per problem at {where} detects {delta:.2f}" if analysis["samples_needed"]
+                     is None else f"samples per problem needed to detect {delta:.2f} at {where}: "
+                                  f"{analysis['samples_needed']}")
     return "\n".join(lines)
 
 

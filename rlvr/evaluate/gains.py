@@ -32,8 +32,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from rlvr._errors import DataError
-from rlvr.evaluate.decide import DELTA, analyse_gain, decision_sentence
-from rlvr.evaluate.passk import pass_at_k
+from rlvr.evaluate.decide import DELTA, analyse_gain, analyse_rate_gain, decision_sentence
+from rlvr.evaluate.passk import pass_at_k, per_task_pass_at_k
 
 READINGS = ("strict", "neutral")
 
@@ -410,9 +410,10 @@ def pass_counts(base: dict[str, Any], trained: dict[str, Any]) -> dict[str, dict
 
 
 def gain_over_seeds(counts: list[dict[str, Any]], reading: str, *, delta: float = DELTA, resamples: int = 2000,
-                    seed: int = 0, power: float = 0.8, alpha: float = 0.05) -> dict[str, Any]:
-    """`decide.analyse_gain` of one reading over seeds, from each seed's `pass_counts` entry of one task set
-    (the tasks every seed holds, in the first seed's order)."""
+                    seed: int = 0, power: float = 0.8, alpha: float = 0.05, k: int = 1) -> dict[str, Any]:
+    """`decide.analyse_gain` of one reading's pass@1 over seeds, from each seed's `pass_counts` entry of one
+    task set (the tasks every seed holds, in the first seed's order); with k > 1 the same for each problem's
+    unbiased pass@k (`decide.analyse_rate_gain`: k may not exceed any problem's samples)."""
     ids = [i for i in counts[0]["ids"] if all(i in c["ids"] for c in counts[1:])]
     if not ids:
         raise DataError("the seeds' held-out evaluations share no task; evaluate every seed on the same task file.")
@@ -422,7 +423,15 @@ def gain_over_seeds(counts: list[dict[str, Any]], reading: str, *, delta: float 
         rows.append([[c[key][at[i]] for i in ids] for key in ("n_base", "n_trained")]
                     + [[c[reading][key][at[i]] for i in ids] for key in ("base", "trained")])
     n_b, n_t, b, t = (np.array([r[j] for r in rows], dtype=float) for j in range(4))
-    return analyse_gain(b, t, n_b, n_t, delta=delta, resamples=resamples, seed=seed, power=power, alpha=alpha)
+    if k == 1:
+        return analyse_gain(b, t, n_b, n_t, delta=delta, resamples=resamples, seed=seed, power=power, alpha=alpha)
+    if k > min(n_b.min(), n_t.min()):
+        raise DataError(f"pass@{k} needs at least {k} samples of every problem; the fewest here is "
+                        f"{int(min(n_b.min(), n_t.min()))}.")
+    rates = [np.array([per_task_pass_at_k(n_row.astype(int), c_row.astype(int), k) for n_row, c_row in zip(n, c)])
+             for n, c in ((n_b, b), (n_t, t))]
+    return analyse_rate_gain(rates[0], rates[1], float(np.mean(n_t)), delta=delta, resamples=resamples, seed=seed,
+                             power=power, alpha=alpha)
 
 
 def compare_seeds(pairs: list[tuple[dict[str, Any], dict[str, Any]]], *, resamples: int = 2000, seed: int = 0,
@@ -446,6 +455,11 @@ def compare_seeds(pairs: list[tuple[dict[str, Any], dict[str, Any]]], *, resampl
                                              seed=seed, power=power) for reading in READINGS}
         across[name] = {"tasks": analyses["strict"]["problems"],
                         "tasks_left_out": len(counts[0][name]["ids"]) - analyses["strict"]["problems"], **analyses}
+        k = min(r["sets"][name]["k"] for r in per_seed if name in r["sets"])
+        if k > 1:  # the search side, drawn beside pass@1: the same interval over each problem's pass@k
+            across[name]["pass@k"] = {"k": k, **{
+                reading: gain_over_seeds([c[name] for c in counts], reading, delta=delta, resamples=resamples,
+                                         seed=seed, power=power, k=k) for reading in READINGS}}
     return {"seeds": len(pairs), "delta": delta, "sets": across, "per_seed": per_seed}
 
 
@@ -454,6 +468,7 @@ def format_compare_seeds(result: dict[str, Any], plan: bool = True) -> str:
     probability of improvement and, with `plan`, where the variance comes from and what a decision needs."""
     from rlvr.evaluate.decide import plan_text
 
+    more = "the plan below says how much" if plan else "see `rlvr plan`"
     lines = [f"{result['seeds']} seed{'s' if result['seeds'] != 1 else ''} (one pair of eval files each); pass@1 gain "
              "over seeds and problems, "
              f"delta {result['delta']:.2f}"]
@@ -465,7 +480,11 @@ def format_compare_seeds(result: dict[str, Any], plan: bool = True) -> str:
             low, high = a["prob_improvement_interval"]
             lines += [f"{label:<8} per seed {', '.join(f'{g:+.3f}' for g in a['per_seed_gain'])}; "
                       f"P(trained > base) {a['prob_improvement']:.2f} [{low:.2f}, {high:.2f}]",
-                      f"  decision: {decision_sentence('training', a, reading, 'pass@1')}"]
+                      f"  decision: {decision_sentence('training', a, reading, 'pass@1', more)}"]
+            if "pass@k" in s:
+                k = s["pass@k"]["k"]
+                lines.append(f"  pass@{k}: "
+                             + decision_sentence("training", s["pass@k"][label], reading, f"pass@{k}", more))
         if plan:
             lines += ["  " + line for line in plan_text(s["neutral"]).splitlines()]
     return "\n".join(lines)

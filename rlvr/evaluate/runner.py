@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from rlvr._errors import ConfigError, DataError
 from rlvr._io import write_json
 from rlvr.evaluate.passk import powers_of_two, summarise
-from rlvr.models.generation import Engine, SamplingParams
+from rlvr.models.generation import DEFAULT_K, Engine, SamplingParams
 from rlvr.tasks import Task
 from rlvr.tasks.judge import judge, judge_neutral
 
@@ -31,7 +31,7 @@ EVAL_SETS_FORMAT = 1
 class EvalSettings:
     """What `evaluate` samples (one `SamplingParams`, whose n is K) and how it verifies and summarises."""
 
-    sampling: SamplingParams = field(default_factory=lambda: SamplingParams(n=8))
+    sampling: SamplingParams = field(default_factory=lambda: SamplingParams(n=DEFAULT_K))
     bootstrap_resamples: int = 2000
     verifier_workers: int = 2
     verifier_backend: Literal["local", "ray"] = "local"  # "ray": checks run as Ray tasks (rlvr[ray])

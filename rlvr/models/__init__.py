@@ -1,7 +1,7 @@
 """Models: loading policies (alias, folder, GGUF, hub id) and sampling from them.
 
-    from rlvr.models import load_policy, make_engine, SamplingParams
-    engine = make_engine("hf", load_policy("smollm2-135m-instruct"))
+    from rlvr.models import EngineSpec, SamplingParams, open_engine
+    policy, engine = open_engine(EngineSpec(model="smollm2-135m-instruct", engine="hf"))
     result = engine.generate(["What is 2 + 3?"], SamplingParams(n=4, max_new_tokens=32))
 
 Names load on first use, so that reading the sampling settings (`rlvr --help` builds its
@@ -17,7 +17,8 @@ _EXPORTS = {
     "GenerationResult": "generation",
     "ProgressFn": "generation", "SamplingParams": "generation", "setting_help": "generation",
     "stream_seeds": "generation",
-    "EngineName": "engines", "check_engine": "engines", "make_engine": "engines",
+    "DEFAULT_MODEL": "spec", "EngineName": "spec", "EngineSpec": "spec",
+    "check_engine": "engines", "check_spec": "engines", "make_engine": "engines", "open_engine": "engines",
     "HFEngine": "sampler",
     "VLLMEngine": "vllm_engine",
     "ALIASES": "loading", "Policy": "loading", "Prompt": "loading", "cache_dir": "loading",

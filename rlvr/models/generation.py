@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 
 MAX_SEED = 2**32 - 1  # numpy's and torch's generators, and the bootstrap, take seeds in [0, 2**32 - 1]
+DEFAULT_K = 8  # samples per task of an evaluation (the commands' --k, a config's data.eval_k) unless told otherwise
 
 
 def check_seed(seed: Any, name: str) -> int:

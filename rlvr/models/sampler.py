@@ -2,7 +2,7 @@
 
 The trainer and the evaluator call `engine.generate(prompts, params)` and never
 `model.generate` themselves, so a faster engine (`VLLMEngine`, rlvr/models/vllm_engine.py)
-can replace `HFEngine`; `make_engine("hf" | "vllm", policy)` (rlvr/models/engines.py) builds either.
+can replace `HFEngine`; `open_engine(EngineSpec(engine="hf" | "vllm", ...))` (rlvr/models/engines.py) builds either.
 
 `HFEngine` is a hand-written decoding loop rather than `model.generate`, for throughput
 on small machines:

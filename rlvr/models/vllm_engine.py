@@ -71,6 +71,7 @@ from rlvr.models.generation import (
     stream_seeds,
 )
 from rlvr.models.loading import Policy, Prompt
+from rlvr.models.spec import GPU_MEMORY_SHARE
 
 __all__ = ["VLLMEngine", "require_vllm"]
 
@@ -114,7 +115,7 @@ class VLLMEngine:
     llm_kwargs: passed to `vllm.LLM` as they are (e.g. max_model_len=4096, enforce_eager=True).
     """
 
-    def __init__(self, policy: Policy, gpu_memory_utilization: float = 0.3, **llm_kwargs: Any) -> None:
+    def __init__(self, policy: Policy, gpu_memory_utilization: float = GPU_MEMORY_SHARE, **llm_kwargs: Any) -> None:
         if not 0 < gpu_memory_utilization <= 1:
             raise ConfigError(f"gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization}.")
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:

@@ -1,5 +1,15 @@
 """Health monitoring: rules over per-step metrics that flag failing RLVR runs."""
 
-from rlvr.monitor.health import RULES, HealthMonitor, HealthThresholds, HealthWarning, read_metrics, replay
+from rlvr.monitor.health import (
+    RULES,
+    HealthMonitor,
+    HealthRule,
+    HealthThresholds,
+    HealthWarning,
+    read_metrics,
+    register_health_rule,
+    replay,
+)
 
-__all__ = ["RULES", "HealthMonitor", "HealthThresholds", "HealthWarning", "read_metrics", "replay"]
+__all__ = ["RULES", "HealthMonitor", "HealthRule", "HealthThresholds", "HealthWarning", "read_metrics",
+           "register_health_rule", "replay"]

@@ -29,26 +29,34 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from rlvr._errors import ConfigError, DataError
-from rlvr._io import parse_json, read_text_file
+from rlvr.rundir import RunDir, read_numbered_jsonl
+
+
+def _threshold(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
 class HealthThresholds:
     """When each rule fires; the training config's `health:` section."""
 
-    min_reward_std: float = 0.02
-    min_entropy: float = 0.05
-    max_entropy_drop: float = 0.5  # share of the starting entropy lost
-    max_kl: float = 1.0
-    max_truncated_frac: float = 0.5
-    max_uninformative_frac: float = 0.9
-    min_divergence: float = 0.1  # rise in reward/mean and fall in pass_rate/neutral over the trend window
-    window: int = 5  # steps a condition must hold before it is reported (fewer in runs under 4 x window)
+    min_reward_std: float = _threshold(0.02, "warn when the within-group reward std falls below this")
+    min_entropy: float = _threshold(0.05, "warn when the sampled tokens' entropy falls below this")
+    max_entropy_drop: float = _threshold(0.5, "warn when entropy has lost more than this share of its starting "
+                                              "value")
+    max_kl: float = _threshold(1.0, "warn at once when the KL to the reference exceeds this")
+    max_truncated_frac: float = _threshold(0.5, "warn when more than this share of completions hit max_new_tokens")
+    max_uninformative_frac: float = _threshold(0.9, "warn when more than this share of groups have all-equal "
+                                                    "rewards")
+    min_divergence: float = _threshold(0.1, "warn when reward/mean rises and pass_rate/neutral falls by more than "
+                                            "this over the trend window (> 0)")
+    window: int = _threshold(5, "steps a condition must hold before it is reported, at least 1 (fewer in runs "
+                                "under 4 x window)")
 
     def __post_init__(self) -> None:
         if not self.window >= 1:
@@ -70,12 +78,19 @@ class HealthWarning:
 
 
 @dataclass(frozen=True)
-class _Rule:
+class HealthRule:
+    """One failure mode: `fires(value, thresholds, first value of the metric)` says whether this step's value of
+    `metric` is bad; the rule warns (once, with `message(value, thresholds)`) when that has held for the
+    window, or at once when `immediate`. Add one with `register_health_rule`."""
+
     name: str
     metric: str
     fires: Callable[[float, HealthThresholds, float | None], bool]  # (value, thresholds, first value) -> bad?
     message: Callable[[float, HealthThresholds], str]
     immediate: bool = False
+
+
+_Rule = HealthRule  # the built-in rules below are written with the short name
 
 
 # The training config's entropy controls (rlvr/train/objectives.py), named where entropy falls.
@@ -102,6 +117,17 @@ RULES = [
           lambda v, t: f"{v:.0f} update(s) had a loss or gradient norm that was not finite and were skipped; the "
                        "run stops after optim.max_nonfinite_steps of them", immediate=True),
 ]
+
+
+def register_health_rule(rule: HealthRule) -> HealthRule:
+    """Add a rule to RULES: the trainer's live checks, `rlvr health` and `replay` all run it from then on.
+    A name already taken is a ConfigError (a rule is never replaced by accident)."""
+    if not isinstance(rule, HealthRule):
+        raise ConfigError(f"register_health_rule expects a HealthRule, got {type(rule).__name__}.")
+    if rule.name in {r.name for r in RULES} | {DIVERGENCE}:
+        raise ConfigError(f"a health rule named '{rule.name}' exists already; give the new rule another name.")
+    RULES.append(rule)
+    return rule
 
 
 DIVERGENCE = "reward_metric_divergence"
@@ -193,34 +219,29 @@ class HealthMonitor:
 
 def _divergence_message(rise: float, fall: float, trend: int) -> str:
     return (f"training reward rose by {rise:.3f} while the format-neutral pass rate fell by {-fall:.3f} over the "
-            f"last {trend} steps: the policy is learning the reward, not the task; read samples.jsonl for what "
-            "the reward pays for and audit the verifier (rlvr audit)")
+            f"last {trend} steps: the policy is learning the reward, not the task; read {RunDir.SAMPLES} for "
+            "what the reward pays for and audit the verifier (rlvr audit)")
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """metrics.jsonl (or a run directory holding one) as a list of dicts."""
+    """metrics.jsonl (or a run directory holding one) as a list of dicts, under the run directory's
+    torn-line rule (rlvr.rundir)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "metrics.jsonl"
+        path = RunDir(path).metrics
     if not path.exists():
-        raise DataError(f"no metrics log at {path}; point at a run directory or a metrics.jsonl file.")
+        raise DataError(f"no metrics log at {path}; point at a run directory or a {RunDir.METRICS} file.")
     rows = []
-    for lineno, line in enumerate(read_text_file(path, "metrics log").splitlines(), 1):
-        if not line.strip():
-            continue
-        row = parse_json(line, f"{path}:{lineno}")
-        if not isinstance(row, dict):
-            raise DataError(f"{path}:{lineno}: a metrics line must be a JSON object, got {type(row).__name__}; "
-                            "give the metrics.jsonl that `rlvr train` writes.")
+    for lineno, row in read_numbered_jsonl(path, "metrics log"):
         step = row.get("step")
         if isinstance(step, bool) or not isinstance(step, int):
             raise DataError(f"{path}:{lineno}: a metrics line needs an integer 'step', got {step!r}; "
-                            "give the metrics.jsonl that `rlvr train` writes.")
+                            f"give the {RunDir.METRICS} that `rlvr train` writes.")
         bad = next((m for m in [*(r.metric for r in RULES), *_DIVERGENCE_METRICS] if row.get(m) is not None
                     and (isinstance(row[m], bool) or not isinstance(row[m], (int, float)))), None)
         if bad is not None:
             raise DataError(f"{path}:{lineno}: metric {bad!r} is {row[bad]!r}, not a number; "
-                            "give the metrics.jsonl that `rlvr train` writes.")
+                            f"give the {RunDir.METRICS} that `rlvr train` writes.")
         rows.append(row)
     return rows
 

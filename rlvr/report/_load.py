@@ -12,11 +12,14 @@ import yaml
 
 from rlvr._errors import ConfigError, DataError
 from rlvr._io import read_text_file
+from rlvr.rundir import RunDir, read_jsonl
 
 
-# The files of a run directory the report reads; none of them may be the report's output.
-RUN_FILES = ("metrics.jsonl", "config.yaml", "health.jsonl", "samples.jsonl", "eval/base.json", "eval/final.json",
-             "spurious.json", "audit.json")
+def run_files(run_dir: str | Path) -> list[Path]:
+    """The files of a run directory the report reads; none of them may be the report's output."""
+    runs = RunDir(run_dir)
+    return [runs.metrics, runs.config, runs.health, runs.samples, runs.base_eval, runs.final_eval, runs.spurious,
+            runs.audit]
 
 
 @dataclass
@@ -51,23 +54,24 @@ def load_run(run_dir: str | Path) -> Run:
     path = Path(run_dir)
     if not path.is_dir():
         raise ConfigError(f"run directory {path} does not exist; pass the directory that `rlvr train` wrote.")
-    metrics_file = path / "metrics.jsonl"
+    runs = RunDir(path)
+    metrics_file = runs.metrics
     if not metrics_file.is_file():
-        raise DataError(f"{path} has no metrics.jsonl; pass a run directory written by `rlvr train`.")
-    metrics = [row for row in _read_jsonl(metrics_file) if isinstance(row.get("step"), (int, float))]
+        raise DataError(f"{path} has no {RunDir.METRICS}; pass a run directory written by `rlvr train`.")
+    metrics = [row for row in read_jsonl(metrics_file) if isinstance(row.get("step"), (int, float))]
     if not metrics:
         raise DataError(f"{metrics_file} has no logged step yet; run at least one training step first.")
     metrics.sort(key=lambda row: row["step"])
     return Run(
         path=path,
         metrics=metrics,
-        config=_optional(path / "config.yaml", lambda p: _mapping(yaml.safe_load(read_text_file(p, "run file")))),
-        health=_optional(path / "health.jsonl", _read_jsonl),
-        samples=_optional(path / "samples.jsonl", _read_jsonl),
-        base_eval=_optional(path / "eval" / "base.json", _read_json),
-        final_eval=_optional(path / "eval" / "final.json", _read_json),
-        spurious=_optional(path / "spurious.json", _read_json),
-        audit=_optional(path / "audit.json", _read_json),
+        config=_optional(runs.config, lambda p: _mapping(yaml.safe_load(read_text_file(p, "run file")))),
+        health=_optional(runs.health, read_jsonl),
+        samples=_optional(runs.samples, read_jsonl),
+        base_eval=_optional(runs.base_eval, _read_json),
+        final_eval=_optional(runs.final_eval, _read_json),
+        spurious=_optional(runs.spurious, _read_json),
+        audit=_optional(runs.audit, _read_json),
     )
 
 
@@ -92,31 +96,6 @@ def _mapping(data: Any) -> dict[str, Any]:
 
 def _read_json(path: Path) -> dict[str, Any]:
     return _mapping(json.loads(read_text_file(path, "run file")))
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """One object per line. A torn last line (a run killed mid-write) is skipped; a bad line elsewhere is an error."""
-    lines = read_text_file(path, "run file").splitlines()
-    rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines):
-                break
-            raise DataError(f"{path} line {number} is not JSON ({exc.msg}); fix or remove that line.") from None
-        except RecursionError:
-            raise DataError(f"{path} line {number} nests arrays or objects too deeply to read; fix or remove "
-                            "that line.") from None
-        except ValueError as exc:  # an integer of more than 4,300 digits
-            raise DataError(f"{path} line {number} cannot be read as JSON ({str(exc).split(':')[0]}); fix or "
-                            "remove that line.") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{path} line {number} is not a JSON object; fix or remove that line.")
-        rows.append(row)
-    return rows
 
 
 def number(value: Any) -> float | None:

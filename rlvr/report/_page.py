@@ -12,7 +12,7 @@ from rlvr._errors import ConfigError
 from rlvr._io import atomic_write, check_not_input
 from rlvr.monitor.health import DIVERGENCE
 from rlvr.report._html import STYLE, e, note
-from rlvr.report._load import RUN_FILES, Run, load_run
+from rlvr.report._load import Run, load_run, run_files
 from rlvr.report._results import (
     VERDICT_CLASS,
     SetComparison,
@@ -25,6 +25,7 @@ from rlvr.report._results import (
     verdict_sentence,
 )
 from rlvr.report._training import health_warnings, samples_section, training_section
+from rlvr.rundir import RunDir
 
 _SECTIONS = [("training", "Training"), ("eval", "Held-out evaluation"), ("boundary", "Reasoning boundary"),
              ("spurious", "Spurious-reward controls"),
@@ -58,8 +59,8 @@ def build_report(run_dir: str | os.PathLike) -> str:
 def write_report(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
     """Build the report and write it atomically (default RUN_DIR/report.html); returns the path written.
     An output that is one of the files the report reads (-o RUN_DIR/metrics.jsonl) is refused first."""
-    path = Path(output) if output is not None else Path(run_dir) / "report.html"
-    check_not_input(path, [Path(run_dir) / name for name in RUN_FILES], "-o")
+    path = Path(output) if output is not None else RunDir(run_dir).report
+    check_not_input(path, run_files(run_dir), "-o")
     html = build_report(run_dir)
     try:
         atomic_write(path, lambda f: f.write(html))

@@ -8,6 +8,9 @@ from typing import Any
 from rlvr.report._html import e, f3, figure, interval, note, signed, table
 from rlvr.report._load import Loaded, Run, number
 from rlvr.report.svg import Bars, Dots, Series, bar_chart, line_chart, scatter_chart
+from rlvr.rundir import RunDir
+
+_BASE, _FINAL = (f"{RunDir.EVAL}/{name}.json" for name in ("base", "final"))  # as the messages name them
 
 VERDICT_CLASS = {"capability_gain": "good", "search_compression": "good", "no_change": "warn",
                  "mode_collapse": "bad", "regression": "bad", "format_only": "warn",
@@ -48,7 +51,7 @@ def compare_sets(run: Run) -> tuple[list[SetComparison], list[str]]:
     from rlvr.evaluate.gains import compare
 
     if run.base_eval.problem == run.final_eval.problem == "missing":
-        return [], ["No held-out evaluation in this run: eval/base.json and eval/final.json are missing "
+        return [], [f"No held-out evaluation in this run: {_BASE} and {_FINAL} are missing "
                     "(set data.eval in the training config)."]
     problems = [_eval_problem(name, loaded) for name, loaded in (("base", run.base_eval), ("final", run.final_eval))]
     if any(problems):
@@ -56,7 +59,7 @@ def compare_sets(run: Run) -> tuple[list[SetComparison], list[str]]:
     try:
         base, final = eval_sets(run.base_eval.data), eval_sets(run.final_eval.data)
     except (KeyError, TypeError, AttributeError):
-        return [], ["eval/base.json or eval/final.json is not an rlvr eval file."]
+        return [], [f"{_BASE} or {_FINAL} is not an rlvr eval file."]
     if len(base) == len(final) == 1:  # one set each: the same tasks even if the files were named differently
         base = {name: record for name, record in zip(final, base.values())}
     notes = [f"task set '{name}' is only in eval/{where}.json; it cannot be compared."
@@ -248,13 +251,13 @@ def _summary_value(record: dict[str, Any], key: str) -> float | None:
 def spurious_section(loaded: Loaded) -> str:
     head = '<section id="spurious"><h2>Spurious-reward controls</h2>'
     if not loaded.ok:
-        text = ("No spurious.json in this run: no random- or format-reward control was trained (rlvr spurious)."
+        text = (f"No {RunDir.SPURIOUS} in this run: no random- or format-reward control was trained (rlvr spurious)."
                 if loaded.problem == "missing" else loaded.problem)
         return head + note(text, "note" if loaded.problem == "missing" else "warn") + "</section>"
     data = loaded.data
     arms = [a for a in data.get("arms") or [] if isinstance(a, dict)]
     if not arms:
-        return head + note("spurious.json lists no arms; rerun rlvr spurious.", "warn") + "</section>"
+        return head + note(f"{RunDir.SPURIOUS} lists no arms; rerun rlvr spurious.", "warn") + "</section>"
     k = data.get("k", "k")
     parts = [head]
     if data.get("warnings"):
@@ -288,7 +291,7 @@ def spurious_section(loaded: Loaded) -> str:
 
 
 _GAIN_CAPTION = ("Whiskers: each gain's 95 % interval as rlvr spurious recorded it (with one seed it spans the "
-                 "held-out tasks only, not training seeds); a bar without one has no interval in spurious.json. "
+                 f"held-out tasks only, not training seeds); a bar without one has no interval in {RunDir.SPURIOUS}. "
                  "Strict: the task's verifier; neutral: the answer read in any format.")
 
 
@@ -364,8 +367,8 @@ def audit_section(loaded: Loaded) -> str:
     summary = loaded.data.get("summary") if loaded.ok else None
     if not isinstance(summary, dict):
         missing = loaded.problem == "missing"
-        text = ("No audit.json in this run: the verifier was not audited (rlvr audit VERIFIER --json "
-                "RUN_DIR/audit.json)." if missing else loaded.problem or "audit.json has no summary.")
+        text = (f"No {RunDir.AUDIT} in this run: the verifier was not audited (rlvr audit VERIFIER --json "
+                f"RUN_DIR/{RunDir.AUDIT})." if missing else loaded.problem or f"{RunDir.AUDIT} has no summary.")
         return head + note(text, "note" if missing else "warn") + "</section>"
     s = summary
     verdict = str(s.get("verdict", ""))

@@ -12,6 +12,7 @@ from rlvr.monitor.health import DIVERGENCE
 from rlvr.report._html import e, f3, figure, note, signed, table
 from rlvr.report._load import Run, number
 from rlvr.report.svg import Marker, Series, line_chart, message_chart
+from rlvr.rundir import RunDir
 
 # (title, [(metric, legend label)], y-axis label, show health markers). Shares get a fixed 0-1 axis.
 _CHARTS: list[tuple[str, list[tuple[str, str]], str, bool]] = [
@@ -175,11 +176,11 @@ def _health_list(run: Run, warnings: list[dict[str, Any]]) -> str:
     parts = []
     if not run.health.ok:
         missing = run.health.problem == "missing"
-        parts.append(note("No health.jsonl in this run: health warnings were not recorded." if missing
+        parts.append(note(f"No {RunDir.HEALTH} in this run: health warnings were not recorded." if missing
                           else run.health.problem, "note" if missing else "warn"))
     if not warnings:
         return "".join(parts) + note("No health warnings: every health rule held throughout the run"
-                                     + ("." if run.health.ok else " (replayed on metrics.jsonl)."))
+                                     + ("." if run.health.ok else f" (replayed on {RunDir.METRICS})."))
     divergence = next((w for w in warnings if w.get("rule") == DIVERGENCE), None)
     if divergence is not None:
         parts.append(f'<p class="verdict bad"><b>Reward–metric divergence</b> from step '
@@ -190,7 +191,7 @@ def _health_list(run: Run, warnings: list[dict[str, Any]]) -> str:
     replayed = any(r.get("replayed") for r in warnings)
     return "".join(parts) + ('<h3 class="warn">Health warnings</h3>'
                              + table(["step", "rule", "value", "message"], rows, numeric=(0, 2))
-                             + (note("Replayed: found by the current health rules in metrics.jsonl, not recorded "
+                             + (note(f"Replayed: found by the current health rules in {RunDir.METRICS}, not recorded "
                                      "by the run (its trainer predates the rule or used longer windows).")
                                 if replayed else ""))
 
@@ -205,12 +206,12 @@ _MAX_CHARS = 1500
 def samples_section(run: Run) -> str:
     head = '<section id="samples"><h2>Example rollouts</h2>'
     if not run.samples.ok:
-        return head + note("No samples.jsonl in this run: no rollouts to show." if run.samples.problem == "missing"
+        return head + note(f"No {RunDir.SAMPLES} in this run: no rollouts to show." if run.samples.problem == "missing"
                            else run.samples.problem, "note" if run.samples.problem == "missing" else "warn") \
             + "</section>"
     rows = [r for r in run.samples.data if number(r.get("step")) is not None]
     if not rows:
-        return head + note("samples.jsonl holds no rollouts.") + "</section>"
+        return head + note(f"{RunDir.SAMPLES} holds no rollouts.") + "</section>"
     steps = sorted({r["step"] for r in rows})
     blocks = []
     for step in dict.fromkeys([steps[0], steps[-1]]):  # first and last, once when they are the same

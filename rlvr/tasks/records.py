@@ -27,7 +27,7 @@ from rlvr._io import atomic_write, check_input_file
 
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # a UTF-16 surrogate escape, paired or not
 _REQUIRED = ("id", "prompt", "reference")
-_KEYS = ("id", "prompt", "reference", "verifier", "split", "meta")
+_KEYS = ("id", "prompt", "reference", "verifier", "split", "meta", "env")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,10 @@ class Task:
     verifier:  a verifier name, or `{"name": ..., option: value, ...}`.
     split:     "train", "test", "val", ...; evaluation reads only its own split.
     meta:      free-form facts (difficulty, source row, ...), carried into samples and reports.
+    env:       None for a single-turn completion (the default), or the environment the episode runs
+               in: a name or `{"name": ..., option: value, ...}`, e.g. `{"name": "tools", "tools":
+               ["calculator"], "max_turns": 4}` (see `rlvr.envs.get_env`; a "module:Class" path needs
+               the same opt-in as a verifier plugin when it is built).
     """
 
     id: str
@@ -48,6 +52,7 @@ class Task:
     verifier: str | dict = "math"
     split: str = "train"
     meta: dict = field(default_factory=dict)
+    env: str | dict | None = None
 
     def __post_init__(self) -> None:
         where = f"task {self.id!r}" if isinstance(self.id, str) else "task"
@@ -62,6 +67,7 @@ class Task:
             "verifier": copy.deepcopy(self.verifier),
             "split": self.split,
             "meta": copy.deepcopy(self.meta),
+            **({} if self.env is None else {"env": copy.deepcopy(self.env)}),  # single-turn files stay as they were
         }
 
     @classmethod
@@ -109,6 +115,11 @@ def _check_fields(d: dict[str, Any], where: str) -> None:
         raise DataError(
             f"{where}: 'meta' must be an object, got {_json_type(d['meta'])}; e.g. {{\"difficulty\": 2}}."
         )
+    env = d.get("env")
+    if env is not None and not ((isinstance(env, str) and env) or (isinstance(env, dict) and isinstance(
+            env.get("name"), str) and env["name"])):
+        raise DataError(f"{where}: 'env' must be an environment name or an object with a \"name\" string, got "
+                        f"{_json_type(env)}; e.g. {{\"name\": \"tools\", \"tools\": [\"calculator\"]}}.")
 
 
 def _prompt_problem(prompt: Any) -> str | None:

@@ -8,12 +8,12 @@ A checkpoint is built in a hidden staging folder and renamed into place, then `l
 rewritten atomically: a crash at any point leaves the previous checkpoint and pointer intact.
 Resuming restores the global RNGs too, so a resumed run logs the same metrics as an
 uninterrupted one; the log lines an interrupted run wrote after its checkpoint are dropped, and so is
-a last line that a kill cut off mid-write. Weights that are not finite are never written.
+a last line that a kill cut off mid-write (the torn-line rule of rlvr.rundir). Weights that are not
+finite are never written.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 from pathlib import Path
@@ -22,14 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlvr._errors import ConfigError, DataError
-from rlvr._io import atomic_write
+from rlvr._errors import ConfigError
 from rlvr.models import Policy
+from rlvr.rundir import RunDir
 from rlvr.train.distributed import Dist
 from rlvr.train.lora import load_adapter, save_adapter
 from rlvr.train.sharding import Replicated
-
-RUN_LOGS = ("metrics.jsonl", "samples.jsonl", "health.jsonl", "sync.jsonl")  # lines with their "step"
 
 
 def save_checkpoint(run_dir: Path, step: int, policy: Policy, layout: Replicated, dist: Dist, *, lora: bool,
@@ -39,9 +37,8 @@ def save_checkpoint(run_dir: Path, step: int, policy: Policy, layout: Replicated
     Called on every rank: sharded weights and optimizer state are gathered (or saved per rank)
     by all. `state` is the trainer's own resumable state (scheduler, stream, health).
     """
-    root = run_dir / "checkpoints"
-    target = root / f"step-{step}"
-    staging = root / f".step-{step}.tmp"
+    runs = RunDir(run_dir)
+    staging = runs.checkpoint_staging(step)
     weights, optimizer = layout.full_state_dict(), layout.optimizer_state()
     bad = _first_nonfinite(policy.model.state_dict() if weights is None else weights) if dist.is_main else None
     if dist.sum(float(bad is not None)):  # every rank refuses together, before anything is written
@@ -55,7 +52,7 @@ def save_checkpoint(run_dir: Path, step: int, policy: Policy, layout: Replicated
     dist.barrier()
     if dist.is_main:
         full_state = {"step": step, "layout": layout.name, "optimizer": optimizer, **state}
-        write_checkpoint(root, staging, target, policy, weights, full_state, lora=lora, keep=keep)
+        write_checkpoint(runs, step, policy, weights, full_state, lora=lora, keep=keep)
     dist.barrier()
 
 
@@ -68,22 +65,23 @@ def _first_nonfinite(weights: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
-def write_checkpoint(root: Path, staging: Path, target: Path, policy: Policy, weights: dict[str, torch.Tensor] | None,
+def write_checkpoint(runs: RunDir, step: int, policy: Policy, weights: dict[str, torch.Tensor] | None,
                      state: dict[str, Any], *, lora: bool, keep: int) -> None:
-    """Rank 0's part: the model into `staging`, then renamed to `target`, `latest` updated, old ones removed."""
+    """Rank 0's part: the model into the staging folder, then renamed to step-STEP, `latest` updated, old
+    ones removed."""
+    staging, target = runs.checkpoint_staging(step), runs.checkpoint(step)
     if lora:  # the base weights never change: the adapter is all there is to save
         save_adapter(policy.model, staging)
     else:
         policy.model.save_pretrained(staging, state_dict=weights)
     policy.tokenizer.save_pretrained(staging)
     rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    torch.save({**state, "rng": rng}, staging / "trainer_state.pt")
+    torch.save({**state, "rng": rng}, staging / RunDir.TRAINER_STATE)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)  # a checkpoint is either complete or absent
-    atomic_write(root / "latest", lambda f: f.write(target.name))  # a crash leaves the old pointer
-    steps = sorted(int(p.name.split("-")[1]) for p in root.glob("step-*"))
-    for old in steps[:-keep]:
-        shutil.rmtree(root / f"step-{old}", ignore_errors=True)
+    runs.point_latest_at(step)  # a crash leaves the old pointer
+    for old in runs.checkpoint_steps()[:-keep]:
+        shutil.rmtree(runs.checkpoint(old), ignore_errors=True)
 
 
 def load_checkpoint(run_dir: Path, model: torch.nn.Module, layout: Replicated, *, lora: bool) -> dict[str, Any]:
@@ -91,13 +89,12 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module, layout: Replicated, *
 
     Returns trainer_state.pt for the trainer to restore the rest (step, scheduler, stream, health).
     """
-    root = run_dir / "checkpoints"
-    latest = root / (root / "latest").read_text().strip() if (root / "latest").exists() else None
+    latest = RunDir(run_dir).latest_checkpoint()
     if latest is None or not latest.exists():
         raise ConfigError(f"nothing to resume in {run_dir}: no complete checkpoint.")
     from safetensors.torch import load_file
 
-    state = torch.load(latest / "trainer_state.pt", weights_only=False)
+    state = torch.load(latest / RunDir.TRAINER_STATE, weights_only=False)
     written_by = state.get("layout", "ddp")  # the optimizer state's format depends on it
     if written_by != layout.name:
         raise ConfigError(f"checkpoint {latest} was written by a {written_by} launch; resume it with the same "
@@ -119,37 +116,6 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module, layout: Replicated, *
     return state
 
 
-def drop_logs_after(run_dir: Path, step: int) -> None:
-    """Steps logged after the checkpoint by the interrupted run are done again: drop their lines."""
-    for name in RUN_LOGS:
-        path = run_dir / name
-        if path.exists():
-            kept = [line for line, row_step in _log_lines(path) if row_step <= step]
-            atomic_write(path, lambda f, kept=kept: f.writelines(line + "\n" for line in kept))
-
-
-def _log_lines(path: Path) -> list[tuple[str, int]]:
-    """(line, its step) for each line of a JSON-lines log. A last line that does not parse is what a kill
-    between buffered writes leaves (the rest of the line never reached the file): it is left out."""
-    lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()  # a cut may split a character
-    rows = []
-    for number, line in enumerate(lines, 1):
-        try:
-            rows.append((line, int(json.loads(line)["step"])))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            if number == len(lines):
-                break
-            raise DataError(f"{path}, line {number}: not a log line with a step; restore the file or start the "
-                            "run in a new run.output_dir.") from None
-    return rows
-
-
 def final_model(run_dir: str | Path) -> Path:
     """The folder holding a finished run's trained model: the merged LoRA model, else the last checkpoint."""
-    run_dir = Path(run_dir)
-    if (run_dir / "model" / "config.json").exists():
-        return run_dir / "model"
-    latest = run_dir / "checkpoints" / "latest"
-    if not latest.exists():
-        raise ConfigError(f"{run_dir} has no trained model: no model/ folder and no checkpoint.")
-    return run_dir / "checkpoints" / latest.read_text().strip()
+    return RunDir(run_dir).final_model()

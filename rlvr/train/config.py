@@ -16,6 +16,7 @@ import math
 import re
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,8 +25,31 @@ import yaml
 
 from rlvr._errors import ConfigError, DataError
 from rlvr._io import atomic_write, read_json_file, read_text_file
-from rlvr.models.generation import Decoding
+from rlvr.models.generation import DEFAULT_K, Decoding
+from rlvr.models.spec import DEFAULT_MODEL, GPU_MEMORY_SHARE, EngineSpec, engine_spec
 from rlvr.monitor.health import HealthThresholds
+from rlvr.train.group_rewards import GROUP_REWARDS
+from rlvr.train.variants import (
+    ADVANTAGES,
+    ENTROPY_CONTROLS,
+    MISMATCH_MODES,
+    RATIO_LEVELS,
+    AdvantageEstimator,
+    EntropyControl,
+    Grpo,
+    MismatchMode,
+    NoMismatch,
+    PpoClip,
+    RatioLevel,
+    Registry,
+    TokenRatio,
+    Variant,
+    field_doc,
+    option,
+    shown,
+    spelled,
+    spelling,
+)
 
 _Config = typing.TypeVar("_Config")
 FLOAT32_MAX = 3.4028234663852886e38  # torch.finfo(torch.float32).max: a float key beyond it overflows the loss
@@ -36,106 +60,113 @@ class SamplingSection(Decoding):
     """How rollouts are drawn (Decoding's fields: temperature, top_p, top_k, max_new_tokens) and on what
     engine. K is algo.group_size and the seed run.seed, so neither is a key here."""
 
-    batch_size: int = 32  # rows decoded together (hf engine)
-    # hf: HFEngine (CPU or GPU); vllm: VLLMEngine colocated on one CUDA GPU, weights pushed after each update.
-    engine: Literal["hf", "vllm"] = "hf"
-    gpu_memory_utilization: float = 0.3  # vllm: share of the GPU's memory vLLM may take
-    # fp32: sample in the model's precision; bf16: the sampler's products in bfloat16 (hf: autocast; vllm: a bf16
-    # model). The update's old log-probs then differ from the trainer's by that rounding: see algo.mismatch.
-    precision: Literal["fp32", "bf16"] = "fp32"
+    batch_size: int = option(32, "rows decoded together (hf engine)", low=1)
+    engine: Literal["hf", "vllm"] = option("hf", "hf: HFEngine (CPU or GPU); vllm: VLLMEngine colocated on one "
+                                                 "CUDA GPU, weights pushed after each update")
+    gpu_memory_utilization: float = option(GPU_MEMORY_SHARE, "vllm: the share of the GPU's memory vLLM may take",
+                                           low=0.0, low_open=True, high=1.0)
+    precision: Literal["fp32", "bf16"] = option(
+        "fp32", "fp32: sample in the model's precision; bf16: the sampler's products in bfloat16 (hf: autocast; "
+                "vllm: a bf16 model), whose old log-probs then differ from the trainer's (see algo.mismatch)")
 
 
 @dataclass(frozen=True)
 class AlgoSection:
-    """The update; every choice below defaults to plain GRPO (formulas: grpo.py and objectives.py)."""
+    """The update; every choice below defaults to plain GRPO (formulas: grpo.py and objectives.py). The
+    four variant keys take a name, or {name: ..., option: value} (their options: variants.py)."""
 
-    group_size: int = 8  # K completions per prompt
-    # Advantages: GRPO's (r - baseline) / std, W-REINFORCE's fixed weights, pass@k training's closed form, or
-    # the forward correction for a noisy verifier (weights rho1 / rho1 - 1; the rate from data.reward_correction).
-    advantage: Literal["grpo", "w_reinforce", "pass_at_k", "forward_correction"] = "grpo"
-    baseline: Literal["mean", "median", "rloo"] = "mean"  # rloo: the mean of the other K-1 rewards
-    scale_by_std: bool = True  # False = Dr. GRPO
-    w_reinforce_weight: float = 0.1  # advantage=w_reinforce: a correct sample's weight (a wrong one gets -1)
-    pass_k: int = 4  # advantage=pass_at_k: the k, 1 <= k <= group_size
-    clip_low: float = 0.2
-    clip_high: float = 0.2  # DAPO uses 0.28
-    beta: float = 0.0  # KL weight; 0 loads no reference model
-    aggregation: Literal["token_mean", "seq_mean", "constant_normaliser"] = "token_mean"
-    ppo_epochs: int = 1  # optimisation passes over one batch of rollouts
-    ratio_level: Literal["token", "sequence"] = "token"  # sequence = GSPO (clip it far tighter, ~3e-4 / 4e-4)
-    # Sampler/trainer mismatch: the ratio's old log-probs become the trainer's own and the loss is weighted
-    # by min(pi_trainer / pi_sampler, cap) (tis), or that ratio masked outside [0, cap] per token or sequence.
-    mismatch: Literal["none", "tis", "token_mask", "sequence_tis", "sequence_mask"] = "none"
-    mismatch_cap: float = 3.0
-    mismatch_cap_min: float = 0.0  # the lower bound of the truncation/mask, at most 1 (0 = none, TRL's default)
-    entropy_coef: float = 0.0  # loss -= entropy_coef * mean token entropy
-    # Covariance-based entropy control (Cui et al. 2025): clip_cov drops the gradient of a random
-    # cov_fraction of high-covariance tokens (covariance in clip_cov_bounds), kl_cov adds
-    # kl_cov_coef * |logp - old_logp| on the top cov_fraction of tokens by covariance.
-    entropy_control: Literal["none", "clip_cov", "kl_cov"] = "none"
-    cov_fraction: float = 2e-4
-    clip_cov_bounds: tuple[float, ...] = (1.0, 5.0)
-    kl_cov_coef: float = 1.0
-    top_entropy_fraction: float = 1.0  # train on this share of highest-entropy tokens only (0.2: 80/20); 1 = all
+    group_size: int = option(8, "K, the completions sampled per prompt", low=2,
+                             why="advantages compare within a group")
+    advantage: AdvantageEstimator = option(Grpo(), "how rewards become advantages: grpo ((r - baseline) / std), "
+                                                   "w_reinforce, pass_at_k or forward_correction")
+    clip_low: float = option(0.2, "the ratio is clipped below at 1 - clip_low")
+    clip_high: float = option(0.2, "the ratio is clipped above at 1 + clip_high (DAPO uses 0.28)")
+    beta: float = option(0.0, "the KL weight; 0 loads no reference model", low=0.0)
+    aggregation: Literal["token_mean", "seq_mean", "constant_normaliser"] = option(
+        "token_mean", "how per-token losses become one: the mean over tokens, the mean of each sequence's mean, "
+                      "or the sum over a constant (Dr. GRPO)")
+    ppo_epochs: int = option(1, "optimisation passes over one batch of rollouts", low=1)
+    ratio_level: RatioLevel = option(TokenRatio(), "the importance ratio: token, or sequence (GSPO: clip it far "
+                                                   "tighter, ~3e-4 / 4e-4)")
+    mismatch: MismatchMode = option(NoMismatch(), "sampler/trainer mismatch: none, or importance weights "
+                                                  "pi_trainer / pi_sampler on the loss, truncated (tis, "
+                                                  "sequence_tis) or masked (token_mask, sequence_mask)")
+    entropy_coef: float = option(0.0, "loss -= entropy_coef * the mean token entropy", low=0.0,
+                                 why="it is a bonus for entropy")
+    entropy_control: EntropyControl = option(PpoClip(), "the clipped objective: none (the PPO clip), clip_cov "
+                                                        "or kl_cov (covariance-based, Cui et al. 2025)")
+    top_entropy_fraction: float = option(1.0, "train on this share of the highest-entropy tokens only (0.2: the "
+                                              "80/20 rule); 1 = all", low=0.0, low_open=True, high=1.0)
+
+    def __post_init__(self) -> None:  # a spec given in Python (a name or a mapping) becomes its variant
+        for name, registry in _VARIANT_KEYS.items():
+            object.__setattr__(self, name, registry.build(getattr(self, name)))
+
+
+# The algo keys that choose a variant, and the registry of each.
+_VARIANT_KEYS: dict[str, Registry] = {"advantage": ADVANTAGES, "ratio_level": RATIO_LEVELS,
+                                      "mismatch": MISMATCH_MODES, "entropy_control": ENTROPY_CONTROLS}
+_REGISTRY_OF: dict[type, Registry] = {registry.base: registry for registry in _VARIANT_KEYS.values()}
+_VARIANT_PATHS = {*(f"algo.{key}" for key in _VARIANT_KEYS), "data.group_reward"}
 
 
 @dataclass(frozen=True)
 class OptimSection:
-    lr: float = 1e-5
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    max_grad_norm: float = 1.0
-    micro_batch: int = 16  # rows per forward/backward; gradients accumulate over the batch
-    # bf16 autocast for the update (float32 weights and optimizer state kept): auto = on for float32 weights
-    # where the hardware has native bf16 (CUDA; CPU with AVX512-BF16 or AMX), bf16 = on, fp32 = float32 only.
-    mixed_precision: Literal["auto", "bf16", "fp32"] = "auto"
-    # Micro-batches of rows of similar length, each cut to the columns its rows use (no padding beyond them).
-    bucket_by_length: bool = True
-    # Log-probabilities straight from the last hidden states, the vocabulary projection a block at a time, so
-    # the (B, T, V) logits never exist (one process, no LoRA, a plain lm_head; no entropy bonus or mask).
-    fused_head: bool = True
-    # Update steps whose loss or gradient norm is not finite are skipped (no optimizer step, weights unchanged);
-    # the run stops with an error at the first one beyond this many (0 = at the first).
-    max_nonfinite_steps: int = 3
+    lr: float = option(1e-5, "the AdamW learning rate", low=0.0, low_open=True)
+    weight_decay: float = option(0.0, "AdamW's weight decay")
+    warmup_steps: int = option(0, "steps of linear learning-rate warm-up")
+    max_grad_norm: float = option(1.0, "gradients are clipped to this global norm")
+    micro_batch: int = option(16, "rows per forward/backward; gradients accumulate over the batch", low=1)
+    mixed_precision: Literal["auto", "bf16", "fp32"] = option(
+        "auto", "bf16 autocast for the update (float32 weights and optimizer state kept): auto = on for float32 "
+                "weights where the hardware has native bf16 (CUDA; CPU with AVX512-BF16 or AMX), bf16 = on, "
+                "fp32 = float32 only")
+    bucket_by_length: bool = option(True, "micro-batches of rows of similar length, each cut to the columns its "
+                                          "rows use (no padding beyond them)")
+    fused_head: bool = option(True, "log-probabilities straight from the last hidden states, the vocabulary "
+                                    "projection a block at a time, so the (B, T, V) logits never exist (one "
+                                    "process, no LoRA, a plain lm_head; no entropy bonus or mask)")
+    max_nonfinite_steps: int = option(3, "update steps whose loss or gradient norm is not finite are skipped; "
+                                         "the run stops at the first one beyond this many (0 = at the first)",
+                                      low=0)
 
 
 @dataclass(frozen=True)
 class DataSection:
-    train: str = ""
-    # The training reward: a verifier spec replacing each training task's own verifier, e.g. a
-    # gated `compose` of format and correctness ("" = the tasks' verifiers). Evaluation always
-    # uses the tasks' own verifiers, so a shaped reward cannot inflate the measured pass rate.
-    reward: str | dict = ""
-    # Held-out task files evaluated at the start and end ("" = none): one file, or a list such as
-    # [heldout.jsonl, harder.jsonl, other_family.jsonl] to see in- and out-of-distribution side by side.
-    eval: str | tuple[str, ...] = ""
-    eval_k: int = 8
-    prompts_per_step: int = 8
-    dynamic_filter: bool = False  # drop zero-variance groups and draw more prompts
-    max_draws: int = 3  # at most this many times prompts_per_step prompts per step when filtering
-    keep_frac: float = 1.0  # rollout pruning: keep this share of rollouts, largest |advantage| first
-    # Order of prompts within an epoch: shuffled, easy to hard by meta.difficulty, or easy to hard
-    # by the measured base pass rate that `rlvr curate` writes into meta.pass_rate.
-    schedule: Literal["shuffle", "difficulty", "pass_rate"] = "shuffle"
-    truncated: Literal["keep", "mask", "penalise"] = "keep"  # completions that hit max_new_tokens
-    length_penalty: float = 0.0  # reward -= length_penalty * tokens / max_new_tokens
-    # Where rollouts are verified: worker processes/threads here, or Ray tasks (pip install 'rlvr[ray]').
-    verifier_backend: Literal["local", "ray"] = "local"
-    verifier_workers: int = 2  # checks run in parallel (worker processes, threads or Ray tasks)
-    # A task whose verifier cannot read its reference scores 0 whatever the completion: listed in a warning
-    # before training starts; true makes it an error.
-    strict_references: bool = False
-    # Verify the groups of one decoding batch while the engine decodes the next (hf engine); false = after all.
-    overlap_verify: bool = True
-    ray_address: str = ""  # Ray cluster to join ("" = $RAY_ADDRESS, else a local Ray instance)
-    # A reward computed from a whole group, replacing the verifier's ("" = none): majority = 1.0 for the
-    # samples whose answer (read leniently) is the group's majority answer (TTRL; needs no reference).
-    # The names are the keys of rlvr/train/group_rewards.py's GROUP_REWARDS.
-    group_reward: Literal["", "majority"] = ""
-    # A noisy verifier's error rates ("" = none): {false_positive_rate: 0.05, false_negative_rate: 0.1}, or the
-    # path of an `rlvr audit --json` report. They backward-correct the rewards before the advantages, or, with
-    # algo.advantage=forward_correction, give its weights (which need only false_negative_rate).
-    reward_correction: str | dict = ""
+    train: str = option("", "the training task file (JSONL)")
+    reward: str | dict = option("", "the training reward: a verifier spec replacing each training task's own "
+                                    "verifier, e.g. a gated compose of format and correctness (\"\" = the tasks' "
+                                    "verifiers); evaluation always uses the tasks' own")
+    eval: str | tuple[str, ...] = option("", "held-out task files evaluated at the start and end (\"\" = none): "
+                                             "one file, or a list such as [heldout.jsonl, other_family.jsonl]")
+    eval_k: int = option(DEFAULT_K, "samples per held-out task (pass@k up to this k)", low=1)
+    prompts_per_step: int = option(8, "prompts sampled per update step", low=1)
+    dynamic_filter: bool = option(False, "drop zero-variance groups and draw more prompts")
+    max_draws: int = option(3, "with dynamic_filter: at most this many draws of prompts_per_step prompts a step")
+    keep_frac: float = option(1.0, "rollout pruning (PODS): keep this share of each group's rollouts, the "
+                                   "highest and lowest rewards", low=0.0, low_open=True, high=1.0)
+    schedule: Literal["shuffle", "difficulty", "pass_rate"] = option(
+        "shuffle", "the order of prompts within an epoch: shuffled, easy to hard by meta.difficulty, or easy to "
+                   "hard by the base pass rate that `rlvr curate` writes into meta.pass_rate")
+    truncated: Literal["keep", "mask", "penalise"] = option(
+        "keep", "completions that hit max_new_tokens: keep them, mask them out of the loss, or reward them 0")
+    length_penalty: float = option(0.0, "reward -= length_penalty * tokens / max_new_tokens")
+    verifier_backend: Literal["local", "ray"] = option(
+        "local", "where rollouts are verified: worker processes/threads here, or Ray tasks (pip install "
+                 "'rlvr[ray]')")
+    verifier_workers: int = option(2, "checks run in parallel (worker processes, threads or Ray tasks)", low=1)
+    strict_references: bool = option(False, "a task whose verifier cannot read its reference is listed in a "
+                                            "warning before training; true makes it an error")
+    overlap_verify: bool = option(True, "verify the groups of one decoding batch while the engine decodes the "
+                                        "next (hf engine); false = after all")
+    ray_address: str = option("", "the Ray cluster to join (\"\" = $RAY_ADDRESS, else a local Ray instance)")
+    group_reward: str | dict = option("", "a reward computed from a whole group, replacing the verifier's "
+                                          "(\"\" = none): a name of group_rewards.GROUP_REWARDS, e.g. majority "
+                                          "(TTRL: 1.0 for the group's majority answer, needs no reference)")
+    reward_correction: str | dict = option(
+        "", "a noisy verifier's error rates (\"\" = none): {false_positive_rate: 0.05, false_negative_rate: 0.1}, "
+            "or the path of an `rlvr audit --json` report; they backward-correct the rewards, or give "
+            "algo.advantage=forward_correction its weights")
 
     @property
     def eval_files(self) -> tuple[str, ...]:
@@ -191,29 +222,33 @@ def correction_rates(spec: str | dict, *, forward: bool = False) -> tuple[float 
 
 @dataclass(frozen=True)
 class RunSection:
-    output_dir: str = "runs/grpo"
-    steps: int = 20
-    seed: int = 0
-    checkpoint_every: int = 10
-    keep_checkpoints: int = 2  # older checkpoints are deleted
-    loggers: tuple[str, ...] = ()  # tensorboard, wandb (offline unless WANDB_MODE says otherwise), mlflow
+    output_dir: str = option("runs/grpo", "the run directory: config, logs, checkpoints, evaluations")
+    steps: int = option(20, "update steps", low=1)
+    seed: int = option(0, "the seed of the prompt order, the sampler and the update", low=0, high=2**32 - 1)
+    checkpoint_every: int = option(10, "steps between checkpoints (and at the last step)", low=1)
+    keep_checkpoints: int = option(2, "checkpoints kept; older ones are deleted", low=1)
+    loggers: tuple[str, ...] = option((), "metric loggers besides the run's own log: tensorboard, wandb (offline "
+                                          "unless WANDB_MODE says otherwise), mlflow")
 
 
 @dataclass(frozen=True)
 class LoraSection:
     """LoRA adapters instead of full fine-tuning (needs `pip install 'rlvr[lora]'`); see rlvr/train/lora.py."""
 
-    enabled: bool = False
-    r: int = 16  # adapter rank
-    alpha: int = 32  # the adapter's output is scaled by alpha / r
-    dropout: float = 0.0  # > 0 makes the training forward differ from the sampling one
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    enabled: bool = option(False, "train LoRA adapters instead of every weight")
+    r: int = option(16, "the adapter rank", low=1)
+    alpha: int = option(32, "the adapter's output is scaled by alpha / r", low=0, low_open=True)
+    dropout: float = option(0.0, "adapter dropout; > 0 makes the training forward differ from the sampling one",
+                            low=0.0, high=1.0, high_open=True)
+    target_modules: tuple[str, ...] = option(("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                              "down_proj"), "the layers that get adapters")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = "smollm2-135m-instruct"
-    dtype: Literal["float32", "bfloat16"] = "float32"
+    model: str = option(DEFAULT_MODEL, "the policy: a model alias (rlvr models), a Hugging Face id or a local "
+                                       "directory")
+    dtype: Literal["float32", "bfloat16"] = option("float32", "the weights' dtype")
     sampling: SamplingSection = field(default_factory=SamplingSection)
     algo: AlgoSection = field(default_factory=AlgoSection)
     optim: OptimSection = field(default_factory=OptimSection)
@@ -221,10 +256,11 @@ class TrainConfig:
     health: HealthThresholds = field(default_factory=HealthThresholds)
     run: RunSection = field(default_factory=RunSection)
     lora: LoraSection = field(default_factory=LoraSection)
-    # Python modules whose "module:function" verifiers the task files and data.reward may name, e.g.
-    # [mypkg.checks] (a package allows its submodules). Importing a module runs its code, so a data file
-    # names only registered verifiers unless its module is listed here (or given as --allow-plugin).
-    plugins: tuple[str, ...] = ()
+    # Importing a module runs its code, so a data file names only registered verifiers unless its module is
+    # listed here (or given as --allow-plugin).
+    plugins: tuple[str, ...] = option((), "Python modules whose \"module:function\" verifiers the task files "
+                                          "and data.reward may name, e.g. [mypkg.checks] (a package allows its "
+                                          "submodules)")
 
     def __post_init__(self) -> None:
         if self.plugins:  # imported here: `rlvr --help` reads this module and must not load the verifiers
@@ -247,6 +283,7 @@ class TrainConfig:
             (0 <= self.run.seed <= 2**32 - 1,
              f"run.seed must be an integer from 0 to 4294967295 (2**32 - 1), got {self.run.seed}"),
             (self.run.checkpoint_every >= 1, "run.checkpoint_every must be at least 1"),
+            (self.sampling.batch_size >= 1, "sampling.batch_size must be at least 1"),
             (self.sampling.temperature > 0, "sampling.temperature must be > 0: at 0 every completion of a group "
                                             "is the same, so every advantage is 0 and nothing trains"),
             (0 < self.sampling.gpu_memory_utilization <= 1, "sampling.gpu_memory_utilization must be in (0, 1]"),
@@ -264,53 +301,54 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message + ".")
         _ = self.correction_rates  # read and checked now, before any model loads
+        GROUP_REWARDS.build(self.data.group_reward)  # an unknown group reward or option, too
 
     @property
     def correction_rates(self) -> tuple[float | None, float] | None:
         """(false-positive rate, false-negative rate) of data.reward_correction, or None when it is off; the
         false-positive rate is None when the forward correction, which does not need it, is not given one."""
-        return correction_rates(self.data.reward_correction, forward=self.algo.advantage == "forward_correction")
+        return correction_rates(self.data.reward_correction, forward=self.algo.advantage.corrects_noise)
 
     def _objective_checks(self) -> list[tuple[bool, str]]:
-        algo = self.algo
+        """The checks that read more than one section (each variant checks its own options)."""
+        algo, advantage = self.algo, self.algo.advantage
         kept = min(self.algo.group_size, max(2, round(algo.group_size * self.data.keep_frac)))  # prune_rollouts
-        bounds = algo.clip_cov_bounds
+        problem = advantage.check_group(kept)
         return [
-            (algo.advantage != "pass_at_k" or 1 <= algo.pass_k <= kept,
-             f"algo.pass_k must be between 1 and the rollouts kept per group ({kept}), got {algo.pass_k}"),
-            (algo.w_reinforce_weight >= 0, "algo.w_reinforce_weight must be >= 0"),
-            (algo.advantage != "forward_correction" or bool(self.data.reward_correction),
-             "algo.advantage=forward_correction weights samples by the verifier's false-negative rate: give "
+            (problem is None, problem or ""),
+            (not advantage.corrects_noise or bool(self.data.reward_correction),
+             f"algo.advantage={advantage.name} weights samples by the verifier's false-negative rate: give "
              "data.reward_correction={false_negative_rate: 0.1} or the path of an `rlvr audit --json` report"),
-            (algo.advantage == "grpo" or not self.data.length_penalty,
-             f"algo.advantage={algo.advantage} reads a sample as right when its reward is 1, and "
+            (not advantage.binary or not self.data.length_penalty,
+             f"algo.advantage={advantage.name} reads a sample as right when its reward is 1, and "
              "data.length_penalty takes every reward below 1, so nothing would count as right; use one of the two"),
-            (0 <= algo.mismatch_cap_min <= 1, "algo.mismatch_cap_min must be in [0, 1] (it bounds pi_trainer / "
-                                              "pi_sampler from below, and 1 is where the two agree; 0 = no bound)"),
-            (algo.mismatch_cap >= 1, "algo.mismatch_cap must be at least 1 (it caps pi_trainer / pi_sampler, "
-                                     "which is 1 where the two agree)"),
-            (not algo.mismatch.endswith("_mask") or algo.mismatch_cap_min < algo.mismatch_cap,
-             f"algo.mismatch={algo.mismatch} keeps only the tokens whose pi_trainer / pi_sampler lies in "
-             f"[algo.mismatch_cap_min, algo.mismatch_cap] = [{algo.mismatch_cap_min:g}, {algo.mismatch_cap:g}], "
-             "which every token with any mismatch falls outside; lower algo.mismatch_cap_min or raise "
-             "algo.mismatch_cap"),
             (algo.entropy_coef >= 0, "algo.entropy_coef must be >= 0 (it is a bonus for entropy)"),
             (0 < algo.top_entropy_fraction <= 1, "algo.top_entropy_fraction must be in (0, 1], e.g. 0.2; 1 = off"),
-            (0 < algo.cov_fraction <= 1, "algo.cov_fraction must be in (0, 1], e.g. 2e-4"),
-            (len(bounds) == 2 and bounds[0] < bounds[1],
-             f"algo.clip_cov_bounds must be two numbers [low, high] with low < high, got {list(bounds)}"),
-            (algo.kl_cov_coef >= 0, "algo.kl_cov_coef must be >= 0"),
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        return as_data(self)
 
 
-def _plain(value: Any) -> Any:
+def sampler_spec(config: Any, device: str = "auto") -> EngineSpec:
+    """The model and sampler a config samples with (the training config's rollouts, the SFT config's held-out
+    evaluation: `model`, `dtype` and a `SamplingSection`), as `open_engine` takes them."""
+    s = config.sampling
+    values = {"model": config.model, "dtype": config.dtype, "device": device, "engine": s.engine,
+              "batch_size": s.batch_size, "precision": s.precision, "gpu_memory_utilization": s.gpu_memory_utilization}
+    return engine_spec(values, name=lambda key: key if key in ("model", "dtype", "device") else f"sampling.{key}")
+
+
+def as_data(value: Any) -> Any:
+    """A config (or section) as YAML writes it: mappings, lists and scalars; a variant as its spec."""
+    if isinstance(value, Variant):
+        return as_data(value.spec())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: as_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: as_data(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [as_data(v) for v in value]
     return value
 
 
@@ -336,11 +374,98 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         node = data
         *parents, leaf = key.split(".")
         for part in parents:
+            if isinstance(node.get(part), str):  # a bare name gets an option: algo.mismatch=tis algo.mismatch.cap=2
+                node[part] = {"name": node[part]}
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override '{item}': '{part}' is not a section.")
-        node[leaf] = yaml.safe_load(raw) if raw else ""
-    return _build(config_class, data, "")
+        value = yaml.safe_load(raw) if raw else ""
+        if key in _VARIANT_PATHS and isinstance(value, str) and isinstance(node.get(leaf), dict):
+            value = {**node[leaf], "name": value}  # algo.mismatch.cap=2 algo.mismatch=tis: the options stay
+        node[leaf] = value
+    if typing.get_type_hints(config_class).get("algo") is not AlgoSection:
+        return _build(config_class, data, "")
+    with spelled(_flat_key_names(data)):  # errors name an old flat key as the config wrote it
+        data, deprecated = _fold_flat_keys(data)
+        config = _build(config_class, data, "")
+    if deprecated:  # once the config is good: bad input is one sentence, the error
+        warnings.warn(deprecated, FutureWarning, stacklevel=2)
+    return config
+
+
+# The algo keys of the variants' options before they were variants: the variant key and the option each one
+# is now. They keep working, with one deprecation warning that names the new form.
+FLAT_KEYS: dict[str, tuple[str, str]] = {
+    "baseline": ("advantage", "baseline"),
+    "scale_by_std": ("advantage", "scale_by_std"),
+    "w_reinforce_weight": ("advantage", "positive_weight"),
+    "pass_k": ("advantage", "k"),
+    "mismatch_cap": ("mismatch", "cap"),
+    "mismatch_cap_min": ("mismatch", "cap_min"),
+    "cov_fraction": ("entropy_control", "cov_fraction"),
+    "clip_cov_bounds": ("entropy_control", "cov_bounds"),
+    "kl_cov_coef": ("entropy_control", "kl_coef"),
+}
+
+
+def _flat_key_names(data: dict[str, Any]) -> dict[str, str]:
+    """{"algo.advantage.k": "algo.pass_k", ...} for the old flat keys this config uses."""
+    algo = data.get("algo")
+    old = [key for key in algo if key in FLAT_KEYS] if isinstance(algo, dict) else []
+    return {f"algo.{FLAT_KEYS[key][0]}.{FLAT_KEYS[key][1]}": f"algo.{key}" for key in old}
+
+
+def _fold_flat_keys(data: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """(the config with algo's old flat keys moved into the variants they are options of, the deprecation
+    sentence naming the new form, "" when there is none), e.g. algo.advantage=pass_at_k algo.pass_k=2 ->
+    algo.advantage={name: pass_at_k, k: 2}. An old key whose variant is not chosen (algo.pass_k with
+    algo.advantage=grpo) had no effect and still has none: it is checked as an option of a variant that reads
+    it, then dropped."""
+    algo = data.get("algo")
+    if not isinstance(algo, dict) or not any(key in FLAT_KEYS for key in algo):
+        return data, ""
+    algo, old_keys, clauses = dict(algo), [key for key in algo if key in FLAT_KEYS], []
+    for variant_key, registry in _VARIANT_KEYS.items():
+        old = [key for key in old_keys if FLAT_KEYS[key][0] == variant_key]
+        if not old:
+            continue
+        spec = algo.get(variant_key, getattr(AlgoSection, variant_key).name)
+        name, options = (spec, {}) if isinstance(spec, str) else (spec.get("name"), dict(spec)) \
+            if isinstance(spec, dict) else (None, {})
+        options.pop("name", None)
+        reads = {f.name for f in dataclasses.fields(registry[name])} if name in registry else set()
+        used = False
+        for key in old:
+            option_name, value = FLAT_KEYS[key][1], algo.pop(key)
+            if option_name in options:
+                raise ConfigError(f"algo.{key} and algo.{variant_key}.{option_name} both set {option_name}; keep "
+                                  f"only algo.{variant_key}.{option_name}.")
+            if option_name in reads:
+                options[option_name], used = value, True
+                continue
+            # No chosen variant reads it: checked as an option of the first variant that does, then dropped.
+            reader = next(n for n, cls in registry.items() if option_name in {f.name for f in dataclasses.fields(cls)})
+            _variant(registry, {"name": reader, option_name: value}, f"algo.{variant_key}")
+            clauses.append(f"'algo.{key}' has no effect with algo.{variant_key}={name} (it is an option of "
+                           f"algo.{variant_key}: {_flow({'name': reader, option_name: value})})")
+        if used:
+            algo[variant_key] = {"name": name, **options}
+            clauses.insert(0, f"write {_new_form(f'algo.{variant_key}', algo[variant_key])}")
+    keys = ", ".join(f"'algo.{key}'" for key in old_keys)
+    plural = len(old_keys) > 1
+    return {**data, "algo": algo}, (f"config key{'s' if plural else ''} {keys} {'are' if plural else 'is'} "
+                                    f"deprecated: {'; '.join(clauses)}.")
+
+
+def _new_form(key: str, spec: dict[str, Any]) -> str:
+    """A variant spec as YAML writes it and as overrides: "algo.mismatch: {name: tis, cap: 2} (as overrides:
+    algo.mismatch=tis algo.mismatch.cap=2)"."""
+    overrides = " ".join([f"{key}={spec['name']}", *(f"{key}.{k}={_flow(v)}" for k, v in spec.items() if k != "name")])
+    return f"{key}: {_flow(spec)} (as overrides: {overrides})"
+
+
+def _flow(value: Any) -> str:
+    return shown(value)
 
 
 # Keys that moved: an old config gets the new name in one sentence.
@@ -363,7 +488,12 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     values = {}
     for name, value in data.items():
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and issubclass(hint, Variant):
+            default = fields[name].default
+            if isinstance(value, dict) and "name" not in value:  # options alone: of the default variant
+                value = {"name": default.name, **value}
+            values[name] = _variant(_REGISTRY_OF[hint], value, f"{prefix}{name}")
+        elif dataclasses.is_dataclass(hint):
             values[name] = _build(hint, value, f"{prefix}{name}.")
         else:
             values[name] = _coerce(value, hint, f"{prefix}{name}")
@@ -374,6 +504,18 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         if prefix and not message.startswith(prefix):
             raise ConfigError(prefix + message) from None
         raise
+
+
+def _variant(registry: Registry, spec: Any, key: str) -> Variant:
+    """The variant a bare name or {name: ..., options} names, each option read like any config key (a YAML
+    "1e-3" is a float; errors name the key as the config wrote it)."""
+    if isinstance(spec, dict) and spec.get("name") in registry:
+        cls = registry[spec["name"]]
+        hints, known = typing.get_type_hints(cls), {f.name for f in dataclasses.fields(cls)}
+        spec = {k: _coerce(v, hints[k], spelling(f"{key}.{k}")) if k in known else v for k, v in spec.items()}
+    variant = registry.build(spec)
+    assert variant is not None  # the algo registries have no "none" name
+    return variant
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:
@@ -387,9 +529,9 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         items = value if isinstance(value, (list, tuple)) else [value]
         return tuple(_coerce(v, typing.get_args(hint)[0], key) for v in items)
     if origin in (typing.Union, types.UnionType):
-        for option in typing.get_args(hint):
+        for choice in typing.get_args(hint):
             try:
-                return _coerce(value, option, key)
+                return _coerce(value, choice, key)
             except ConfigError:
                 continue
         raise ConfigError(f"config key '{key}' has the wrong type: {value!r}.")
@@ -429,24 +571,80 @@ _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|infinity|
 def with_overrides(section: _Config, overrides: dict[str, Any], prefix: str) -> _Config:
     """A copy of a config section with `overrides` applied, each checked against the field's type like
     a config file's value (`prefix`, e.g. "health.", names the key in errors)."""
-    return _build(type(section), {**dataclasses.asdict(section), **overrides}, prefix)
+    return _build(type(section), {**as_data(section), **overrides}, prefix)
 
 
 def dump_config(config: Any, path: str | Path) -> None:
     """Write a config dataclass, resolved, as YAML."""
-    text = yaml.safe_dump(_plain(dataclasses.asdict(config)), sort_keys=False)
+    text = yaml.safe_dump(as_data(config), sort_keys=False)
     atomic_write(path, lambda f: f.write(text))
 
 
-def config_help(config_class: type = TrainConfig) -> str:
-    """Every key with its default: the CLI help comes from the same source as the config."""
-    lines = []
+def config_keys(config_class: type = TrainConfig) -> list[tuple[str, dataclasses.Field, Any]]:
+    """(dotted key, field, default) of every key of a config, section by section, in definition order."""
+    keys = []
     for section in dataclasses.fields(config_class):
         default = getattr(config_class(), section.name)
-        if dataclasses.is_dataclass(default):
-            for f in dataclasses.fields(default):
-                note = f"  # {f.metadata['help']}" if "help" in f.metadata else ""
-                lines.append(f"  {section.name}.{f.name} = {getattr(default, f.name)!r}{note}")
+        if dataclasses.is_dataclass(default) and not isinstance(default, Variant):
+            keys += [(f"{section.name}.{f.name}", f, getattr(default, f.name)) for f in dataclasses.fields(default)]
         else:
-            lines.append(f"  {section.name} = {default!r}")
+            keys.append((section.name, section, default))
+    return keys
+
+
+def _registry_of_key(key: str) -> Registry | None:
+    if key == "data.group_reward":
+        return GROUP_REWARDS
+    section, _, name = key.partition(".")
+    return _VARIANT_KEYS.get(name) if section == "algo" else None
+
+
+def config_help(config_class: type = TrainConfig) -> str:
+    """Every key with its default, its meaning and its range, and each variant key's variants with their
+    options: the CLI help comes from the same source as the config (the fields' metadata)."""
+    lines = []
+    for key, f, default in config_keys(config_class):
+        meaning, bounds = field_doc(f)
+        lines.append(f"  {key} = {shown(as_data(default))}" + (f"  # {meaning}" if meaning else "")
+                     + (f" ({bounds})" if bounds else ""))
+        registry = _registry_of_key(key)
+        if registry is not None:
+            lines += [f"      {line}" for line in registry.describe()]
     return "\n".join(lines)
+
+
+def reference(config_class: type = TrainConfig) -> str:
+    """The README's "Configuration reference": every key of the training config, its default, its range and its
+    meaning, and the options of every variant, as Markdown (`python -m rlvr.train.config --reference`)."""
+    out = ["## Configuration reference", "",
+           "Generated from the config's own definitions by `python -m rlvr.train.config --reference` (a test keeps "
+           "this section equal to its output). A key is written `section.key` in overrides and nested in YAML. "
+           "The variant keys (`algo.advantage`, `algo.ratio_level`, `algo.mismatch`, `algo.entropy_control`, "
+           "`data.group_reward`) take a name or `{name: ..., option: value}`; on the command line "
+           "`algo.mismatch=tis algo.mismatch.cap=2`. Under a variant key, its variants and their options."]
+    section = None
+    for key, f, default in config_keys(config_class):
+        head = key.partition(".")[0] if "." in key else "(top level)"
+        if head != section:
+            section = head
+            out += ["", f"### {section}", "", "| key | default | range | meaning |", "|---|---|---|---|"]
+        out.append(_row(f"`{key}`", f"`{shown(as_data(default))}`", *field_doc(f)[::-1]))
+        registry = _registry_of_key(key)
+        for name, cls in (registry or {}).items():
+            out.append(_row(f"&nbsp;&nbsp;`{key}: {name}`", "", "", registry.summary(name)))
+            for option_field in dataclasses.fields(cls):
+                out.append(_row(f"&nbsp;&nbsp;&nbsp;&nbsp;`{name}.{option_field.name}`",
+                                f"`{shown(option_field.default)}`", *field_doc(option_field)[::-1]))
+    return "\n".join(out) + "\n"
+
+
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+if __name__ == "__main__":  # python -m rlvr.train.config --reference
+    import sys
+
+    if sys.argv[1:] != ["--reference"]:
+        sys.exit("usage: python -m rlvr.train.config --reference")
+    sys.stdout.write(reference())

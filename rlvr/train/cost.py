@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from rlvr._errors import ConfigError, DataError
 from rlvr._io import write_json as _write_json
+from rlvr.rundir import RunDir, read_jsonl
 from rlvr.train.config import TrainConfig
 
 __all__ = ["Assumptions", "Line", "actual_usage", "compare", "estimate", "format_comparison", "format_estimate",
@@ -279,20 +280,8 @@ def _throughputs(a: Assumptions) -> tuple[float, float, tuple[str, str]]:
 
 
 def _read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.jsonl"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}; --run takes a run directory of `rlvr train`.") from exc
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path} line {number} is not valid JSON ({exc.msg}).") from exc
-        rows.append(row)
+    path = RunDir(run_dir).metrics
+    rows = read_jsonl(path, "--run metrics log")
     if not rows:
         raise DataError(f"{path} has no steps; the run has not finished a step yet.")
     return rows
@@ -311,7 +300,7 @@ def actual_usage(run_dir: str | os.PathLike, lines: list[Line], assumptions: Ass
     need = ("time/step_s", "time/generate_s", "time/verify_s", "len/mean", "rows/trained", "prompts/drawn")
     for key in need:
         if any(key not in row for row in rows):
-            raise DataError(f"{run_dir / 'metrics.jsonl'} has steps without '{key}'; it is not a GRPO run of rlvr.")
+            raise DataError(f"{RunDir(run_dir).metrics} has steps without '{key}'; it is not a GRPO run of rlvr.")
     est = {line.key: line.value for line in lines}
     k = est["group_size"]
     rollouts = sum(r["prompts/drawn"] * k for r in rows)
@@ -332,7 +321,7 @@ def actual_usage(run_dir: str | os.PathLike, lines: list[Line], assumptions: Ass
         "verify_s": verify_s, "steps_s": steps_s, "step_s": steps_s / len(rows),
         "prompts_per_step": sum(r["prompts/drawn"] for r in rows) / len(rows),
     }
-    evals = [_eval_summary(p) for p in sorted((run_dir / "eval").glob("*.json"))]
+    evals = [_eval_summary(p) for p in RunDir(run_dir).eval_files()]
     evals = [e for e in evals if e is not None]
     if evals:
         out["eval_rollouts"] = sum(e["tasks"] * e["k"] for e in evals)

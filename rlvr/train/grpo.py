@@ -7,12 +7,12 @@ Shapes: G groups (prompts) of K completions each; B = G*K rows; T completion tok
     loss_t  = -min(ratio_t * A, clip(ratio_t, 1 - clip_low, 1 + clip_high) * A) + beta * KL_t
     KL_t    = exp(ref_t - logp_t) - (ref_t - logp_t) - 1       (the k3 estimator, >= 0)
 
-The variants of objectives.py plug in as table entries, each off by default (grpo_loss's and
-estimate_advantages' keyword arguments): the advantage estimator (ADVANTAGE_ESTIMATORS: grpo,
-w_reinforce, pass_at_k, forward_correction), the ratio level (objectives.RATIOS: token, or sequence = GSPO), the
-clipped objective (objectives.ENTROPY_CONTROL: the PPO clip, clip_cov, kl_cov), sampler/trainer
-importance weights on the policy term (objectives.MISMATCH, computed by the caller), the 80/20
-high-entropy token mask and an entropy bonus:
+The choices are option objects of variants.py (registered by name; the formulas are objectives.py's), each
+plain GRPO by default: the advantage estimator (estimate_advantages' `estimator`: grpo, w_reinforce,
+pass_at_k, forward_correction), the ratio level (grpo_loss's `ratio_level`: token, or sequence = GSPO), the
+clipped objective (`entropy_control`: the PPO clip, clip_cov, kl_cov), sampler/trainer importance weights on
+the policy term (`weights`, from a mismatch mode, computed by the caller), the 80/20 high-entropy token mask
+and an entropy bonus. grpo_loss's defaults are the training config's (AlgoSection), written once there:
 
     loss = aggregate(policy_t * keep_t * w_t + beta * KL_t) - entropy_coef * mean_{kept tokens} H_t
 
@@ -23,9 +23,9 @@ Before the advantages, two optional steps (both off by default):
     keep m = max(2, round(K * keep_frac)) rollouts per group: the ceil(m/2) highest and the
     floor(m/2) lowest rewards, then A_i within the kept ones     (prune_rollouts, PODS)
 
-A group whose rewards are all equal has advantage 0 everywhere: it carries no signal and
-is counted in `groups/informative_frac`. Each choice (baseline, scaling, aggregation) is
-one entry of a small function table rather than an if/elif chain repeated in the code.
+A group whose rewards are all equal has advantage 0 everywhere under GRPO: it carries no signal and
+is counted in `groups/informative_frac`. Each choice is an option object or an entry of a small function
+table rather than an if/elif chain repeated in the code.
 """
 
 from __future__ import annotations
@@ -34,72 +34,40 @@ from typing import Any, Callable, Literal
 
 import torch
 
-from rlvr.train.objectives import (
-    ENTROPY_CONTROL,
-    RATIOS,
-    entropy_bonus,
-    forward_correction,
-    high_entropy_mask,
-    pass_at_k,
-    rloo_baseline,
-    w_reinforce,
+from rlvr.train.config import AlgoSection
+from rlvr.train import objectives
+from rlvr.train.objectives import entropy_bonus, high_entropy_mask
+from rlvr.train.variants import (
+    ADVANTAGES,
+    ENTROPY_CONTROLS,
+    RATIO_LEVELS,
+    AdvantageEstimator,
+    EntropyControl,
+    RatioLevel,
 )
 
-Baseline = Literal["mean", "median", "rloo"]
 Aggregation = Literal["token_mean", "seq_mean", "constant_normaliser"]
-Estimator = Literal["grpo", "w_reinforce", "pass_at_k", "forward_correction"]
-
-_BASELINES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "mean": lambda r: r.mean(dim=-1, keepdim=True),
-    "median": lambda r: r.median(dim=-1, keepdim=True).values,  # the lower median for even K
-    "rloo": rloo_baseline,  # the mean of the other K-1 rewards
-}
+Correction = tuple[float | None, float] | None  # the verifier's (false-positive, false-negative) rates
+_PLAIN = AlgoSection()  # grpo_loss's defaults: plain GRPO, as the training config's
 
 
-def group_advantages(
-    rewards: torch.Tensor, baseline: Baseline = "mean", scale_by_std: bool = True, eps: float = 1e-6
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """rewards (G, K) -> advantages (G, K), metrics.
+def group_advantages(rewards: torch.Tensor, baseline: str = _PLAIN.advantage.baseline,
+                     scale_by_std: bool = _PLAIN.advantage.scale_by_std) -> tuple[torch.Tensor, dict[str, float]]:
+    """GRPO's advantages (r - baseline) / std, rewards (G, K) -> advantages (G, K), metrics; the defaults are
+    the grpo estimator's (objectives.group_advantages is the formula)."""
+    return objectives.group_advantages(rewards, baseline, scale_by_std)
 
-    The std is the population std of the group, so 4 correct and 4 wrong out of 8 give
-    advantages of exactly +1 and -1.
+
+def estimate_advantages(rewards: torch.Tensor, estimator: AdvantageEstimator | str = _PLAIN.advantage,
+                        correction: Correction = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """rewards (G, K) -> advantages (G, K), metrics, by an advantage estimator of variants.ADVANTAGES (or its
+    bare name, for its defaults).
+
+    correction: the verifier's error rates, for the estimators that read them (forward_correction).
+    Every estimator also reports the groups/* metrics, a group being informative when any of its advantages
+    is non-zero (W-REINFORCE trains on all-equal groups too); GRPO's own, from the rewards' std, win.
     """
-    centred = rewards - _BASELINES[baseline](rewards)  # (G, K)
-    informative = rewards.std(dim=-1, unbiased=False) > eps  # (G,)
-    if scale_by_std:
-        std = rewards.std(dim=-1, unbiased=False, keepdim=True)  # (G, 1)
-        centred = centred / std.clamp(min=eps)
-    advantages = torch.where(informative[:, None], centred, torch.zeros_like(centred))
-    metrics = {
-        "groups/informative_frac": informative.float().mean().item(),
-        "groups/all_zero_frac": (rewards.max(dim=-1).values <= 0).float().mean().item(),
-        "groups/all_one_frac": (rewards.min(dim=-1).values >= 1).float().mean().item(),
-    }
-    return advantages, metrics
-
-
-# Each estimator: (rewards (G, K), **options) -> (advantages (G, K), metrics); options it does not read are ignored.
-ADVANTAGE_ESTIMATORS: dict[str, Callable[..., tuple[torch.Tensor, dict[str, float]]]] = {
-    "grpo": lambda r, *, baseline="mean", scale_by_std=True, **_: group_advantages(r, baseline, scale_by_std),
-    "w_reinforce": lambda r, *, positive_weight=0.1, **_: w_reinforce(r, positive_weight=positive_weight),
-    "pass_at_k": lambda r, *, pass_k=4, **_: pass_at_k(r, k=pass_k),
-    "forward_correction": lambda r, *, false_negative_rate, **_: forward_correction(
-        r, false_negative_rate=false_negative_rate),
-}
-
-
-def estimate_advantages(rewards: torch.Tensor, estimator: Estimator = "grpo", **options: Any
-                        ) -> tuple[torch.Tensor, dict[str, float]]:
-    """rewards (G, K) -> advantages (G, K), metrics, by one entry of ADVANTAGE_ESTIMATORS.
-
-    options: baseline, scale_by_std (grpo), positive_weight (w_reinforce), pass_k (pass_at_k),
-    false_negative_rate (forward_correction).
-    "grpo" is group_advantages itself; the others also report the groups/* metrics, a group being
-    informative when any of its advantages is non-zero (W-REINFORCE trains on all-equal groups too).
-    """
-    advantages, metrics = ADVANTAGE_ESTIMATORS[estimator](rewards, **options)
-    if estimator == "grpo":
-        return advantages, metrics
+    advantages, metrics = ADVANTAGES.build(estimator)(rewards, correction)
     groups = {
         "groups/informative_frac": (advantages.abs().amax(dim=-1) > 0).float().mean().item(),
         "groups/all_zero_frac": (rewards.max(dim=-1).values <= 0).float().mean().item(),
@@ -139,17 +107,16 @@ def prune_rollouts(rewards: torch.Tensor, keep_frac: float) -> torch.Tensor:
     return torch.zeros_like(rewards, dtype=torch.bool).scatter(-1, chosen, True)
 
 
-def kept_advantages(
-    rewards: torch.Tensor, kept: torch.Tensor, baseline: Baseline = "mean", scale_by_std: bool = True, *,
-    estimator: Estimator = "grpo", **options: Any,
-) -> torch.Tensor:
+def kept_advantages(rewards: torch.Tensor, kept: torch.Tensor,
+                    estimator: AdvantageEstimator | str = _PLAIN.advantage, correction: Correction = None
+                    ) -> torch.Tensor:
     """Advantages computed among the kept rollouts only, as PODS does; 0 on the pruned ones.
 
-    rewards (G, K); kept (G, K) bool from `prune_rollouts` -> (G, K). estimator, options: as
+    rewards (G, K); kept (G, K) bool from `prune_rollouts` -> (G, K). estimator, correction: as
     estimate_advantages.
     """
     subset = rewards[kept].view(rewards.shape[0], -1)  # (G, m): each group's kept rewards, in order
-    estimated, _ = estimate_advantages(subset, estimator, baseline=baseline, scale_by_std=scale_by_std, **options)
+    estimated, _ = estimate_advantages(subset, estimator, correction)
     return torch.zeros_like(rewards).masked_scatter(kept, estimated)
 
 
@@ -181,32 +148,32 @@ def grpo_loss(
     mask: torch.Tensor,
     *,
     ref_logp: torch.Tensor | None = None,
-    beta: float = 0.0,
-    clip_low: float = 0.2,
-    clip_high: float = 0.2,
-    aggregation: Aggregation = "token_mean",
+    beta: float = _PLAIN.beta,
+    clip_low: float = _PLAIN.clip_low,
+    clip_high: float = _PLAIN.clip_high,
+    aggregation: Aggregation = _PLAIN.aggregation,
     max_tokens: int | None = None,
-    ratio_level: Literal["token", "sequence"] = "token",
-    entropy_control: Literal["none", "clip_cov", "kl_cov"] = "none",
-    control_options: dict[str, Any] | None = None,
+    ratio_level: RatioLevel | str = _PLAIN.ratio_level,
+    entropy_control: EntropyControl | str = _PLAIN.entropy_control,
+    generator: torch.Generator | None = None,
     weights: torch.Tensor | None = None,
     entropy: torch.Tensor | None = None,
-    entropy_coef: float = 0.0,
-    top_entropy_fraction: float = 1.0,
+    entropy_coef: float = _PLAIN.entropy_coef,
+    top_entropy_fraction: float = _PLAIN.top_entropy_fraction,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Clipped policy-gradient loss with an optional KL anchor.
 
     logp, old_logp, ref_logp, mask: (B, T); advantages: (B,). Returns (loss, metrics).
-    ratio_level: an entry of objectives.RATIOS; entropy_control: of objectives.ENTROPY_CONTROL, with
-    control_options (cov_fraction, cov_bounds, kl_coef, generator). weights (B, T): constant importance
-    weights on the policy term (objectives.MISMATCH). entropy (B, T): the policy's token entropy, needed
-    when entropy_coef > 0 (with its gradient) or top_entropy_fraction < 1. The defaults are plain GRPO.
+    ratio_level, entropy_control: variants (or their bare names) of variants.RATIO_LEVELS and
+    variants.ENTROPY_CONTROLS; generator: the random stream of clip_cov's picks. weights (B, T): constant
+    importance weights on the policy term (a mismatch mode's). entropy (B, T): the policy's token entropy,
+    needed when entropy_coef > 0 (with its gradient) or top_entropy_fraction < 1.
     """
     mask = mask.to(logp.dtype)
-    ratio = RATIOS[ratio_level](logp, old_logp, mask)  # (B, T)
+    ratio = RATIO_LEVELS.build(ratio_level).ratio(logp, old_logp, mask)  # (B, T)
     adv = advantages[:, None]  # (B, 1)
-    per_token, metrics = ENTROPY_CONTROL[entropy_control](  # (B, T); "none" is the PPO clip
-        ratio, advantages, logp, old_logp, mask, clip_low=clip_low, clip_high=clip_high, **(control_options or {})
+    per_token, metrics = ENTROPY_CONTROLS.build(entropy_control).policy_loss(  # (B, T); "none" is the PPO clip
+        ratio, advantages, logp, old_logp, mask, clip_low=clip_low, clip_high=clip_high, generator=generator
     )
     trained = mask  # the tokens the policy term acts on
     if top_entropy_fraction < 1.0:  # 80/20: only the highest-entropy tokens carry the policy gradient

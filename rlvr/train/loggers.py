@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from rlvr._errors import ConfigError
+from rlvr.rundir import RunDir
 
 
 class MetricLogger(Protocol):
@@ -26,7 +27,7 @@ class _TensorBoard:
     def __init__(self, run_dir: Path, config: dict[str, Any]) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+        self.writer = SummaryWriter(log_dir=str(RunDir(run_dir).tensorboard))
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         for key, value in metrics.items():
@@ -55,7 +56,7 @@ class _MLflow:
     def __init__(self, run_dir: Path, config: dict[str, Any]) -> None:
         import mlflow
 
-        mlflow.set_tracking_uri((run_dir / "mlruns").resolve().as_uri())  # a local file store
+        mlflow.set_tracking_uri(RunDir(run_dir).mlflow.resolve().as_uri())  # a local file store
         self.mlflow = mlflow
         self.run = mlflow.start_run()
         mlflow.log_params({k: str(v) for k, v in _flatten(config).items()})

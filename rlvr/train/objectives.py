@@ -1,26 +1,24 @@
-"""The objectives the field now takes for granted, as formulas that `grpo.py` can call.
+"""The objectives the field now takes for granted, as formulas: the variants of variants.py call them.
 
 Shapes as in grpo.py: G groups of K completions; B = G*K rows; T completion tokens; mask (B, T) of 0/1.
-Every choice is one small function or one entry of a function table (name -> function):
+Each choice is one function here, taking exactly its own options, and one registered variant in variants.py
+that holds those options (with their defaults) and calls it:
 
-    RATIOS            (logp, old_logp, mask) -> ratio (B, T)                       token | sequence (GSPO)
-    MISMATCH          (trainer_logp, sampler_logp, mask, cap, cap_min) -> weights  none | tis | token_mask | ...
-    ENTROPY_CONTROL   (ratio, advantages, logp, old_logp, mask, ...) -> per-token policy loss (B, T)
-                                                                                   none | clip_cov | kl_cov
-    ADVANTAGES        (rewards (G, K), **options) -> advantages (G, K)             w_reinforce | pass_at_k |
-                                                                                   forward_correction
-    rloo_baseline     r (G, K) -> baseline (G, K), an entry for grpo.py's _BASELINES
+    ratio levels      token_ratio, sequence_ratio (GSPO): (logp, old_logp, mask) -> ratio (B, T)
+    mismatch modes    no_mismatch_correction, capped_mismatch: (trainer_logp, sampler_logp, mask) -> weights
+    entropy control   ppo_clip, clip_cov, kl_cov: (ratio, advantages, logp, old_logp, mask) -> loss (B, T)
+    advantages        group_advantages (GRPO; rloo_baseline), w_reinforce, pass_at_k, forward_correction:
+                      rewards (G, K) -> advantages (G, K)
 
-plus the entropy bonus, the 80/20 high-entropy token mask, the sampler's truncated-support log-probs,
-the TTRL majority-vote reward and the backward and forward corrections for a noisy verifier. Functions return
-`(value, metrics)` where a metric is natural. This module does not import grpo.py, so grpo.py can import it.
+plus the entropy bonus, the 80/20 high-entropy token mask, the sampler's truncated-support log-probs and the
+backward correction for a noisy verifier. Functions return `(value, metrics)` where a metric is natural.
+This module imports neither grpo.py nor variants.py, so both can call it.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 
@@ -54,11 +52,6 @@ def sequence_ratio(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tenso
     per_sequence = log_ratio.sum(-1) / mask.sum(-1).clamp(min=1)  # (B,)
     return torch.exp(per_sequence)[:, None].expand_as(logp)  # (B, T), one value per row
 
-
-RATIOS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "token": token_ratio,
-    "sequence": sequence_ratio,
-}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -105,24 +98,30 @@ def _mismatch_metrics(token_ratio_: torch.Tensor, weights: torch.Tensor, mask: t
     }
 
 
-def _mismatch(sequence: bool, truncate: bool) -> Callable:
-    def correction(trainer_logp: torch.Tensor, sampler_logp: torch.Tensor, mask: torch.Tensor,
-                   cap: float | None = 3.0, cap_min: float | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        mask = mask.to(trainer_logp.dtype)
-        log_ratio = _mismatch_log_ratio(trainer_logp, sampler_logp, mask)  # (B, T)
-        per_token = torch.exp(log_ratio)  # (B, T)
-        ratio = _sequence_product(log_ratio) if sequence else per_token  # (B, T)
-        if truncate:
-            weights = ratio.clamp(min=cap_min, max=cap)
-        else:
-            weights = torch.where(_inside(ratio, cap, cap_min), ratio, torch.zeros_like(ratio))
-        return weights, _mismatch_metrics(per_token, weights, mask)
+def capped_mismatch(trainer_logp: torch.Tensor, sampler_logp: torch.Tensor, mask: torch.Tensor, *,
+                    cap: float | None, cap_min: float | None, sequence: bool, truncate: bool
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weights from the ratio r = pi_trainer / pi_sampler per token, or its product R over the sequence
+    (`sequence`), truncated to [cap_min, cap] (`truncate`: TRL's *_truncate) or kept only inside it, 0
+    outside (TRL's *_mask). The four modes of variants.py:
 
-    return correction
+        tis            w_t = clamp(r_t, cap_min, cap)                 TRL token_truncate
+        token_mask     w_t = r_t * 1[cap_min <= r_t <= cap]           TRL token_mask
+        sequence_tis   w = clamp(R, cap_min, cap), R = prod_t r_t     TRL sequence_truncate
+        sequence_mask  w = R * 1[cap_min <= R <= cap]
+    """
+    mask = mask.to(trainer_logp.dtype)
+    log_ratio = _mismatch_log_ratio(trainer_logp, sampler_logp, mask)  # (B, T)
+    per_token = torch.exp(log_ratio)  # (B, T)
+    ratio = _sequence_product(log_ratio) if sequence else per_token  # (B, T)
+    if truncate:
+        weights = ratio.clamp(min=cap_min, max=cap)
+    else:
+        weights = torch.where(_inside(ratio, cap, cap_min), ratio, torch.zeros_like(ratio))
+    return weights, _mismatch_metrics(per_token, weights, mask)
 
 
-def no_mismatch_correction(trainer_logp: torch.Tensor, sampler_logp: torch.Tensor, mask: torch.Tensor,
-                           cap: float | None = 3.0, cap_min: float | None = None
+def no_mismatch_correction(trainer_logp: torch.Tensor, sampler_logp: torch.Tensor, mask: torch.Tensor
                            ) -> tuple[torch.Tensor, dict[str, float]]:
     """Weights of 1 (today's behaviour); the metrics still report how far the two log-probs disagree."""
     mask = mask.to(trainer_logp.dtype)
@@ -130,14 +129,6 @@ def no_mismatch_correction(trainer_logp: torch.Tensor, sampler_logp: torch.Tenso
     weights = torch.ones_like(per_token)
     return weights, _mismatch_metrics(per_token, weights, mask)
 
-
-MISMATCH: dict[str, Callable[..., tuple[torch.Tensor, dict[str, float]]]] = {
-    "none": no_mismatch_correction,
-    "tis": _mismatch(sequence=False, truncate=True),  # w_t = clamp(r_t, cap_min, cap)      TRL token_truncate
-    "token_mask": _mismatch(sequence=False, truncate=False),  # w_t = r_t * 1[cap_min <= r_t <= cap]  TRL token_mask
-    "sequence_tis": _mismatch(sequence=True, truncate=True),  # w = clamp(prod_t r_t, ...)  TRL sequence_truncate
-    "sequence_mask": _mismatch(sequence=True, truncate=False),  # w = R * 1[cap_min <= R <= cap], R = prod_t r_t
-}
 
 
 def renormalised_logprobs(logp_full: torch.Tensor, kept_mask: torch.Tensor) -> torch.Tensor:
@@ -205,22 +196,18 @@ def _as_column(advantages: torch.Tensor) -> torch.Tensor:
 
 
 def ppo_clip(ratio: torch.Tensor, advantages: torch.Tensor, logp: torch.Tensor, old_logp: torch.Tensor,
-             mask: torch.Tensor, *, clip_low: float = 0.2, clip_high: float = 0.2, cov_fraction: float = 2e-4,
-             cov_bounds: tuple[float, float] = (1.0, 5.0), kl_coef: float = 1.0,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+             mask: torch.Tensor, *, clip_low: float, clip_high: float) -> tuple[torch.Tensor, dict[str, float]]:
     """No entropy control: loss_t = -min(r_t A, clip(r_t, 1 - clip_low, 1 + clip_high) A), as grpo_loss today.
 
-    ratio, logp, old_logp, mask: (B, T); advantages: (B,). The cov_* / kl_coef / generator arguments
-    are shared by the table's entries and unused here.
+    ratio, logp, old_logp, mask: (B, T); advantages: (B,). logp and old_logp are unused (the ratio holds them).
     """
     per_token, _ = _clipped_surrogate(ratio, _as_column(advantages), clip_low, clip_high)
     return per_token, {}
 
 
 def clip_cov(ratio: torch.Tensor, advantages: torch.Tensor, logp: torch.Tensor, old_logp: torch.Tensor,
-             mask: torch.Tensor, *, clip_low: float = 0.2, clip_high: float = 0.2, cov_fraction: float = 2e-4,
-             cov_bounds: tuple[float, float] = (1.0, 5.0), kl_coef: float = 1.0,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+             mask: torch.Tensor, *, clip_low: float, clip_high: float, cov_fraction: float,
+             cov_bounds: tuple[float, ...], generator: torch.Generator | None) -> tuple[torch.Tensor, dict[str, float]]:
     """Clip-Cov (Cui et al. 2025, arXiv 2505.22617, sec. 5; verl `compute_policy_loss_clip_cov`).
 
     Cov_t = (A_t - mean A)(logp_t - mean logp) over the valid tokens. Candidates: valid tokens that the
@@ -229,7 +216,6 @@ def clip_cov(ratio: torch.Tensor, advantages: torch.Tensor, logp: torch.Tensor, 
     `generator`, a CPU generator; None uses the global RNG) and their loss term is multiplied by 0,
     which removes their gradient; the rest keep the clipped PPO loss. verl's defaults: cov_fraction
     2e-4, bounds (1, 5). The statistics are over the tokens passed in (one micro-batch, one rank).
-    kl_coef is unused.
     """
     adv = _as_column(advantages)
     per_token, chose_clipped = _clipped_surrogate(ratio, adv, clip_low, clip_high)
@@ -250,15 +236,12 @@ def clip_cov(ratio: torch.Tensor, advantages: torch.Tensor, logp: torch.Tensor, 
 
 
 def kl_cov(ratio: torch.Tensor, advantages: torch.Tensor, logp: torch.Tensor, old_logp: torch.Tensor,
-           mask: torch.Tensor, *, clip_low: float = 0.2, clip_high: float = 0.2, cov_fraction: float = 2e-4,
-           cov_bounds: tuple[float, float] = (1.0, 5.0), kl_coef: float = 1.0,
-           generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+           mask: torch.Tensor, *, cov_fraction: float, kl_coef: float) -> tuple[torch.Tensor, dict[str, float]]:
     """KL-Cov (Cui et al. 2025, arXiv 2505.22617, sec. 5; verl `compute_policy_loss_kl_cov`).
 
     loss_t = -r_t A_t for every token, UNCLIPPED (KL-Cov replaces the PPO clip), and for the top
     k = max(1, int(cov_fraction * #valid)) valid tokens by Cov_t (torch.topk, largest first) the term
     kl_coef * |logp_t - old_logp_t| is added. verl's defaults: cov_fraction 2e-4, kl_coef 1.
-    clip_low/clip_high, cov_bounds and generator are unused.
     """
     adv = _as_column(advantages)
     per_token = -ratio * adv  # (B, T)
@@ -277,12 +260,6 @@ def kl_cov(ratio: torch.Tensor, advantages: torch.Tensor, logp: torch.Tensor, ol
     }
 
 
-ENTROPY_CONTROL: dict[str, Callable[..., tuple[torch.Tensor, dict[str, float]]]] = {
-    "none": ppo_clip,
-    "clip_cov": clip_cov,
-    "kl_cov": kl_cov,
-}
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # 4. Baselines and advantages
@@ -292,7 +269,7 @@ ENTROPY_CONTROL: dict[str, Callable[..., tuple[torch.Tensor, dict[str, float]]]]
 def rloo_baseline(r: torch.Tensor) -> torch.Tensor:
     """RLOO (Kool et al. 2019; Ahmadian et al. 2024, arXiv 2402.14740): b_i = mean of the OTHER K-1 rewards.
 
-    r (G, K) -> (G, K), an entry for grpo.py's `_BASELINES`. Note r_i - b_i = K/(K-1) * (r_i - mean r),
+    r (G, K) -> (G, K), an entry of `_BASELINES`. Note r_i - b_i = K/(K-1) * (r_i - mean r),
     so without std scaling RLOO is the mean baseline times K/(K-1), and with std scaling the two coincide
     up to that constant.
     """
@@ -302,7 +279,35 @@ def rloo_baseline(r: torch.Tensor) -> torch.Tensor:
     return (r.sum(dim=-1, keepdim=True) - r) / (k - 1)
 
 
-def w_reinforce(rewards: torch.Tensor, *, positive_weight: float = 0.1) -> tuple[torch.Tensor, dict[str, float]]:
+_BASELINES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "mean": lambda r: r.mean(dim=-1, keepdim=True),
+    "median": lambda r: r.median(dim=-1, keepdim=True).values,  # the lower median for even K
+    "rloo": rloo_baseline,  # the mean of the other K-1 rewards
+}
+
+
+def group_advantages(rewards: torch.Tensor, baseline: str, scale_by_std: bool, eps: float = 1e-6
+                     ) -> tuple[torch.Tensor, dict[str, float]]:
+    """GRPO: rewards (G, K) -> advantages (G, K) = (r - baseline) / std, metrics.
+
+    The std is the population std of the group, so 4 correct and 4 wrong out of 8 give
+    advantages of exactly +1 and -1.
+    """
+    centred = rewards - _BASELINES[baseline](rewards)  # (G, K)
+    informative = rewards.std(dim=-1, unbiased=False) > eps  # (G,)
+    if scale_by_std:
+        std = rewards.std(dim=-1, unbiased=False, keepdim=True)  # (G, 1)
+        centred = centred / std.clamp(min=eps)
+    advantages = torch.where(informative[:, None], centred, torch.zeros_like(centred))
+    metrics = {
+        "groups/informative_frac": informative.float().mean().item(),
+        "groups/all_zero_frac": (rewards.max(dim=-1).values <= 0).float().mean().item(),
+        "groups/all_one_frac": (rewards.min(dim=-1).values >= 1).float().mean().item(),
+    }
+    return advantages, metrics
+
+
+def w_reinforce(rewards: torch.Tensor, *, positive_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
     """W-REINFORCE (Zhu et al. 2025, arXiv 2506.01347, sec. 5): A = lambda if correct, -1 if wrong; no baseline, no std.
 
     The objective lambda * L_PSR + L_NSR with lambda = 0.1 (the paper's choice); in the authors' code
@@ -359,31 +364,7 @@ def pass_at_k(rewards: torch.Tensor, *, k: int) -> tuple[torch.Tensor, dict[str,
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 5. Majority-vote reward (TTRL, Zuo et al. 2025, arXiv 2504.16084)
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def majority_rewards(answers: Sequence[str | None]) -> list[float]:
-    """One group's rewards from a majority vote over its extracted answers: 1.0 for the majority answer, else 0.0.
-
-    TTRL labels a test-time group with its most common answer and rewards agreement with it. None (no
-    answer extracted) never votes and never earns reward. Ties: when two or more answers share the top
-    count, nobody is rewarded. TTRL takes Counter.most_common(1), which breaks a tie by which answer
-    came first, so the label would depend on sampling order; a tie is no consensus, and all-zero rewards
-    make the group carry no signal (advantage 0) instead of a coin-flip label. Answers are compared as
-    given: normalising them (lenient extraction) is the caller's job.
-    """
-    votes = Counter(a for a in answers if a is not None)
-    if not votes:
-        return [0.0] * len(answers)
-    (top, count), *rest = votes.most_common()
-    if rest and rest[0][1] == count:
-        return [0.0] * len(answers)
-    return [1.0 if a is not None and a == top else 0.0 for a in answers]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# 6. A noisy verifier (Cai et al. 2025, arXiv 2510.00915)
+# 5. A noisy verifier (Cai et al. 2025, arXiv 2510.00915)
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -426,10 +407,3 @@ def forward_correction(rewards: torch.Tensor, *, false_negative_rate: float) -> 
     said_one = rewards >= 1.0
     advantages = torch.where(said_one, torch.full_like(rewards, rho1), torch.full_like(rewards, rho1 - 1.0))
     return advantages, {"advantage/positive_frac": said_one.float().mean().item()}
-
-
-ADVANTAGES: dict[str, Callable[..., tuple[torch.Tensor, dict[str, float]]]] = {
-    "w_reinforce": w_reinforce,
-    "pass_at_k": pass_at_k,
-    "forward_correction": forward_correction,
-}

@@ -26,6 +26,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,10 +35,14 @@ from tqdm.auto import tqdm
 
 from rlvr._errors import ConfigError, DataError, ModelError
 from rlvr._io import check_directory
-from rlvr.models import Policy, load_policy
-from rlvr.train.config import dump_config
+from rlvr.models import Policy, check_spec, load_policy, open_engine
+from rlvr.rundir import RunDir
+from rlvr.train.config import dump_config, sampler_spec
 from rlvr.train.optim import make_optimizer
 from rlvr.train.sft_config import SFTConfig
+
+if TYPE_CHECKING:
+    from rlvr.models import HFEngine, VLLMEngine
 
 IGNORE = -100  # label of a token that is not trained on (the prompt, padding)
 
@@ -160,24 +165,29 @@ def _pad_id(policy: Policy) -> int:
 def train_sft(config: SFTConfig, policy: Policy | None = None, progress: bool = True) -> Path:
     """Fine-tune on `config.data.train`; returns the run directory."""
     run_dir = check_directory(config.run.output_dir, "run.output_dir")
-    if (run_dir / "metrics.jsonl").exists():
+    runs = RunDir(run_dir)
+    if runs.metrics.exists():
         raise ConfigError(f"{run_dir} already holds a run; set run.output_dir to a new directory.")
     if not config.data.train:
         raise ConfigError("data.train is not set; give the SFT dataset, e.g. data.train=sft.jsonl.")
     examples = load_sft_dataset(config.data.train)  # bad input fails before the model loads
     eval_tasks = _load_eval_tasks(config)
+    if eval_tasks:
+        check_spec(sampler_spec(config))  # e.g. sampling.engine=vllm without a GPU fails before the model loads
     random.seed(config.run.seed)
     np.random.seed(config.run.seed)
     torch.manual_seed(config.run.seed)
     policy = policy or load_policy(config.model, dtype=config.dtype)
+    # The held-out evaluation's sampler, on the model being trained (vllm: a copy, pushed before each evaluation).
+    engine = open_engine(sampler_spec(config), policy=policy)[1] if eval_tasks else None
     model = policy.model
     eos, pad = eos_token_id(policy), _pad_id(policy)
     encoded = [encode_example(policy, e, eos) for e in examples]
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    dump_config(config, run_dir / "config.yaml")
+    dump_config(config, runs.config)
     if eval_tasks:
-        _evaluate(policy, eval_tasks, config, run_dir / "eval" / "base.json", progress)
+        _evaluate(engine, eval_tasks, config, runs.base_eval, progress)
 
     o = config.optim
     optimizer, scheduler = make_optimizer(model.parameters(), o.lr, o.weight_decay, o.warmup_steps)
@@ -196,16 +206,15 @@ def train_sft(config: SFTConfig, policy: Policy | None = None, progress: bool = 
             step += 1
             metrics = {"step": step, "epoch": epoch + 1, **metrics, "lr": lr,
                        "time/step_s": time.perf_counter() - start}
-            with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(metrics) + "\n")
+            runs.append(RunDir.METRICS, [metrics])
             bar.update(1)
             bar.set_postfix_str(f"epoch {epoch + 1} loss {metrics['loss']:.3f}")
     bar.close()
 
     if eval_tasks:
-        _evaluate(policy, eval_tasks, config, run_dir / "eval" / "final.json", progress)
+        _evaluate(engine, eval_tasks, config, runs.final_eval, progress)
     if config.run.save_model:
-        _save_model(policy, run_dir / "model")
+        _save_model(policy, runs.model)
     return run_dir
 
 
@@ -234,14 +243,15 @@ def _load_eval_tasks(config: SFTConfig) -> list:
     return load_tasks(config.data.eval)
 
 
-def _evaluate(policy: Policy, tasks: list, config: SFTConfig, path: Path, progress: bool) -> None:
-    """Held-out pass@k with the tasks' own verifiers, as `rlvr eval` measures it."""
+def _evaluate(engine: HFEngine | VLLMEngine, tasks: list, config: SFTConfig, path: Path, progress: bool) -> None:
+    """Held-out pass@k with the tasks' own verifiers, as `rlvr eval` measures it, of the weights trained so far."""
     from rlvr.evaluate import EvalSettings, evaluate, format_summary, write_eval
-    from rlvr.models import HFEngine, SamplingParams
+    from rlvr.models import SamplingParams
 
     settings = EvalSettings(SamplingParams.from_decoding(config.sampling, n=config.data.eval_k, seed=config.run.seed))
-    policy.model.eval()
-    record = evaluate(HFEngine(policy), tasks, settings, model_name=f"{config.model} ({path.stem})",
+    engine.policy.model.eval()
+    engine.push_weights()  # vllm samples from its own copy of the weights (a no-op for hf)
+    record = evaluate(engine, tasks, settings, model_name=f"{config.model} ({path.stem})",
                       tasks_source=config.data.eval, progress=progress)
     write_eval(record, path)
     if progress:

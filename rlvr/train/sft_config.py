@@ -2,7 +2,7 @@
 
     model: smollm2-135m-instruct
     data:  {train: sft.jsonl, eval: heldout.jsonl, eval_k: 8}
-    sampling: {max_new_tokens: 32}   # how the held-out evaluation samples
+    sampling: {max_new_tokens: 32}   # how the held-out evaluation samples (engine: hf or vllm, as in training)
     optim: {lr: 2.0e-5, epochs: 3, batch_size: 16, micro_batch: 8}
     run:   {output_dir: runs/sft}
 
@@ -17,15 +17,25 @@ from pathlib import Path
 from typing import Literal
 
 from rlvr._errors import ConfigError
-from rlvr.models.generation import Decoding
-from rlvr.train.config import load_config
+from rlvr.models.generation import DEFAULT_K
+from rlvr.models.spec import DEFAULT_MODEL, BatchSize
+from rlvr.train.config import SamplingSection, load_config, sampler_spec
 
 
 @dataclass(frozen=True)
 class SFTDataSection:
     train: str = ""  # chat JSONL from `rlvr distill`: {"messages": [..., {"role": "assistant", ...}]}
     eval: str = ""  # held-out task file: pass@k before and after training ("" = none)
-    eval_k: int = 8  # samples per held-out task; how they are drawn is the `sampling` section
+    eval_k: int = DEFAULT_K  # samples per held-out task; how they are drawn is the `sampling` section
+
+
+@dataclass(frozen=True)
+class SFTSamplingSection(SamplingSection):
+    """How the held-out evaluation samples (K is data.eval_k, the seed run.seed) and on what engine, as in the
+    training config; the sampler sizes its batches to the free memory unless told otherwise."""
+
+    batch_size: BatchSize = field(default="auto", metadata={"help": "rows decoded together (hf engine); auto: as "
+                                                                    "many as half the free memory holds"})
 
 
 @dataclass(frozen=True)
@@ -48,10 +58,10 @@ class SFTRunSection:
 
 @dataclass(frozen=True)
 class SFTConfig:
-    model: str = "smollm2-135m-instruct"
+    model: str = DEFAULT_MODEL
     dtype: Literal["float32", "bfloat16"] = "float32"
     data: SFTDataSection = field(default_factory=SFTDataSection)
-    sampling: Decoding = field(default_factory=Decoding)
+    sampling: SFTSamplingSection = field(default_factory=SFTSamplingSection)
     optim: SFTOptimSection = field(default_factory=SFTOptimSection)
     run: SFTRunSection = field(default_factory=SFTRunSection)
 
@@ -67,6 +77,7 @@ class SFTConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message + ".")
+        sampler_spec(self)  # the evaluation's engine options, checked now (one sentence naming the key)
 
 
 def load_sft_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> SFTConfig:

@@ -36,26 +36,27 @@ from tqdm.auto import tqdm
 from rlvr._errors import ConfigError
 from rlvr._io import check_directory, check_not_input
 from rlvr.evaluate.runner import set_name
-from rlvr.models import Policy, SamplingParams, check_engine, load_policy, make_engine
+from rlvr.models import Policy, SamplingParams, check_engine, load_policy, open_engine
 from rlvr.monitor import HealthMonitor
+from rlvr.rundir import RunDir
 from rlvr.tasks import load_tasks
 from rlvr.tasks.judge import check_references, check_verifiers
-from rlvr.train.checkpoint import RUN_LOGS, drop_logs_after, load_checkpoint, save_checkpoint
-from rlvr.train.config import TrainConfig, dump_config
+from rlvr.train.checkpoint import load_checkpoint, save_checkpoint
+from rlvr.train.config import TrainConfig, dump_config, sampler_spec
 from rlvr.train.distributed import Dist
-from rlvr.train.group_rewards import get_group_reward
+from rlvr.train.group_rewards import GROUP_REWARDS
 from rlvr.train.grpo import (
     estimate_advantages,
     grpo_loss,
     kept_advantages,
     micro_batch_weight,
     prune_rollouts,
+    token_entropy,
     token_logprobs,
 )
 from rlvr.train.head import fused_head, fused_head_mismatch, head_logprobs
 from rlvr.train.loggers import MetricLogger, check_loggers, open_loggers
 from rlvr.train.lora import ReferenceView, apply_lora, save_merged
-from rlvr.train.objectives import MISMATCH
 from rlvr.train.optim import make_optimizer
 from rlvr.train.precision import autocast, use_autocast
 from rlvr.train.rollouts import (
@@ -68,10 +69,7 @@ from rlvr.train.rollouts import (
     pad_batch,
     verify,
 )
-from rlvr.train.settings import (
-    advantage_options,
-    entropy_for,
-    objective_options,
+from rlvr.train.rewards import (
     reward_signal,
     warn_if_correction_is_invisible,
     warn_if_lenient,
@@ -90,6 +88,7 @@ class Trainer:
         self.config = config
         self.progress = progress
         self.run_dir = Path(config.run.output_dir)
+        self.runs = RunDir(self.run_dir)  # its file names, log appends and checkpoint paths
         self.dist = Dist()
         if config.data.prompts_per_step < self.dist.world:
             raise ConfigError(f"data.prompts_per_step ({config.data.prompts_per_step}) must be at least the number "
@@ -112,7 +111,9 @@ class Trainer:
             get_verifier(config.data.reward)  # a bad reward spec fails now, not at the first step
             tasks = [replace(t, verifier=config.data.reward) for t in tasks]
         # A reward of the whole group (data.group_reward) replaces the verifier's right after verification.
-        self.group_reward = get_group_reward(config.data.group_reward) if config.data.group_reward else None
+        self.group_reward = GROUP_REWARDS.build(config.data.group_reward)  # None: the verifier's rewards stand
+        if self.group_reward is not None and self.group_reward.caveat:
+            warnings.warn(self.group_reward.caveat, UserWarning, stacklevel=2)
         self.correction = config.correction_rates  # (false-positive, false-negative) rates, or None
         warn_if_correction_is_invisible(config)
         if config.data.verifier_backend == "ray":  # no ray package or no cluster fails now, too
@@ -145,9 +146,7 @@ class Trainer:
             config.optim.warmup_steps,
         )
         self.layout.attach(self.optimizer, config.optim.max_grad_norm)
-        self.engine = make_engine(config.sampling.engine, self.policy, batch_size=config.sampling.batch_size,
-                                  gpu_memory_utilization=config.sampling.gpu_memory_utilization,
-                                  precision=config.sampling.precision)
+        _, self.engine = open_engine(sampler_spec(config, self.dist.device), policy=self.policy)
         self.stream = TaskStream(tasks, config.run.seed, config.data.schedule)
         self.checks_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlvr-verify")  # overlap_verify
         self.health = HealthMonitor(config.health, total_steps=config.run.steps)  # short runs: shorter windows
@@ -167,9 +166,8 @@ class Trainer:
         in _start; nothing under checkpoints/ is touched)."""
         check_directory(self.run_dir, "run.output_dir")
         self._check_inputs_apart()
-        checkpoint = (self.run_dir / "checkpoints" / "latest").exists()
-        started = any((self.run_dir / name).exists() for name in ("config.yaml", "metrics.jsonl"))
-        if (self.run_dir / "metrics.jsonl").exists() and checkpoint and not resume:
+        checkpoint, started = self.runs.has_checkpoint(), self.runs.started()
+        if self.runs.metrics.exists() and checkpoint and not resume:
             raise ConfigError(
                 f"{self.run_dir} already holds a run; pass --resume to continue it or set run.output_dir."
             )
@@ -185,7 +183,7 @@ class Trainer:
         inputs = [data.train, *data.eval_files, self.config.model]
         if isinstance(data.reward_correction, str) and data.reward_correction:
             inputs.append(data.reward_correction)
-        for name in (*RUN_LOGS, "eval", "checkpoints"):
+        for name in RunDir.WRITTEN:
             check_not_input(self.run_dir / name, [p for p in inputs if p], f"run.output_dir: the run's {name}")
 
     @staticmethod
@@ -214,10 +212,10 @@ class Trainer:
                     logger.log(self.step, metrics)
                 for warning in warnings_now:
                     tqdm.write(f"health warning at step {warning.step}: {warning.message}")
-                    self._append("health.jsonl", [warning.to_dict()])
+                    self.runs.append(RunDir.HEALTH, [warning.to_dict()])
                 for notice in self.notices:
                     tqdm.write(f"notice at step {self.step}: {notice['message']}")
-                    self._append("health.jsonl", [{"step": self.step, **notice}])
+                    self.runs.append(RunDir.HEALTH, [{"step": self.step, **notice}])
             self.notices = []
             self._stop_if_not_finite()
             bar.update(1)
@@ -239,10 +237,10 @@ class Trainer:
         if main and self.start_over:
             tqdm.write(f"{self.run_dir} holds a run that stopped before its first checkpoint: starting it over "
                        "from step 0.")
-            drop_logs_after(self.run_dir, 0)
+            self.runs.drop_logs_after(0)
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            dump_config(self.config, self.run_dir / "config.yaml")
+            dump_config(self.config, self.runs.config)
         # Rank 0 decides (it reads eval/base.json) and every rank follows: sharded weights are gathered by all.
         if self.dist.sum(float(main and bool(self.eval_tasks) and self.step == 0 and not self._base_eval_done())):
             self._evaluate_on_main("base")
@@ -257,7 +255,7 @@ class Trainer:
         if self.eval_tasks:
             self._evaluate_on_main("final")
         if self.config.lora.enabled and self.dist.is_main:  # a plain folder for `rlvr eval --model RUN_DIR/model`
-            self.policy = save_merged(self.policy, self.run_dir / "model")
+            self.policy = save_merged(self.policy, self.runs.model)
             self.model = self.policy.model
         self.dist.barrier()
 
@@ -273,7 +271,7 @@ class Trainer:
         from rlvr.evaluate import eval_sets
 
         try:
-            record = json.loads((self.run_dir / "eval" / "base.json").read_text())
+            record = json.loads(self.runs.base_eval.read_text())
             sets = eval_sets(record)
         except (OSError, json.JSONDecodeError, AttributeError):
             return False
@@ -297,18 +295,17 @@ class Trainer:
         records = evaluate_sets(self.engine, self.eval_tasks, self._eval_settings(),
                                 model_name=f"{self.config.model} ({name})", progress=self.progress,
                                 say=tqdm.write if self.progress else lambda text: None)
-        write_eval(combine_sets(records), self.run_dir / "eval" / f"{name}.json")
+        write_eval(combine_sets(records), self.runs.eval_file(name))
 
     def _step(self) -> tuple[dict[str, float], list[dict[str, Any]]]:
         config, start = self.config, time.perf_counter()
         rollouts, generate_s, verify_s, drawn = self._collect()
         rewards = reward_signal(rollouts, config, self.correction)
         self.partial_credit_warned = self.partial_credit_warned or warn_if_partial_credit(rewards, config)
-        options = advantage_options(config, self.correction)
-        advantages, group_metrics = estimate_advantages(rewards, config.algo.advantage, **options)
+        advantages, group_metrics = estimate_advantages(rewards, config.algo.advantage, self.correction)
         kept = prune_rollouts(rewards, config.data.keep_frac)  # (G, K) bool
         if config.data.keep_frac < 1:  # advantages of the down-sampled groups, as PODS computes them
-            advantages = kept_advantages(rewards, kept, estimator=config.algo.advantage, **options)
+            advantages = kept_advantages(rewards, kept, config.algo.advantage, self.correction)
         t_update = time.perf_counter()
         update_metrics = self._update(rollouts, advantages, kept)
         if config.algo.beta == 0:  # no reference model, so no KL: a logged 0 would read as "measured, none"
@@ -369,7 +366,8 @@ class Trainer:
                 f"the loss or gradient norm was not finite at {self.nonfinite_steps} update steps (the last at "
                 f"step {self.step}), more than optim.max_nonfinite_steps={limit} allows, so training stopped with "
                 "the weights of the last finite step; lower optim.lr or the loss coefficients (algo.entropy_coef, "
-                "algo.kl_cov_coef, algo.w_reinforce_weight) and rerun or --resume from the last checkpoint."
+                "algo.entropy_control.kl_coef, algo.advantage.positive_weight) and rerun or --resume from the last "
+                "checkpoint."
             )
 
     def _collect(self) -> tuple[Rollouts, float, float, int]:
@@ -417,7 +415,7 @@ class Trainer:
 
     def _update(self, rollouts: Rollouts, advantages: torch.Tensor, kept: torch.Tensor) -> dict[str, float]:
         """ppo_epochs passes of clipped policy-gradient steps over the kept rollouts."""
-        config = self.config
+        config, algo = self.config, self.config.algo
         rows = [(g, j) for g in range(len(rollouts.tasks)) for j in range(advantages.shape[1]) if kept[g, j]]
         rows = [(g, j) for g, j in rows if advantages[g, j] != 0]  # zero advantage: no gradient, skip the compute
         if config.optim.bucket_by_length:  # longest first: each micro-batch holds rows of similar length
@@ -450,18 +448,19 @@ class Trainer:
                 logits, logp = self._completion_logprobs(self.layout.module, micro)  # logits (b, T, V) or None
                 mask, span = micro["mask"], micro["mask"].shape[1]
                 old_logp, weights, mismatch = micro["old_logp"], None, {}
-                if config.algo.mismatch != "none":  # the trainer's own old logp; weights pi_trainer / pi_sampler
+                if algo.mismatch.corrects:  # the trainer's own old logp; weights pi_trainer / pi_sampler
                     old_logp = first_pass.setdefault(i, logp.detach())
-                    weights, mismatch = MISMATCH[config.algo.mismatch](
-                        old_logp, micro["sampler_logp"], mask, cap=config.algo.mismatch_cap,
-                        cap_min=config.algo.mismatch_cap_min or None)
+                    weights, mismatch = algo.mismatch.weights(old_logp, micro["sampler_logp"], mask)
+                # clip_cov's random picks, a function of (seed, step, micro-batch): a resumed run draws the same.
+                generator = torch.Generator().manual_seed(config.run.seed * 1_000_003 + self.step * 101 + i)
                 loss, metrics = grpo_loss(
                     logp, old_logp, micro["advantage"], mask,
-                    ref_logp=None if ref_logp is None else ref_logp[micros[i], :span], beta=config.algo.beta,
-                    clip_low=config.algo.clip_low, clip_high=config.algo.clip_high,
-                    aggregation=config.algo.aggregation, max_tokens=config.sampling.max_new_tokens,
-                    weights=weights, entropy=None if logits is None else entropy_for(logits, config),
-                    **objective_options(config, self.step, i),
+                    ref_logp=None if ref_logp is None else ref_logp[micros[i], :span], beta=algo.beta,
+                    clip_low=algo.clip_low, clip_high=algo.clip_high, aggregation=algo.aggregation,
+                    max_tokens=config.sampling.max_new_tokens, ratio_level=algo.ratio_level,
+                    entropy_control=algo.entropy_control, generator=generator, weights=weights,
+                    entropy=None if logits is None else self._entropy(logits), entropy_coef=algo.entropy_coef,
+                    top_entropy_fraction=algo.top_entropy_fraction,
                 )
                 metrics.update(mismatch)
                 weight = micro_batch_weight(config.algo.aggregation, mask, total_tokens, total_rows)
@@ -500,11 +499,19 @@ class Trainer:
         if self.all_masked_warned or totals.get("mismatch/masked_frac", 0.0) < 1 - 1e-6:
             return
         self.all_masked_warned = True
+        mismatch = self.config.algo.mismatch
+        warnings.warn(f"algo.mismatch={mismatch.name} masked every token of step {self.step + 1}: no "
+                      f"pi_trainer / pi_sampler ratio lay in [{mismatch.cap_min:g}, {mismatch.cap:g}], so "
+                      "the step trained on nothing; widen the window with algo.mismatch.cap_min or "
+                      "algo.mismatch.cap.", stacklevel=2)
+
+    def _entropy(self, logits: torch.Tensor) -> torch.Tensor | None:
+        """Token entropy (b, T) when the objective reads it; with a gradient only for the entropy bonus."""
         algo = self.config.algo
-        warnings.warn(f"algo.mismatch={algo.mismatch} masked every token of step {self.step + 1}: no "
-                      f"pi_trainer / pi_sampler ratio lay in [{algo.mismatch_cap_min:g}, {algo.mismatch_cap:g}], so "
-                      "the step trained on nothing; widen the window with algo.mismatch_cap_min or "
-                      "algo.mismatch_cap.", stacklevel=2)
+        if not algo.entropy_coef and algo.top_entropy_fraction >= 1.0:
+            return None
+        with torch.set_grad_enabled(bool(algo.entropy_coef)):
+            return token_entropy(logits, self.config.sampling.temperature)
 
     def _idle_forward(self, model: Any) -> Any:
         """One pad token through the model: a rank's share of a sharded collective when it has no rows left."""
@@ -553,17 +560,12 @@ class Trainer:
         if max(sums) != min(sums):
             raise RuntimeError(f"ranks diverged at step {self.step}: parameter checksums {sums}")
         if self.dist.is_main:
-            self._append("sync.jsonl", [{"step": self.step, "checksums": sums}])
+            self.runs.append(RunDir.SYNC, [{"step": self.step, "checksums": sums}])
 
     # -- logs and checkpoints ---------------------------------------------------------------
-    def _append(self, name: str, rows: list[dict[str, Any]]) -> None:
-        with open(self.run_dir / name, "a", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
-
     def _log(self, metrics: dict[str, float], samples: list[dict[str, Any]]) -> None:
-        self._append("samples.jsonl", samples)
-        self._append("metrics.jsonl", [metrics])
+        self.runs.append(RunDir.SAMPLES, samples)
+        self.runs.append(RunDir.METRICS, [metrics])
 
     def _save_checkpoint(self) -> None:
         """Called on every rank: sharded weights and optimizer state are gathered (or saved per rank) by all."""
@@ -579,7 +581,7 @@ class Trainer:
         self.health.restore(state["health"])
         self.nonfinite_steps = state.get("nonfinite_steps", 0)  # absent from checkpoints of older versions
         self.step = state["step"]
-        drop_logs_after(self.run_dir, self.step)
+        self.runs.drop_logs_after(self.step)
 
 
 def train(config: TrainConfig, resume: bool = False, policy: Policy | None = None, progress: bool = True) -> Path:

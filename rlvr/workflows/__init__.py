@@ -1,12 +1,14 @@
 """Workflows: orchestration over train and evaluate, each usable from Python without the CLI.
 
     from rlvr.workflows import run_spurious, run_demo, run_pipeline, curate
-    from rlvr.workflows.distill import distill
+    from rlvr.workflows import EvalJob, run_eval, DistillJob, run_distill, AuditJob, audit_verifier
 
 - `spurious`: the training config again with random and format-only rewards, over seeds;
 - `demo`: the whole story on the bundled model (base eval, curation, GRPO with controls, compare, report);
 - `pipeline`: distill -> sft -> grpo -> eval -> compare -> gate stages in one run tree;
-- `distill`: rejection sampling into an SFT dataset;
+- `evaluation`, `distill`, `audit`: `rlvr eval`, `rlvr distill`, `rlvr audit` as a function of a typed,
+  frozen job (EvalJob, DistillJob, AuditJob); the command line and the pipeline both build the job and
+  call the function;
 - `curation`: keep the prompts a model sometimes solves.
 
 Names load on first use (the workflows import torch through the trainer).
@@ -21,6 +23,8 @@ _EXPORTS = {
     "Plan": "demo", "run_demo": "demo", "verdict_in_words": "demo",
     "load_pipeline": "pipeline", "run_pipeline": "pipeline",
     "format_yield": "distill", "select": "distill", "sft_rows": "distill",
+    "DistillJob": "distill", "run_distill": "distill", "EvalJob": "evaluation", "run_eval": "evaluation",
+    "AuditJob": "audit", "audit_verifier": "audit",
     "curate": "curation", "pass_rates": "curation",
 }
 

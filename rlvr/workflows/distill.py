@@ -15,15 +15,20 @@ kept; `keep` then chooses among a task's passing samples:
               for any language or tokenizer and needs no model.
 
 `per_task` caps how many a task contributes (default: no cap for all, 1 for shortest, 4 for diverse).
+
+`rlvr distill` and the pipeline's distill stage both run a `DistillJob` through `run_distill`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
-from rlvr._errors import ConfigError
+from rlvr._errors import ConfigError, DataError
 from rlvr.evaluate import EvalSettings, evaluate
 from rlvr.models.generation import Engine
+from rlvr.models.spec import EngineSpec
+from rlvr.report import format_yield  # rendered in report/; still importable from here
 from rlvr.tasks import Task
 
 Keep = Literal["all", "shortest", "diverse"]
@@ -118,9 +123,62 @@ def distill(engine: Engine, tasks: Sequence[Task], settings: EvalSettings, keep:
     return rows, record
 
 
-def format_yield(stats: dict[str, Any]) -> str:
-    """One line: tasks with at least one kept completion, and completions kept of those sampled."""
-    tasks, sampled = max(stats["tasks"], 1), max(stats["sampled"], 1)
-    return (f"yield: {stats['tasks_with_kept']} of {stats['tasks']} tasks have a kept completion "
-            f"({stats['tasks_with_kept'] / tasks:.1%}); kept {stats['kept']} of {stats['sampled']} sampled "
-            f"completions ({stats['kept'] / sampled:.1%}; {stats['passed']} passed, keep={stats['keep']})")
+@dataclass(frozen=True)
+class DistillJob:
+    """One distillation: sample the model of `engine` on the task files, keep the verified completions as the SFT
+    dataset `output` (chat JSONL) and every sample, kept or not, in the eval record `output`.eval.json."""
+
+    engine: EngineSpec
+    tasks: tuple[str, ...]  # task files, read one after the other into one dataset
+    output: str
+    settings: EvalSettings = field(default_factory=EvalSettings)
+    keep: Keep = "all"
+    per_task: int | None = None  # None: the default of `keep` (DEFAULT_PER_TASK)
+    split: str | None = None  # only tasks of this split
+
+    @property
+    def eval_output(self) -> str:
+        return f"{self.output}.eval.json"
+
+
+def check_distill(job: DistillJob) -> list[Task]:
+    """The job's tasks, every option and both output paths checked: bad input fails before a model loads."""
+    from rlvr._io import check_not_input, check_writable
+    from rlvr.models import check_spec
+    from rlvr.tasks import load_tasks
+    from rlvr.tasks.judge import check_verifiers
+
+    tasks: list[Task] = []
+    for path in job.tasks:
+        group = load_tasks(path, split=job.split)
+        check_verifiers(group, path)
+        tasks += group
+    select([], job.keep, job.per_task)
+    for output in (job.output, job.eval_output):
+        check_writable(output, "--output")
+        check_not_input(output, job.tasks, "--output")
+    check_spec(job.engine)  # e.g. vllm without a GPU fails before the model loads
+    return tasks
+
+
+def run_distill(job: DistillJob, *, progress: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Check, sample, verify, select; write the eval record, then the dataset; returns (rows, eval record).
+
+    No kept completion is a DataError after the eval record is written (it shows why), with no dataset."""
+    from rlvr._io import write_jsonl
+    from rlvr.evaluate import write_eval
+    from rlvr.models import open_engine
+
+    tasks = check_distill(job)
+    spec = job.engine
+    print(f"loading {spec.model} ...", flush=True)
+    _, engine = open_engine(spec)
+    rows, record = distill(engine, tasks, job.settings, job.keep, job.per_task,
+                           model_name=spec.model, tasks_source=", ".join(job.tasks), progress=progress)
+    write_eval(record, job.eval_output)
+    print(format_yield(record["distill"]))
+    if not rows:
+        raise DataError(f"no sampled completion passed its verifier (see {job.eval_output}); sample more with a "
+                        "larger --k or --max-new-tokens (k, max_new_tokens in a pipeline), or use easier tasks.")
+    write_jsonl(rows, job.output)
+    return rows, record

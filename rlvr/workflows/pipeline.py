@@ -12,11 +12,17 @@
       - gate: {baseline: sft, candidate: grpo, rules: {rules: [{metric: pass@1, min_delta: 0.0}]}}
 
 The model threads through the stages: `sft` and `grpo` train the current model and make their
-result the current model; `distill` and `eval` sample from it. Each stage gets its own
+result the current model; `distill` and `eval` sample from it, on the sampler their engine options
+name (`engine: vllm`, `gpu_memory_utilization`, `dtype`, `device`, `batch_size`, `precision`, as
+`rlvr eval` takes them; a grpo or sft stage's sampler is its config's `sampling:` section). Each stage gets its own
 directory `OUTPUT_DIR/NN-TYPE` (a normal run directory for sft and grpo) and a `stage.json`
 when it finishes; a rerun skips finished stages whose spec has not changed, so a pipeline
 that stopped resumes at the stage that did not finish. A failing gate stops the pipeline
 with exit status 1. OUTPUT_DIR/report.html links every stage and the GRPO report.
+
+A distill stage runs the `DistillJob` and an eval stage the `EvalJob` that `rlvr distill` and
+`rlvr eval` run (rlvr/workflows/distill.py, evaluation.py): the same checks, files and options
+(`split`; for eval `limit` and `strict_references` too), on the current model.
 """
 
 from __future__ import annotations
@@ -24,22 +30,31 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from rlvr._errors import ConfigError
 from rlvr._io import atomic_write, check_directory, read_text_file, write_json
-from rlvr.models.generation import SamplingParams
+from rlvr.models.generation import DEFAULT_K, SamplingParams
+from rlvr.models.spec import DEFAULT_MODEL, EngineSpec, engine_spec
+from rlvr.rundir import RunDir
+
+if TYPE_CHECKING:
+    from rlvr.workflows.distill import DistillJob
+    from rlvr.workflows.evaluation import EvalJob
 
 STAGES = ("distill", "sft", "grpo", "eval", "compare", "gate")
 # The sampling options of distill and eval stages: SamplingParams' fields, K named `k` as on the command line.
 _SAMPLING = {"k" if f.name == "n" else f.name for f in fields(SamplingParams)}
+# The sampler options of distill and eval stages: EngineSpec's fields but the model, which threads through the stages.
+_ENGINE = {f.name for f in fields(EngineSpec)} - {"model"}
 _OPTIONS = {  # the keys each stage accepts; anything else is a typo worth a clear error
-    "distill": {"tasks", "keep", "per_task", *_SAMPLING},
+    # DistillJob's and EvalJob's options, as `rlvr distill` and `rlvr eval` take them
+    "distill": {"tasks", "keep", "per_task", "split", *_SAMPLING, *_ENGINE},
     "sft": {"config", "overrides", "dataset"},
     "grpo": {"config", "overrides"},
-    "eval": {"name", "tasks", *_SAMPLING},
+    "eval": {"name", "tasks", "split", "limit", "strict_references", *_SAMPLING, *_ENGINE},
     "compare": {"base", "trained"},
     "gate": {"baseline", "candidate", "rules"},
 }
@@ -83,10 +98,13 @@ def load_pipeline(path: str | Path) -> dict[str, Any]:
             if options.get(key) not in evals:
                 raise ConfigError(f"stage {number} ({kind}): `{key}` must name an earlier eval stage "
                                   f"({', '.join(sorted(evals)) or 'there is none'}).")
+        if kind in ("distill", "eval"):  # a bad engine option fails now, naming its stage
+            where = f"stage {number} ({kind}): {{}}"
+            engine_spec({k: v for k, v in options.items() if k in _ENGINE}, name=where.format)
         if kind == "gate" and not options.get("rules"):
             raise ConfigError(f"stage {number} (gate) needs `rules` (a mapping or a rules file).")
     data.setdefault("output_dir", "runs/pipeline")
-    data.setdefault("model", "smollm2-135m-instruct")
+    data.setdefault("model", DEFAULT_MODEL)
     if not isinstance(data["output_dir"], str) or not data["output_dir"]:
         raise ConfigError(f"pipeline file {path}: output_dir must be a folder path, got {data['output_dir']!r}.")
     check_directory(data["output_dir"], f"output_dir of {path}:")
@@ -129,15 +147,21 @@ def run_pipeline(pipeline: dict[str, Any], base_dir: Path = Path("."), progress:
 
 
 def _check_task_files(pipeline: dict[str, Any], base_dir: Path) -> None:
-    """Every distill and eval stage's task file read and its verifiers built (a plugin path refused unless
-    allowed) before the first stage runs: bad input fails before a model loads or a folder is made."""
-    from rlvr.tasks.judge import check_verifiers
+    """Every distill and eval stage's job checked as its command checks it (task files read, verifiers built,
+    a plugin path refused unless allowed, options in range) before the first stage runs: bad input fails
+    before a model loads or a folder is made."""
+    from rlvr.workflows.distill import check_distill
+    from rlvr.workflows.evaluation import check_eval
 
-    for stage in pipeline["stages"]:
+    root = Path(pipeline["output_dir"])
+    state = {"model": pipeline["model"], "dataset": None}
+    for number, stage in enumerate(pipeline["stages"], 1):
         (kind, options), = stage.items()
-        if kind in ("distill", "eval"):
-            for path, tasks in _load_tasks(_paths(kind, options or {}, base_dir)).values():
-                check_verifiers(tasks, path)
+        folder = root / f"{number:02d}-{kind}"
+        if kind == "distill":
+            check_distill(_distill_job(_paths(kind, options or {}, base_dir), state, folder))
+        elif kind == "eval":
+            check_eval(_eval_job(_paths(kind, options or {}, base_dir), state, folder))
 
 
 def _paths(kind: str, options: dict[str, Any], base_dir: Path) -> dict[str, Any]:
@@ -173,34 +197,39 @@ def _settings(options: dict[str, Any]) -> Any:
     from rlvr.evaluate import EvalSettings
 
     sampling = {("n" if key == "k" else key): value for key, value in options.items() if key in _SAMPLING}
-    return EvalSettings(sampling=SamplingParams(**{"n": 8, **sampling}))
+    return EvalSettings(sampling=SamplingParams(**{"n": DEFAULT_K, **sampling}))
 
 
-def _load_tasks(options: dict[str, Any]) -> dict[str, tuple[str, list]]:
-    """The stage's task sets: {name: (path, tasks)}."""
-    from rlvr.evaluate.runner import set_name
-    from rlvr.tasks import load_tasks
+def _engine(options: dict[str, Any], state: dict[str, Any], **defaults: Any) -> EngineSpec:
+    """The stage's sampler: the current model, with the stage's engine options over `defaults`."""
+    return engine_spec({**defaults, **{k: v for k, v in options.items() if k in _ENGINE}, "model": state["model"]})
 
-    return {set_name(path): (path, load_tasks(path)) for path in options["tasks"]}
+
+def _distill_job(options: dict[str, Any], state: dict[str, Any], folder: Path) -> DistillJob:
+    """The stage as the `DistillJob` `rlvr distill` would run, on the current model (weights in float32)."""
+    from rlvr.workflows.distill import DistillJob
+
+    # The SFT data is sampled in float32 unless the stage says otherwise (auto would pick bfloat16 on a GPU).
+    return DistillJob(_engine(options, state, dtype="float32"), tuple(options["tasks"]),
+                      str(folder / "sft.jsonl"), settings=_settings(options), keep=options.get("keep", "all"),
+                      per_task=options.get("per_task"), split=options.get("split"))
+
+
+def _eval_job(options: dict[str, Any], state: dict[str, Any], folder: Path) -> EvalJob:
+    """The stage as the `EvalJob` `rlvr eval` would run, on the current model."""
+    from rlvr.workflows.evaluation import EvalJob
+
+    return EvalJob(_engine(options, state), tuple(options["tasks"]), output=str(folder / "eval.json"),
+                   settings=_settings(options), split=options.get("split"), limit=options.get("limit", 0),
+                   strict_references=options.get("strict_references", False))
 
 
 def _distill(options: dict[str, Any], state: dict[str, Any], folder: Path, progress: bool) -> dict[str, Any]:
-    from rlvr._io import write_jsonl
-    from rlvr.models import HFEngine, load_policy
-    from rlvr.workflows.distill import distill, format_yield
+    from rlvr.workflows.distill import run_distill
 
-    tasks = [t for _, group in _load_tasks(options).values() for t in group]
-    settings = _settings(options)
-    policy = load_policy(state["model"], dtype="float32")
-    rows, record = distill(HFEngine(policy), tasks, settings, options.get("keep", "all"), options.get("per_task"),
-                           model_name=state["model"], tasks_source=", ".join(options["tasks"]), progress=progress)
-    if not rows:
-        raise ConfigError(f"distill kept no completion ({format_yield(record['distill'])}); sample more (k) "
-                          "or use easier tasks.")
-    write_jsonl(rows, folder / "sft.jsonl")
-    write_json(record, folder / "sft.jsonl.eval.json")
-    print(format_yield(record["distill"]))
-    return {"dataset": str(folder / "sft.jsonl"), "kept": len(rows)}
+    job = _distill_job(options, state, folder)
+    rows, _ = run_distill(job, progress=progress)
+    return {"dataset": job.output, "kept": len(rows)}
 
 
 def _sft(options: dict[str, Any], state: dict[str, Any], folder: Path, progress: bool) -> dict[str, Any]:
@@ -211,7 +240,7 @@ def _sft(options: dict[str, Any], state: dict[str, Any], folder: Path, progress:
                  f"data.train={options.get('dataset') or state['dataset']}", f"run.output_dir={folder}",
                  "run.save_model=true"]
     run_dir = train_sft(load_sft_config(options.get("config"), overrides), progress=progress)
-    return {"model": str(run_dir / "model")}
+    return {"model": str(RunDir(run_dir).model)}
 
 
 def _grpo(options: dict[str, Any], state: dict[str, Any], folder: Path, progress: bool) -> dict[str, Any]:
@@ -232,15 +261,12 @@ def _grpo(options: dict[str, Any], state: dict[str, Any], folder: Path, progress
 
 
 def _eval(options: dict[str, Any], state: dict[str, Any], folder: Path, progress: bool) -> dict[str, Any]:
-    from rlvr.evaluate import combine_sets, evaluate_sets
-    from rlvr.models import HFEngine, load_policy
+    from rlvr.workflows.evaluation import run_eval
 
-    engine = HFEngine(load_policy(state["model"]))
-    records = evaluate_sets(engine, _load_tasks(options), _settings(options), model_name=state["model"],
-                            progress=progress)
-    write_json(combine_sets(records), folder / "eval.json")
+    job = _eval_job(options, state, folder)
+    records = run_eval(job, progress=progress)
     summary = {n: {k: v["value"] for k, v in r["summary"].items() if k.startswith("pass@")} for n, r in records.items()}
-    return {"eval": str(folder / "eval.json"), "summary": summary}
+    return {"eval": job.output, "summary": summary}
 
 
 def _compare(options: dict[str, Any], state: dict[str, Any], folder: Path, progress: bool) -> dict[str, Any]:
@@ -256,6 +282,7 @@ def _compare(options: dict[str, Any], state: dict[str, Any], folder: Path, progr
 
 def _gate(options: dict[str, Any], state: dict[str, Any], folder: Path, progress: bool) -> dict[str, Any]:
     from rlvr.evaluate.gate import metrics_of, parse_rules, run_gate
+    from rlvr.report import format_gate
 
     rules = options["rules"]
     if isinstance(rules, str):
@@ -266,10 +293,8 @@ def _gate(options: dict[str, Any], state: dict[str, Any], folder: Path, progress
     baseline, candidate = (metrics_of(json.loads(Path(state["evals"][options[k]]).read_text()))
                            for k in ("baseline", "candidate"))
     results = run_gate(parse_rules(rules), baseline, candidate)
-    for r in results:
-        print(f"  {'PASS' if r['passed'] else 'FAIL'}  {r['metric']:<20} {r['detail']}")
+    print(format_gate(results))
     shipped = all(r["passed"] for r in results)
-    print("ships" if shipped else "does not ship")
     write_json({"results": results, "shipped": shipped}, folder / "gate.json")
     return {"gate": str(folder / "gate.json"), "shipped": shipped,
             "failed": [r["metric"] for r in results if not r["passed"]]}
@@ -279,36 +304,8 @@ _RUNNERS = {"distill": _distill, "sft": _sft, "grpo": _grpo, "eval": _eval, "com
 
 
 def _report(root: Path, state: dict[str, Any]) -> Path:
-    """One page: every stage with what it produced, the comparisons and gates, links to the GRPO reports."""
-    from html import escape
+    """OUTPUT_DIR/report.html: every stage with what it produced (drawn by rlvr.report.pipeline_page)."""
+    from rlvr.report import pipeline_page
 
-    rows = []
-    for s in state["stages"]:
-        produced = []
-        for key in ("model", "dataset", "eval", "compare", "gate", "report"):
-            if s.get(key):
-                target = Path(s[key])
-                link = target.relative_to(root) if target.is_relative_to(root) else target
-                produced.append(f'{key}: <a href="{escape(str(link))}">{escape(str(link))}</a>')
-        extra = []
-        if s["kind"] == "eval":
-            extra = [f"{escape(n)}: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items())
-                     for n, m in s["summary"].items()]
-        if s["kind"] == "compare":
-            extra = [f"{escape(n)}: {escape(v.replace('_', ' '))}" for n, v in s["verdicts"].items()]
-            extra += [f"<b>warning</b>: {escape(s['warning'])}"] if s.get("warning") else []
-        if s["kind"] == "gate":
-            extra = ["ships" if s["shipped"] else "<b>does not ship</b>: " + escape(", ".join(s["failed"]))]
-        if s["kind"] == "distill":
-            extra = [f"{s['kept']} completions kept"]
-        rows.append(f"<tr><td>{s['number']}</td><td>{s['kind']}</td><td>{'<br>'.join(produced)}</td>"
-                    f"<td>{'<br>'.join(extra)}</td></tr>")
-    verdict = {None: "no gate", True: "ships", False: "does not ship"}[state["shipped"]]
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>rlvr pipeline</title>
-<style>body{{font:15px/1.5 system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:6px;text-align:left;
-vertical-align:top}}</style></head><body><h1>rlvr pipeline: {escape(str(root))}</h1>
-<p>final model: <code>{escape(state['model'])}</code>; release gate: <b>{verdict}</b></p>
-<table><tr><th>#</th><th>stage</th><th>wrote</th><th>result</th></tr>{''.join(rows)}</table></body></html>"""
-    path = root / "report.html"
-    return atomic_write(path, lambda f: f.write(page))
+    page = pipeline_page(root, state)
+    return atomic_write(root / "report.html", lambda f: f.write(page))

@@ -48,6 +48,7 @@ import numpy as np
 from rlvr._errors import ConfigError
 from rlvr._io import write_json
 from rlvr.evaluate.decide import ALPHA, DELTA, decide, decision_sentence
+from rlvr.rundir import RunDir
 
 SPURIOUS_FORMAT = 1
 WARN_ABSOLUTE = 0.05  # a control gain above 5 points of pass@1 ...
@@ -111,8 +112,9 @@ def _describe(spec: str | dict) -> str:
 def measure_base_rate(config: Any, prompts: int, progress: bool = True) -> tuple[float, int]:
     """Mean real reward over the base model's rollouts of `prompts` training prompts (K each)."""
     from rlvr.evaluate.runner import EvalSettings, evaluate
-    from rlvr.models import HFEngine, SamplingParams, load_policy
+    from rlvr.models import SamplingParams, open_engine
     from rlvr.tasks import load_tasks
+    from rlvr.train.config import sampler_spec
 
     tasks = load_tasks(config.data.train)
     if config.data.reward:
@@ -120,9 +122,9 @@ def measure_base_rate(config: Any, prompts: int, progress: bool = True) -> tuple
     tasks = tasks[:prompts]
     s = config.sampling
     settings = EvalSettings(SamplingParams.from_decoding(s, n=config.algo.group_size, seed=config.run.seed))
-    policy = load_policy(config.model, dtype=config.dtype)
-    record = evaluate(HFEngine(policy, batch_size=s.batch_size), tasks, settings, model_name=config.model,
-                      tasks_source=config.data.train, progress=progress)
+    _, engine = open_engine(sampler_spec(config))  # the sampler the training samples with: sampling.engine
+    record = evaluate(engine, tasks, settings, model_name=config.model, tasks_source=config.data.train,
+                      progress=progress)
     return record["summary"]["mean_reward"], len(tasks) * config.algo.group_size
 
 
@@ -161,6 +163,7 @@ def run_spurious(config: Any, root: str | Path, *, controls: tuple[str, ...] = (
 
     def train_seed(arm: Arm, i: int, seed: int, several: bool) -> dict[str, Any]:
         run_dir = root / (arm.name if i == 0 else f"{arm.name}-seed{seed}")
+        runs = RunDir(run_dir)
         reward = {**arm.reward, "seed": seed} if arm.name == "random" else arm.reward  # a fresh coin per seed
         arm_config = replace(config, data=replace(config.data, reward=reward, group_reward=arm.group_reward),
                              run=replace(config.run, output_dir=str(run_dir), seed=seed))
@@ -169,10 +172,10 @@ def run_spurious(config: Any, root: str | Path, *, controls: tuple[str, ...] = (
             print(f"[{label}] reusing the finished run in {run_dir}", flush=True)
         else:
             print(f"[{label}] training with {arm.description}", flush=True)
-            shared_base = root / (plan[0].name if i == 0 else f"{plan[0].name}-seed{seed}") / "eval" / "base.json"
-            if arm is not plan[0] and shared_base.exists() and not (run_dir / "metrics.jsonl").exists():
-                (run_dir / "eval").mkdir(parents=True, exist_ok=True)  # same model, seed, tasks: same base eval
-                shutil.copyfile(shared_base, run_dir / "eval" / "base.json")
+            shared_base = RunDir(root / (plan[0].name if i == 0 else f"{plan[0].name}-seed{seed}")).base_eval
+            if arm is not plan[0] and shared_base.exists() and not runs.metrics.exists():
+                runs.eval_dir.mkdir(parents=True, exist_ok=True)  # same model, seed, tasks: same base eval
+                shutil.copyfile(shared_base, runs.base_eval)
             train(arm_config, progress=progress)
         return run_result(seed, run_dir)
 
@@ -190,8 +193,8 @@ def run_spurious(config: Any, root: str | Path, *, controls: tuple[str, ...] = (
                             alpha=alpha)
     if sequential:
         record["sequential"] = sequential
-    write_json(record, root / "spurious.json")
-    write_json(record, root / plan[0].name / "spurious.json")  # where `rlvr report` looks for it
+    write_json(record, root / RunDir.SPURIOUS)
+    write_json(record, RunDir(root / plan[0].name).spurious)  # where `rlvr report` looks for it
     return record
 
 
@@ -217,10 +220,10 @@ def _finished(run_dir: Path, config: Any) -> bool:
     import yaml
 
     try:
-        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+        saved = yaml.safe_load(RunDir(run_dir).config.read_text())
     except (OSError, yaml.YAMLError):
         return False
-    return saved == config.to_dict() and (run_dir / "eval" / "final.json").exists()
+    return saved == config.to_dict() and RunDir(run_dir).final_eval.exists()
 
 
 def run_result(seed: int, run_dir: Path) -> dict[str, Any]:
@@ -228,17 +231,17 @@ def run_result(seed: int, run_dir: Path) -> dict[str, Any]:
     over seeds and problems) and what it actually trained on."""
     from rlvr.evaluate.gains import compare_sets, pass_counts
 
-    base = json.loads((run_dir / "eval" / "base.json").read_text())
-    final = json.loads((run_dir / "eval" / "final.json").read_text())
+    runs = RunDir(run_dir)
+    base, final = json.loads(runs.base_eval.read_text()), json.loads(runs.final_eval.read_text())
     return {"seed": seed, "run_dir": str(run_dir), "sets": compare_sets(base, final)["sets"],
             "counts": pass_counts(base, final), "trained": training_signal(run_dir)}
 
 
 def training_signal(run_dir: Path) -> dict[str, float]:
     """How much gradient a run received: rows trained (non-zero advantage), informative groups, mean |advantage|."""
-    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    advantages = [abs(json.loads(line).get("advantage", 0.0))
-                  for line in (run_dir / "samples.jsonl").read_text().splitlines() if line.strip()]
+    runs = RunDir(run_dir)
+    metrics = runs.read(RunDir.METRICS)
+    advantages = [abs(row.get("advantage", 0.0)) for row in runs.read(RunDir.SAMPLES)]
     return {
         "steps": len(metrics),
         "rows": int(sum(m.get("rows/trained", 0) for m in metrics)),
@@ -283,7 +286,7 @@ def summarise_arms(results: list[dict[str, Any]], base_rate: float | None, sourc
     for r in results:
         seeds = [_seed_row(run, headline) for run in r["runs"]]
         summary = {reading: {"gain_pass@1": _pass1_gain(r["runs"], seeds, headline, reading, delta, alpha),
-                             "gain_pass@k": across_seeds([s[reading]["gain_pass@k"] for s in seeds])}
+                             "gain_pass@k": _passk_gain(r["runs"], seeds, headline, reading, delta, alpha, k)}
                    for reading in ("strict", "neutral")}
         first = seeds[0]
         informative = float(np.mean([s["informative_frac"] for s in seeds]))
@@ -332,6 +335,20 @@ def _pass1_gain(runs: list[dict[str, Any]], seeds: list[dict[str, Any]], headlin
     a = {"gain": out["mean"], "interval": interval, "delta": delta, "decision": decide(interval, delta),
          "seeds": len(values), "problems": None, "spans_seeds": len(values) > 1}
     return {**out, "decision": a["decision"], "analysis": a}
+
+
+def _passk_gain(runs: list[dict[str, Any]], seeds: list[dict[str, Any]], headline: str, reading: str,
+                delta: float, alpha: float, k: int) -> dict[str, Any]:
+    """One reading's pass@k gain over the seeds, as `_pass1_gain` (each problem's unbiased pass@k, one
+    interval over seeds and problems); a record without per-task counts keeps the t-interval across seeds."""
+    from rlvr.evaluate.gains import gain_over_seeds
+
+    values = [s[reading]["gain_pass@k"] for s in seeds]
+    out = across_seeds(values)
+    if k > 1 and all(headline in run.get("counts", {}) for run in runs):
+        a = gain_over_seeds([run["counts"][headline] for run in runs], reading, delta=delta, alpha=alpha, k=k)
+        return {**out, "mean": a["gain"], "interval": a["interval"], "decision": a["decision"], "analysis": a}
+    return out
 
 
 def _control_warnings(real: dict[str, Any], controls: list[dict[str, Any]], reading: str) -> list[str]:

@@ -124,6 +124,16 @@ ROWS = [
     ("train model={model} data.train={tasks} algo.entropy_coef=1e39", "algo.entropy_coef"),
     ("train model={model} data.train={tasks} algo.mismatch=token_mask algo.mismatch_cap=1 algo.mismatch_cap_min=1",
      "lower algo.mismatch_cap_min"),
+    # engine options (one EngineSpec): the same flags and checks on every command that samples
+    ("distill --model {model} --tasks {tasks} -o out.jsonl --gpu-memory-utilization 0", "--gpu-memory-utilization"),
+    ("curate --model {model} --tasks {tasks} -o out.jsonl --gpu-memory-utilization 1.5", "--gpu-memory-utilization"),
+    ("curate --model {model} --tasks {tasks} -o out.jsonl --engine sglang", "--engine"),
+    ("distill --model {model} --tasks {tasks} -o out.jsonl --precision fp16", "--precision"),
+    ("curate --model {model} --tasks {tasks} -o out.jsonl --device nosuch", "--device"),
+    ("distill --model {model} --tasks {tasks} -o out.jsonl --device nosuch", "--device"),
+    ("sft model={model} data.train={tasks} sampling.batch_size=0", "sampling.batch_size"),
+    ("sft model={model} data.train={tasks} sampling.gpu_memory_utilization=2", "sampling.gpu_memory_utilization"),
+    ("pipeline {pipeline_engine}", "stage 1 (eval): batch_size"),
     ("eval --model {model} --tasks {tasks} --device nosuch", "--device"),
     pytest.param("eval --model {model} --tasks {tasks} --device cuda", "--device", id="device-cuda-without-cuda",
                  marks=pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")),
@@ -153,6 +163,9 @@ def inputs(tmp_path, tiny_model):
     (tmp_path / "pipe.yaml").write_text(f"output_dir: {paths['a_file']}\nmodel: {tiny_model}\nstages:\n"
                                         f"  - eval: {{name: base, tasks: [{paths['tasks']}], k: 1}}\n")
     paths["pipeline"] = str(tmp_path / "pipe.yaml")
+    (tmp_path / "pipe_engine.yaml").write_text(f"model: {tiny_model}\nstages:\n"  # engine options
+                                               f"  - eval: {{name: base, tasks: [{paths['tasks']}], batch_size: 0}}\n")
+    paths["pipeline_engine"] = str(tmp_path / "pipe_engine.yaml")
     return paths
 
 

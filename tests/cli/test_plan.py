@@ -91,8 +91,14 @@ def test_plan_says_where_the_variance_is_and_what_a_decision_needs(tmp_path, cap
     assert re.search(r"variance of the mean gain: seed \d+%, problem \d+%, seed x problem \d+%, samples \d+%", out)
     assert "minimum detectable effect at 90% power" in out
     assert re.search(r"seeds needed to detect 0\.05 at 40 problems: \d+|no number of seeds at 40 problems", out)
-    analysis = json.loads((tmp_path / "plan.json").read_text())["sets"]["tasks"]["neutral"]
+    assert re.search(r"samples per problem needed to detect 0\.05 at 2 seeds and 40 problems: \d+|no number of "
+                     r"samples per problem at 2 seeds and 40 problems", out)
+    assert "see `rlvr plan`" not in out  # plan does not send the reader to itself
+    assert re.search(r"pass@8: (gain|loss|no gain|inconclusive)", out)  # pass@k decided beside pass@1
+    record = json.loads((tmp_path / "plan.json").read_text())["sets"]["tasks"]
+    analysis = record["neutral"]
     assert analysis["power"] == 0.9 and analysis["seeds"] == 2 and analysis["problems"] == 40
+    assert record["pass@k"]["k"] == 8 and record["pass@k"]["neutral"]["components"]["samples"] == 0.0
     # With one pair the seed variance is unmeasured, and plan says so instead of guessing.
     assert main(["plan", *files[:2]]) == 0
     assert "seed-to-seed variance is unmeasured" in capsys.readouterr().out

@@ -105,6 +105,25 @@ def test_two_seeds_that_differ_keep_the_coverage_that_a_pooled_interval_loses():
     assert pooled / n < 0.95 - tolerance(0.95, n)
 
 
+def test_two_seeds_without_seed_variance_cover_at_the_nominal_rate_not_above_it():
+    # Replacing the seed means' observed spread by its expectation (max(MS_seed, MS_cell), the first
+    # version of this module) covered every time at twice the width: 2 seeds could decide nothing.
+    rng, n, truth = np.random.default_rng(19), 400, 0.05
+    hits = {"observed": 0, "expected": 0}
+    widths: dict[str, list[float]] = {"observed": [], "expected": []}
+    for trial in range(n):
+        base, trained = experiment(rng, 2, 30, truth, sd_seed=0.0, sd_problem=0.1, sd_cell=0.02)
+        result = D.analyse_gain(base, trained, 8, 8, resamples=10, seed=trial)
+        expected = D.half_width({**result["components"], "seed": result["components"]["seed"]}, 2, 30)
+        for name, (low, high) in (("observed", result["interval"]),
+                                  ("expected", (result["gain"] - expected, result["gain"] + expected))):
+            hits[name] += covers([low, high], truth)
+            widths[name].append(high - low)
+    assert 0.95 - tolerance(0.95, n) <= hits["observed"] / n <= 0.995, hits
+    assert hits["expected"] / n > 0.99, hits
+    assert np.median(widths["observed"]) < 0.8 * np.median(widths["expected"])
+
+
 def test_variance_components_recover_the_simulated_ones():
     rng = np.random.default_rng(13)
     sd_seed, sd_problem, sd_cell = 0.05, 0.12, 0.05
@@ -230,6 +249,21 @@ def test_the_seeds_and_problems_needed_reach_delta_and_one_fewer_does_not():
     # at 2 seeds the seed part, at t(1), puts 0.05 out of reach of any number of problems.
     assert D.plan_sizes(components, 6, 30, delta=0.01)["seeds_needed"] is None
     assert D.plan_sizes(components, 2, 30, delta=0.05)["problems_needed"] is None
+
+
+def test_when_neither_level_alone_suffices_the_plan_names_both_together_and_samples():
+    components = {"seed": 0.005, "problem": 0.02, "seed_x_problem": 0.005, "samples": 0.01}
+    plan = D.plan_sizes(components, 3, 29, delta=0.05, samples=8)
+    assert plan["seeds_needed"] is None and plan["problems_needed"] is None
+    s, p = plan["seeds_and_problems"]
+    assert D.minimum_detectable_effect(components, s, p) <= 0.05 < D.minimum_detectable_effect(components, s, p - 1)
+    assert plan["samples_needed"] is None  # samples are a small part: no K reaches 0.05 at this size
+    # Samples needed: at 8 seeds and 400 problems the binomial part dominates; K' samples scale it by 8 / K'.
+    noisy = {"seed": 0.0, "problem": 0.001, "seed_x_problem": 0.0, "samples": 1.0}
+    k = D.plan_sizes(noisy, 8, 400, delta=0.05, samples=8)["samples_needed"]
+    assert k is not None and k > 8
+    assert D.minimum_detectable_effect({**noisy, "samples": 8 / k}, 8, 400) <= 0.05
+    assert D.minimum_detectable_effect({**noisy, "samples": 8 / (k - 1)}, 8, 400) > 0.05
 
 
 def test_probability_of_improvement_counts_ties_half():

@@ -439,6 +439,149 @@ def test_cli_eval_engine_vllm_fails_before_loading(monkeypatch, capsys, tmp_path
 
 
 # ---------------------------------------------------------------------------------------------
+# Every command that samples opens its sampler with open_engine: engine vllm means the same everywhere
+
+# Each command with the vllm engine asked for, on a model that does not exist: the engine check must come first
+# (a model load would fail on the path instead) and nothing may be written. {out} must stay absent.
+VLLM_COMMANDS = {
+    "eval": "eval --model {model} --tasks {tasks} --engine vllm -o {out}",
+    "distill": "distill --model {model} --tasks {tasks} --engine vllm -o {out}",
+    "curate": "curate --model {model} --tasks {tasks} --engine vllm -o {out}",
+    "train": "train model={model} data.train={tasks} sampling.engine=vllm run.output_dir={out}",
+    "spurious": "spurious {config} model={model} data.train={tasks} data.eval={tasks} sampling.engine=vllm "
+                "--output-dir {out}",
+    "sft": "sft model={model} data.train={sft} data.eval={tasks} sampling.engine=vllm run.output_dir={out}",
+    "pipeline": "pipeline {pipeline}",
+}
+
+
+@pytest.mark.parametrize("command", sorted(VLLM_COMMANDS))
+def test_every_command_with_engine_vllm_fails_before_loading_the_model(command, monkeypatch, capsys, tmp_path):
+    from rlvr.cli import main
+
+    monkeypatch.setitem(sys.modules, "vllm", None)  # not installed
+    monkeypatch.setenv("RLVR_CACHE", str(tmp_path / "cache"))
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"id": "a", "prompt": "1 + 1 ?", "reference": "2", "verifier": "math"}) + "\n")
+    sft = tmp_path / "sft.jsonl"
+    sft.write_text(json.dumps({"messages": [{"role": "user", "content": "1 + 1 ?"},
+                                            {"role": "assistant", "content": "2"}]}) + "\n")
+    (tmp_path / "config.yaml").write_text("run: {steps: 1}\n")
+    model, out = tmp_path / "no-such-model", tmp_path / "out"
+    (tmp_path / "pipeline.yaml").write_text(json.dumps({
+        "output_dir": str(out), "model": str(model),
+        "stages": [{"eval": {"name": "base", "tasks": [str(tasks)], "engine": "vllm"}}]}))
+    argv = VLLM_COMMANDS[command].format(model=model, tasks=tasks, sft=sft, out=out, config=tmp_path / "config.yaml",
+                                         pipeline=tmp_path / "pipeline.yaml").split()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "rlvr: error: the vllm engine needs the vllm package: pip install vllm" in err, err
+    assert err.count("\n") == 1  # one sentence
+    assert not out.exists() and not Path(f"{out}.eval.json").exists()
+
+
+def test_a_pipeline_stage_names_its_bad_engine_option(tmp_path):
+    from rlvr.workflows.pipeline import load_pipeline
+
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(json.dumps({"stages": [{"eval": {"name": "a", "tasks": ["t.jsonl"], "gpu_memory_utilization": 2}}],
+                                "output_dir": str(tmp_path / "out")}))
+    with pytest.raises(ConfigError, match=r"^stage 1 \(eval\): gpu_memory_utilization must be in \(0, 1\], got 2\.$"):
+        load_pipeline(path)
+
+
+@pytest.fixture
+def sampling_files(tmp_path, monkeypatch):
+    """Tasks whose verifier passes about half the fake's samples, and an SFT dataset."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "train"))  # rewards_for_tests
+    from rlvr.verifiers import allow_plugins
+
+    allow_plugins("rewards_for_tests")  # conftest forbids it again after the test
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("".join(json.dumps({"id": f"t{i}", "prompt": f"What is {i} + 1 ?", "reference": str(i + 1),
+                                         "verifier": "rewards_for_tests:even_words"}) + "\n" for i in range(3)))
+    sft = tmp_path / "sft.jsonl"
+    sft.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"What is {i} + 1 ?"},
+                                                    {"role": "assistant", "content": str(i + 1)}]}) + "\n"
+                           for i in range(4)))
+    return tasks, sft
+
+
+def _cpu_for_auto(monkeypatch):
+    """The fake says CUDA is there and it is not: a device left at auto must still load on the CPU."""
+    from rlvr.models import loading
+
+    monkeypatch.setattr(loading, "check_device", lambda device: "cpu")
+
+
+@pytest.mark.parametrize("command", ["eval", "distill", "curate"])
+def test_the_sampling_commands_sample_on_vllm(command, fake_vllm, saved_policy, sampling_files, tmp_path, capsys):
+    from rlvr.cli import main
+
+    tasks, _ = sampling_files
+    out = tmp_path / "out.jsonl"
+    code = main([command, "--model", saved_policy.model.name_or_path, "--tasks", str(tasks), "--engine", "vllm",
+                 "--device", "cpu", "--dtype", "float32", "--gpu-memory-utilization", "0.45", "--k", "4",
+                 "--max-new-tokens", "3", "-o", str(out), *(["--band", "0", "1"] if command == "curate" else [])])
+    assert code == 0, capsys.readouterr().err
+    (llm,) = fake_vllm.instances
+    assert llm.kwargs["gpu_memory_utilization"] == 0.45 and len(llm.calls) == 1
+    record = json.loads((out if command == "eval" else Path(f"{out}.eval.json")).read_text())
+    assert len(record["samples"]) == 3 * 4  # every sample came from the fake
+
+
+def test_the_pipeline_stages_sample_on_vllm(fake_vllm, saved_policy, sampling_files, tmp_path):
+    from rlvr.workflows.pipeline import load_pipeline, run_pipeline
+
+    tasks, _ = sampling_files
+    engine = {"engine": "vllm", "device": "cpu", "gpu_memory_utilization": 0.35, "k": 4, "max_new_tokens": 3}
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(json.dumps({"output_dir": str(tmp_path / "pipe"), "model": saved_policy.model.name_or_path,
+                                "stages": [{"distill": {"tasks": str(tasks), **engine}},
+                                           {"eval": {"name": "base", "tasks": [str(tasks)], **engine}}]}))
+    run_pipeline(load_pipeline(path), progress=False)
+    assert [llm.kwargs["gpu_memory_utilization"] for llm in fake_vllm.instances] == [0.35, 0.35]
+    assert fake_vllm.instances[0].kwargs["dtype"] == "float32"  # distill samples in float32 (eval: dtype auto)
+    assert all(len(llm.calls) == 1 for llm in fake_vllm.instances)
+
+
+def test_spurious_measures_the_base_rate_on_the_configs_engine(fake_vllm, saved_policy, sampling_files, monkeypatch):
+    from rlvr.train.config import load_config
+    from rlvr.workflows.spurious import measure_base_rate
+
+    tasks, _ = sampling_files
+    _cpu_for_auto(monkeypatch)
+    config = load_config(None, [f"model={saved_policy.model.name_or_path}", f"data.train={tasks}",
+                                "sampling.engine=vllm", "sampling.gpu_memory_utilization=0.55",
+                                "sampling.max_new_tokens=3", "algo.group_size=4"])
+    rate, rollouts = measure_base_rate(config, prompts=2, progress=False)
+    (llm,) = fake_vllm.instances
+    assert llm.kwargs["gpu_memory_utilization"] == 0.55 and len(llm.calls) == 1
+    assert rollouts == 2 * 4 and 0 <= rate <= 1
+
+
+def test_sft_evaluates_on_vllm_and_pushes_the_trained_weights_first(fake_vllm, saved_policy, sampling_files,
+                                                                     tmp_path):
+    from rlvr.train.sft import train_sft
+    from rlvr.train.sft_config import load_sft_config
+
+    tasks, sft = sampling_files
+    policy = load_policy(saved_policy.model.name_or_path, dtype="float32", device="cpu")
+    config = load_sft_config(None, [f"model={saved_policy.model.name_or_path}", f"data.train={sft}",
+                                    f"data.eval={tasks}", "data.eval_k=2", "sampling.engine=vllm",
+                                    "sampling.max_new_tokens=3", "optim.epochs=1", "optim.lr=0.01",
+                                    f"run.output_dir={tmp_path / 'sft'}", "run.save_model=false"])
+    run_dir = train_sft(config, policy=policy, progress=False)
+    (llm,) = fake_vllm.instances  # one engine for both evaluations
+    assert len(llm.calls) == 2  # the base and the final evaluation
+    assert len(llm.pushes) == 3  # at construction, then before each evaluation
+    for name, param in policy.model.named_parameters():
+        assert torch.equal(llm.pushes[-1][name], param)  # the final evaluation sampled the trained weights
+    assert not torch.equal(llm.pushes[0]["model.embed_tokens.weight"], llm.pushes[-1]["model.embed_tokens.weight"])
+    assert (run_dir / "eval" / "base.json").exists() and (run_dir / "eval" / "final.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------
 # On a GPU with vLLM installed
 
 

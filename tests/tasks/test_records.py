@@ -85,6 +85,10 @@ MALFORMED = [
     ('{"id": "x", "prompt": "p", "reference": "1", "verifier": {"tolerance": 1}}', 'needs a "name"'),
     ('{"id": "x", "prompt": "p", "reference": "1", "split": 1}', "'split' must be a non-empty string"),
     ('{"id": "x", "prompt": "p", "reference": "1", "meta": [1]}', "'meta' must be an object"),
+    # the environment an episode runs in: a name or an object with a name
+    ('{"id": "x", "prompt": "p", "reference": "1", "env": 3}', "'env' must be an environment name"),
+    ('{"id": "x", "prompt": "p", "reference": "1", "env": ""}', "'env' must be an environment name"),
+    ('{"id": "x", "prompt": "p", "reference": "1", "env": {"tools": ["calculator"]}}', 'with a "name" string'),
     ('{"id": "x", "prompt": "p", "reference": "1", "refrence": "1"}', "unknown key(s) 'refrence'"),
     ('{"id": "x", "prompt": "p", "reference": "1", "a": 1, "b": 2}', "unknown key(s) 'a', 'b'"),
     ('{"id": "t1", "prompt": "p", "reference": "1"}', "duplicate id 't1', first used on line 1"),
@@ -100,6 +104,15 @@ def test_every_malformed_line_names_file_and_line(tmp_path, line, words):
     assert message.startswith(f"{path}:3: "), message
     assert words in message
     assert "\n" not in message and message.endswith(".")
+
+
+def test_a_task_names_its_environment_and_single_turn_files_are_unchanged(tmp_path):
+    env = {"name": "tools", "tools": ["calculator"], "max_turns": 4}
+    path = _write_lines(tmp_path / "t.jsonl", [json.dumps({**GOOD, "env": env}), json.dumps({**GOOD, "id": "t2"})])
+    tasks = load_tasks(path)
+    assert tasks[0].env == env and tasks[1].env is None
+    out = write_tasks(tasks, tmp_path / "out.jsonl").read_text().splitlines()
+    assert json.loads(out[0])["env"] == env and "env" not in json.loads(out[1])  # no "env": null on single turn
 
 
 def test_invalid_utf8_names_the_line(tmp_path):

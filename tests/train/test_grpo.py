@@ -168,6 +168,6 @@ def test_pruning_keeps_the_extremes_of_each_group_and_recentres_on_them():
     kept = prune_rollouts(rewards, 0.5)  # 3 of 6: the 2 highest and the lowest
     assert kept.tolist() == [[False, True, False, True, True, False], [True, True, False, False, False, True]]
     assert prune_rollouts(rewards, 0.1).sum(-1).tolist() == [2, 2]  # never fewer than 2, one of each end
-    advantages = kept_advantages(rewards, kept, scale_by_std=False)
+    advantages = kept_advantages(rewards, kept, {"name": "grpo", "scale_by_std": False})
     assert advantages[0].tolist() == pytest.approx([0.0, 0.9 - 1.9 / 3, 0.0, -1.9 / 3, 1.0 - 1.9 / 3, 0.0])
     assert advantages[1].tolist() == pytest.approx([1 / 3, 1 / 3, 0.0, 0.0, 0.0, -2 / 3])

@@ -9,14 +9,24 @@ import pytest
 import torch
 
 from rlvr.train.grpo import (
-    ADVANTAGE_ESTIMATORS,
     estimate_advantages,
     group_advantages,
     grpo_loss,
     kept_advantages,
     prune_rollouts,
 )
-from rlvr.train.objectives import MISMATCH, RATIOS
+from rlvr.train.variants import ADVANTAGES as ADVANTAGE_ESTIMATORS
+from rlvr.train.variants import ENTROPY_CONTROLS
+from rlvr.train.variants import MISMATCH_MODES as MISMATCH
+from rlvr.train.variants import RATIO_LEVELS as RATIOS
+
+
+def estimator(name, **options):
+    """An advantage estimator as a config names it: the variant `name` with those of `options` it takes (the
+    others belong to other estimators); pass_k is pass_at_k's k."""
+    options = {"k" if key == "pass_k" else key: value for key, value in options.items()}
+    cls = ADVANTAGE_ESTIMATORS[name]
+    return cls(**{key: value for key, value in options.items() if key in cls.__dataclass_fields__})
 
 
 def batch(seed: int = 0):
@@ -45,7 +55,7 @@ def test_the_defaults_are_the_old_loss_bit_for_bit():
 def test_sequence_ratio_clips_whole_completions():
     logp, old, advantages, mask, _ = batch()
     loss, metrics = grpo_loss(logp, old, advantages, mask, ratio_level="sequence", aggregation="seq_mean")
-    s = RATIOS["sequence"](logp, old, mask)[:, 0]  # (B,)
+    s = RATIOS["sequence"]().ratio(logp, old, mask)[:, 0]  # (B,)
     per_row = -torch.minimum(s * advantages, s.clamp(0.8, 1.2) * advantages)
     assert loss.item() == pytest.approx(per_row.mean().item())
     assert metrics["ratio/mean"] == pytest.approx(((s[:, None] * mask).sum() / mask.sum()).item())
@@ -64,9 +74,9 @@ def test_importance_weights_scale_the_policy_term_but_not_the_kl():
 def test_mismatch_weights_from_the_table_reach_the_loss():
     logp, old, advantages, mask, _ = batch()
     sampler = old + torch.tensor([0.0, 0.1, -2.0, 0.0, 0.0], dtype=torch.float64)  # token 2: ratio e^2 > cap
-    weights, metrics = MISMATCH["tis"](old, sampler, mask, cap=3.0)
+    weights, metrics = MISMATCH["tis"](cap=3.0).weights(old, sampler, mask)
     assert weights[:, 2].tolist() == [3.0] * 4 and metrics["mismatch/masked_frac"] == 0.0
-    masked, metrics = MISMATCH["token_mask"](old, sampler, mask, cap=3.0)
+    masked, metrics = MISMATCH["token_mask"](cap=3.0).weights(old, sampler, mask)
     assert masked[:, 2].tolist() == [0.0] * 4 and metrics["mismatch/masked_frac"] == pytest.approx(4 / 18)
     assert masked[:, 1].tolist() == pytest.approx([math.exp(-0.1)] * 4)  # inside the cap: the ratio itself
     loss, _ = grpo_loss(logp, old, advantages, mask, weights=masked)
@@ -108,8 +118,9 @@ def test_top_entropy_fraction_trains_only_the_high_entropy_tokens():
 ])
 def test_entropy_control_entries_replace_the_clipped_objective(control, keys):
     logp, old, advantages, mask, _ = batch()
-    options = {"cov_fraction": 0.2, "cov_bounds": (-10.0, 10.0), "generator": torch.Generator().manual_seed(0)}
-    loss, metrics = grpo_loss(logp, old, advantages, mask, entropy_control=control, control_options=options)
+    options = {"cov_fraction": 0.2, "cov_bounds": (-10.0, 10.0)} if control == "clip_cov" else {"cov_fraction": 0.2}
+    loss, metrics = grpo_loss(logp, old, advantages, mask, entropy_control=ENTROPY_CONTROLS[control](**options),
+                              generator=torch.Generator().manual_seed(0))
     plain, _ = grpo_loss(logp, old, advantages, mask)
     assert keys <= set(metrics) and loss.item() != pytest.approx(plain.item())
 
@@ -123,7 +134,7 @@ def test_grpo_estimator_is_group_advantages_itself():
     for baseline in ("mean", "median"):
         for scale in (True, False):
             (got, got_metrics), (want, want_metrics) = (
-                estimate_advantages(R, "grpo", baseline=baseline, scale_by_std=scale, pass_k=2),
+                estimate_advantages(R, estimator("grpo", baseline=baseline, scale_by_std=scale, pass_k=2)),
                 group_advantages(R, baseline, scale))
             assert torch.equal(got, want) and got_metrics == want_metrics
 
@@ -133,15 +144,15 @@ def test_rloo_baseline_through_group_advantages():
     assert advantages[0].tolist() == pytest.approx([1.0, -1 / 3, -1 / 3, -1 / 3])  # K/(K-1) times the mean's
 
 
-@pytest.mark.parametrize("estimator, options, first_group, informative", [
+@pytest.mark.parametrize("name, options, first_group, informative", [
     ("w_reinforce", {"positive_weight": 0.1}, [0.1, -1.0, -1.0, -1.0], 1.0),  # all-equal groups carry signal
     ("w_reinforce", {"positive_weight": 0.5}, [0.5, -1.0, -1.0, -1.0], 1.0),
     # pass@2 of a group of 4 with 1 correct: R = 1/2, sigma = 1/2, A+ = 1, A- = (1 - 1/2 - 2/3) / (1/2) = -1/3
     ("pass_at_k", {"pass_k": 2}, [1.0, -1 / 3, -1 / 3, -1 / 3], 1 / 3),
     ("pass_at_k", {"pass_k": 1}, [math.sqrt(3), -1 / math.sqrt(3), -1 / math.sqrt(3), -1 / math.sqrt(3)], 1 / 3),
 ])
-def test_other_estimators(estimator, options, first_group, informative):
-    advantages, metrics = estimate_advantages(R, estimator, baseline="mean", scale_by_std=True, **options)
+def test_other_estimators(name, options, first_group, informative):
+    advantages, metrics = estimate_advantages(R, estimator(name, baseline="mean", scale_by_std=True, **options))
     assert advantages[0].tolist() == pytest.approx(first_group, abs=1e-6)
     assert metrics["groups/informative_frac"] == pytest.approx(informative)
     assert metrics["groups/all_one_frac"] == metrics["groups/all_zero_frac"] == pytest.approx(1 / 3)
@@ -151,13 +162,13 @@ def test_every_estimator_reads_only_its_own_options():
     everything = {"baseline": "mean", "scale_by_std": True, "positive_weight": 0.1, "pass_k": 2,
                   "false_negative_rate": 0.1}
     for name in ADVANTAGE_ESTIMATORS:
-        advantages, _ = estimate_advantages(R, name, **everything)
+        advantages, _ = estimate_advantages(R, estimator(name, **everything), (None, everything["false_negative_rate"]))
         assert advantages.shape == R.shape
 
 
 def test_kept_advantages_use_the_estimator_on_the_kept_rollouts():
     rewards = torch.tensor([[1.0, 0.0, 1.0, 0.0, 0.0, 1.0]])
     kept = prune_rollouts(rewards, 4 / 6)  # the two highest (0, 2) and the two lowest (3, 4)
-    got = kept_advantages(rewards, kept, estimator="w_reinforce", positive_weight=0.2)
+    got = kept_advantages(rewards, kept, estimator("w_reinforce", positive_weight=0.2))
     assert got[0].tolist() == pytest.approx([0.2, 0.0, 0.2, -1.0, -1.0, 0.0])
     assert torch.equal(kept_advantages(rewards, kept), kept_advantages(rewards, kept, estimator="grpo"))

@@ -9,22 +9,28 @@ import pytest
 import torch
 
 from rlvr.train import grpo
+from rlvr.train.group_rewards import majority_rewards
 from rlvr.train.objectives import (
-    ADVANTAGES,
-    ENTROPY_CONTROL,
-    MISMATCH,
-    RATIOS,
     backward_corrected_rewards,
     entropy_bonus,
     forward_correction,
     high_entropy_mask,
-    majority_rewards,
     pass_at_k,
     pass_at_k_closed_form,
     renormalised_logprobs,
     rloo_baseline,
     w_reinforce,
 )
+from rlvr.train.variants import ADVANTAGES
+from rlvr.train.variants import ENTROPY_CONTROLS as ENTROPY_CONTROL
+from rlvr.train.variants import MISMATCH_MODES as MISMATCH
+from rlvr.train.variants import RATIO_LEVELS as RATIOS
+
+
+def mismatch_weights(mode, trainer, sampler, mask, cap=3.0, cap_min=None):
+    """A mismatch mode's weights and metrics, its options as a config gives them (no lower bound: 0)."""
+    options = {} if mode == "none" else {"cap": cap, "cap_min": cap_min or 0.0}
+    return MISMATCH[mode](**options).weights(trainer, sampler, mask)
 
 E = math.exp
 
@@ -33,7 +39,7 @@ def test_tables_name_their_choices():
     assert set(RATIOS) == {"token", "sequence"}
     assert set(MISMATCH) == {"none", "tis", "token_mask", "sequence_tis", "sequence_mask"}
     assert set(ENTROPY_CONTROL) == {"none", "clip_cov", "kl_cov"}
-    assert set(ADVANTAGES) == {"w_reinforce", "pass_at_k", "forward_correction"}
+    assert set(ADVANTAGES) == {"grpo", "w_reinforce", "pass_at_k", "forward_correction"}
 
 
 # --- 1. GSPO ---------------------------------------------------------------------------------------------------
@@ -53,14 +59,14 @@ S0, S1 = E(0.4 / 3), E(0.3)
     ],
 )
 def test_ratio_values(level, expected):
-    ratio = RATIOS[level](OLD + DELTA, OLD, MASK)
+    ratio = RATIOS[level]().ratio(OLD + DELTA, OLD, MASK)
     assert ratio.shape == (2, 3)
     assert torch.allclose(ratio, torch.tensor(expected, dtype=torch.float64))
 
 
 def test_sequence_ratio_gradient_is_the_ratio_over_the_length_on_valid_tokens():
     logp = (OLD + DELTA).requires_grad_()
-    ratio = RATIOS["sequence"](logp, OLD, MASK)
+    ratio = RATIOS["sequence"]().ratio(logp, OLD, MASK)
     (grad,) = torch.autograd.grad(ratio[:, 0].sum(), logp)
     assert torch.allclose(grad, torch.tensor([[S0 / 3] * 3, [S1 / 2, S1 / 2, 0.0]], dtype=torch.float64))
 
@@ -68,8 +74,9 @@ def test_sequence_ratio_gradient_is_the_ratio_over_the_length_on_valid_tokens():
 def test_sequence_ratio_clips_whole_sequences():
     # A = +1 for both; clip_high 0.2: s0 = 1.14 stays inside, s1 = 1.35 is clipped -> no gradient on row 1.
     logp = (OLD + DELTA).requires_grad_()
-    ratio = RATIOS["sequence"](logp, OLD, MASK)
-    per_token, _ = ENTROPY_CONTROL["none"](ratio, torch.tensor([1.0, 1.0], dtype=torch.float64), logp, OLD, MASK)
+    ratio = RATIOS["sequence"]().ratio(logp, OLD, MASK)
+    per_token, _ = ENTROPY_CONTROL["none"]().policy_loss(ratio, torch.tensor([1.0, 1.0], dtype=torch.float64), logp,
+                                                         OLD, MASK, clip_low=0.2, clip_high=0.2)
     loss = grpo.AGGREGATIONS["seq_mean"](per_token, MASK, 3)
     assert loss.item() == pytest.approx(-(S0 + 1.2) / 2)
     (grad,) = torch.autograd.grad(loss, logp)
@@ -100,7 +107,7 @@ R = [E(-0.9), CAP_MIN, E(0.05), CAP, E(1.2)]
     ],
 )
 def test_token_level_weights_at_below_and_above_the_cap(mode, cap_min, expected):
-    weights, _ = MISMATCH[mode](TRAINER, SAMPLER, ONES, CAP, cap_min)
+    weights, _ = mismatch_weights(mode, TRAINER, SAMPLER, ONES, CAP, cap_min)
     assert torch.allclose(weights, torch.tensor([expected], dtype=torch.float64))
     if mode != "none":
         assert weights[0, 3].item() == CAP  # exactly at the cap: kept whole, neither truncated nor masked
@@ -120,7 +127,8 @@ P = [SEQ_CAP, E(0.5), E(0.9)]
     ],
 )
 def test_sequence_level_weights_use_the_product_and_mask_whole_sequences(mode, expected_per_sequence):
-    weights, metrics = MISMATCH[mode](SEQ_DELTA, torch.zeros_like(SEQ_DELTA), torch.ones_like(SEQ_DELTA), SEQ_CAP)
+    weights, metrics = mismatch_weights(mode, SEQ_DELTA, torch.zeros_like(SEQ_DELTA), torch.ones_like(SEQ_DELTA),
+                                        SEQ_CAP)
     expected = torch.tensor(expected_per_sequence, dtype=torch.float64)[:, None].expand(3, 2)
     assert torch.allclose(weights, expected)
     assert metrics["mismatch/masked_frac"] == pytest.approx(2 / 6 if mode == "sequence_mask" else 0.0)
@@ -130,7 +138,7 @@ def test_mismatch_metrics_and_padding_and_missing_sampler_logprobs():
     trainer = torch.tensor([[0.0, 0.05, 0.2, 2.0], [0.5, 0.0, 9.0, 9.0]], dtype=torch.float64)
     sampler = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.0, float("nan"), 0.0, 0.0]], dtype=torch.float64)
     mask = torch.tensor([[1.0, 1, 1, 1], [1, 1, 0, 0]], dtype=torch.float64)
-    weights, metrics = MISMATCH["token_mask"](trainer, sampler, mask, 3.0)
+    weights, metrics = mismatch_weights("token_mask", trainer, sampler, mask, 3.0)
     # Valid ratios: 1, e^.05, e^.2, e^2 (masked, > 3), e^.5, and 1 where the sampler gave NaN.
     assert weights[1, 1].item() == 1.0  # NaN sampler log-prob: no correction, as TRL
     assert weights[0, 3].item() == 0.0
@@ -144,7 +152,7 @@ def test_mismatch_metrics_and_padding_and_missing_sampler_logprobs():
 
 def test_mismatch_weights_carry_no_gradient():
     trainer = TRAINER.clone().requires_grad_()
-    weights, _ = MISMATCH["tis"](trainer, SAMPLER, ONES, CAP)
+    weights, _ = mismatch_weights("tis", trainer, SAMPLER, ONES, CAP)
     assert not weights.requires_grad
 
 
@@ -200,10 +208,11 @@ COV_ADV = torch.tensor([1.0, -1.0], dtype=torch.float64)
 COV_MASK = torch.ones(2, 3, dtype=torch.float64)
 
 
-def run_control(name, old_logp, **options):
+def run_control(name, old_logp, generator=None, **options):
     logp = COV_LOGP.clone().requires_grad_()
-    ratio = RATIOS["token"](logp, old_logp, COV_MASK)
-    per_token, metrics = ENTROPY_CONTROL[name](ratio, COV_ADV, logp, old_logp, COV_MASK, **options)
+    ratio = RATIOS["token"]().ratio(logp, old_logp, COV_MASK)
+    per_token, metrics = ENTROPY_CONTROL[name](**options).policy_loss(ratio, COV_ADV, logp, old_logp, COV_MASK,
+                                                                      clip_low=0.2, clip_high=0.2, generator=generator)
     (grad,) = torch.autograd.grad(per_token.sum(), logp)
     return per_token.detach(), grad, metrics
 
@@ -288,7 +297,9 @@ def test_rloo_baseline_is_the_mean_of_the_others(rewards, baseline):
 
 
 def test_rloo_fits_grpo_baseline_table(monkeypatch):
-    monkeypatch.setitem(grpo._BASELINES, "rloo", rloo_baseline)
+    from rlvr.train import objectives
+
+    monkeypatch.setitem(objectives._BASELINES, "rloo", rloo_baseline)  # the table moved with group_advantages
     rewards = torch.tensor([[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
     advantages, _ = grpo.group_advantages(rewards, baseline="rloo", scale_by_std=False)
     assert torch.allclose(advantages, torch.tensor([[2 / 3, -2 / 3, -2 / 3, 2 / 3], [0.0, 0.0, 0.0, 0.0]]))

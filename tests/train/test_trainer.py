@@ -239,7 +239,7 @@ def test_length_control_shapes_rewards():
     import torch
 
     from rlvr.train.rollouts import Rollouts
-    from rlvr.train.settings import reward_signal as _shape_rewards
+    from rlvr.train.rewards import reward_signal as _shape_rewards
 
     rollouts = Rollouts(
         tasks=[], prompt_ids=[], completion_ids=[[[1] * 4, [1] * 8]], old_logprobs=[], texts=[],

@@ -22,7 +22,9 @@ import pytest
 import torch
 
 from rlvr.train.grpo import grpo_loss
-from rlvr.train.objectives import MISMATCH, RATIOS, high_entropy_mask
+from rlvr.train.objectives import high_entropy_mask
+from rlvr.train.variants import MISMATCH_MODES as MISMATCH
+from rlvr.train.variants import RATIO_LEVELS as RATIOS
 
 trl = pytest.importorskip("trl", reason="TRL is the reference implementation (pip install -e '.[test]')")
 GRPOTrainer = pytest.importorskip("trl.trainer.grpo_trainer").GRPOTrainer
@@ -122,11 +124,11 @@ def rlvr_loss(logp, old, ref, advantages, mask, entropy, *, aggregation, level, 
 
 
 def mismatch_weights(mode):
-    """Importance weights pi_trainer / pi_sampler from objectives.MISMATCH: the batch's old log-probs stand for
+    """Importance weights pi_trainer / pi_sampler from a mismatch mode: the batch's old log-probs stand for
     the trainer's, a perturbed copy for the sampler's, so that both the cap and the mask bite."""
     _, old, _, _, mask, _ = batch()
     sampler = old + 0.6 * torch.randn(old.shape, generator=torch.Generator().manual_seed(7), dtype=old.dtype)
-    weights, _ = MISMATCH[mode](old, sampler, mask, cap=1.5)
+    weights, _ = MISMATCH[mode](cap=1.5).weights(old, sampler, mask)
     return weights
 
 
@@ -165,7 +167,7 @@ def test_loss_and_gradient_match_trl(trl_type, aggregation, level, extra):
 def test_the_reference_batch_exercises_clipping_at_both_levels():
     logp, old, _, advantages, mask, _ = batch()
     for level in ("token", "sequence"):
-        ratio = RATIOS[level](logp, old, mask)
+        ratio = RATIOS[level]().ratio(logp, old, mask)
         adv = advantages[:, None]
         clipped = ((ratio < 1 - CLIP_LOW) & (adv < 0)) | ((ratio > 1 + CLIP_HIGH) & (adv > 0))
         inside = (ratio > 1 - CLIP_LOW) & (ratio < 1 + CLIP_HIGH)

@@ -2,7 +2,8 @@ r"""The math verifier against tables of realistic completions, and the parser's 
 
 Each row is (reference, completion, expected reward, expected reason). Completions read
 the way a model writes them: some reasoning, then one answer. Rows marked "math-verify"
-are cases that library accepts wrongly (see KNOWLEDGE.md); here they must fail.
+are cases that library (Math-Verify 0.9) accepts wrongly, e.g. `1.5e3` read as 1.5·e³ or "The answer
+is not 12, it is 13." paid for 12; here they must fail.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ def _reference(dataset: str, seed: int, index: int, **config) -> dict:
     return {"dataset": dataset, "config": config, "seed": seed, "size": size, "index": index, "entry": entry}
 
 
-GSM = _reference("gsm_symbolic", seed=1, index=0)  # answer 288, the example in KNOWLEDGE.md
+GSM = _reference("gsm_symbolic", seed=1, index=0)  # answer 288: its scorer pays "288 or 7" (the first number)
 SPELL = _reference("spell_backward", seed=3, index=0)  # a text answer, scored by the base scorer
 
 

@@ -19,11 +19,23 @@ def tiny_model(tmp_path_factory):
     return folder
 
 
-def test_demo_runs_every_stage(tiny_model, tmp_path, capsys):
+# A reward a tiny random model earns half the time (a coin, beside the demo's format part), so that its
+# groups differ and GRPO has a signal; the demo's own reward is never earned by it.
+COIN = {"name": "compose", "parts": [
+    {"name": "format", "verifier": {"name": "format", "answer": "bare", "pattern": "-?[0-9]+"}, "weight": 0.2},
+    {"name": "coin", "verifier": {"name": "random", "p": 0.5, "seed": 0}, "weight": 0.8},
+]}
+
+
+def test_demo_runs_every_stage(tiny_model, tmp_path, capsys, monkeypatch):
+    import rlvr.workflows.demo as demo
+
+    monkeypatch.setattr(demo, "REWARD", COIN)
     plan = Plan(steps=2, train_tasks=8, prompts_per_step=2, group_size=4, eval_k=2, harder_tasks=4, max_new_tokens=6,
                 seeds=2)
     record = run_demo(str(tiny_model), tmp_path, plan, progress=False)
     out = capsys.readouterr().out
+    assert record["prompt"]["chosen"] == "plain"
     for name in ("train", "heldout", "harder", "train_curated"):
         assert (tmp_path / "tasks" / f"{name}.jsonl").exists()
     for arm in ("real", "random", "format", "real-seed1", "random-seed1", "format-seed1"):
@@ -46,10 +58,59 @@ def test_demo_runs_every_stage(tiny_model, tmp_path, capsys):
         said = out[out.index("[5/6]"):].replace("no verdict", "")  # from the comparison on (stage 2 counts verdicts)
         for words in ("verdict", "regression", "no change", "capability gain", "search compression"):
             assert words not in said, words
-    else:
-        assert "verdict on heldout" in out and "verdict per seed" in out and "to decide at delta 0.05" in out
+    else:  # one seed's numbers carry no verdict word; the decisions span the seeds
+        closing = out[out.index("== what 2 GRPO steps"):]
+        assert "seed 0 alone (an illustration: one seed decides nothing)" in closing
+        assert "verdict on" not in closing and "verdict per seed" not in closing
+        assert "  decided:" in closing and "accuracy: " in closing and "over 2 seeds and" in closing
+        assert "search: " in closing and "pass@2" in closing and "to decide at delta 0.05" in closing
+    assert "2 seeds (one pair of eval files each)" in out  # stage 5 compares every seed, not the first
     assert "{" not in out[out.index("== what 2 GRPO steps"):]  # every placeholder of the closing lines is filled
     assert re.search(r"= format [+-]\d\.\d{3} .* accuracy [+-]\d\.\d{3}", out)
+
+
+def test_a_model_that_never_earns_the_reward_is_not_trained_and_gets_no_verdict(tiny_model, tmp_path, capsys):
+    # The tiny model never writes a bare number: neither the plain nor the few-shot prompt gives a group with
+    # unequal rewards, so the demo says so and trains nothing (Gemma 3's base trained 8 rows and got a verdict).
+    plan = Plan(steps=2, train_tasks=8, prompts_per_step=2, group_size=4, eval_k=2, max_new_tokens=6, seeds=2)
+    record = run_demo(str(tiny_model), tmp_path, plan, progress=False)
+    out = capsys.readouterr().out
+    assert record["prompt"] == {"chosen": None, "tried": {
+        "plain": {"base_rate": 0.0, "kept": 0, "of": 8}, "3-shot": {"base_rate": 0.0, "kept": 0, "of": 5}}}
+    assert "cannot be trained on this task as set" in out and "plain prompt: base reward 0.000" in out
+    assert "3-shot prompt: base reward 0.000" in out and "[3/6]" not in out
+    assert not (tmp_path / "grpo.yaml").exists() and not (tmp_path / "real").exists()
+    for word in ("gain", "loss", "inconclusive", "verdict on", "conclusion"):
+        assert word not in out[out.index("cannot be trained"):], word
+    assert json.loads((tmp_path / "demo.json").read_text())["spurious"] is None
+
+
+def test_the_few_shot_prompt_is_chosen_when_only_it_gives_a_signal(tiny_model, tmp_path, capsys, monkeypatch):
+    # The base model earns the reward only when the prompt starts with worked examples (here: the coin pays on
+    # few-shot prompts only). The demo measures both, trains and evaluates on the few-shot prompt, and says so.
+    import rlvr.evaluate.runner as runner
+    from dataclasses import replace
+
+    real_evaluate = runner.evaluate
+
+    def evaluate(engine, tasks, *args, **kwargs):
+        tasks = [replace(t, verifier=COIN) if "\n\n" in t.prompt else t for t in tasks]
+        return real_evaluate(engine, tasks, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "evaluate", evaluate)
+    plan = Plan(steps=1, train_tasks=8, prompts_per_step=2, group_size=4, eval_k=2, max_new_tokens=6, seeds=1)
+    record = run_demo(str(tiny_model), tmp_path, plan, progress=False)
+    out = capsys.readouterr().out
+    assert record["prompt"]["chosen"] == "3-shot" and record["prompt"]["tried"]["plain"]["kept"] == 0
+    assert record["prompt"]["tried"]["3-shot"]["kept"] >= 2
+    train = [json.loads(line) for line in (tmp_path / "tasks" / "train.jsonl").read_text().splitlines()]
+    examples = "".join(f"{t['prompt']}\n{t['reference']}\n\n" for t in train[:3])
+    for name in ("train_curated", "heldout"):  # trained and evaluated on the same few-shot prompt
+        rows = [json.loads(line) for line in (tmp_path / "tasks" / f"{name}.jsonl").read_text().splitlines()]
+        assert rows and all(r["prompt"].startswith(examples) for r in rows), name
+    assert not {t["id"] for t in train[:3]} & {json.loads(line)["id"] for line in
+                                              (tmp_path / "tasks" / "train_curated.jsonl").read_text().splitlines()}
+    assert "prompt: 3-shot (the plain prompt gave 0 of 8 prompts a signal" in out
 
 
 def test_demo_replaces_only_an_earlier_demo(tiny_model, tmp_path, capsys):

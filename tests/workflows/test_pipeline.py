@@ -104,3 +104,21 @@ def test_config_errors_are_caught_before_anything_runs(tmp_path, stages, message
     with pytest.raises(ConfigError, match=message):
         load_pipeline(path)
     assert not (tmp_path / "out").exists()
+
+
+# -- the eval stage is `rlvr eval`: one EvalJob, one workflow ---------------------------------------------------
+def test_an_eval_stage_writes_what_rlvr_eval_writes_with_the_same_options(workdir):
+    options = {"tasks": ["heldout.jsonl"], "k": 2, "max_new_tokens": 5, "limit": 3, "split": "train"}
+    config = {"output_dir": str(workdir / "pipe"), "model": str(workdir / "model"),
+              "stages": [{"eval": {"name": "base", **options}}]}
+    (workdir / "eval-only.yaml").write_text(yaml.safe_dump(config))
+    assert main(["pipeline", str(workdir / "eval-only.yaml"), "--allow-plugin", "rewards_for_tests"]) == 0
+    assert main(["eval", "--model", str(workdir / "model"), "--tasks", "heldout.jsonl", "--k", "2",
+                 "--max-new-tokens", "5", "--limit", "3", "--split", "train", "-o", "cli.json",
+                 "--allow-plugin", "rewards_for_tests"]) == 0
+    stage, cli = (json.loads(p.read_text()) for p in (workdir / "pipe" / "01-eval" / "eval.json", workdir / "cli.json"))
+    assert len(stage["tasks"]) == 3  # limit and split reached the stage
+    assert stage["settings"] == cli["settings"] and stage["samples"] == cli["samples"]
+    timing = ("tokens_per_s", "wall_s", "verify_s", "generate_s")
+    assert {k: v for k, v in stage["summary"].items() if k not in timing} == \
+        {k: v for k, v in cli["summary"].items() if k not in timing}
