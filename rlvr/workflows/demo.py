@@ -365,7 +365,8 @@ def verdict_in_words(record: dict[str, Any], root: Path) -> str:
         lines.append(f"    {arm['name']:<7}{'; '.join(parts)}; trained {arm['rows_trained']} rows, informative "
                      f"groups {arm['informative_frac']:.2f}{weak}")
     if not barely:
-        lines += ["  decided:"] + [f"    {line}" for line in _decided(spurious)]
+        lines += [f"  decisions over seeds and problems, at delta {spurious.get('delta', 0.05):.2f}:"]
+        lines += [f"    {line}" for line in _decided(spurious)]
     lines.append(f"  conclusion: {spurious['conclusion']}")
     for warning in spurious["warnings"]:
         lines.append(f"  warning: {warning}.")
@@ -383,16 +384,20 @@ def _decided(spurious: dict[str, Any]) -> list[str]:
     from rlvr.evaluate.decide import decision_sentence
 
     real, k = spurious["arms"][0], spurious["k"]
+    more = "the last lines say what a decision would take"
     out = []
     strict = real["strict"]["gain_pass@1"]
     if "analysis" in strict:
-        out.append("format: " + decision_sentence("the real arm", strict["analysis"], "strict"))
+        out.append("format: " + decision_sentence("the real arm", strict["analysis"], "strict", more=more))
     for arm in spurious["arms"][1:]:
         g = arm["strict"]["gain_pass@1"]
         if arm["name"] == "format" and "analysis" in g and not arm.get("barely_trained"):
-            out.append("format: " + decision_sentence("the format-only control", g["analysis"], "strict"))
-    out.append("accuracy: " + decision_sentence("the real arm", real["neutral"]["gain_pass@1"]["analysis"]))
+            out.append("format: " + decision_sentence("the format-only control", g["analysis"], "strict",
+                                                      more=more))
+    out.append("accuracy: " + decision_sentence("the real arm", real["neutral"]["gain_pass@1"]["analysis"],
+                                                more=more))
     search = real["neutral"]["gain_pass@k"]
     if "analysis" in search:
-        out.append("search: " + decision_sentence("the real arm", search["analysis"], measure=f"held-out pass@{k}"))
+        out.append("search: " + decision_sentence("the real arm", search["analysis"], measure=f"held-out pass@{k}",
+                                                  more=more))
     return out

@@ -62,7 +62,8 @@ def test_demo_runs_every_stage(tiny_model, tmp_path, capsys, monkeypatch):
         closing = out[out.index("== what 2 GRPO steps"):]
         assert "seed 0 alone (an illustration: one seed decides nothing)" in closing
         assert "verdict on" not in closing and "verdict per seed" not in closing
-        assert "  decided:" in closing and "accuracy: " in closing and "over 2 seeds and" in closing
+        assert "  decisions over seeds and problems, at delta 0.05:" in closing and "accuracy: " in closing
+        assert "over 2 seeds and" in closing and "decided" not in closing  # an inconclusive line is no decision made
         assert "search: " in closing and "pass@2" in closing and "to decide at delta 0.05" in closing
     assert "2 seeds (one pair of eval files each)" in out  # stage 5 compares every seed, not the first
     assert "{" not in out[out.index("== what 2 GRPO steps"):]  # every placeholder of the closing lines is filled
