@@ -47,7 +47,7 @@ import numpy as np
 
 from rlvr._errors import ConfigError
 from rlvr._io import write_json
-from rlvr.evaluate.decide import ALPHA, DELTA, decide, decision_sentence
+from rlvr.evaluate.decide import ALPHA, DELTA, decide, decision_sentence, t_quantile
 from rlvr.rundir import RunDir
 
 SPURIOUS_FORMAT = 1
@@ -55,9 +55,6 @@ WARN_ABSOLUTE = 0.05  # a control gain above 5 points of pass@1 ...
 WARN_RELATIVE = 0.5  # ... or above half of the real gain is a warning
 
 
-# Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (then 1.96).
-_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 WEAK_ROWS = 0.5  # a control that trained on fewer than half the real arm's rows proves nothing
 BARELY_INFORMATIVE = 0.05  # an arm with fewer informative groups than this barely trained: no verdict
 
@@ -257,7 +254,7 @@ def across_seeds(values: list[float]) -> dict[str, Any]:
     if len(values) < 2:
         return {"mean": mean, "seeds": values, "interval": None}
     df = len(values) - 1
-    half = (_T95[df - 1] if df <= len(_T95) else 1.96) * float(np.std(values, ddof=1)) / len(values) ** 0.5
+    half = t_quantile(1 - ALPHA / 2, df) * float(np.std(values, ddof=1)) / len(values) ** 0.5
     return {"mean": mean, "seeds": values, "interval": [max(-1.0, mean - half), min(1.0, mean + half)]}
 
 
