@@ -34,9 +34,10 @@ def main() -> None:
     from rlvr.cli._common import quiet_transformers
     from rlvr.models import HFEngine, SamplingParams, load_policy
     from rlvr.tasks import make_tasks
-    from rlvr.train.grpo import group_advantages, grpo_loss, micro_batch_weight, token_logprobs
-    from rlvr.train.optim import make_optimizer
-    from rlvr.train.precision import autocast
+    from rlvr.models.logprobs import token_logprobs
+    from rlvr.train.objectives.grpo import group_advantages, grpo_loss, micro_batch_weight
+    from rlvr.train.runtime.optim import make_optimizer
+    from rlvr.train.runtime.precision import autocast
     from rlvr.train.rollouts import Rollouts, micro_batch, pad_batch, verify
     from rlvr.workflows.demo import REWARD
 
@@ -44,11 +45,11 @@ def main() -> None:
     torch.manual_seed(0)
     policy = load_policy("smollm2-135m-instruct", dtype="float32", device="cpu")
     tasks = [replace(t, verifier=REWARD) for t in make_tasks("arithmetic", args.prompts, op="add", digits=1)]
-    generation = HFEngine(policy, batch_size=32).generate(
-        [t.prompt for t in tasks], SamplingParams(n=args.k, max_new_tokens=args.max_new_tokens, seed=0))
+    params = SamplingParams(n=args.k, max_new_tokens=args.max_new_tokens, seed=0)
+    generation = HFEngine(policy, batch_size=32).generate([t.prompt for t in tasks], params)
     texts = [[c.text for c in g] for g in generation.completions]
     verdicts, neutral = verify(tasks, texts, {t.id: t.verifier for t in tasks}, 2, "local")
-    rollouts = Rollouts.from_generation(tasks, generation, verdicts, neutral)
+    rollouts = Rollouts.from_generation(tasks, generation, verdicts, neutral, params)
     advantages, _ = group_advantages(rollouts.rewards)
     rows = [(g, j) for g in range(len(tasks)) for j in range(args.k) if advantages[g, j] != 0]
     batch = pad_batch(rollouts, rows, advantages, False, policy.tokenizer.pad_token_id or 0)

@@ -58,8 +58,8 @@ def floor_seconds(run_dir: Path, tasks_file: Path, micro_batch: int = 32) -> lis
     from rlvr.models import load_policy
     from rlvr.tasks import load_tasks
     from rlvr.train.config import load_config
-    from rlvr.train.grpo import token_logprobs
-    from rlvr.train.precision import autocast, use_autocast
+    from rlvr.models.logprobs import token_logprobs
+    from rlvr.train.runtime.precision import autocast, use_autocast
 
     config = load_config(run_dir / "config.yaml")
     policy = load_policy(config.model, dtype=config.dtype, device="cpu")

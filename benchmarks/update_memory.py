@@ -31,8 +31,9 @@ def measure(model: str, variant: str, rows: int, tokens: int) -> dict:
     import torch
 
     from rlvr.models import load_policy
-    from rlvr.train.grpo import grpo_loss, token_logprobs
-    from rlvr.train.head import fused_head, head_logprobs
+    from rlvr.models.logprobs import token_logprobs
+    from rlvr.train.objectives.grpo import grpo_loss
+    from rlvr.models.head import fused_head, head_logprobs
 
     def plain(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:  # the code before issue 16
         return torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[..., None]).squeeze(-1)
@@ -43,7 +44,7 @@ def measure(model: str, variant: str, rows: int, tokens: int) -> dict:
         return selective_log_softmax(logits, ids)
 
     bf16 = variant.endswith("-bf16")  # the forward under bf16 autocast: rlvr's default, TRL's bf16=True
-    fused = "fused" in variant  # rlvr's default in one process: no (B, T, V) logits at all (rlvr/train/head.py)
+    fused = "fused" in variant  # rlvr's default in one process: no (B, T, V) logits at all (rlvr/models/head.py)
     logprobs = {"plain": plain, "rlvr": token_logprobs, "trl": trl}[variant.split("-")[0]]
     policy = load_policy(model, dtype="float32", device="cpu")
     model_ = policy.model

@@ -24,8 +24,12 @@ def _no_plugin_allowed_after_a_test():
     restore_plugin_state((frozenset(), frozenset()))
 
 
-def make_tiny_policy(seed: int = 0, chat: bool = True):
-    """A 2-layer Llama with a tokenizer built from a tiny vocabulary, on CPU, fp32."""
+def make_tiny_policy(seed: int = 0, chat: bool = True, eos_logit: float = 0.0):
+    """A 2-layer Llama with a tokenizer built from a tiny vocabulary, on CPU, fp32.
+
+    eos_logit > 0: the end-of-turn token's logit is raised by about that much at every position (every
+    embedding carries a constant first component that the lm_head's EOS row reads), so that a random model
+    ends its turns by itself, as multi-turn episodes need; 0 keeps the plain random model."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -55,12 +59,16 @@ def make_tiny_policy(seed: int = 0, chat: bool = True):
         pad_token_id=0, bos_token_id=1, eos_token_id=vocab["<|im_end|>"],
     )
     model = LlamaForCausalLM(config).eval()
+    if eos_logit:
+        with torch.no_grad():
+            model.model.embed_tokens.weight[:, 0] = 10.0  # after the final norm: about 10 / sqrt(32) * sqrt(32)
+            model.lm_head.weight[vocab["<|im_end|>"], 0] = eos_logit / 5.0
     return Policy(model=model, tokenizer=tokenizer, name="tiny-llama", eos_token_ids=_eos_ids(model, tokenizer))
 
 
-def save_tiny_model(folder, seed: int = 0):
+def save_tiny_model(folder, seed: int = 0, eos_logit: float = 0.0):
     """Save a tiny policy's model and tokenizer to `folder`, a model folder any `--model` accepts."""
-    tiny = make_tiny_policy(seed)
+    tiny = make_tiny_policy(seed, eos_logit=eos_logit)
     tiny.model.save_pretrained(folder)
     tiny.tokenizer.save_pretrained(folder)
     return folder

@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "rlvr"
 
 # Bottom to top. A module may import its own sub-package and any layer below it, never one above.
-LAYERS = ["_errors", "_lazy", "_io", "rundir", "", "sandbox", "verifiers", "envs", "tasks", "models", "monitor",
-          "evaluate", "train", "audit", "report", "workflows", "integrations", "cli"]
+LAYERS = ["_errors", "_lazy", "_io", "rundir", "config", "", "sandbox", "verifiers", "envs", "tasks", "models",
+          "monitor", "evaluate", "train", "sft", "audit", "report", "workflows", "integrations", "cli"]
 
 
 def _modules() -> dict[str, Path]:
@@ -223,11 +223,17 @@ PUBLIC = {
                      "available_isolation", "decode_value", "encode_value"],
     "rlvr.tasks": ["Task", "describe_generators", "generator_names", "load_hf_tasks", "load_tasks", "make_tasks",
                    "write_tasks"],
-    "rlvr.train": ["Assumptions", "SFTConfig", "TrainConfig", "Trainer", "actual_usage", "compare", "completion_loss",
-                   "config_help", "dump_config", "estimate", "final_model", "group_advantages", "grpo_loss",
-                   "kept_advantages", "load_config", "load_sft_config", "load_sft_dataset", "make_optimizer",
-                   "micro_batch_weight", "prune_rollouts", "shape_rewards", "token_entropy", "token_logprobs", "train",
-                   "train_sft"],
+    "rlvr.sft": ["SFTConfig", "completion_loss", "load_sft_config", "load_sft_dataset", "train_sft"],
+    "rlvr.train": ["Assumptions", "TrainConfig", "Trainer", "actual_usage", "compare", "config_help", "estimate",
+                   "final_model", "group_advantages", "grpo_loss", "kept_advantages", "load_config", "make_optimizer",
+                   "micro_batch_weight", "prune_rollouts", "shape_rewards", "train"],
+    "rlvr.train.objectives": ["ADVANTAGES", "AdvantageEstimator", "ENTROPY_CONTROLS", "EntropyControl",
+                              "GROUP_REWARDS", "GroupReward", "MISMATCH_MODES", "MismatchMode", "RATIO_LEVELS",
+                              "RatioLevel", "estimate_advantages", "group_advantages", "grpo_loss",
+                              "kept_advantages", "micro_batch_weight", "prune_rollouts", "shape_rewards"],
+    "rlvr.train.runtime": ["Dist", "apply_lora", "autocast", "check_loggers", "final_model", "layout_for_launch",
+                           "load_checkpoint", "make_optimizer", "open_loggers", "save_checkpoint", "save_merged",
+                           "use_autocast"],
     "rlvr.verifiers": ["AnswerMode", "Backend", "FORMAT_REASONS", "Verdict", "Verifier", "allow_plugins",
                        "extract_answer", "get_verifier", "register_verifier", "shutdown_workers", "verifier_names"],
     "rlvr.workflows": ["AuditJob", "DistillJob", "EvalJob", "Plan", "audit_verifier", "curate", "format_spurious",

@@ -41,7 +41,7 @@ def command(sub: argparse._SubParsersAction, name: str, summary: str, example: s
 def options(pairs: list[str]) -> dict[str, Any]:
     """Parse `key=value` words; values are read as YAML scalars (2 -> int, true -> bool), and a number
     YAML 1.1 leaves as text (1e-3) is read as the config loader reads it, as a float."""
-    from rlvr.train.config import read_number
+    from rlvr.config import read_number
 
     parsed: dict[str, Any] = {}
     for pair in pairs:

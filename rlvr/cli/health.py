@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rlvr.monitor import HealthThresholds, read_metrics, replay
-    from rlvr.train.config import load_config, with_overrides
+    from rlvr.config import with_overrides
+    from rlvr.train.config import load_config
 
     thresholds, total_steps = HealthThresholds(), None  # no config: the run's length is read from its log
     config_path = RunDir(args.run).config if os.path.isdir(args.run) else None

@@ -2,7 +2,7 @@
 
     rlvr sft data.train=sft.jsonl data.eval=heldout.jsonl optim.epochs=3 run.output_dir=runs/sft
 
-The loop is in `sft.py`; the config and its defaults in `sft_config.py`.
+The loop is in `rlvr/sft/trainer.py`; the config and its defaults in `rlvr/sft/config.py`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 
 from rlvr.cli._common import config_arguments, quiet_transformers
+from rlvr.config import config_help
 from rlvr.rundir import RunDir
-from rlvr.train.config import config_help
-from rlvr.train.sft_config import SFTConfig  # light: only dataclasses, for the key list in --help
+from rlvr.sft.config import SFTConfig  # light: only dataclasses, for the key list in --help
 
 SUMMARY = "Supervised fine-tuning on a chat JSONL dataset (e.g. from `rlvr distill`), loss on completions only."
 EXAMPLE = ("rlvr sft sft.yaml data.train=sft.jsonl data.eval=heldout.jsonl optim.lr=2e-5 optim.epochs=3\n"
@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, train, and print where everything went."""
-    from rlvr.train.sft import train_sft
-    from rlvr.train.sft_config import load_sft_config
+    from rlvr.sft.config import load_sft_config
+    from rlvr.sft.trainer import train_sft
 
     config_file, overrides = config_arguments(args)
     config = load_sft_config(config_file, overrides)

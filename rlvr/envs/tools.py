@@ -63,7 +63,8 @@ class _ToolRunner:
     observation_role: ClassVar[str] = "tool"
     tools: dict[str, Tool]
 
-    def __init__(self, max_observation_chars: int, max_calls_per_turn: int, timeout: float) -> None:
+    def __init__(self, max_observation_chars: int, max_calls_per_turn: int, timeout: float,
+                 call_reward: float = 0.0) -> None:
         for name, value in (("max_observation_chars", max_observation_chars),
                             ("max_calls_per_turn", max_calls_per_turn)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -72,6 +73,9 @@ class _ToolRunner:
             raise ConfigError(f"environment option timeout must be a positive number of seconds, got {timeout!r}.")
         self.max_observation_chars, self.max_calls_per_turn, self.timeout = (
             max_observation_chars, max_calls_per_turn, float(timeout))
+        if isinstance(call_reward, bool) or not isinstance(call_reward, (int, float)) or not math.isfinite(call_reward):
+            raise ConfigError(f"environment option call_reward must be a number, got {call_reward!r}.")
+        self.call_reward = float(call_reward)
 
     @property
     def tool_names(self) -> list[str]:
@@ -96,7 +100,8 @@ class _ToolRunner:
             results.append(text)
             errors += failed
         observation = _truncate("\n".join(results), self.max_observation_chars)
-        return Step(observation, info={"calls": [c.name for c in calls], "errors": errors})
+        reward = self.call_reward if errors == 0 else 0.0  # a turn whose every call was read and ran
+        return Step(observation, reward=reward, info={"calls": [c.name for c in calls], "errors": errors})
 
     def _run(self, name: str, arguments: dict | None, parse_error: str) -> tuple[str, bool]:
         """(observation text, whether it is an error) of one call. Never raises."""
@@ -247,12 +252,14 @@ class ToolsEnv(_ToolRunner):
     timeout:               seconds one call may take (the python tool's sandbox, a SQL query).
     memory_mb:             address-space limit of the python tool's process.
     db, tables:            the sql tool's database (else the task reference's "db") and table whitelist.
+    call_reward:           the per-turn reward of a turn whose every tool call was read and ran (0: none; a
+                           control that pays for the call syntax alone sets it and a zero final reward).
     """
 
     def __init__(self, tools: list[str] | tuple[str, ...] = ("calculator",), max_observation_chars: int = 2000,
                  max_calls_per_turn: int = 4, timeout: float = 5.0, memory_mb: int = 512,
-                 db: str | None = None, tables: list[str] | None = None) -> None:
-        super().__init__(max_observation_chars, max_calls_per_turn, timeout)
+                 db: str | None = None, tables: list[str] | None = None, call_reward: float = 0.0) -> None:
+        super().__init__(max_observation_chars, max_calls_per_turn, timeout, call_reward)
         if isinstance(tools, str) or not isinstance(tools, (list, tuple)) or not tools:
             raise ConfigError(f"environment 'tools': option tools is a list of tool names, got {tools!r}.")
         unknown = [t for t in tools if t not in _BUILTIN_TOOLS]
@@ -306,11 +313,11 @@ class ClassTools(_ToolRunner):
         env = ClassTools(Shop())
     """
 
-    OPTIONS: ClassVar[tuple[str, ...]] = ("max_observation_chars", "max_calls_per_turn", "timeout")
+    OPTIONS: ClassVar[tuple[str, ...]] = ("max_observation_chars", "max_calls_per_turn", "timeout", "call_reward")
 
     def __init__(self, obj: Any, max_observation_chars: int = 2000, max_calls_per_turn: int = 4,
-                 timeout: float = 5.0) -> None:
-        super().__init__(max_observation_chars, max_calls_per_turn, timeout)
+                 timeout: float = 5.0, call_reward: float = 0.0) -> None:
+        super().__init__(max_observation_chars, max_calls_per_turn, timeout, call_reward)
         self.obj = obj
         self.tools = {}
         for name, method in inspect.getmembers(obj, inspect.ismethod):

@@ -269,17 +269,16 @@ def completion_logprob(policy: Any, prompt: Any, text: str, *, stopped: bool = F
     the sampler encodes it, the completion re-tokenised from its text (plus EOS when it stopped)."""
     import torch
 
+    from rlvr.models.logprobs import sequence_logprobs
+
     prompt_ids = policy.encode(prompt)
     completion = policy.tokenizer(text, add_special_tokens=False)["input_ids"]
     if stopped and policy.eos_token_ids:
         completion = [*completion, min(policy.eos_token_ids)]
     if not completion:
         return 0.0
-    ids = torch.tensor([prompt_ids + completion], device=policy.device)
-    with torch.inference_mode():
-        logits = policy.model(input_ids=ids).logits[0, len(prompt_ids) - 1 : -1].float()  # (T, V)
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, ids[0, len(prompt_ids):, None]).squeeze(-1)
-    return float(logp.mean())
+    logp = sequence_logprobs(policy.model, [prompt_ids], [completion], 1.0, device=policy.device)[0]  # (T,)
+    return float(torch.tensor(logp, dtype=torch.float32).mean())
 
 
 def format_likelihood(result: dict[str, Any]) -> str:

@@ -5,12 +5,15 @@ drawn without replacement passes is
 
     pass@k = 1 - C(n - c, k) / C(n, k)
 
-computed as a product so that large n does not overflow. A benchmark's pass@k is the
+computed from exact integer binomials (Python's integers do not overflow; their quotient is rounded
+once). The same closed form is the mean group reward of pass@k training's advantages
+(rlvr.train.objectives.formulas.pass_at_k_closed_form calls this). A benchmark's pass@k is the
 mean over tasks; its interval comes from resampling tasks (the unit that varies).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -28,10 +31,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
         raise ValueError(f"need 0 <= c <= n, got c={c}, n={n}")
     if not 1 <= k <= n:
         raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
-    if n - c < k:
-        return 1.0
-    # C(n-c, k) / C(n, k) = prod_{i=n-c+1}^{n} (1 - k / i)
-    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)  # C(n - c, k) = 0 when n - c < k: 1.0
 
 
 def powers_of_two(k_max: int) -> list[int]:

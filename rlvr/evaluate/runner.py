@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 from rlvr._errors import ConfigError, DataError
 from rlvr._io import write_json
 from rlvr.evaluate.passk import powers_of_two, summarise
-from rlvr.models.generation import DEFAULT_K, Engine, SamplingParams
+from rlvr.models.episodes import sample_tasks
+from rlvr.models.generation import DEFAULT_K, Completion, Engine, SamplingParams
 from rlvr.tasks import Task
 from rlvr.tasks.judge import judge, judge_neutral
 
@@ -84,7 +85,7 @@ def evaluate(
         bar.update(samples)
         bar.set_postfix_str(f"{tokens_seen / max(time.perf_counter() - start, 1e-9):.0f} tok/s")
 
-    generation = engine.generate([t.prompt for t in tasks], params, progress=on_batch)
+    generation = sample_tasks(engine, tasks, params, progress=on_batch)  # episodes where a task names an env
     bar.close()
 
     verify_start = time.perf_counter()
@@ -111,6 +112,7 @@ def evaluate(
                 "passed": verdict.passed, "neutral": task_neutral[j], "reason": verdict.reason,
                 "detail": verdict.detail, "tokens": len(completion.token_ids),
                 "finish_reason": completion.finish_reason,
+                **({} if completion.episode is None else _episode_fields(completion)),
             })
 
     flat = [v for vs in verdicts for v in vs]
@@ -141,6 +143,15 @@ def evaluate(
         "tasks": per_task,
         "samples": samples,
     }
+
+
+def _episode_fields(completion: Completion) -> dict[str, Any]:
+    """An episode's sample keeps its transcript ("turns", observations included); "tokens" counts what the
+    policy wrote, "context_tokens" the whole episode after the prompt."""
+    episode = completion.episode or {}
+    return {"turns": episode["turns"], "turn_rewards": episode["turn_rewards"], "stop": episode["stop"],
+            **({"error": episode["error"]} if "error" in episode else {}),
+            "tokens": sum(completion.mask or ()), "context_tokens": len(completion.token_ids)}
 
 
 def write_eval(record: dict[str, Any], path: str | os.PathLike) -> None:

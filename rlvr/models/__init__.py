@@ -4,6 +4,11 @@
     policy, engine = open_engine(EngineSpec(model="smollm2-135m-instruct", engine="hf"))
     result = engine.generate(["What is 2 + 3?"], SamplingParams(n=4, max_new_tokens=32))
 
+The log-probability kernels every caller shares are in logprobs.py (`log_softmax(logits / T)` once, the
+selective log-softmax, and `completion_logprobs`: log p(completion | prompt) teacher-forced with left
+padding, for the trainer, the vllm engine's recomputed log-probs and the boundary's base likelihood);
+the fused head, which takes them straight from the last hidden states, is head.py.
+
 Names load on first use, so that reading the sampling settings (`rlvr --help` builds its
 flags from `SamplingParams`) imports no torch.
 """

@@ -98,6 +98,12 @@ class Completion:
     # renormalised over the kept tokens. None when nothing was truncated (then they equal `logprobs`).
     # `logprobs` stay untruncated (what a trainer recomputes); the trainer's mismatch correction reads these.
     sampler_logprobs: list[float] | None = None
+    # An episode (rlvr/models/episodes.py): token_ids hold everything after the opening prompt, the
+    # observations and the chat template's turn markers included; mask[i] is 1 exactly on the tokens the
+    # policy sampled (None: all of them, a single-turn completion). `text` is the last assistant turn (what
+    # the verifier judges) and `episode` the transcript: {"turns": [{"role", "text"}], "turn_rewards", ...}.
+    mask: list[int] | None = None
+    episode: dict | None = None
 
 
 @dataclass
@@ -120,9 +126,11 @@ FinishedFn = Callable[[list[int], list[list[Completion]]], None]
 
 
 class Engine(Protocol):
+    """`stop`: strings that end a completion as EOS does (kept in its text and tokens: a tool call's closing tag)."""
+
     def generate(
         self, prompts: Sequence[Prompt], params: SamplingParams, progress: ProgressFn | None = None,
-        finished: FinishedFn | None = None,
+        finished: FinishedFn | None = None, stop: Sequence[str] = (),
     ) -> GenerationResult: ...
 
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-Prompt = str | list[dict[str, str]]
+Prompt = str | list[dict[str, str]] | list[int]  # text, chat messages, or token ids as they are
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 
 
@@ -123,6 +123,8 @@ class Policy:
         return "\n\n".join(m["content"] for m in prompt)  # a base model reads the conversation as text
 
     def encode(self, prompt: Prompt) -> list[int]:
+        if isinstance(prompt, list) and prompt and all(isinstance(t, int) for t in prompt):
+            return list(prompt)  # token ids: an episode's conversation so far, token for token as sampled
         # The chat template already contains any special tokens the model needs.
         add_special = not self.has_chat_template
         return self.tokenizer(self.render(prompt), add_special_tokens=add_special)["input_ids"]

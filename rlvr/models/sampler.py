@@ -30,7 +30,7 @@ import contextlib
 import inspect
 import math
 import time
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 
@@ -44,6 +44,7 @@ from rlvr.models.generation import (
     stream_seeds,
 )
 from rlvr.models.loading import Policy, Prompt
+from rlvr.models.logprobs import scaled_log_softmax
 
 
 class HFEngine:
@@ -71,8 +72,12 @@ class HFEngine:
     @torch.inference_mode()
     def generate(
         self, prompts: Sequence[Prompt], params: SamplingParams, progress: ProgressFn | None = None,
-        finished: FinishedFn | None = None,
+        finished: FinishedFn | None = None, stop: Sequence[str] = (),
     ) -> GenerationResult:
+        """K = params.n completions of each prompt; a completion ends at EOS, at `max_new_tokens`, or once its
+        text contains one of the `stop` strings (kept in the text: a tool call's closing tag)."""
+        if isinstance(stop, str) or not all(isinstance(s, str) and s for s in stop):
+            raise ConfigError(f"stop must be a list of non-empty strings, got {stop!r}.")
         encoded = [self.policy.encode(p) for p in prompts]
         rows_per_batch = self._rows_per_batch(max((len(e) for e in encoded), default=1), params)
         seeds = stream_seeds(params.seed, encoded, params.n)  # [prompt][sample]
@@ -84,7 +89,7 @@ class HFEngine:
             try:
                 with self._precision():
                     outputs = self._decode_chunk([encoded[i] for i, _ in chunk], [s for _, s in chunk], params,
-                                                 row_seeds)
+                                                 row_seeds, tuple(stop))
             except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
                 if isinstance(exc, RuntimeError) and not _is_oom(exc):
                     raise
@@ -138,7 +143,8 @@ class HFEngine:
 
     # -- the decoding loop --------------------------------------------------------------------
     def _decode_chunk(
-        self, prompts: list[list[int]], samples: list[int], params: SamplingParams, row_seeds: list[int]
+        self, prompts: list[list[int]], samples: list[int], params: SamplingParams, row_seeds: list[int],
+        stop: tuple[str, ...] = (),
     ) -> list[list[Completion]]:
         """Sample `samples[i]` completions for each `prompts[i]`; returns them grouped by prompt.
 
@@ -193,6 +199,9 @@ class HFEngine:
                 for row, lp in zip(active.tolist(), kept_logp.tolist()):
                     kept_logps[row].append(lp)
             done = torch.isin(token, eos)
+            if stop:
+                done |= torch.tensor([_stopped(self.policy.tokenizer, tokens[row], stop) for row in active.tolist()],
+                                     device=done.device)
             for row in active[done.cpu()].tolist():
                 finish[row] = "stop"
             if done.all() or step == params.max_new_tokens - 1:
@@ -216,12 +225,19 @@ class HFEngine:
         grouped: list[list[Completion]] = [[] for _ in prompts]
         for row in range(rows):
             ids = tokens[row]
-            text_ids = ids[:-1] if finish[row] == "stop" else ids
+            text_ids = ids[:-1] if finish[row] == "stop" and ids[-1] in self.policy.eos_token_ids else ids
             grouped[int(owner[row])].append(
                 Completion(self.policy.decode(text_ids), ids, logps[row], finish[row],  # type: ignore[arg-type]
                            sampler_logprobs=kept_logps[row] if _truncates(params) else None)
             )
         return grouped
+
+
+def _stopped(tokenizer: Any, ids: list[int], stop: tuple[str, ...]) -> bool:
+    """Whether the text of a row's last tokens contains a stop string (checked after every token, so it is
+    the token just drawn that completed it). A stop string of L characters spans at most L tokens."""
+    tail = tokenizer.decode(ids[-(max(map(len, stop)) + 1):], skip_special_tokens=False)
+    return any(s in tail for s in stop)
 
 
 def _sample(
@@ -245,10 +261,10 @@ def _draw(
     """`_sample`, plus the token's logprob under the truncated distribution it was drawn from
     (renormalised over the tokens top-k/top-p kept); None when nothing is truncated."""
     if params.temperature == 0:
-        logprobs = torch.log_softmax(logits, dim=-1)
+        logprobs = scaled_log_softmax(logits, 1.0)
         token = logits.argmax(dim=-1)
         return token, logprobs.gather(-1, token[:, None]).squeeze(-1), None
-    logprobs = torch.log_softmax(logits / params.temperature, dim=-1)  # (B, V)
+    logprobs = scaled_log_softmax(logits, params.temperature)  # (B, V): the trainer's own distribution
     filtered = logprobs
     if params.top_k > 0:
         kth = torch.topk(filtered, min(params.top_k, filtered.shape[-1]), dim=-1).values[:, -1:]

@@ -71,6 +71,7 @@ from rlvr.models.generation import (
     stream_seeds,
 )
 from rlvr.models.loading import Policy, Prompt
+from rlvr.models.logprobs import sequence_logprobs
 from rlvr.models.spec import GPU_MEMORY_SHARE
 
 __all__ = ["VLLMEngine", "require_vllm"]
@@ -143,17 +144,21 @@ class VLLMEngine:
     # -- sampling -----------------------------------------------------------------------------
     def generate(
         self, prompts: Sequence[Prompt], params: SamplingParams, progress: ProgressFn | None = None,
-        finished: FinishedFn | None = None,
+        finished: FinishedFn | None = None, stop: Sequence[str] = (),
     ) -> GenerationResult:
-        """vLLM schedules every request itself and returns them together: `finished` hears of all at the end."""
+        """vLLM schedules every request itself and returns them together: `finished` hears of all at the end.
+        `stop` strings end a completion as in HFEngine (kept in its text and tokens; vLLM detokenizes to find them)."""
         _check_temperature(params.temperature)
+        if isinstance(stop, str) or not all(isinstance(s, str) and s for s in stop):
+            raise ConfigError(f"stop must be a list of non-empty strings, got {stop!r}.")
         encoded = [self.policy.encode(p) for p in prompts]
         start = time.perf_counter()
         if not encoded:
             return GenerationResult(completions=[], prompt_token_ids=[], new_tokens=0, seconds=0.0)
         greedy = params.temperature == 0
         samples = 1 if greedy else params.n  # vLLM refuses n > 1 with greedy sampling
-        requests = [self._request(params, samples, seed) for seed in _prompt_seeds(params.seed, encoded, samples)]
+        requests = [self._request(params, samples, seed, tuple(stop))
+                    for seed in _prompt_seeds(params.seed, encoded, samples)]
         outputs = self.llm.generate(
             [{"prompt_token_ids": ids} for ids in encoded], sampling_params=requests, use_tqdm=progress is not None
         )
@@ -174,8 +179,10 @@ class VLLMEngine:
             seconds=time.perf_counter() - start,
         )
 
-    def _request(self, params: SamplingParams, samples: int, seed: int) -> Any:
+    def _request(self, params: SamplingParams, samples: int, seed: int, stop: tuple[str, ...] = ()) -> Any:
+        strings = {"stop": list(stop), "include_stop_str_in_output": True} if stop else {}
         return self._vllm.SamplingParams(
+            **strings,
             n=samples,
             temperature=params.temperature,
             top_p=params.top_p,
@@ -184,7 +191,7 @@ class VLLMEngine:
             seed=seed,
             logprobs=0,  # the sampled token's logprob only
             stop_token_ids=sorted(self.policy.eos_token_ids),
-            detokenize=False,  # text comes from policy.decode, exactly as HFEngine makes it
+            detokenize=bool(stop),  # stop strings need vLLM's text; the text kept comes from policy.decode as in HFEngine
         )
 
     def _completions(self, output: Any, samples: int) -> list[Completion]:
@@ -210,7 +217,8 @@ class VLLMEngine:
                             temperature: float) -> None:
         """Replace vLLM's truncated-and-renormalised logprobs with the untruncated ones."""
         rows = [(p, c) for p, group in zip(prompts, completions) for c in group]
-        values = _policy_logprobs(self.policy, [p for p, _ in rows], [c.token_ids for _, c in rows], temperature)
+        values = sequence_logprobs(self.policy.model, [p for p, _ in rows], [c.token_ids for _, c in rows],
+                                   temperature, device=self.policy.device)
         for (_, completion), logprobs in zip(rows, values):
             completion.sampler_logprobs = completion.logprobs  # what vLLM sampled from: renormalised
             completion.logprobs = logprobs
@@ -285,36 +293,3 @@ def _hf_named_weights(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tenso
         if "lora_" in name:  # adapter matrices: already merged into the base weights
             continue
         yield name.removeprefix("base_model.model.").replace(".base_layer", ""), param.detach()
-
-
-@torch.inference_mode()
-def _policy_logprobs(policy: Policy, prompts: list[list[int]], completions: list[list[int]], temperature: float,
-                    rows_per_batch: int = 8) -> list[list[float]]:
-    """log p(completion tokens) under policy.model's logits / temperature, by teacher forcing.
-
-    prompts[i] + completions[i] is one row; rows are left-padded so every completion starts in the
-    same column and only its positions go through the vocabulary projection.
-    """
-    model, device = policy.model, policy.device
-    out: list[list[float]] = []
-    for begin in range(0, len(prompts), rows_per_batch):
-        batch_prompts = prompts[begin : begin + rows_per_batch]
-        batch_completions = completions[begin : begin + rows_per_batch]
-        width = max(len(p) for p in batch_prompts)
-        span = max(max(len(c) for c in batch_completions), 1)
-        input_ids = torch.zeros((len(batch_prompts), width + span), dtype=torch.long)
-        attention = torch.zeros_like(input_ids)
-        targets = torch.zeros((len(batch_prompts), span), dtype=torch.long)
-        for r, (p, c) in enumerate(zip(batch_prompts, batch_completions)):
-            input_ids[r, width - len(p) : width + len(c)] = torch.tensor(p + c, dtype=torch.long)
-            attention[r, width - len(p) : width + len(c)] = 1
-            targets[r, : len(c)] = torch.tensor(c, dtype=torch.long)
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
-        logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device),
-                       position_ids=positions.to(device), logits_to_keep=span + 1).logits[:, :-1]  # (b, span, V)
-        logp = torch.log_softmax(logits.float() / temperature, dim=-1)
-        picked = logp.gather(-1, targets.to(device)[..., None]).squeeze(-1).cpu()  # (b, span)
-        out.extend(picked[r, : len(c)].tolist() for r, c in enumerate(batch_completions))
-    return out
-
-

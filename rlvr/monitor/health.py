@@ -93,7 +93,7 @@ class HealthRule:
 _Rule = HealthRule  # the built-in rules below are written with the short name
 
 
-# The training config's entropy controls (rlvr/train/objectives.py), named where entropy falls.
+# The training config's entropy controls (rlvr/train/objectives/), named where entropy falls.
 _ENTROPY_REMEDIES = ("to keep it up, set algo.entropy_coef=0.001 (an entropy bonus), algo.entropy_control=clip_cov "
                      "(or kl_cov) or algo.top_entropy_fraction=0.2 (train on the high-entropy tokens only)")
 

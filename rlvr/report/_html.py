@@ -107,4 +107,9 @@ pre { white-space: pre-wrap; word-break: break-word; background: #f6f6f6; border
 .tag { display: inline-block; padding: 0 6px; border-radius: 3px; font-size: 12px; font-weight: 600; }
 .tag.best { background: #e3f1e6; color: var(--good); }
 .tag.worst { background: #fbe4e3; color: var(--bad); }
+.turn { margin: 0 0 6px; }
+.turn .role { font-size: 12px; color: var(--muted); margin: 2px 0 0; }
+.turn pre { margin: 0 0 4px; }
+.turn.observation pre { background: #eef3fb; border-style: dashed; }
+.toolcall { background: #fff4d6; outline: 1px solid #e8cf8a; }
 """

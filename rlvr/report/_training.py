@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from dataclasses import fields
 from typing import Any
@@ -256,5 +257,34 @@ def _sample(kind: str, row: dict[str, Any]) -> str:
     if row.get("kept") is False:
         facts.append("not trained on")
     facts.append(f"task <code>{e(row.get('task_id', ''))}</code> sample {e(row.get('sample', ''))}")
-    return (f'<p class="sample-head"><span class="tag {kind}">{kind}</span> ' + " · ".join(facts) + "</p>"
-            f"<pre>{e(clipped)}</pre>")
+    turns = row.get("turns")
+    if isinstance(turns, list) and turns:
+        facts.append(f"episode of {sum(isinstance(t, dict) and t.get('role') == 'assistant' for t in turns)} turns, "
+                     f"ended by {e(row.get('stop', '?'))}")
+        body = episode_html(turns)
+    else:
+        body = f"<pre>{e(clipped)}</pre>"
+    return f'<p class="sample-head"><span class="tag {kind}">{kind}</span> ' + " · ".join(facts) + "</p>" + body
+
+
+_TOOL_CALL = re.compile(r"(<tool_call>.*?(?:</tool_call>|$))", re.DOTALL)
+
+
+def episode_html(turns: list[Any]) -> str:
+    """An episode turn by turn: what the policy wrote (its tool calls marked) apart from what the environment
+    answered (observations framed differently), each turn clipped on its own."""
+    blocks, answered = [], False
+    for turn in turns:
+        if not isinstance(turn, dict):
+            continue
+        role, text = str(turn.get("role", "?")), str(turn.get("text", ""))
+        observation = answered and role != "assistant"  # what came back after the policy's first turn
+        answered |= role == "assistant"
+        if len(text) > _MAX_CHARS:
+            text = text[:_MAX_CHARS] + f"\n… ({len(text) - _MAX_CHARS} more characters)"
+        shown = "".join(f'<span class="toolcall">{e(part)}</span>' if part.startswith("<tool_call>") and
+                        role == "assistant" else e(part) for part in _TOOL_CALL.split(text))
+        label = role + (" (cut by the token limit)" if turn.get("truncated") else "")
+        blocks.append(f'<div class="turn{" observation" if observation else ""}"><p class="role">{e(label)}</p>'
+                      f"<pre>{shown}</pre></div>")
+    return "".join(blocks)

@@ -20,6 +20,7 @@ import warnings
 from typing import Any, Callable, Sequence
 
 from rlvr._errors import DataError, RlvrError
+from rlvr.envs import get_env
 from rlvr.verifiers import Verdict, Verifier, get_verifier
 
 __all__ = ["check_references", "check_verifiers", "judge", "judge_neutral", "unreadable_references"]
@@ -29,19 +30,22 @@ Slot = tuple[int, int]  # (group, sample)
 
 
 def check_verifiers(tasks: Sequence[Any], source: str = "") -> None:
-    """Build each distinct verifier spec of `tasks` once, so an unknown name or a bad option fails before
-    any sample is generated; DataError names the first task (and `source`, the file) using it."""
+    """Build each distinct verifier spec of `tasks` once, and each distinct environment a task names, so an
+    unknown name, a module not allowed or a bad option fails before any model loads; DataError names the first
+    task (and `source`, the file) using it."""
     seen: set[str] = set()
     for task in tasks:
-        key = json.dumps(task.verifier, sort_keys=True, default=str)
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            get_verifier(task.verifier)
-        except (RlvrError, TypeError, ValueError) as exc:
-            where = f"{source}: task {task.id!r}" if source else f"task {task.id!r}"
-            raise DataError(f"{where}: its verifier cannot be built: {str(exc).rstrip('.')}.") from None
+        env = getattr(task, "env", None)
+        for what, spec, build in (("verifier", task.verifier, get_verifier), ("environment", env, get_env)):
+            key = what + json.dumps(spec, sort_keys=True, default=str)
+            if key in seen or spec is None:
+                continue
+            seen.add(key)
+            try:
+                build(spec)
+            except (RlvrError, TypeError, ValueError) as exc:
+                where = f"{source}: task {task.id!r}" if source else f"task {task.id!r}"
+                raise DataError(f"{where}: its {what} cannot be built: {str(exc).rstrip('.')}.") from None
 
 
 def unreadable_references(tasks: Sequence[Any]) -> list[tuple[str, str]]:

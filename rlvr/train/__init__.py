@@ -1,15 +1,16 @@
-"""Training: GRPO against programmatic verifiers, and SFT on verified completions.
+"""Training: GRPO against programmatic verifiers.
 
     >>> from rlvr.train import load_config, train, final_model
     >>> run_dir = train(load_config("examples/grpo_arithmetic.yaml", ["run.steps=40"]))  # doctest: +SKIP
     >>> final_model(run_dir)  # doctest: +SKIP
 
 `train` runs `Trainer` (trainer.py: setup -> train -> cleanup) from a `TrainConfig`
-(`load_config`: YAML plus key=value overrides); the GRPO maths (advantages, the clipped
-loss, reward shaping, PODS pruning) is in grpo.py, one function each. `train_sft` fine-tunes
-on chat JSONL from an `SFTConfig`. Both build their optimizer with `make_optimizer`.
-`estimate` (cost.py) predicts a run's time before it starts. The command lines are
-`rlvr train`, `rlvr sft` and `rlvr cost`.
+(config.py; `load_config`: YAML plus key=value overrides); rollouts.py holds the prompt stream and
+the padded batches, rewards.py the rewards the advantages are computed from. What the loop calls is
+in two sub-packages: objectives/ (the GRPO maths on one screen in grpo.py, the formulas, the registered
+variants, the group rewards) and runtime/ (distributed, sharding, precision, LoRA, checkpoints, the
+optimizer, the loggers). `estimate` (cost.py) predicts a run's time before it starts. SFT is rlvr.sft;
+the log-probability kernels are rlvr.models'. The command lines are `rlvr train` and `rlvr cost`.
 
 Names load on first use, so that building the `rlvr` command line, which reads
 `rlvr.train.config`, imports no torch.
@@ -21,14 +22,11 @@ from rlvr._lazy import lazy_exports
 
 _EXPORTS = {
     "Trainer": "trainer", "train": "trainer",
-    "final_model": "checkpoint",
-    "TrainConfig": "config", "config_help": "config", "dump_config": "config", "load_config": "config",
-    "group_advantages": "grpo", "grpo_loss": "grpo", "kept_advantages": "grpo", "micro_batch_weight": "grpo",
-    "prune_rollouts": "grpo", "shape_rewards": "grpo", "token_entropy": "grpo", "token_logprobs": "grpo",
-    "make_optimizer": "optim",
-    "completion_loss": "sft", "load_sft_dataset": "sft", "train_sft": "sft",
-    "SFTConfig": "sft_config", "load_sft_config": "sft_config",
+    "TrainConfig": "config", "config_help": "config", "load_config": "config",
     "Assumptions": "cost", "actual_usage": "cost", "compare": "cost", "estimate": "cost",
+    "final_model": "runtime", "make_optimizer": "runtime",
+    "group_advantages": "objectives", "grpo_loss": "objectives", "kept_advantages": "objectives",
+    "micro_batch_weight": "objectives", "prune_rollouts": "objectives", "shape_rewards": "objectives",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -6,30 +6,40 @@
     run:    {output_dir: runs/add, steps: 40}
 
 Validated once (unknown keys and wrong types are one-sentence errors) and written back,
-resolved, as `config.yaml` in the run directory. Each section owns its defaults.
+resolved, as `config.yaml` in the run directory. Each section owns its defaults. The reading, the
+options and the variants' machinery are rlvr.config's; this module holds the training config's sections,
+its cross-section checks and its old keys.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
-import types
-import typing
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from rlvr._errors import ConfigError, DataError
-from rlvr._io import atomic_write, read_json_file, read_text_file
+from rlvr._io import read_json_file
+from rlvr.config import (
+    Registry,
+    as_data,
+    build,
+    option,
+    read_config,
+    read_number,
+    read_variant,
+    reference_table,
+    shown,
+    spelled,
+    variant_keys,
+)
+from rlvr.config import config_help as _config_help
 from rlvr.models.generation import DEFAULT_K, Decoding
 from rlvr.models.spec import DEFAULT_MODEL, GPU_MEMORY_SHARE, EngineSpec, engine_spec
 from rlvr.monitor.health import HealthThresholds
-from rlvr.train.group_rewards import GROUP_REWARDS
-from rlvr.train.variants import (
+from rlvr.train.objectives.group_rewards import GROUP_REWARDS
+from rlvr.train.objectives.variants import (
     ADVANTAGES,
     ENTROPY_CONTROLS,
     MISMATCH_MODES,
@@ -41,18 +51,8 @@ from rlvr.train.variants import (
     NoMismatch,
     PpoClip,
     RatioLevel,
-    Registry,
     TokenRatio,
-    Variant,
-    field_doc,
-    option,
-    shown,
-    spelled,
-    spelling,
 )
-
-_Config = typing.TypeVar("_Config")
-FLOAT32_MAX = 3.4028234663852886e38  # torch.finfo(torch.float32).max: a float key beyond it overflows the loss
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,9 @@ class SamplingSection(Decoding):
 
 @dataclass(frozen=True)
 class AlgoSection:
-    """The update; every choice below defaults to plain GRPO (formulas: grpo.py and objectives.py). The
-    four variant keys take a name, or {name: ..., option: value} (their options: variants.py)."""
+    """The update; every choice below defaults to plain GRPO (formulas: objectives/grpo.py and
+    objectives/formulas.py). The four variant keys take a name, or {name: ..., option: value} (their options:
+    objectives/variants.py)."""
 
     group_size: int = option(8, "K, the completions sampled per prompt", low=2,
                              why="advantages compare within a group")
@@ -106,8 +107,6 @@ class AlgoSection:
 # The algo keys that choose a variant, and the registry of each.
 _VARIANT_KEYS: dict[str, Registry] = {"advantage": ADVANTAGES, "ratio_level": RATIO_LEVELS,
                                       "mismatch": MISMATCH_MODES, "entropy_control": ENTROPY_CONTROLS}
-_REGISTRY_OF: dict[type, Registry] = {registry.base: registry for registry in _VARIANT_KEYS.values()}
-_VARIANT_PATHS = {*(f"algo.{key}" for key in _VARIANT_KEYS), "data.group_reward"}
 
 
 @dataclass(frozen=True)
@@ -162,7 +161,8 @@ class DataSection:
     ray_address: str = option("", "the Ray cluster to join (\"\" = $RAY_ADDRESS, else a local Ray instance)")
     group_reward: str | dict = option("", "a reward computed from a whole group, replacing the verifier's "
                                           "(\"\" = none): a name of group_rewards.GROUP_REWARDS, e.g. majority "
-                                          "(TTRL: 1.0 for the group's majority answer, needs no reference)")
+                                          "(TTRL: 1.0 for the group's majority answer, needs no reference)",
+                                      registry=GROUP_REWARDS)
     reward_correction: str | dict = option(
         "", "a noisy verifier's error rates (\"\" = none): {false_positive_rate: 0.05, false_negative_rate: 0.1}, "
             "or the path of an `rlvr audit --json` report; they backward-correct the rewards, or give "
@@ -233,7 +233,7 @@ class RunSection:
 
 @dataclass(frozen=True)
 class LoraSection:
-    """LoRA adapters instead of full fine-tuning (needs `pip install 'rlvr[lora]'`); see rlvr/train/lora.py."""
+    """LoRA adapters instead of full fine-tuning (needs `pip install 'rlvr[lora]'`); see runtime/lora.py."""
 
     enabled: bool = option(False, "train LoRA adapters instead of every weight")
     r: int = option(16, "the adapter rank", low=1)
@@ -339,55 +339,13 @@ def sampler_spec(config: Any, device: str = "auto") -> EngineSpec:
     return engine_spec(values, name=lambda key: key if key in ("model", "dtype", "device") else f"sampling.{key}")
 
 
-def as_data(value: Any) -> Any:
-    """A config (or section) as YAML writes it: mappings, lists and scalars; a variant as its spec."""
-    if isinstance(value, Variant):
-        return as_data(value.spec())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: as_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {k: as_data(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [as_data(v) for v in value]
-    return value
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
-                config_class: type[_Config] = TrainConfig) -> _Config:  # type: ignore[assignment]
-    """Read a YAML config (or start from defaults) and apply `section.key=value` overrides.
-
-    config_class: the frozen dataclass to build (TrainConfig for `rlvr train`, SFTConfig for `rlvr sft`).
-    """
-    data: dict[str, Any] = {}
-    if path is not None:
-        text = read_text_file(path, "config file")
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}.") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(data).__name__}.")
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"an override is key=value (e.g. algo.beta=0.04), got '{item}'.")
-        node = data
-        *parents, leaf = key.split(".")
-        for part in parents:
-            if isinstance(node.get(part), str):  # a bare name gets an option: algo.mismatch=tis algo.mismatch.cap=2
-                node[part] = {"name": node[part]}
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override '{item}': '{part}' is not a section.")
-        value = yaml.safe_load(raw) if raw else ""
-        if key in _VARIANT_PATHS and isinstance(value, str) and isinstance(node.get(leaf), dict):
-            value = {**node[leaf], "name": value}  # algo.mismatch.cap=2 algo.mismatch=tis: the options stay
-        node[leaf] = value
-    if typing.get_type_hints(config_class).get("algo") is not AlgoSection:
-        return _build(config_class, data, "")
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Read a training config (YAML, or the defaults) and apply `section.key=value` overrides; the old flat
+    algo keys are folded into their variants with one deprecation warning."""
+    data = read_config(path, overrides, variant_keys(TrainConfig))
     with spelled(_flat_key_names(data)):  # errors name an old flat key as the config wrote it
         data, deprecated = _fold_flat_keys(data)
-        config = _build(config_class, data, "")
+        config = build(TrainConfig, data, moved=_MOVED)
     if deprecated:  # once the config is good: bad input is one sentence, the error
         warnings.warn(deprecated, FutureWarning, stacklevel=2)
     return config
@@ -445,7 +403,7 @@ def _fold_flat_keys(data: dict[str, Any]) -> tuple[dict[str, Any], str]:
                 continue
             # No chosen variant reads it: checked as an option of the first variant that does, then dropped.
             reader = next(n for n, cls in registry.items() if option_name in {f.name for f in dataclasses.fields(cls)})
-            _variant(registry, {"name": reader, option_name: value}, f"algo.{variant_key}")
+            read_variant(registry, {"name": reader, option_name: value}, f"algo.{variant_key}")
             clauses.append(f"'algo.{key}' has no effect with algo.{variant_key}={name} (it is an option of "
                            f"algo.{variant_key}: {_flow({'name': reader, option_name: value})})")
         if used:
@@ -472,174 +430,22 @@ def _flow(value: Any) -> str:
 _MOVED = {"data.eval_max_new_tokens": "sampling.max_new_tokens", "data.eval_temperature": "sampling.temperature"}
 
 
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"config section '{prefix.rstrip('.') or 'top level'}' must be a mapping.")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(data) - set(fields))
-    moved = next((f"{prefix}{key}" for key in unknown if f"{prefix}{key}" in _MOVED), None)
-    if moved:
-        raise ConfigError(f"config key '{moved}' is now '{_MOVED[moved]}'.")
-    if unknown:
-        raise ConfigError(
-            f"unknown config key '{prefix}{unknown[0]}'; known keys here: {', '.join(fields)}."
-        )
-    values = {}
-    for name, value in data.items():
-        hint = hints[name]
-        if isinstance(hint, type) and issubclass(hint, Variant):
-            default = fields[name].default
-            if isinstance(value, dict) and "name" not in value:  # options alone: of the default variant
-                value = {"name": default.name, **value}
-            values[name] = _variant(_REGISTRY_OF[hint], value, f"{prefix}{name}")
-        elif dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, value, f"{prefix}{name}.")
-        else:
-            values[name] = _coerce(value, hint, f"{prefix}{name}")
-    try:
-        return cls(**values)
-    except ConfigError as exc:  # a section's own check (e.g. Decoding's) names the key without its section
-        message = str(exc)
-        if prefix and not message.startswith(prefix):
-            raise ConfigError(prefix + message) from None
-        raise
+def config_help() -> str:
+    """Every key of the training config with its default, its meaning and its range, and each variant key's
+    variants with their options (`rlvr train --help`)."""
+    return _config_help(TrainConfig)
 
 
-def _variant(registry: Registry, spec: Any, key: str) -> Variant:
-    """The variant a bare name or {name: ..., options} names, each option read like any config key (a YAML
-    "1e-3" is a float; errors name the key as the config wrote it)."""
-    if isinstance(spec, dict) and spec.get("name") in registry:
-        cls = registry[spec["name"]]
-        hints, known = typing.get_type_hints(cls), {f.name for f in dataclasses.fields(cls)}
-        spec = {k: _coerce(v, hints[k], spelling(f"{key}.{k}")) if k in known else v for k, v in spec.items()}
-    variant = registry.build(spec)
-    assert variant is not None  # the algo registries have no "none" name
-    return variant
-
-
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin is Literal:
-        if value not in typing.get_args(hint):
-            choices = ", ".join(repr(a) for a in typing.get_args(hint))
-            raise ConfigError(f"config key '{key}' must be one of {choices}, got {value!r}.")
-        return value
-    if origin is tuple:
-        items = value if isinstance(value, (list, tuple)) else [value]
-        return tuple(_coerce(v, typing.get_args(hint)[0], key) for v in items)
-    if origin in (typing.Union, types.UnionType):
-        for choice in typing.get_args(hint):
-            try:
-                return _coerce(value, choice, key)
-            except ConfigError:
-                continue
-        raise ConfigError(f"config key '{key}' has the wrong type: {value!r}.")
-    if hint is dict and isinstance(value, dict):
-        return value
-    if hint is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
-        number = read_number(value)  # YAML 1.1 reads 1e-5 (no dot) as a string
-        if number is not None and not math.isfinite(number):
-            raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}.")
-        if number is not None and abs(number) > FLOAT32_MAX:  # it would become inf in the float32 loss
-            raise ConfigError(f"config key '{key}' must lie within +-{FLOAT32_MAX:.3g} (float32's range, in which "
-                              f"the loss is computed), got {value!r}.")
-        if number is not None:
-            return number
-    if hint is bool and isinstance(value, bool) or hint is int and isinstance(value, int) and not isinstance(
-        value, bool
-    ) or hint is str and isinstance(value, str):
-        return value
-    raise ConfigError(f"config key '{key}' must be {getattr(hint, '__name__', hint)}, got {value!r}.")
-
-
-def read_number(value: Any) -> float | None:
-    """`value` as a float when it is a number or a string that spells one ("1e-3", which YAML 1.1
-    reads as a string), else None; the one number reading of configs and `key=value` options."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        return float(value)
-    return None
-
-
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|infinity|nan)", re.IGNORECASE)
-
-
-def with_overrides(section: _Config, overrides: dict[str, Any], prefix: str) -> _Config:
-    """A copy of a config section with `overrides` applied, each checked against the field's type like
-    a config file's value (`prefix`, e.g. "health.", names the key in errors)."""
-    return _build(type(section), {**as_data(section), **overrides}, prefix)
-
-
-def dump_config(config: Any, path: str | Path) -> None:
-    """Write a config dataclass, resolved, as YAML."""
-    text = yaml.safe_dump(as_data(config), sort_keys=False)
-    atomic_write(path, lambda f: f.write(text))
-
-
-def config_keys(config_class: type = TrainConfig) -> list[tuple[str, dataclasses.Field, Any]]:
-    """(dotted key, field, default) of every key of a config, section by section, in definition order."""
-    keys = []
-    for section in dataclasses.fields(config_class):
-        default = getattr(config_class(), section.name)
-        if dataclasses.is_dataclass(default) and not isinstance(default, Variant):
-            keys += [(f"{section.name}.{f.name}", f, getattr(default, f.name)) for f in dataclasses.fields(default)]
-        else:
-            keys.append((section.name, section, default))
-    return keys
-
-
-def _registry_of_key(key: str) -> Registry | None:
-    if key == "data.group_reward":
-        return GROUP_REWARDS
-    section, _, name = key.partition(".")
-    return _VARIANT_KEYS.get(name) if section == "algo" else None
-
-
-def config_help(config_class: type = TrainConfig) -> str:
-    """Every key with its default, its meaning and its range, and each variant key's variants with their
-    options: the CLI help comes from the same source as the config (the fields' metadata)."""
-    lines = []
-    for key, f, default in config_keys(config_class):
-        meaning, bounds = field_doc(f)
-        lines.append(f"  {key} = {shown(as_data(default))}" + (f"  # {meaning}" if meaning else "")
-                     + (f" ({bounds})" if bounds else ""))
-        registry = _registry_of_key(key)
-        if registry is not None:
-            lines += [f"      {line}" for line in registry.describe()]
-    return "\n".join(lines)
-
-
-def reference(config_class: type = TrainConfig) -> str:
+def reference() -> str:
     """The README's "Configuration reference": every key of the training config, its default, its range and its
     meaning, and the options of every variant, as Markdown (`python -m rlvr.train.config --reference`)."""
-    out = ["## Configuration reference", "",
-           "Generated from the config's own definitions by `python -m rlvr.train.config --reference` (a test keeps "
-           "this section equal to its output). A key is written `section.key` in overrides and nested in YAML. "
-           "The variant keys (`algo.advantage`, `algo.ratio_level`, `algo.mismatch`, `algo.entropy_control`, "
-           "`data.group_reward`) take a name or `{name: ..., option: value}`; on the command line "
-           "`algo.mismatch=tis algo.mismatch.cap=2`. Under a variant key, its variants and their options."]
-    section = None
-    for key, f, default in config_keys(config_class):
-        head = key.partition(".")[0] if "." in key else "(top level)"
-        if head != section:
-            section = head
-            out += ["", f"### {section}", "", "| key | default | range | meaning |", "|---|---|---|---|"]
-        out.append(_row(f"`{key}`", f"`{shown(as_data(default))}`", *field_doc(f)[::-1]))
-        registry = _registry_of_key(key)
-        for name, cls in (registry or {}).items():
-            out.append(_row(f"&nbsp;&nbsp;`{key}: {name}`", "", "", registry.summary(name)))
-            for option_field in dataclasses.fields(cls):
-                out.append(_row(f"&nbsp;&nbsp;&nbsp;&nbsp;`{name}.{option_field.name}`",
-                                f"`{shown(option_field.default)}`", *field_doc(option_field)[::-1]))
-    return "\n".join(out) + "\n"
-
-
-def _row(*cells: str) -> str:
-    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+    return reference_table(TrainConfig, [
+        "## Configuration reference", "",
+        "Generated from the config's own definitions by `python -m rlvr.train.config --reference` (a test keeps "
+        "this section equal to its output). A key is written `section.key` in overrides and nested in YAML. "
+        "The variant keys (`algo.advantage`, `algo.ratio_level`, `algo.mismatch`, `algo.entropy_control`, "
+        "`data.group_reward`) take a name or `{name: ..., option: value}`; on the command line "
+        "`algo.mismatch=tis algo.mismatch.cap=2`. Under a variant key, its variants and their options."])
 
 
 if __name__ == "__main__":  # python -m rlvr.train.config --reference

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 
 from rlvr.train.config import TrainConfig
-from rlvr.train.grpo import shape_rewards
-from rlvr.train.objectives import backward_corrected_rewards
+from rlvr.train.objectives.grpo import shape_rewards
+from rlvr.train.objectives.formulas import backward_corrected_rewards
 from rlvr.train.rollouts import Rollouts
 
 

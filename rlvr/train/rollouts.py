@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from rlvr.models import GenerationResult
+from rlvr.models import GenerationResult, SamplingParams
+from rlvr.models.logprobs import left_pad
 from rlvr.tasks import Task
 from rlvr.tasks.judge import judge, judge_neutral
 from rlvr.verifiers import Verdict
@@ -63,7 +64,13 @@ class TaskStream:
 
 @dataclass(frozen=True)
 class Rollouts:
-    """One step's training batch: groups of K completions with their rewards."""
+    """One step's training batch: groups of K completions with their rewards.
+
+    A completion of a task that names an environment is an episode (rlvr.models.episodes): its tokens hold the
+    observations too, `token_masks` is 1 exactly on the tokens the policy sampled (None for a single turn:
+    all of them), and its reward is the verifier's on the last assistant turn plus the environment's
+    per-turn rewards.
+    """
 
     tasks: list[Task]
     prompt_ids: list[list[int]]
@@ -78,27 +85,47 @@ class Rollouts:
     # [group][sample] -> the sampler's logprobs over the support it sampled from (renormalised after
     # top-k/top-p, else old_logprobs themselves): what the mismatch correction compares the trainer with.
     sampler_logprobs: list[list[list[float]]] | None = None
+    # The temperature they were sampled at (the SamplingParams' that drew them): the update's log-probs divide
+    # the logits by it, so the loss reads the distribution that sampled.
+    temperature: float = 1.0
+    # [group][sample] -> 1 on the tokens the policy sampled, or None (a single turn: every token); None when
+    # no completion of the batch is an episode. `episodes` likewise: each episode's record (turns, stop, ...).
+    token_masks: list[list[list[int] | None]] | None = None
+    episodes: list[list[dict | None]] | None = None
 
     @classmethod
     def from_generation(cls, tasks: list[Task], generation: GenerationResult, verdicts: list[list[Verdict]],
-                        neutral: list[list[bool]]) -> Rollouts:
+                        neutral: list[list[bool]], params: SamplingParams) -> Rollouts:
+        """One draw's rollouts: `generation` sampled with `params`, and its verdicts."""
         completions = generation.completions  # [group][sample]
+        episodic = any(c.episode is not None for g in completions for c in g)
+        turn_rewards = [[sum(c.episode["turn_rewards"]) if c.episode else 0.0 for c in g] for g in completions]
         return cls(
             tasks=tasks, prompt_ids=generation.prompt_token_ids,
             completion_ids=[[c.token_ids for c in g] for g in completions],
             old_logprobs=[[c.logprobs for c in g] for g in completions],
             texts=[[c.text for c in g] for g in completions],
             truncated=torch.tensor([[c.finish_reason == "length" for c in g] for g in completions]),
-            verdicts=verdicts, rewards=torch.tensor([[v.reward for v in g] for g in verdicts]),
+            verdicts=verdicts,
+            rewards=torch.tensor([[v.reward + extra for v, extra in zip(g, e)] for g, e in zip(verdicts, turn_rewards)]),
             neutral=torch.tensor(neutral, dtype=torch.bool),
             new_tokens=generation.new_tokens,
             sampler_logprobs=[[c.logprobs if c.sampler_logprobs is None else c.sampler_logprobs for c in g]
                               for g in completions],
+            temperature=params.temperature,
+            token_masks=[[c.mask for c in g] for g in completions] if episodic else None,
+            episodes=[[c.episode for c in g] for g in completions] if episodic else None,
         )
 
+    def mask_of(self, g: int, j: int) -> list[int] | None:
+        """The sampled-token mask of completion (g, j); None when every token was sampled."""
+        return None if self.token_masks is None else self.token_masks[g][j]
+
     def lengths(self) -> torch.Tensor:
-        """Completion lengths in tokens, (G, K) float."""
-        return torch.tensor([[len(c) for c in group] for group in self.completion_ids], dtype=torch.float)
+        """Completion lengths in tokens the policy wrote (an episode's observations left out), (G, K) float."""
+        return torch.tensor([[len(c) if self.mask_of(g, j) is None else sum(self.mask_of(g, j))  # type: ignore[arg-type]
+                              for j, c in enumerate(group)] for g, group in enumerate(self.completion_ids)],
+                            dtype=torch.float)
 
 
 def verify(tasks: list[Task], texts: list[list[str]], neutral_specs: dict[str, Any], workers: int,
@@ -145,7 +172,12 @@ class OverlappedChecks:
 
 
 def concat(parts: list[Rollouts], k: int) -> Rollouts:
-    """One Rollouts from several draws of the same step (dynamic filtering draws more than once)."""
+    """One Rollouts from several draws of the same step (dynamic filtering draws more than once), all sampled
+    at one temperature."""
+    if len({p.temperature for p in parts}) > 1:
+        raise ValueError(f"the draws of one step were sampled at different temperatures: "
+                         f"{sorted({p.temperature for p in parts})}")
+
     def cat(name: str) -> list:
         return [x for p in parts for x in getattr(p, name)]
 
@@ -157,7 +189,17 @@ def concat(parts: list[Rollouts], k: int) -> Rollouts:
         neutral=torch.cat([p.neutral.view(-1, k) for p in parts]),
         new_tokens=sum(p.new_tokens for p in parts),
         sampler_logprobs=[x for p in parts for x in (p.sampler_logprobs or p.old_logprobs)],
+        temperature=parts[0].temperature,
+        token_masks=_cat_optional(parts, "token_masks", k),
+        episodes=_cat_optional(parts, "episodes", k),
     )
+
+
+def _cat_optional(parts: list[Rollouts], name: str, k: int) -> list | None:
+    """A per-completion field some draws lack (None: no episode among them), concatenated; None if all lack it."""
+    if all(getattr(p, name) is None for p in parts):
+        return None
+    return [group for p in parts for group in (getattr(p, name) or [[None] * k for _ in p.tasks])]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,28 +240,20 @@ def pad_batch(rollouts: Rollouts, rows: list[tuple[int, int]], advantages: torch
     zero mask when `mask_truncated`.
     input_ids, attention, positions (R, P + T); completion, old_logp, sampler_logp, mask (R, T); advantage (R,).
     """
-    prompts = [rollouts.prompt_ids[g] for g, _ in rows]
     completions = [rollouts.completion_ids[g][j] for g, j in rows]
-    width, span = max(len(p) for p in prompts), max(max(len(c) for c in completions), 1)
-    input_ids = torch.full((len(rows), width + span), pad_id, dtype=torch.long)
-    attention = torch.zeros_like(input_ids)
-    completion = torch.full((len(rows), span), pad_id, dtype=torch.long)
+    batch = left_pad([rollouts.prompt_ids[g] for g, _ in rows], completions, pad_id)  # the model's inputs
+    span = batch["completion"].shape[1]
     old_logp = torch.zeros((len(rows), span))
     sampler_logp = torch.zeros((len(rows), span))
     sampled_from = rollouts.sampler_logprobs or rollouts.old_logprobs
     mask = torch.zeros((len(rows), span))
-    for r, ((g, j), prompt, tokens) in enumerate(zip(rows, prompts, completions)):
-        input_ids[r, width - len(prompt) : width] = torch.tensor(prompt)
-        input_ids[r, width : width + len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-        attention[r, width - len(prompt) : width + len(tokens)] = 1
-        completion[r, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+    for r, ((g, j), tokens) in enumerate(zip(rows, completions)):
         old_logp[r, : len(tokens)] = torch.tensor(rollouts.old_logprobs[g][j])
         sampler_logp[r, : len(tokens)] = torch.tensor(sampled_from[g][j])
         if not (mask_truncated and rollouts.truncated[g, j]):
-            mask[r, : len(tokens)] = 1
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+            sampled = rollouts.mask_of(g, j)  # an episode: its observations and turn markers never train
+            mask[r, : len(tokens)] = 1 if sampled is None else torch.tensor(sampled, dtype=mask.dtype)
     return {
-        "input_ids": input_ids, "attention": attention, "positions": positions,
-        "completion": completion, "old_logp": old_logp, "sampler_logp": sampler_logp, "mask": mask,
+        **batch, "old_logp": old_logp, "sampler_logp": sampler_logp, "mask": mask,
         "advantage": torch.stack([advantages[g, j] for g, j in rows]),
     }

@@ -4,14 +4,17 @@
 
 Lifecycle: setup (config, run directory, model, optimizer, data, resume) -> one `_step`
 per iteration (sample K per prompt, verify, advantages, clipped update) -> cleanup (final
-checkpoint). The maths lives in `grpo.py` (advantages, loss, reward shaping, pruning), the
-data in `rollouts.py` (prompt stream, rollouts, padded batches) and checkpoint I/O in
-`checkpoint.py`; this file only moves tensors between them and writes logs.
+checkpoint). The maths lives in `objectives/grpo.py` (advantages, loss, reward shaping, pruning),
+the log-probabilities in `rlvr/models/logprobs.py` and `rlvr/models/head.py`, the data in
+`rollouts.py` (prompt stream, rollouts, padded batches), and the distributed runtime (layouts,
+precision, LoRA, checkpoint I/O, optimizer, loggers) in `runtime/`; this file only moves tensors
+between them and writes logs. The update divides the logits by the temperature the rollouts were
+sampled at (`Rollouts.temperature`, from the SamplingParams that drew them).
 
 Run directory: config.yaml (resolved), metrics.jsonl (one line per step), samples.jsonl
 (every rollout with reward, reason and advantage), health.jsonl, checkpoints/step-N/,
 eval/base.json and eval/final.json when `data.eval` names held-out task files, and with
-`lora.enabled` the merged model in model/ (checkpoints then hold the adapter; see lora.py).
+`lora.enabled` the merged model in model/ (checkpoints then hold the adapter; see runtime/lora.py).
 """
 
 from __future__ import annotations
@@ -37,28 +40,29 @@ from rlvr._errors import ConfigError
 from rlvr._io import check_directory, check_not_input
 from rlvr.evaluate.runner import set_name
 from rlvr.models import Policy, SamplingParams, check_engine, load_policy, open_engine
+from rlvr.models.head import fused_head, fused_head_mismatch, head_logprobs
+from rlvr.models.episodes import has_episodes, sample_tasks
+from rlvr.models.logprobs import completion_logprobs, token_entropy
 from rlvr.monitor import HealthMonitor
 from rlvr.rundir import RunDir
 from rlvr.tasks import load_tasks
 from rlvr.tasks.judge import check_references, check_verifiers
-from rlvr.train.checkpoint import load_checkpoint, save_checkpoint
-from rlvr.train.config import TrainConfig, dump_config, sampler_spec
-from rlvr.train.distributed import Dist
-from rlvr.train.group_rewards import GROUP_REWARDS
-from rlvr.train.grpo import (
+from rlvr.config import dump_config
+from rlvr.train.config import TrainConfig, sampler_spec
+from rlvr.train.objectives.group_rewards import GROUP_REWARDS
+from rlvr.train.objectives.grpo import (
     estimate_advantages,
     grpo_loss,
     kept_advantages,
     micro_batch_weight,
     prune_rollouts,
-    token_entropy,
-    token_logprobs,
 )
-from rlvr.train.head import fused_head, fused_head_mismatch, head_logprobs
-from rlvr.train.loggers import MetricLogger, check_loggers, open_loggers
-from rlvr.train.lora import ReferenceView, apply_lora, save_merged
-from rlvr.train.optim import make_optimizer
-from rlvr.train.precision import autocast, use_autocast
+from rlvr.train.runtime.checkpoint import load_checkpoint, save_checkpoint
+from rlvr.train.runtime.distributed import Dist
+from rlvr.train.runtime.loggers import MetricLogger, check_loggers, open_loggers
+from rlvr.train.runtime.lora import ReferenceView, apply_lora, save_merged
+from rlvr.train.runtime.optim import make_optimizer
+from rlvr.train.runtime.precision import use_autocast
 from rlvr.train.rollouts import (
     OverlappedChecks,
     Rollouts,
@@ -75,7 +79,7 @@ from rlvr.train.rewards import (
     warn_if_lenient,
     warn_if_partial_credit,
 )
-from rlvr.train.sharding import layout_for_launch
+from rlvr.train.runtime.sharding import layout_for_launch
 from rlvr.verifiers import allow_plugins, get_verifier
 
 # ---------------------------------------------------------------------------------------------
@@ -93,7 +97,7 @@ class Trainer:
         if config.data.prompts_per_step < self.dist.world:
             raise ConfigError(f"data.prompts_per_step ({config.data.prompts_per_step}) must be at least the number "
                               f"of processes ({self.dist.world}).")
-        # Replicated, FSDP or DeepSpeed, as the accelerate recipe asked (sharding.py)
+        # Replicated, FSDP or DeepSpeed, as the accelerate recipe asked (runtime/sharding.py)
         self.layout = layout_for_launch(self.dist, lora=config.lora.enabled, engine=config.sampling.engine)
         resume = self._check_run_dir(resume)  # False when the run stopped before its first checkpoint
         check_loggers(config.run.loggers)
@@ -313,7 +317,8 @@ class Trainer:
         update_s = time.perf_counter() - t_update
         self.engine.push_weights()  # vllm samples from its own copy of the weights (a no-op for hf)
         lengths = rollouts.lengths()  # (G, K)
-        sampled_logp = [lp for g in rollouts.old_logprobs for c in g for lp in c]
+        sampled_logp = [lp for g, group in enumerate(rollouts.old_logprobs) for j, c in enumerate(group)
+                        for lp, m in zip(c, rollouts.mask_of(g, j) or [1] * len(c)) if m]  # not an observation
         step_s = time.perf_counter() - start
         metrics = {
             "reward/mean": rollouts.rewards.mean().item(),
@@ -345,7 +350,8 @@ class Trainer:
              "reward": rollouts.rewards[g, j].item(), "reason": rollouts.verdicts[g][j].reason,
              "neutral": bool(rollouts.neutral[g, j]),
              "advantage": advantages[g, j].item(), "kept": bool(kept[g, j]),
-             "tokens": len(rollouts.completion_ids[g][j]), "truncated": bool(rollouts.truncated[g, j])}
+             "tokens": int(lengths[g, j]), "truncated": bool(rollouts.truncated[g, j]),
+             **_episode_fields(rollouts, g, j)}
             for g, task in enumerate(rollouts.tasks) for j in range(len(rollouts.texts[g]))
         ])
         # The loss metrics are each rank's share of a globally weighted mean: summed, they are the mean.
@@ -391,19 +397,24 @@ class Trainer:
             )
             self.model.eval()
             checks = None
-            if config.data.overlap_verify and "finished" in inspect.signature(self.engine.generate).parameters:
+            episodic = has_episodes(tasks)  # tasks naming an environment play whole episodes, turn by turn
+            if config.data.overlap_verify and not episodic and \
+                    "finished" in inspect.signature(self.engine.generate).parameters:
                 checks = OverlappedChecks(tasks, self.neutral_specs, config.data.verifier_workers,
                                           config.data.verifier_backend, self.checks_pool)
             with self.layout.gathered():
-                generation = self.engine.generate([t.prompt for t in tasks], params,
-                                                  **({"finished": checks.submit} if checks else {}))
+                if episodic:
+                    generation = sample_tasks(self.engine, tasks, params)
+                else:
+                    generation = self.engine.generate([t.prompt for t in tasks], params,
+                                                      **({"finished": checks.submit} if checks else {}))
             t1 = time.perf_counter()
             texts = [[c.text for c in group] for group in generation.completions]
             verdicts, neutral = checks.results() if checks else verify(
                 tasks, texts, self.neutral_specs, config.data.verifier_workers, config.data.verifier_backend)
             verify_s += time.perf_counter() - t1  # with overlap: only the checks still running when decoding ended
             generate_s += t1 - t0
-            part = Rollouts.from_generation(tasks, generation, verdicts, neutral)
+            part = Rollouts.from_generation(tasks, generation, verdicts, neutral, params)
             if self.group_reward is not None:  # the verdicts stay the verifier's: pass_rate says who is right
                 part = replace(part, rewards=torch.tensor([self.group_reward(group, task)
                                                            for group, task in zip(texts, tasks)]))
@@ -432,9 +443,10 @@ class Trainer:
         total_tokens = self.dist.sum(float(batch["mask"].sum()) if rows else 0.0)
         micros = micro_batches(len(rows), config.optim.micro_batch)
         count = self.layout.micro_batch_count(len(micros))
+        temperature = rollouts.temperature  # the sampler's: the loss reads the distribution that sampled
         if self.fused and not self.head_checked:  # before the reference uses it too
-            self._check_fused_head(micro_batch(batch, slice(0, 2)) if rows else None)
-        ref_logp = self._reference_logprobs(batch, count) if self.reference is not None else None
+            self._check_fused_head(micro_batch(batch, slice(0, 2)) if rows else None, temperature)
+        ref_logp = self._reference_logprobs(batch, temperature, count) if self.reference is not None else None
         first_pass: dict[int, torch.Tensor] = {}  # micro-batch -> the trainer's logp before this step's update
         self.layout.module.train()
         nonfinite = False
@@ -445,7 +457,7 @@ class Trainer:
                     self.layout.backward(self._idle_forward(self.layout.module).logits.sum() * 0.0, i == count - 1)
                     continue
                 micro = micro_batch(batch, micros[i], trim=config.optim.bucket_by_length)
-                logits, logp = self._completion_logprobs(self.layout.module, micro)  # logits (b, T, V) or None
+                logits, logp = self._completion_logprobs(self.layout.module, micro, temperature)  # logits or None
                 mask, span = micro["mask"], micro["mask"].shape[1]
                 old_logp, weights, mismatch = micro["old_logp"], None, {}
                 if algo.mismatch.corrects:  # the trainer's own old logp; weights pi_trainer / pi_sampler
@@ -459,7 +471,8 @@ class Trainer:
                     clip_low=algo.clip_low, clip_high=algo.clip_high, aggregation=algo.aggregation,
                     max_tokens=config.sampling.max_new_tokens, ratio_level=algo.ratio_level,
                     entropy_control=algo.entropy_control, generator=generator, weights=weights,
-                    entropy=None if logits is None else self._entropy(logits), entropy_coef=algo.entropy_coef,
+                    entropy=None if logits is None else self._entropy(logits, temperature),
+                    entropy_coef=algo.entropy_coef,
                     top_entropy_fraction=algo.top_entropy_fraction,
                 )
                 metrics.update(mismatch)
@@ -478,7 +491,7 @@ class Trainer:
         self._warn_if_all_masked(totals)
         return {**totals, "grad_norm": grad_norm, "rows/trained": len(rows)}
 
-    def _check_fused_head(self, micro: dict[str, torch.Tensor] | None) -> None:
+    def _check_fused_head(self, micro: dict[str, torch.Tensor] | None, temperature: float) -> None:
         """Compare the fused head with the model's own on a few rows of the run's first batch; where they differ
         (a model that scales its logits in a way fused_head does not know), use the model's lm_head from now
         on. Every rank takes the same decision."""
@@ -486,8 +499,7 @@ class Trainer:
         reason = None
         if micro is not None:
             self.layout.module.eval()
-            reason = fused_head_mismatch(self.layout.module, micro, self.config.sampling.temperature,
-                                         torch.bfloat16 if self.mixed_precision else None)
+            reason = fused_head_mismatch(self.layout.module, micro, temperature, self._compute_dtype())
         if self.dist.sum(float(reason is not None)):
             self.fused = False
             self.notices.append({"rule": "fused_head_off", "value": 0.0, "message": (
@@ -505,40 +517,37 @@ class Trainer:
                       "the step trained on nothing; widen the window with algo.mismatch.cap_min or "
                       "algo.mismatch.cap.", stacklevel=2)
 
-    def _entropy(self, logits: torch.Tensor) -> torch.Tensor | None:
-        """Token entropy (b, T) when the objective reads it; with a gradient only for the entropy bonus."""
+    def _entropy(self, logits: torch.Tensor, temperature: float) -> torch.Tensor | None:
+        """Token entropy (b, T) at `temperature` when the objective reads it; with a gradient only for the
+        entropy bonus."""
         algo = self.config.algo
         if not algo.entropy_coef and algo.top_entropy_fraction >= 1.0:
             return None
         with torch.set_grad_enabled(bool(algo.entropy_coef)):
-            return token_entropy(logits, self.config.sampling.temperature)
+            return token_entropy(logits, temperature)
 
     def _idle_forward(self, model: Any) -> Any:
         """One pad token through the model: a rank's share of a sharded collective when it has no rows left."""
         token = torch.tensor([[self.policy.tokenizer.pad_token_id or 0]], device=self.dist.device)
         return model(input_ids=token, attention_mask=torch.ones_like(token))
 
-    def _completion_logits(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], rows: slice) -> torch.Tensor:
-        span = batch["completion"].shape[1]
-        # Only the positions that predict completion tokens go through the vocabulary projection.
-        with autocast(self.mixed_precision, self.dist.device):  # bf16 logits; log-probs are taken in float32
-            out = model(input_ids=batch["input_ids"][rows], attention_mask=batch["attention"][rows],
-                        position_ids=batch["positions"][rows], logits_to_keep=span + 1)
-        return out.logits[:, :-1]  # (b, T, V): position width-1+t predicts completion token t
+    def _compute_dtype(self) -> torch.dtype | None:
+        """bf16 when the update runs under autocast (optim.mixed_precision), else None: the weights' dtype."""
+        return torch.bfloat16 if self.mixed_precision else None
 
-    def _completion_logprobs(self, model: torch.nn.Module, micro: dict[str, torch.Tensor]
+    def _completion_logprobs(self, model: torch.nn.Module, micro: dict[str, torch.Tensor], temperature: float
                              ) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """(logits (b, T, V) or None, log p (b, T) float32) of a micro-batch's completion tokens: through the
-        fused head when it applies (no logits are made), else through the model's own lm_head."""
-        temperature = self.config.sampling.temperature
+        """(logits (b, T, V) or None, log p (b, T) float32) of a micro-batch's completion tokens at `temperature`:
+        through the fused head when it applies (no logits are made), else through the model's own lm_head."""
         if self.fused:
-            return None, head_logprobs(model, micro, temperature, torch.bfloat16 if self.mixed_precision else None)
-        logits = self._completion_logits(model, micro, slice(None))
-        return logits, token_logprobs(logits, micro["completion"], temperature)
+            return None, head_logprobs(model, micro, temperature, self._compute_dtype())
+        return completion_logprobs(model, micro, temperature, self._compute_dtype())
 
     @torch.no_grad()
-    def _reference_logprobs(self, batch: dict[str, Any], count: int | None = None) -> torch.Tensor | None:
-        """Reference log-probs of the batch's completion tokens; `count` micro-batches in all (see _update)."""
+    def _reference_logprobs(self, batch: dict[str, Any], temperature: float, count: int | None = None
+                            ) -> torch.Tensor | None:
+        """Reference log-probs of the batch's completion tokens at `temperature`; `count` micro-batches in all
+        (see _update)."""
         micros = micro_batches(batch["input_ids"].shape[0], self.config.optim.micro_batch) if batch else []
         parts = []
         for i in range(len(micros) if count is None else count):
@@ -546,7 +555,7 @@ class Trainer:
                 self._idle_forward(self.reference)
                 continue
             micro = micro_batch(batch, micros[i], trim=self.config.optim.bucket_by_length)
-            _, logp = self._completion_logprobs(self.reference, micro)  # (b, t <= T)
+            _, logp = self._completion_logprobs(self.reference, micro, temperature)  # (b, t <= T)
             parts.append(torch.nn.functional.pad(logp, (0, batch["completion"].shape[1] - logp.shape[1])))
         return torch.cat(parts) if parts else None
 
@@ -582,6 +591,17 @@ class Trainer:
         self.nonfinite_steps = state.get("nonfinite_steps", 0)  # absent from checkpoints of older versions
         self.step = state["step"]
         self.runs.drop_logs_after(self.step)
+
+
+def _episode_fields(rollouts: Rollouts, g: int, j: int) -> dict[str, Any]:
+    """An episode's transcript for samples.jsonl: its turns (observations included), why it ended, per-turn
+    rewards (already in "reward"), and how many tokens the whole episode held after the prompt."""
+    episode = rollouts.episodes[g][j] if rollouts.episodes is not None else None
+    if episode is None:
+        return {}
+    return {"turns": episode["turns"], "stop": episode["stop"], "turn_rewards": episode["turn_rewards"],
+            "context_tokens": len(rollouts.completion_ids[g][j]), **({"error": episode["error"]}
+                                                                   if "error" in episode else {})}
 
 
 def train(config: TrainConfig, resume: bool = False, policy: Policy | None = None, progress: bool = True) -> Path:

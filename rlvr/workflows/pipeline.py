@@ -233,8 +233,8 @@ def _distill(options: dict[str, Any], state: dict[str, Any], folder: Path, progr
 
 
 def _sft(options: dict[str, Any], state: dict[str, Any], folder: Path, progress: bool) -> dict[str, Any]:
-    from rlvr.train.sft import train_sft
-    from rlvr.train.sft_config import load_sft_config
+    from rlvr.sft.trainer import train_sft
+    from rlvr.sft.config import load_sft_config
 
     overrides = [*options.get("overrides", []), f"model={state['model']}",
                  f"data.train={options.get('dataset') or state['dataset']}", f"run.output_dir={folder}",

@@ -53,3 +53,13 @@ class Shop:
     def broken(self) -> str:
         """Always fails."""
         raise RuntimeError("the shelf fell over")
+
+
+class Broken:
+    """An environment with a bug: its step raises."""
+
+    def reset(self, task):
+        return [{"role": "user", "content": task["prompt"]}]
+
+    def step(self, assistant_text):
+        return Step(str(1 / 0))

@@ -9,7 +9,8 @@ from typing import Literal, Optional
 
 import pytest
 
-from rlvr.envs import Tool, ToolError, ToolsEnv, chat_messages, parse_tool_calls, tool_names
+from rlvr._errors import ConfigError
+from rlvr.envs import Tool, ToolError, ToolsEnv, chat_messages, get_env, parse_tool_calls, tool_names
 from rlvr.envs.toolcalls import ToolCall, function_schema, template_has_tools, tools_prompt
 from rlvr.envs.tools import calculate
 
@@ -249,3 +250,15 @@ def test_a_template_with_tools_gets_the_schemas():
     messages = [{"role": "user", "content": "hi"}]
     out, tools_arg = chat_messages(messages, tools, template)
     assert out == messages and tools_arg == [tools[0].schema()]
+
+
+def test_call_reward_pays_a_turn_whose_calls_all_ran_and_nothing_else():
+    env = get_env({"name": "tools", "tools": ["calculator"], "call_reward": 0.5})
+    env.reset({"prompt": "37*29?"})
+    good = '<tool_call>{"name": "calculator", "arguments": {"expression": "37*29"}}</tool_call>'
+    assert env.step(good).reward == 0.5
+    assert env.step('<tool_call>{"name": "calculator", "arguments": {"expression": "1/0"}}</tool_call>').reward == 0
+    assert env.step("<tool_call>{not json}</tool_call>").reward == 0
+    assert env.step("1073").reward == 0 and get_env("tools").step(good).reward == 0  # off by default
+    with pytest.raises(ConfigError, match="call_reward must be a number"):
+        get_env({"name": "tools", "call_reward": "yes"})

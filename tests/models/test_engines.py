@@ -27,7 +27,7 @@ def test_the_defaults_elsewhere_are_the_spec_s():
 
     from rlvr.models import VLLMEngine
     from rlvr.train.config import load_config, sampler_spec
-    from rlvr.train.sft_config import load_sft_config
+    from rlvr.sft.config import load_sft_config
 
     train, sft = load_config(None, []), load_sft_config(None, [])
     assert train.model == sft.model == DEFAULT_MODEL
@@ -82,7 +82,7 @@ def test_the_cli_flags_are_generated_from_the_spec():
 
 
 def test_config_keys_are_named_in_the_error():
-    from rlvr.train.sft_config import load_sft_config
+    from rlvr.sft.config import load_sft_config
 
     with pytest.raises(ConfigError, match=r"^sampling\.batch_size must be a positive integer or 'auto', got 0\.$"):
         load_sft_config(None, ["sampling.batch_size=0"])

@@ -22,7 +22,7 @@ import torch
 from conftest import make_tiny_policy
 from rlvr._errors import ConfigError, ModelError
 from rlvr.models import HFEngine, SamplingParams, VLLMEngine, load_policy, make_engine
-from rlvr.models.vllm_engine import _policy_logprobs
+from rlvr.models.logprobs import sequence_logprobs
 
 PROMPTS = ["What is 3 + 4 ?", "What is 12 * 7 ? Reply with only the final number .", "a b c"]
 EOS = 4  # <|im_end|> in the tiny vocabulary
@@ -288,7 +288,8 @@ def test_policy_logprobs_match_hfengine(saved_policy):
     result = HFEngine(saved_policy, batch_size=4).generate(PROMPTS, params)
     prompts = [p for p, group in zip(result.prompt_token_ids, result.completions) for _ in group]
     completions = [c for group in result.completions for c in group]
-    values = _policy_logprobs(saved_policy, prompts, [c.token_ids for c in completions], 0.7, rows_per_batch=4)
+    values = sequence_logprobs(saved_policy.model, prompts, [c.token_ids for c in completions], 0.7,
+                               device=saved_policy.device, rows_per_batch=4)
     for value, c in zip(values, completions):
         assert torch.allclose(torch.tensor(value), torch.tensor(c.logprobs), atol=1e-4)
 
@@ -562,8 +563,8 @@ def test_spurious_measures_the_base_rate_on_the_configs_engine(fake_vllm, saved_
 
 def test_sft_evaluates_on_vllm_and_pushes_the_trained_weights_first(fake_vllm, saved_policy, sampling_files,
                                                                      tmp_path):
-    from rlvr.train.sft import train_sft
-    from rlvr.train.sft_config import load_sft_config
+    from rlvr.sft.trainer import train_sft
+    from rlvr.sft.config import load_sft_config
 
     tasks, sft = sampling_files
     policy = load_policy(saved_policy.model.name_or_path, dtype="float32", device="cpu")
@@ -647,3 +648,40 @@ def test_truncated_sampling_keeps_vllms_processed_logprobs_as_the_samplers(fake_
             assert c.sampler_logprobs != c.logprobs  # those are recomputed without truncation
     plain = engine.generate(PROMPTS, SamplingParams(n=2, temperature=0.8, max_new_tokens=4))
     assert all(c.sampler_logprobs is None for group in plain.completions for c in group)
+
+
+# -- multi-turn episodes through vLLM: stop strings and token-id prompts ------------------------------------
+
+
+def test_stop_strings_reach_vllm_which_then_detokenizes(fake_vllm, saved_policy):
+    engine = VLLMEngine(saved_policy)
+    engine.generate(PROMPTS, SamplingParams(n=2, max_new_tokens=5), stop=["</tool_call>"])
+    (_, requests), = fake_vllm.instances[0].calls
+    for request in requests:
+        assert request.kwargs["stop"] == ["</tool_call>"] and request.kwargs["include_stop_str_in_output"]
+        assert request.kwargs["detokenize"] is True  # vLLM finds stop strings in its own text
+    with pytest.raises(ConfigError, match="stop must be a list of non-empty strings"):
+        engine.generate(PROMPTS, SamplingParams(), stop="</tool_call>")
+
+
+def test_episodes_run_through_the_vllm_engine_from_token_ids(fake_vllm, saved_policy):
+    """Turn after turn, the engine is handed each episode's tokens as they are (no re-rendering of what was
+    sampled) and the stop string of a tool call."""
+    from rlvr.models.episodes import TOOL_CALL_END, generate_episodes
+    from rlvr.verifiers import allow_plugins
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "envs"))
+    allow_plugins("envs_for_tests")  # Guess: answers every reply that is not the number
+    task = {"id": "g", "prompt": "What is 3 + 4 ?", "reference": "7",
+            "env": {"name": "envs_for_tests:Guess", "max_turns": 3, "max_tokens": 200}}
+    result = generate_episodes(VLLMEngine(saved_policy), [task], SamplingParams(n=2, max_new_tokens=4, seed=5))
+    calls = fake_vllm.instances[0].calls
+    assert len(calls) == 3  # one call a turn, every live episode in it
+    for turn, (prompts, requests) in enumerate(calls):
+        assert all(r.kwargs["stop"] == [TOOL_CALL_END] for r in requests)
+        for prompt, completion in zip(prompts, result.completions[0]):
+            history = result.prompt_token_ids[0] + completion.token_ids
+            assert history[: len(prompt["prompt_token_ids"])] == prompt["prompt_token_ids"]
+    for completion in result.completions[0]:
+        assert sum(t["role"] == "assistant" for t in completion.episode["turns"]) == 3
+        assert completion.episode["stop"] == "turns"

@@ -445,3 +445,22 @@ def test_odd_health_thresholds_and_spurious_arms_do_not_break_the_report(tmp_pat
     whiskers = [g.find("title").text for g in chart.iter("g") if g.get("class") == "whisker"]
     assert len([w for w in whiskers if w.startswith("real,")]) == 4
     assert not [w for w in whiskers if w.startswith("random, neutral")]  # the damaged reading: no interval to draw
+
+
+def test_an_episode_shows_its_turns_with_tool_calls_and_observations_set_apart(tmp_path):
+    run = _bare_run(tmp_path / "episodes", steps=1)
+    call = '<tool_call>{"name": "calculator", "arguments": {"expression": "37*29"}}</tool_call>'
+    turns = [{"role": "user", "text": "What is 37*29?"}, {"role": "assistant", "text": f"Let me check. {call}"},
+             {"role": "tool", "text": f"1073 {SCRIPT_TAG}"}, {"role": "assistant", "text": "It is 1073."}]
+    row = {"step": 1, "task_id": "t", "sample": 0, "text": "It is 1073.", "reward": 1.0, "reason": "ok",
+           "tokens": 30, "turns": turns, "stop": "done"}
+    _write_jsonl(run / "samples.jsonl", [row, {**row, "sample": 1, "reward": 0.0, "turns": turns[:2],
+                                               "stop": "tokens"}])
+    section = _section(build_report(run), "samples")
+    assert "episode of 2 turns, ended by done" in section and "episode of 1 turns, ended by tokens" in section
+    observation = re.search(r'<div class="turn observation"><p class="role">tool</p><pre>(.*?)</pre>', section)
+    assert observation and observation.group(1) == "1073 &lt;script&gt;alert(1)&lt;/script&gt;"
+    assert ('Let me check. <span class="toolcall">&lt;tool_call&gt;{&quot;name&quot;: &quot;calculator&quot;'
+            in section)
+    assert '<div class="turn"><p class="role">assistant</p><pre>It is 1073.</pre>' in section
+    assert SCRIPT_TAG not in section

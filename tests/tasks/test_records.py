@@ -284,3 +284,21 @@ def test_hf_local_file_by_path(tmp_path):
     empty.mkdir()
     with pytest.raises(DataError, match="could not load dataset .*empty"):
         load_hf_tasks(str(empty), {"prompt": "q", "reference": "a"})
+
+
+def test_a_tasks_environment_is_built_before_any_model_loads():
+    """check_verifiers (what train, eval and distill run before loading a model) also builds each task's env:
+    a module not allowed, an unknown name or a bad option is a DataError naming the task."""
+    from rlvr._errors import DataError
+    from rlvr.tasks import Task
+    from rlvr.tasks.judge import check_verifiers
+
+    def task(env):
+        return Task(id="e1", prompt="p", reference="1", env=env)
+
+    check_verifiers([task({"name": "tools", "tools": ["calculator"]}), task(None)], "t.jsonl")
+    for env, words in (("os:system", "--allow-plugin os"), ({"name": "no-such-env"}, "unknown environment"),
+                       ({"name": "tools", "tools": ["shell"]}, "unknown tool")):
+        with pytest.raises(DataError, match="t.jsonl: task 'e1': its environment cannot be built") as caught:
+            check_verifiers([task(env)], "t.jsonl")
+        assert words in str(caught.value)

@@ -9,7 +9,8 @@ import pytest
 
 from rlvr._errors import ConfigError
 from rlvr.cli import main
-from rlvr.train.config import dump_config, load_config
+from rlvr.config import dump_config
+from rlvr.train.config import load_config
 from rlvr.train.cost import Assumptions, actual_usage, compare, estimate, prompt_length
 
 PROMPT = "What is 12 + 30? Reply with the number!!"  # 40 characters = 10 tokens at 4 characters a token

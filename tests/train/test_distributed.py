@@ -194,8 +194,8 @@ def test_sharded_recipe_runs_as_written_in_bf16(tmp_path, recipe):
 
 
 def _layout(monkeypatch, variables: dict[str, str], lora: bool = False, engine: str = "hf"):
-    from rlvr.train.distributed import Dist
-    from rlvr.train.sharding import layout_for_launch
+    from rlvr.train.runtime.distributed import Dist
+    from rlvr.train.runtime.sharding import layout_for_launch
 
     for name in [n for n in os.environ if n.startswith(("ACCELERATE_", "FSDP_"))]:
         monkeypatch.delenv(name)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlvr.train.grpo import (
+from rlvr.train.objectives.grpo import (
     group_advantages,
     grpo_loss,
     kept_advantages,
     prune_rollouts,
     shape_rewards,
-    token_entropy,
-    token_logprobs,
 )
+from rlvr.models.logprobs import token_entropy, token_logprobs
 
 
 def test_four_right_four_wrong_gives_exactly_plus_and_minus_one():
@@ -136,7 +135,7 @@ def test_token_logprobs_and_entropy():
 
 @pytest.mark.parametrize("aggregation", ["token_mean", "seq_mean", "constant_normaliser"])
 def test_micro_batches_accumulate_to_the_full_batch_gradient(aggregation):
-    from rlvr.train.grpo import micro_batch_weight
+    from rlvr.train.objectives.grpo import micro_batch_weight
 
     logp, old, mask = rollout(batch=6, tokens=5, seed=1)
     mask[3, 1:] = 0

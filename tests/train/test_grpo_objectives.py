@@ -8,17 +8,17 @@ import math
 import pytest
 import torch
 
-from rlvr.train.grpo import (
+from rlvr.train.objectives.grpo import (
     estimate_advantages,
     group_advantages,
     grpo_loss,
     kept_advantages,
     prune_rollouts,
 )
-from rlvr.train.variants import ADVANTAGES as ADVANTAGE_ESTIMATORS
-from rlvr.train.variants import ENTROPY_CONTROLS
-from rlvr.train.variants import MISMATCH_MODES as MISMATCH
-from rlvr.train.variants import RATIO_LEVELS as RATIOS
+from rlvr.train.objectives.variants import ADVANTAGES as ADVANTAGE_ESTIMATORS
+from rlvr.train.objectives.variants import ENTROPY_CONTROLS
+from rlvr.train.objectives.variants import MISMATCH_MODES as MISMATCH
+from rlvr.train.objectives.variants import RATIO_LEVELS as RATIOS
 
 
 def estimator(name, **options):

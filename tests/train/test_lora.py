@@ -15,8 +15,8 @@ from conftest import save_tiny_model
 from rlvr._errors import ConfigError
 from rlvr.models import HFEngine, load_policy
 from rlvr.train.config import load_config
-from rlvr.train.grpo import token_logprobs
-from rlvr.train.lora import ReferenceView
+from rlvr.models.logprobs import completion_logprobs
+from rlvr.train.runtime.lora import ReferenceView
 from rlvr.train.trainer import Trainer, train
 
 pytest.importorskip("peft")
@@ -93,11 +93,10 @@ def test_a_step_trains_only_the_adapter_against_the_base_model(setup, tmp_path):
 
     batch = completion_batch()
     original = load_policy(setup / "model", dtype="float32", device="cpu").model
-    rows = slice(0, batch["input_ids"].shape[0])
     with torch.no_grad():
-        want = token_logprobs(trainer._completion_logits(original, batch, rows), batch["completion"])
-        adapted = token_logprobs(trainer._completion_logits(trainer.model, batch, rows), batch["completion"])
-    got = trainer._reference_logprobs(batch)
+        _, want = completion_logprobs(original, batch, 1.0, trainer._compute_dtype())
+        _, adapted = completion_logprobs(trainer.model, batch, 1.0, trainer._compute_dtype())
+    got = trainer._reference_logprobs(batch, 1.0)
     torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
     assert (adapted - want).abs().max() > 1e-6  # the adapter is on everywhere but in the reference
 

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from rlvr.train import grpo
-from rlvr.train.group_rewards import majority_rewards
-from rlvr.train.objectives import (
+from rlvr.evaluate.passk import pass_at_k as pass_at_k_estimate
+from rlvr.train.objectives import grpo
+from rlvr.train.objectives.formulas import (
     backward_corrected_rewards,
     entropy_bonus,
     forward_correction,
@@ -21,10 +21,11 @@ from rlvr.train.objectives import (
     rloo_baseline,
     w_reinforce,
 )
-from rlvr.train.variants import ADVANTAGES
-from rlvr.train.variants import ENTROPY_CONTROLS as ENTROPY_CONTROL
-from rlvr.train.variants import MISMATCH_MODES as MISMATCH
-from rlvr.train.variants import RATIO_LEVELS as RATIOS
+from rlvr.train.objectives.group_rewards import majority_rewards
+from rlvr.train.objectives.variants import ADVANTAGES
+from rlvr.train.objectives.variants import ENTROPY_CONTROLS as ENTROPY_CONTROL
+from rlvr.train.objectives.variants import MISMATCH_MODES as MISMATCH
+from rlvr.train.objectives.variants import RATIO_LEVELS as RATIOS
 
 
 def mismatch_weights(mode, trainer, sampler, mask, cap=3.0, cap_min=None):
@@ -297,7 +298,7 @@ def test_rloo_baseline_is_the_mean_of_the_others(rewards, baseline):
 
 
 def test_rloo_fits_grpo_baseline_table(monkeypatch):
-    from rlvr.train import objectives
+    from rlvr.train.objectives import formulas as objectives
 
     monkeypatch.setitem(objectives._BASELINES, "rloo", rloo_baseline)  # the table moved with group_advantages
     rewards = torch.tensor([[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
@@ -512,3 +513,19 @@ def test_forward_correction_on_a_simulated_noisy_channel():
     mean, se = per_sample.mean(0), per_sample.std(0) / math.sqrt(n)
     assert ((mean - (1 - rho0 - rho1) * clean).abs() < 4.5 * se).all()
     assert (se < 0.05 * clean.abs().max()).all()  # the test can tell the gradient from zero
+
+
+# -- pass@k's closed form is written once: the evaluation's estimate is the training's mean group reward -----
+
+
+def test_the_mean_group_reward_is_the_evaluations_pass_at_k_bit_for_bit():
+    for n in range(1, 17):
+        for n_pos in range(n + 1):
+            for k in range(1, n + 1):
+                assert pass_at_k_closed_form(n, n_pos, k)[0] == pass_at_k_estimate(n, n_pos, k), (n, n_pos, k)
+
+
+def test_the_closed_form_is_the_exactly_rounded_quotient():
+    # 1 - C(2, 1) / C(3, 1) = 1/3, rounded once (a product of rounded factors gave 0.33333333333333326)
+    assert pass_at_k_estimate(3, 1, 1) == 1.0 - 2 / 3
+    assert pass_at_k_estimate(200, 3, 100) == 1.0 - math.comb(197, 100) / math.comb(200, 100)

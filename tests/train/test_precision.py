@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from conftest import make_tiny_policy
-from rlvr.train import precision
-from rlvr.train.grpo import token_logprobs
-from rlvr.train.precision import autocast, use_autocast
+from rlvr.train.runtime import precision
+from rlvr.models.logprobs import token_logprobs
+from rlvr.train.runtime.precision import autocast, use_autocast
 
 
 @pytest.mark.parametrize("choice, weights, native, expected", [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from conftest import make_tiny_policy
+from rlvr.models.logprobs import token_logprobs
 from rlvr.tasks import Task
-from rlvr.train.grpo import token_logprobs
 from rlvr.train.rollouts import Rollouts, micro_batch, pad_batch
 
 

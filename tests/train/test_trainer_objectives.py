@@ -16,7 +16,7 @@ from conftest import make_tiny_policy, save_tiny_model
 from rlvr._errors import ConfigError
 from rlvr.models import Completion, GenerationResult
 from rlvr.train.config import load_config
-from rlvr.train.group_rewards import GROUP_REWARDS, majority
+from rlvr.train.objectives.group_rewards import GROUP_REWARDS, majority
 from rlvr.train.trainer import Trainer, train
 
 HERE = Path(__file__).parent
@@ -175,7 +175,7 @@ def _masked_below_cap_min(step, rewards, advantages):
 
 
 def _pass_at_k(step, rewards, advantages):
-    from rlvr.train.objectives import pass_at_k_closed_form
+    from rlvr.train.objectives.formulas import pass_at_k_closed_form
 
     for group, adv in zip(rewards, advantages):
         _, _, a_pos, a_neg = pass_at_k_closed_form(8, int((group >= 1).sum()), 2)
@@ -394,7 +394,7 @@ def _tiny_granite(logits_scaling: float):
 
 
 def test_a_model_that_scales_its_logits_trains_on_its_own_log_probs(setup, tmp_path, monkeypatch):
-    from rlvr.train import head
+    from rlvr.models import head
 
     monkeypatch.setattr(head, "LOGIT_TRANSFORMS", {})  # as an architecture the static rule does not know yet
     out = tmp_path / "granite"
@@ -439,9 +439,9 @@ def test_a_loss_that_overflows_skips_its_updates_then_stops_the_run(setup, tmp_p
 
 
 def test_a_checkpoint_is_never_written_with_weights_that_are_not_finite(tmp_path):
-    from rlvr.train.checkpoint import save_checkpoint
-    from rlvr.train.distributed import Dist
-    from rlvr.train.sharding import Replicated
+    from rlvr.train.runtime.checkpoint import save_checkpoint
+    from rlvr.train.runtime.distributed import Dist
+    from rlvr.train.runtime.sharding import Replicated
 
     policy = make_tiny_policy()
     with torch.no_grad():

@@ -21,10 +21,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from rlvr.train.grpo import grpo_loss
-from rlvr.train.objectives import high_entropy_mask
-from rlvr.train.variants import MISMATCH_MODES as MISMATCH
-from rlvr.train.variants import RATIO_LEVELS as RATIOS
+from rlvr.train.objectives.grpo import grpo_loss
+from rlvr.train.objectives.formulas import high_entropy_mask
+from rlvr.train.objectives.variants import MISMATCH_MODES as MISMATCH
+from rlvr.train.objectives.variants import RATIO_LEVELS as RATIOS
 
 trl = pytest.importorskip("trl", reason="TRL is the reference implementation (pip install -e '.[test]')")
 GRPOTrainer = pytest.importorskip("trl.trainer.grpo_trainer").GRPOTrainer

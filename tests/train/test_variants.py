@@ -1,4 +1,4 @@
-"""The update's choices as registered option objects (rlvr/train/variants.py): one registry per kind, one
+"""The update's choices as registered option objects (rlvr/train/objectives/variants.py): one registry per kind, one
 definition and one default of every option, the old flat keys mapped onto the same objects with one
 deprecation sentence, one-sentence errors, every config key documented (the help and the README's reference
 generated from the definitions), and the losses and advantages of every variant bit for bit those of the code
@@ -20,17 +20,17 @@ import pytest
 import torch
 
 from rlvr._errors import ConfigError
-from rlvr.train import objectives
-from rlvr.train.config import FLAT_KEYS, AlgoSection, TrainConfig, config_help, config_keys, load_config, reference
-from rlvr.train.group_rewards import GROUP_REWARDS
-from rlvr.train.grpo import estimate_advantages, grpo_loss
-from rlvr.train.variants import (
+from rlvr.train.objectives import formulas as objectives
+from rlvr.config import config_keys, option
+from rlvr.train.config import FLAT_KEYS, AlgoSection, TrainConfig, config_help, load_config, reference
+from rlvr.train.objectives.group_rewards import GROUP_REWARDS
+from rlvr.train.objectives.grpo import estimate_advantages, grpo_loss
+from rlvr.train.objectives.variants import (
     ADVANTAGES,
     ENTROPY_CONTROLS,
     MISMATCH_MODES,
     RATIO_LEVELS,
     AdvantageEstimator,
-    option,
 )
 
 REGISTRIES = {"algo.advantage": ADVANTAGES, "algo.ratio_level": RATIO_LEVELS, "algo.mismatch": MISMATCH_MODES,

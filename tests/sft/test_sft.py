@@ -13,7 +13,7 @@ from conftest import make_tiny_policy
 from rlvr._errors import ConfigError, DataError
 from rlvr.cli import main
 from rlvr.models import HFEngine, SamplingParams, load_policy
-from rlvr.train.sft import (
+from rlvr.sft.trainer import (
     IGNORE,
     Example,
     _collate,
@@ -23,9 +23,9 @@ from rlvr.train.sft import (
     load_sft_dataset,
     train_sft,
 )
-from rlvr.train.sft_config import load_sft_config
+from rlvr.sft.config import load_sft_config
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1] / "train"  # rewards_for_tests.py, the trainer tests' verifiers
 ANSWERS = {"What is 2 + 3 ?": "5", "What is 4 * 4 ?": "16", "What is 9 - 7 ?": "the final number is 2",
            "What is 8 / 2 ?": "4 ."}
 

@@ -2,7 +2,7 @@
 
 Matrix products run in bf16 where the hardware computes bf16 natively (a CUDA GPU with bf16, a CPU
 with AVX512-BF16 or AMX tiles); the weights, their gradients and AdamW's moments stay float32, and
-rlvr's log-probabilities are computed in float32 from the bf16 logits (grpo.token_logprobs). On
+rlvr's log-probabilities are computed in float32 from the bf16 logits (models/logprobs.py). On
 this 2-core AVX512-BF16 CPU one forward and backward of SmolLM2-135M over 24 rows x 72 tokens
 takes 0.40x the float32 time (benchmarks/trainer_vs_trl.py measures the whole step).
 """

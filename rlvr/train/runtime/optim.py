@@ -1,4 +1,5 @@
-"""The optimizer both trainers use (GRPO in trainer.py, SFT in sft.py): AdamW with a linear warmup."""
+"""The optimizer both trainers use (GRPO in rlvr/train/trainer.py, SFT in rlvr/sft/trainer.py): AdamW with a
+linear warmup."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ Shapes: G groups (prompts) of K completions each; B = G*K rows; T completion tok
     loss_t  = -min(ratio_t * A, clip(ratio_t, 1 - clip_low, 1 + clip_high) * A) + beta * KL_t
     KL_t    = exp(ref_t - logp_t) - (ref_t - logp_t) - 1       (the k3 estimator, >= 0)
 
-The choices are option objects of variants.py (registered by name; the formulas are objectives.py's), each
+The choices are option objects of variants.py (registered by name; the formulas are formulas.py's), each
 plain GRPO by default: the advantage estimator (estimate_advantages' `estimator`: grpo, w_reinforce,
 pass_at_k, forward_correction), the ratio level (grpo_loss's `ratio_level`: token, or sequence = GSPO), the
 clipped objective (`entropy_control`: the PPO clip, clip_cov, kl_cov), sampler/trainer importance weights on
@@ -30,14 +30,14 @@ table rather than an if/elif chain repeated in the code.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from typing import Callable, Literal
 
 import torch
 
 from rlvr.train.config import AlgoSection
-from rlvr.train import objectives
-from rlvr.train.objectives import entropy_bonus, high_entropy_mask
-from rlvr.train.variants import (
+from rlvr.train.objectives import formulas
+from rlvr.train.objectives.formulas import entropy_bonus, high_entropy_mask
+from rlvr.train.objectives.variants import (
     ADVANTAGES,
     ENTROPY_CONTROLS,
     RATIO_LEVELS,
@@ -54,8 +54,8 @@ _PLAIN = AlgoSection()  # grpo_loss's defaults: plain GRPO, as the training conf
 def group_advantages(rewards: torch.Tensor, baseline: str = _PLAIN.advantage.baseline,
                      scale_by_std: bool = _PLAIN.advantage.scale_by_std) -> tuple[torch.Tensor, dict[str, float]]:
     """GRPO's advantages (r - baseline) / std, rewards (G, K) -> advantages (G, K), metrics; the defaults are
-    the grpo estimator's (objectives.group_advantages is the formula)."""
-    return objectives.group_advantages(rewards, baseline, scale_by_std)
+    the grpo estimator's (formulas.group_advantages is the formula)."""
+    return formulas.group_advantages(rewards, baseline, scale_by_std)
 
 
 def estimate_advantages(rewards: torch.Tensor, estimator: AdvantageEstimator | str = _PLAIN.advantage,
@@ -204,85 +204,6 @@ def grpo_loss(
             **metrics,
         }
     return loss, metrics
-
-
-# The float32 working set of the vocabulary maths: positions are taken so many at a time that their
-# (positions, V) float32 block stays under 2**24 elements (64 MiB), whatever B, T and V are.
-CHUNK_ELEMENTS = 1 << 24
-
-
-def position_blocks(batch: int, length: int, vocab: int) -> list[tuple[int, slice]]:
-    """(row, positions) blocks of a (B, T, V) computation, each of at most CHUNK_ELEMENTS values."""
-    step = max(1, CHUNK_ELEMENTS // max(vocab, 1))
-    return [(b, slice(t, t + step)) for b in range(batch) for t in range(0, length, step)]
-
-
-def block_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float) -> torch.Tensor:
-    """log p(tokens) of one block: logits (t, V) in any dtype, tokens (t,) -> (t,) float32."""
-    return torch.log_softmax(logits.float() / temperature, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
-
-
-def block_logprob_grad(logits: torch.Tensor, tokens: torch.Tensor, grad: torch.Tensor,
-                       temperature: float) -> torch.Tensor:
-    """grad (t,) times d log p(tokens) / d logits of one block: (onehot - softmax) * grad / temperature, (t, V)
-    float32. The same operations, in the same order, as autograd's log_softmax backward, so a blocked
-    gradient equals the plain (B, T, V) computation's bit for bit."""
-    out = torch.log_softmax(logits.float() / temperature, dim=-1)  # (t, V)
-    picked = torch.zeros_like(out).scatter_(-1, tokens[:, None], grad[:, None].float())
-    return torch._log_softmax_backward_data(picked, out, -1, out.dtype).div_(temperature)
-
-
-class _SelectiveLogSoftmax(torch.autograd.Function):
-    """log p(token) = log_softmax(z)[token], z = logits / temperature, one block of positions at a time.
-
-    Neither pass makes a (B, T, V) float32 copy: forward keeps nothing but the logits it was given, and
-    backward recomputes each block's softmax to write d logp / d logits = (onehot - softmax) / temperature
-    straight into the gradient, in the logits' own dtype.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, logits: torch.Tensor, tokens: torch.Tensor, temperature: float) -> torch.Tensor:
-        logp = torch.empty(tokens.shape, dtype=torch.float32, device=logits.device)  # (B, T)
-        for b, cols in position_blocks(*logits.shape):
-            logp[b, cols] = block_logprobs(logits[b, cols], tokens[b, cols], temperature)  # one (t, V) block at a time
-        ctx.save_for_backward(logits, tokens)
-        ctx.temperature = temperature
-        return logp
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        logits, tokens = ctx.saved_tensors
-        grad_logits = torch.empty_like(logits)
-        for b, cols in position_blocks(*logits.shape):
-            grad_logits[b, cols] = block_logprob_grad(logits[b, cols], tokens[b, cols], grad[b, cols], ctx.temperature)
-        return grad_logits, None, None
-
-
-def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """log p(tokens) under logits / temperature: logits (B, T, V), tokens (B, T) -> (B, T) float32.
-
-    Computed in float32 over blocks of positions (selective log-softmax), so the update's peak memory does
-    not grow with the vocabulary beyond the logits and their gradient.
-    """
-    return _SelectiveLogSoftmax.apply(logits, tokens, float(temperature))
-
-
-def token_entropy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Entropy of the policy at each position: (B, T, V) -> (B, T) float32.
-
-    Without gradient (a metric, a mask) it is computed block by block; with gradient (an entropy bonus)
-    autograd keeps what it needs.
-    """
-    def entropy(z: torch.Tensor) -> torch.Tensor:
-        logp = torch.log_softmax(z.float() / temperature, dim=-1)
-        return -(logp.exp() * logp).sum(-1)
-
-    if torch.is_grad_enabled() and logits.requires_grad:
-        return entropy(logits)
-    out = torch.empty(logits.shape[:-1], dtype=torch.float32, device=logits.device)
-    for b, cols in position_blocks(*logits.shape):
-        out[b, cols] = entropy(logits[b, cols])
-    return out
 
 
 def micro_batch_weight(aggregation: Aggregation, micro_mask: torch.Tensor, total_tokens: float,

@@ -9,8 +9,9 @@ One registry per kind, keyed by name, like the verifiers': ADVANTAGES (algo.adva
 (algo.ratio_level), MISMATCH_MODES (algo.mismatch), ENTROPY_CONTROLS (algo.entropy_control); the group
 rewards (data.group_reward) are the fifth, in group_rewards.py. A variant's fields are its options, each with
 its one default, its type, its range and its meaning (`option`), so the config checks them, and `rlvr train
---help` and the README's configuration reference print them. The formulas stay in objectives.py; a variant's
-method calls them. This module imports no torch: `rlvr --help` reads it.
+--help` and the README's configuration reference print them; the machinery (option, Variant, Registry) is
+rlvr.config's. The formulas stay in formulas.py; a variant's method calls them. This module imports no
+torch: `rlvr --help` reads it.
 
 A new variant, from outside the package (docs/extending.md has it as a worked example, which
 tests/examples/test_new_advantage.py runs):
@@ -27,17 +28,11 @@ tests/examples/test_new_advantage.py runs):
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import typing
-from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Literal, TypeVar
-
-import yaml
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from rlvr._errors import ConfigError
+from rlvr.config import Registry, Variant, option
 
 if TYPE_CHECKING:
     import torch
@@ -45,214 +40,7 @@ if TYPE_CHECKING:
     Metrics = dict[str, float]
 
 __all__ = ["ADVANTAGES", "ENTROPY_CONTROLS", "MISMATCH_MODES", "RATIO_LEVELS", "AdvantageEstimator",
-           "EntropyControl", "MismatchMode", "Range", "RatioLevel", "Registry", "Variant", "option"]
-
-_V = TypeVar("_V", bound="Variant")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Options: a field with its meaning and its range
-
-
-@dataclass(frozen=True)
-class Range:
-    """The values an option may take: [low, high], either end open or absent; `why` ends the error."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    why: str = ""
-
-    def __contains__(self, value: float) -> bool:
-        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
-        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
-        return above and below
-
-    def text(self) -> str:
-        """"in (0, 1]", ">= 0", "at least 1": how the help and the error messages say it."""
-        if self.low is not None and self.high is not None:
-            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
-        if self.low is not None:
-            if self.low_open:
-                return f"> {self.low:g}"
-            return ">= 0" if self.low == 0 else f"at least {self.low:g}"
-        if self.high is not None:
-            return f"{'<' if self.high_open else '<='} {self.high:g}"
-        return ""
-
-
-def option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
-           low_open: bool = False, high_open: bool = False, why: str = "") -> Any:
-    """A variant's option: its one default, what it means (`help`) and, for a number, its range."""
-    bounds = Range(low, high, low_open, high_open, why) if low is not None or high is not None else None
-    return field(default=default, metadata={"help": help, **({"range": bounds} if bounds else {})})
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# How an option is named in messages: as the user wrote it (an old flat key keeps its name while it works)
-
-_SPELLED: ContextVar[Mapping[str, str]] = ContextVar("rlvr_spelled", default={})
-
-
-@contextlib.contextmanager
-def spelled(names: Mapping[str, str]) -> Iterator[None]:
-    """While a config is built, name each option key ("algo.advantage.k") as the config wrote it ("algo.pass_k")."""
-    token = _SPELLED.set(names)
-    try:
-        yield
-    finally:
-        _SPELLED.reset(token)
-
-
-def spelling(key: str) -> str:
-    """The name of a config key as the config being read wrote it."""
-    return _SPELLED.get().get(key, key)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The variant base and the registry
-
-
-@dataclass(frozen=True)
-class Variant:
-    """Base of every variant: subclass a kind's base as a frozen dataclass and register it by name.
-
-    name: set by the registry; key: the config key that chooses this kind (e.g. "algo.advantage").
-    """
-
-    name: ClassVar[str] = ""
-    key: ClassVar[str] = ""
-
-    def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for f in dataclasses.fields(self):
-            value, bounds, hint = getattr(self, f.name), f.metadata.get("range"), hints.get(f.name)
-            if typing.get_origin(hint) is Literal and value not in typing.get_args(hint):
-                choices = ", ".join(repr(a) for a in typing.get_args(hint))
-                raise ConfigError(f"config key '{self.label(f.name)}' must be one of {choices}, got {value!r}.")
-            if (hint is bool) != isinstance(value, bool) and hint in (bool, int, float) or (
-                    hint in (int, float) and not isinstance(value, (int, float))):
-                raise ConfigError(f"config key '{self.label(f.name)}' must be {hint.__name__}, got {value!r}.")
-            if bounds is not None and value not in bounds:
-                why = f" ({bounds.why})" if bounds.why else ""
-                raise ConfigError(f"{self.label(f.name)} must be {bounds.text()}{why}, got {value!r}.")
-        problem = self.check()
-        if problem:
-            raise ConfigError(problem + ".")
-
-    def check(self) -> str | None:
-        """Why these options do not work together (one sentence without its full stop), or None."""
-        return None
-
-    def label(self, option_name: str) -> str:
-        """The option as the config names it: algo.advantage.k (or the old flat key it came from)."""
-        return spelling(f"{self.key}.{option_name}")
-
-    def options(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    def spec(self) -> str | dict[str, Any]:
-        """As a config writes it: the bare name, or {name: ..., option: value, ...}."""
-        options = {k: list(v) if isinstance(v, tuple) else v for k, v in self.options().items()}
-        return {"name": self.name, **options} if options else self.name
-
-
-class Registry(Mapping[str, type[_V]], Generic[_V]):
-    """The variants of one kind by name: `@REGISTRY.register("name")` on a subclass of `base`.
-
-    what: the kind in messages ("advantage estimator"); none: the name that means no variant at all (the
-    group reward's ""), which `build` turns into None.
-    """
-
-    def __init__(self, base: type[_V], what: str, none: str | None = None) -> None:
-        self.base, self.what, self.none = base, what, none
-        self._classes: dict[str, type[_V]] = {}
-
-    def register(self, name: str) -> Callable[[type[_V]], type[_V]]:
-        """Class decorator. A name has one definition: registering it twice is an error."""
-
-        def decorate(cls: type[_V]) -> type[_V]:
-            if not (isinstance(cls, type) and issubclass(cls, self.base) and "__dataclass_params__" in vars(cls)
-                    and cls.__dataclass_params__.frozen):  # its own @dataclass(frozen=True), not its base's
-                raise TypeError(f"register('{name}') expects a frozen dataclass subclassing {self.base.__name__}, "
-                                f"got {cls!r}")
-            if name in self._classes and self._classes[name] is not cls:
-                raise ValueError(f"{self.what} '{name}' is already registered ({self._classes[name].__qualname__})")
-            cls.name = name
-            self._classes[name] = cls
-            return cls
-
-        return decorate
-
-    def __getitem__(self, name: str) -> type[_V]:
-        return self._classes[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._classes)
-
-    def __len__(self) -> int:
-        return len(self._classes)
-
-    def build(self, spec: Any) -> _V | None:
-        """The variant a spec names: an instance (kept), a bare name, or {name: ..., option: value, ...}; None
-        for the `none` name. ConfigError, one sentence, for an unknown name or option; the variant checks its
-        options."""
-        if isinstance(spec, self.base) or spec is None and self.none is not None:
-            return spec
-        options: dict[str, Any] = {}
-        if isinstance(spec, Mapping):
-            options = dict(spec)
-            spec = options.pop("name", None)
-        if spec == self.none and not options:
-            return None
-        if not isinstance(spec, str) or spec not in self._classes:
-            names = ([] if self.none is None else [self.none]) + list(self._classes)
-            choices = ", ".join(repr(name) for name in names)
-            raise ConfigError(f"config key '{spelling(self.base.key)}' must be one of {choices}, or a mapping with "
-                              f"'name' and that variant's options; got {spec!r}, an unknown {self.what}.")
-        cls = self._classes[spec]
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            has = f"its options are {', '.join(known)}" if known else "it takes none"
-            raise ConfigError(f"{self.base.key}={spec} has no option '{unknown[0]}'; {has}.")
-        return cls(**options)
-
-    def summary(self, name: str) -> str:
-        """The first paragraph of the variant's docstring, on one line."""
-        return " ".join((self._classes[name].__doc__ or "").strip().split("\n\n")[0].split())
-
-    def describe(self) -> list[str]:
-        """One line per variant and per option: `name: summary` then `  option = default  meaning (range)`."""
-        lines = [] if self.none is None else [f"{self.none!r}: none"]
-        for name, cls in self._classes.items():
-            lines.append(f"{name}: {self.summary(name)}")
-            for f in dataclasses.fields(cls):
-                meaning, bounds = field_doc(f)
-                lines.append(f"  {f.name} = {shown(f.default)}  {meaning}" + (f" ({bounds})" if bounds else ""))
-        return lines
-
-
-def field_doc(f: dataclasses.Field) -> tuple[str, str]:
-    """(meaning, range) of a config key or an option, from its metadata: the range of a number, or the choices
-    of a Literal; "" where there is none."""
-    bounds = f.metadata.get("range")
-    if bounds is not None:
-        return f.metadata.get("help", ""), bounds.text()
-    annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-    choices = annotation[len("Literal["):-1].replace('"', "'") if annotation.startswith("Literal[") else ""
-    return f.metadata.get("help", ""), f"one of {choices}" if choices else ""
-
-
-def shown(value: Any) -> str:
-    """A default as YAML writes it, on one line (a variant as its spec)."""
-    if isinstance(value, Variant):
-        value = value.spec()
-    value = list(value) if isinstance(value, tuple) else value
-    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000).strip()
-    return text.removesuffix("...").strip() or "''"
-
+           "EntropyControl", "MismatchMode", "RatioLevel"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -300,7 +88,7 @@ class Grpo(AdvantageEstimator):
     scale_by_std: bool = option(True, "divide by the group's std; false = Dr. GRPO")
 
     def __call__(self, rewards, correction=None):
-        from rlvr.train.objectives import group_advantages
+        from rlvr.train.objectives.formulas import group_advantages
 
         return group_advantages(rewards, self.baseline, self.scale_by_std)
 
@@ -317,7 +105,7 @@ class WReinforce(AdvantageEstimator):
     positive_weight: float = option(0.1, "a correct sample's advantage (a wrong one gets -1)", low=0.0)
 
     def __call__(self, rewards, correction=None):
-        from rlvr.train.objectives import w_reinforce
+        from rlvr.train.objectives.formulas import w_reinforce
 
         return w_reinforce(rewards, positive_weight=self.positive_weight)
 
@@ -331,7 +119,7 @@ class PassAtK(AdvantageEstimator):
     k: int = option(4, "the k of pass@k: 1 <= k <= the rollouts kept per group")
 
     def __call__(self, rewards, correction=None):
-        from rlvr.train.objectives import pass_at_k
+        from rlvr.train.objectives.formulas import pass_at_k
 
         return pass_at_k(rewards, k=self.k)
 
@@ -355,7 +143,7 @@ class ForwardCorrection(AdvantageEstimator):
     corrects_noise: ClassVar[bool] = True
 
     def __call__(self, rewards, correction=None):
-        from rlvr.train.objectives import forward_correction
+        from rlvr.train.objectives.formulas import forward_correction
 
         if correction is None:
             raise ConfigError("algo.advantage=forward_correction needs the verifier's false-negative rate; give "
@@ -386,7 +174,7 @@ class TokenRatio(RatioLevel):
     """PPO/GRPO: one ratio per token."""
 
     def ratio(self, logp, old_logp, mask):
-        from rlvr.train.objectives import token_ratio
+        from rlvr.train.objectives.formulas import token_ratio
 
         return token_ratio(logp, old_logp, mask)
 
@@ -398,7 +186,7 @@ class SequenceRatio(RatioLevel):
     ~3e-4 / 4e-4)."""
 
     def ratio(self, logp, old_logp, mask):
-        from rlvr.train.objectives import sequence_ratio
+        from rlvr.train.objectives.formulas import sequence_ratio
 
         return sequence_ratio(logp, old_logp, mask)
 
@@ -431,7 +219,7 @@ class NoMismatch(MismatchMode):
     corrects: ClassVar[bool] = False
 
     def weights(self, trainer_logp, sampler_logp, mask):
-        from rlvr.train.objectives import no_mismatch_correction
+        from rlvr.train.objectives.formulas import no_mismatch_correction
 
         return no_mismatch_correction(trainer_logp, sampler_logp, mask)
 
@@ -450,7 +238,7 @@ class _CappedMismatch(MismatchMode):
                                           "agree; 0 = no bound")
 
     def weights(self, trainer_logp, sampler_logp, mask):
-        from rlvr.train.objectives import capped_mismatch
+        from rlvr.train.objectives.formulas import capped_mismatch
 
         return capped_mismatch(trainer_logp, sampler_logp, mask, cap=self.cap, cap_min=self.cap_min,
                                sequence=self.sequence, truncate=self.truncate)
@@ -521,7 +309,7 @@ class PpoClip(EntropyControl):
     """The PPO clip: -min(r A, clip(r, 1 - clip_low, 1 + clip_high) A)."""
 
     def policy_loss(self, ratio, advantages, logp, old_logp, mask, *, clip_low, clip_high, generator=None):
-        from rlvr.train.objectives import ppo_clip
+        from rlvr.train.objectives.formulas import ppo_clip
 
         return ppo_clip(ratio, advantages, logp, old_logp, mask, clip_low=clip_low, clip_high=clip_high)
 
@@ -540,7 +328,7 @@ class ClipCov(EntropyControl):
                                                        "(strict bounds)")
 
     def policy_loss(self, ratio, advantages, logp, old_logp, mask, *, clip_low, clip_high, generator=None):
-        from rlvr.train.objectives import clip_cov
+        from rlvr.train.objectives.formulas import clip_cov
 
         return clip_cov(ratio, advantages, logp, old_logp, mask, clip_low=clip_low, clip_high=clip_high,
                         cov_fraction=self.cov_fraction, cov_bounds=self.cov_bounds, generator=generator)
@@ -563,6 +351,6 @@ class KlCov(EntropyControl):
     kl_coef: float = option(1.0, "the weight of |logp - old_logp| on those tokens", low=0.0)
 
     def policy_loss(self, ratio, advantages, logp, old_logp, mask, *, clip_low, clip_high, generator=None):
-        from rlvr.train.objectives import kl_cov
+        from rlvr.train.objectives.formulas import kl_cov
 
         return kl_cov(ratio, advantages, logp, old_logp, mask, cov_fraction=self.cov_fraction, kl_coef=self.kl_coef)

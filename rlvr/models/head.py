@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from rlvr.train.grpo import block_logprob_grad, block_logprobs, position_blocks, token_logprobs
+from rlvr.models.logprobs import block_logprob_grad, block_logprobs, completion_logprobs, position_blocks
 
 # Config keys (on the model's config or its text config) that transform the logits after the vocabulary
 # projection in transformers' modeling code, with the number that leaves them unchanged (None: every number
@@ -80,16 +80,11 @@ def fused_head_mismatch(model: torch.nn.Module, micro: dict[str, torch.Tensor], 
     """Why the fused head cannot stand in for `model`'s own head on this micro-batch, or None when the two
     agree: their completion log-probs are compared (the fused path failing to run at all is a reason too).
     compute_dtype as in head_logprobs; the tolerance is MISMATCH_TOLERANCE for the dtype the products run in."""
-    span = micro["completion"].shape[1]
     try:
         fused = head_logprobs(model, micro, temperature, compute_dtype)
     except Exception as exc:  # a decoder that does not take these arguments: the model's own forward does
         return f"the fused head cannot run on {type(model).__name__} ({type(exc).__name__}: {exc})".split("\n")[0]
-    with torch.autocast(device_type=micro["input_ids"].device.type, dtype=torch.bfloat16,
-                        enabled=compute_dtype is not None):
-        logits = model(input_ids=micro["input_ids"], attention_mask=micro["attention"],
-                       position_ids=micro["positions"], logits_to_keep=span + 1).logits
-    plain = token_logprobs(logits[:, :-1].float(), micro["completion"], temperature)  # (b, T)
+    _, plain = completion_logprobs(model, micro, temperature, compute_dtype)  # (b, T): the model's own head
     mask = micro.get("mask", torch.ones_like(plain)).bool() & plain.isfinite()
     gap = (fused - plain).abs()[mask]
     dtype = compute_dtype or model.get_output_embeddings().weight.dtype
@@ -102,7 +97,7 @@ def fused_head_mismatch(model: torch.nn.Module, micro: dict[str, torch.Tensor], 
 
 def head_logprobs(model: torch.nn.Module, micro: dict[str, torch.Tensor], temperature: float,
                   compute_dtype: torch.dtype | None) -> torch.Tensor:
-    """log p(completion tokens) (b, T) float32 of a micro-batch (rlvr.train.rollouts.micro_batch), through
+    """log p(completion tokens) (b, T) float32 of a micro-batch (a `logprobs.left_pad` batch), through
     the decoder and the fused head. compute_dtype: bf16 under the update's autocast, else None."""
     span = micro["completion"].shape[1]
     decoder = model.get_decoder()

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from conftest import make_tiny_policy
-from rlvr.train import grpo
-from rlvr.train.grpo import token_logprobs
-from rlvr.train.head import fused_head, head_logprobs
-from rlvr.train.precision import autocast
+from rlvr.models import logprobs
+from rlvr.models.head import fused_head, head_logprobs
+from rlvr.models.logprobs import token_logprobs
+from rlvr.train.runtime.precision import autocast
 
 
 def _micro(rows: int = 3, width: int = 6, span: int = 5) -> dict[str, torch.Tensor]:
@@ -34,7 +34,7 @@ def _plain(model, micro, temperature, bf16):
 @pytest.mark.parametrize("bf16", [False, True])
 @pytest.mark.parametrize("block", [1 << 24, 200])  # everything in one block, or one position per block
 def test_fused_head_matches_the_models_own_head(monkeypatch, bf16, block):
-    monkeypatch.setattr(grpo, "CHUNK_ELEMENTS", block)
+    monkeypatch.setattr(logprobs, "CHUNK_ELEMENTS", block)
     model = make_tiny_policy().model.train()
     assert fused_head(model) is not None
     other = copy.deepcopy(model)
@@ -98,7 +98,7 @@ def test_a_model_that_scales_its_logits_is_not_fused(model_type, key, value):
 
 @pytest.mark.parametrize("model_type", ["granite", "granitemoe"])
 def test_the_first_batch_check_catches_a_scale_the_static_rule_does_not_know(monkeypatch, model_type):
-    from rlvr.train import head
+    from rlvr.models import head
 
     model = _tiny_causal_lm(model_type, logits_scaling=8.0)
     monkeypatch.setattr(head, "LOGIT_TRANSFORMS", {})  # as for an architecture that is not in the table yet
@@ -118,7 +118,7 @@ def test_every_tiny_causal_lm_is_fused_exactly_or_refused():
     import transformers
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-    from rlvr.train.head import fused_head_mismatch
+    from rlvr.models.head import fused_head_mismatch
 
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()

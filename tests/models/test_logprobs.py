@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlvr.train import grpo
-from rlvr.train.grpo import token_entropy, token_logprobs
+from rlvr.models import logprobs
+from rlvr.models.logprobs import token_entropy, token_logprobs
 
 
 def plain_logprobs(logits, tokens, temperature):
@@ -17,7 +17,7 @@ def plain_logprobs(logits, tokens, temperature):
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
 @pytest.mark.parametrize("chunk", [1 << 24, 7 * 50, 50])  # everything at once, 7 positions, 1 position a block
 def test_values_and_gradients_equal_the_plain_log_softmax(monkeypatch, dtype, temperature, chunk):
-    monkeypatch.setattr(grpo, "CHUNK_ELEMENTS", chunk)
+    monkeypatch.setattr(logprobs, "CHUNK_ELEMENTS", chunk)
     generator = torch.Generator().manual_seed(0)
     logits = (3 * torch.randn(3, 11, 50, generator=generator)).to(dtype)
     tokens = torch.randint(0, 50, (3, 11), generator=generator)
@@ -41,6 +41,6 @@ def test_a_sliced_non_contiguous_logits_view_works():
 def test_entropy_block_by_block_equals_the_whole(monkeypatch):
     logits = torch.randn(2, 4, 30)
     whole = token_entropy(logits)
-    monkeypatch.setattr(grpo, "CHUNK_ELEMENTS", 30)
+    monkeypatch.setattr(logprobs, "CHUNK_ELEMENTS", 30)
     with torch.no_grad():
         torch.testing.assert_close(token_entropy(logits), whole)

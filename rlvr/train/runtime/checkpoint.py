@@ -25,9 +25,9 @@ import torch
 from rlvr._errors import ConfigError
 from rlvr.models import Policy
 from rlvr.rundir import RunDir
-from rlvr.train.distributed import Dist
-from rlvr.train.lora import load_adapter, save_adapter
-from rlvr.train.sharding import Replicated
+from rlvr.train.runtime.distributed import Dist
+from rlvr.train.runtime.lora import load_adapter, save_adapter
+from rlvr.train.runtime.sharding import Replicated
 
 
 def save_checkpoint(run_dir: Path, step: int, policy: Policy, layout: Replicated, dist: Dist, *, lora: bool,

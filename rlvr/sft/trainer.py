@@ -36,10 +36,11 @@ from tqdm.auto import tqdm
 from rlvr._errors import ConfigError, DataError, ModelError
 from rlvr._io import check_directory
 from rlvr.models import Policy, check_spec, load_policy, open_engine
+from rlvr.config import dump_config
 from rlvr.rundir import RunDir
-from rlvr.train.config import dump_config, sampler_spec
-from rlvr.train.optim import make_optimizer
-from rlvr.train.sft_config import SFTConfig
+from rlvr.sft.config import SFTConfig
+from rlvr.train.config import sampler_spec
+from rlvr.train.runtime.optim import make_optimizer
 
 if TYPE_CHECKING:
     from rlvr.models import HFEngine, VLLMEngine

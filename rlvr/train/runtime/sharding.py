@@ -37,7 +37,7 @@ from typing import Any, Iterator
 import torch
 
 from rlvr._errors import ConfigError
-from rlvr.train.distributed import Dist
+from rlvr.train.runtime.distributed import Dist
 
 _TRUE = ("true", "1", "yes")
 

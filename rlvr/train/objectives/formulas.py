@@ -12,7 +12,8 @@ that holds those options (with their defaults) and calls it:
 
 plus the entropy bonus, the 80/20 high-entropy token mask, the sampler's truncated-support log-probs and the
 backward correction for a noisy verifier. Functions return `(value, metrics)` where a metric is natural.
-This module imports neither grpo.py nor variants.py, so both can call it.
+This module imports neither grpo.py nor variants.py, so both can call it; pass@k's closed form is
+rlvr.evaluate.passk's.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import math
 from typing import Callable
 
 import torch
+
+from rlvr.evaluate.passk import pass_at_k as pass_at_k_estimate
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -335,7 +338,7 @@ def pass_at_k_closed_form(n: int, n_pos: int, k: int) -> tuple[float, float, flo
     if not 1 <= k <= n:
         raise ValueError(f"pass@k advantages need 1 <= k <= group size, got k={k} for a group of {n}.")
     n_neg = n - n_pos
-    mean = 1.0 - math.comb(n_neg, k) / math.comb(n, k)
+    mean = pass_at_k_estimate(n, n_pos, k)  # R is the group's pass@k (the evaluation's closed form)
     sigma = math.sqrt(mean * (1.0 - mean))
     if sigma == 0.0:
         return mean, sigma, 0.0, 0.0

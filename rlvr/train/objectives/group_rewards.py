@@ -10,7 +10,7 @@ verification: it replaces the rewards the verifier gave, while the verdicts, and
 `pass_rate/neutral`, stay the verifier's (they show how often the rewarded majority is actually right).
 Held-out evaluation always uses the tasks' own verifiers.
 
-A group reward is a variant (variants.py) registered in GROUP_REWARDS: a frozen dataclass of its options
+A group reward is a variant (rlvr.config.Variant) registered in GROUP_REWARDS: a frozen dataclass of its options
 whose call is `(texts of one group, the group's task) -> one reward per text`; registering one makes it a
 choice of `data.group_reward`. This module loads neither torch nor the verifiers until a reward is called:
 the config reads it.
@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Sequence
 
-from rlvr.train.variants import Registry, Variant
+from rlvr.config import Registry, Variant
 
 if TYPE_CHECKING:
     from rlvr.tasks import Task

@@ -6,8 +6,9 @@
     optim: {lr: 2.0e-5, epochs: 3, batch_size: 16, micro_batch: 8}
     run:   {output_dir: runs/sft}
 
-Kept apart from `sft.py` so that building the CLI parser (which lists these keys in
-`rlvr sft --help`) imports no torch.
+Kept apart from `trainer.py` so that building the CLI parser (which lists these keys in
+`rlvr sft --help`) imports no torch. The sampling section and the engine spec are the training config's
+(rlvr.train.config); the reading is rlvr.config's.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from pathlib import Path
 from typing import Literal
 
 from rlvr._errors import ConfigError
+from rlvr.config import load
 from rlvr.models.generation import DEFAULT_K
 from rlvr.models.spec import DEFAULT_MODEL, BatchSize
-from rlvr.train.config import SamplingSection, load_config, sampler_spec
+from rlvr.train.config import SamplingSection, sampler_spec
 
 
 @dataclass(frozen=True)
@@ -82,4 +84,4 @@ class SFTConfig:
 
 def load_sft_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> SFTConfig:
     """Read an SFT config (or start from defaults) and apply `section.key=value` overrides."""
-    return load_config(path, overrides, config_class=SFTConfig)
+    return load(SFTConfig, path, overrides)
