@@ -25,8 +25,9 @@ reaches `max_new_tokens`, and an episode still calling tools after its last turn
 the episode too. Per-turn rewards are summed into the episode's record ("turn_rewards").
 
 Seeds: turn t of every episode draws from the engine's per-sample streams, seeded by (seed, t) and the
-episode's tokens so far (identical histories told apart by their order), so the same seed gives the same
-episodes whatever the engine's batch size.
+episode's tokens so far (identical histories told apart by their order; the first turn's K samples of one
+opening are the K samples of one prompt, prefilled once), so the same seed gives the same episodes whatever
+the engine's batch size.
 """
 
 from __future__ import annotations
@@ -90,14 +91,17 @@ def generate_episodes(engine: Engine, tasks: Sequence[Any], params: SamplingPara
             if not live:
                 break
             room = max(e.max_tokens - e.written for e in live)
-            turn_params = SamplingParams.from_decoding(params, n=1, seed=_turn_seed(params.seed, turn))
+            shared = turn == 0 and _same_openings(episodes, params.n)  # K samples of one prompt: prefilled once
+            turn_params = SamplingParams.from_decoding(params, n=params.n if shared else 1,
+                                                       seed=_turn_seed(params.seed, turn))
             turn_params = _with_max_new_tokens(turn_params, min(params.max_new_tokens, room))
-            result = engine.generate([e.opening + e.ids for e in live], turn_params, stop=(TOOL_CALL_END,))
+            prompts = [e.opening for e in live[:: params.n]] if shared else [e.opening + e.ids for e in live]
+            result = engine.generate(prompts, turn_params, stop=(TOOL_CALL_END,))
             new_tokens += result.new_tokens
             if progress is not None:
                 progress(len(live) if turn == 0 else 0, result.new_tokens)
-            stepping = [e for e, c in zip(live, result.completions)
-                        if _take_turn(policy, e, c[0], params.max_new_tokens)]
+            drawn = [c for group in result.completions for c in group]  # one per live episode, in order
+            stepping = [e for e, c in zip(live, drawn) if _take_turn(policy, e, c, params.max_new_tokens)]
             for e, step in zip(stepping, pool.map(_step, stepping)):
                 _after_step(policy, e, step, turn)
     for e in episodes:
@@ -135,6 +139,12 @@ def sample_tasks(engine: Engine, tasks: Sequence[Any], params: SamplingParams,
             completions[i], prompt_ids[i] = group, ids
     return GenerationResult(completions=completions, prompt_token_ids=prompt_ids,
                             new_tokens=sum(r.new_tokens for _, r in parts), seconds=time.perf_counter() - start)
+
+
+def _same_openings(episodes: list[_Live], n: int) -> bool:
+    """Whether the n episodes of every task open with the same tokens (an environment whose reset draws at random
+    may give each its own)."""
+    return all(episodes[i].opening == episodes[i - i % n].opening for i in range(len(episodes)))
 
 
 # -- opening --------------------------------------------------------------------------------------------

@@ -677,11 +677,15 @@ def test_episodes_run_through_the_vllm_engine_from_token_ids(fake_vllm, saved_po
     result = generate_episodes(VLLMEngine(saved_policy), [task], SamplingParams(n=2, max_new_tokens=4, seed=5))
     calls = fake_vllm.instances[0].calls
     assert len(calls) == 3  # one call a turn, every live episode in it
-    for turn, (prompts, requests) in enumerate(calls):
-        assert all(r.kwargs["stop"] == [TOOL_CALL_END] for r in requests)
-        for prompt, completion in zip(prompts, result.completions[0]):
-            history = result.prompt_token_ids[0] + completion.token_ids
-            assert history[: len(prompt["prompt_token_ids"])] == prompt["prompt_token_ids"]
-    for completion in result.completions[0]:
-        assert sum(t["role"] == "assistant" for t in completion.episode["turns"]) == 3
-        assert completion.episode["stop"] == "turns"
+    (opening,), first = calls[0]  # turn 0: the task's K samples of one prompt, prefilled once
+    assert opening["prompt_token_ids"] == result.prompt_token_ids[0] and first[0].kwargs["n"] == 2
+    # The fake ends sample 0 with EOS and runs sample 1 to max_tokens: episode 1 is cut at its first turn,
+    # episode 0 goes on, sampled from its own tokens.
+    done, cut = result.completions[0]
+    assert cut.episode["stop"] == "tokens" and len(cut.episode["turns"]) == 2
+    for prompts, requests in calls[1:]:
+        assert all(r.kwargs["stop"] == [TOOL_CALL_END] and r.kwargs["n"] == 1 for r in requests)
+        (prompt,) = prompts
+        history = result.prompt_token_ids[0] + done.token_ids
+        assert history[: len(prompt["prompt_token_ids"])] == prompt["prompt_token_ids"]
+    assert sum(t["role"] == "assistant" for t in done.episode["turns"]) == 3 and done.episode["stop"] == "turns"
