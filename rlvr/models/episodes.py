@@ -6,8 +6,9 @@
 A task that names an environment (`"env": {"name": "tools", "tools": ["calculator"]}`) is played as
 an episode: the opening messages from `env.reset(task)`, then, while the episode lives, one assistant
 turn sampled for every live episode in one `engine.generate` call (ending at EOS or at a tool call's
-closing tag), the environments' steps run on a thread pool (the python tool's sandbox is a process of
-its own), each observation appended, and the next turn. A task without one is a single turn.
+closing tag), the environments' steps run on a thread pool as soon as the engine reports a batch of
+turns finished (overlapped with decoding the next batch; the python tool's sandbox is a process of its
+own), each observation appended, and the next turn. A task without one is a single turn.
 
 Tokens in, tokens out. An episode is one token sequence: the opening prompt, then for each turn the
 tokens the policy sampled (mask 1), then the chat template's end of that turn, the observation and the
@@ -34,7 +35,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from concurrent.futures import ThreadPoolExecutor
+import inspect
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -96,14 +98,31 @@ def generate_episodes(engine: Engine, tasks: Sequence[Any], params: SamplingPara
                                                        seed=_turn_seed(params.seed, turn))
             turn_params = _with_max_new_tokens(turn_params, min(params.max_new_tokens, room))
             prompts = [e.opening for e in live[:: params.n]] if shared else [e.opening + e.ids for e in live]
-            result = engine.generate(prompts, turn_params, stop=(TOOL_CALL_END,))
+            steps: dict[int, Future] = {}
+            reported: set[int] = set()
+
+            def turn_done(indices: list[int], groups: list[list[Completion]], live: list[_Live] = live,
+                          shared: bool = shared, steps: dict[int, Future] = steps, reported: set[int] = reported
+                          ) -> None:
+                """The environments answer each finished turn on the pool while the engine decodes the rest."""
+                reported.update(indices)
+                for i, group in zip(indices, groups):
+                    for j, c in enumerate(group):
+                        e = live[i * params.n + j if shared else i]
+                        if _take_turn(policy, e, c, params.max_new_tokens):
+                            steps[id(e)] = pool.submit(_step, e)
+
+            overlap = "finished" in inspect.signature(engine.generate).parameters
+            result = engine.generate(prompts, turn_params, stop=(TOOL_CALL_END,),
+                                     **({"finished": turn_done} if overlap else {}))
+            missed = [i for i in range(len(prompts)) if i not in reported]  # an engine that never reports
+            turn_done(missed, [result.completions[i] for i in missed])
             new_tokens += result.new_tokens
             if progress is not None:
                 progress(len(live) if turn == 0 else 0, result.new_tokens)
-            drawn = [c for group in result.completions for c in group]  # one per live episode, in order
-            stepping = [e for e, c in zip(live, drawn) if _take_turn(policy, e, c, params.max_new_tokens)]
-            for e, step in zip(stepping, pool.map(_step, stepping)):
-                _after_step(policy, e, step, turn)
+            for e in live:  # in order, whatever order the steps finished in
+                if id(e) in steps:
+                    _after_step(policy, e, steps[id(e)].result(), turn)
     for e in episodes:
         if e.live:
             e.stop = "turns"

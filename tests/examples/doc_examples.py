@@ -13,13 +13,14 @@ import sys
 from pathlib import Path
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "extending.md"
+README = Path(__file__).resolve().parents[2] / "README.md"  # the environment example lives in the README
 MAX_LINES = 19  # "each under 20 lines"
 _BLOCK = re.compile(r"<!-- example: ([\w-]+) -->\n```python\n(.*?)```", re.S)
 
 
 def examples() -> dict[str, str]:
-    """The page's examples by name (the `<!-- example: NAME -->` line above each block)."""
-    return dict(_BLOCK.findall(PAGE.read_text(encoding="utf-8")))
+    """The examples by name (the `<!-- example: NAME -->` line above each block), the page's and the README's."""
+    return {name: code for page in (PAGE, README) for name, code in _BLOCK.findall(page.read_text(encoding="utf-8"))}
 
 
 def run_example(name: str, folder: Path, filename: str, *args: str, timeout: int = 900
