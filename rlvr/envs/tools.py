@@ -213,19 +213,16 @@ def _sql_tool(database: Callable[[], str | None], tables: tuple[str, ...] | None
         Args:
             query: one SELECT statement
         """
-        from rlvr.verifiers.sql import _Fail, _Reference, _run, _screen
+        from rlvr.verifiers.sql import QueryRefused, read_only_query
 
         db = database()
         if not db or not os.path.isfile(db):
             raise ToolError("this task has no database for the sql tool.")
-        dialect = "duckdb" if db.lower().endswith((".duckdb", ".ddb")) else "sqlite"
         whitelist = None if tables is None else frozenset(t.lower() for t in tables)
         try:
-            names = _screen(query, dialect, whitelist)
-            ref = _Reference(os.path.abspath(db), dialect, None, None, None, False, whitelist)
-            columns, rows = _run(ref, query, timeout, max_rows, names, whitelist)
-        except _Fail as exc:
-            raise ToolError(f"{exc.reason}: {exc.detail}") from None
+            columns, rows = read_only_query(db, query, tables=whitelist, timeout=timeout, max_rows=max_rows)
+        except QueryRefused as exc:
+            raise ToolError(str(exc)) from None
         shown = "\n".join(" | ".join(repr(v) for v in row) for row in rows[:_MAX_ROWS_SHOWN])
         more = len(rows) - _MAX_ROWS_SHOWN
         tail = f"\n... ({more}{'+' if len(rows) > max_rows else ''} more rows)" if more > 0 else ""

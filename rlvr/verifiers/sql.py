@@ -361,6 +361,28 @@ def _is_cte(table: Any) -> bool:
 # Layer 2: the engine, read-only, with an authorizer and a deadline
 
 
+class QueryRefused(Exception):
+    """`read_only_query` refused or failed a query: `reason` is the short code a Verdict would carry."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+def read_only_query(db: str, sql: str, *, tables: frozenset[str] | None = None, timeout: float = 5.0,
+                    max_rows: int = 10_000) -> tuple[int, list[tuple]]:
+    """(number of columns, up to max_rows + 1 rows) of one read-only SELECT on the database file `db`, through
+    the verifier's two guards (the statement screen, then a read-only connection with an authorizer), limited
+    to `tables` (lower-case names) when given; QueryRefused says why not. The sql tool's way in."""
+    dialect: Literal["sqlite", "duckdb"] = "duckdb" if db.lower().endswith((".duckdb", ".ddb")) else "sqlite"
+    try:
+        names = _screen(sql, dialect, tables)
+        ref = _Reference(os.path.abspath(db), dialect, None, None, None, False, tables)
+        return _run(ref, sql, timeout, max_rows, names, tables)
+    except _Fail as exc:
+        raise QueryRefused(exc.reason, exc.detail) from None
+
+
 def _run(ref: _Reference, sql: str, timeout: float, max_rows: int, names: _Names,
          tables: frozenset[str] | None) -> tuple[int, list[tuple]]:
     """(number of columns, up to max_rows + 1 rows) of `sql` on the reference's database."""
