@@ -152,6 +152,11 @@ def check_distill(job: DistillJob) -> list[Task]:
     for path in job.tasks:
         group = load_tasks(path, split=job.split)
         check_verifiers(group, path)
+        episodic = next((t for t in group if t.env is not None), None)
+        if episodic is not None:  # its SFT rows would keep the last turn and drop the tool turns: refuse
+            raise DataError(f"{path}: task {episodic.id!r} names an environment; rlvr distill writes single-turn "
+                            "SFT rows only, so distill tasks without \"env\" (multi-turn SFT rows are not written "
+                            "yet).")
         tasks += group
     select([], job.keep, job.per_task)
     for output in (job.output, job.eval_output):
