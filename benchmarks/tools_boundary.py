@@ -11,7 +11,10 @@ schema alone):
 
 - *tool* prompts show two calculator calls and their results (the `tools` environment, calculator only,
   at most 3 turns and 200 tokens an episode); the reply that counts is the last assistant turn;
-- *plain* prompts show two direct answers ("The answer is 3840."), one turn.
+- *plain* prompts show two direct answers ("The answer is 3840."), one turn;
+- *tool0* prompts are the bare question with the calculator offered (its schema and the call format in the
+  system message, as for any template without `tools=`) and no example: the base model measured there says
+  whether the call format had to be taught.
 
 Arms: the base model with the tool and without it (measured once, shared by every run of that prompt);
 GRPO trained with the calculator; GRPO trained without it; and a control trained with the calculator whose
@@ -33,6 +36,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 VERIFIER = {"name": "math", "answer": "bare"}
 ENV = {"name": "tools", "tools": ["calculator"], "max_turns": 3, "max_tokens": 200}
@@ -56,6 +60,7 @@ QUICK = Sizes(train=32, heldout=12, k=16, steps=4, prompts=4, group=4)
 # name: (prompt, training reward, the env's call reward); None = not trained (the base model)
 ARMS = {
     "base, no tool": ("plain", None, 0.0),
+    "base + calculator, no examples": ("tool0", None, 0.0),
     "base + calculator": ("tool", None, 0.0),
     "GRPO + calculator": ("tool", VERIFIER, 0.0),
     "GRPO, no tool": ("plain", VERIFIER, 0.0),
@@ -68,6 +73,8 @@ def _call(a: int, b: int) -> str:
 
 
 def _prompt(a: int, b: int, style: str) -> list[dict]:
+    if style == "tool0":
+        return [{"role": "user", "content": f"What is {a} * {b}?"}]
     messages: list[dict] = []
     for x, y in SHOTS:
         messages.append({"role": "user", "content": f"What is {x} * {y}?"})
@@ -87,7 +94,7 @@ def _problems(sizes: Sizes) -> tuple[list[tuple[int, int]], list[tuple[int, int]
 def _write_tasks(path: Path, pairs: list[tuple[int, int]], style: str, split: str, call_reward: float = 0.0) -> Path:
     env = {**ENV, **({"call_reward": call_reward} if call_reward else {})}
     rows = [{"id": f"{a}x{b}", "prompt": _prompt(a, b, style), "reference": str(a * b), "verifier": VERIFIER,
-             "split": split, **({"env": env} if style == "tool" else {})} for a, b in pairs]
+             "split": split, **({"env": env} if style.startswith("tool") else {})} for a, b in pairs]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -115,9 +122,6 @@ def _folder(name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    from rlvr.evaluate import EvalSettings, combine_sets, evaluate_sets, write_eval
-    from rlvr.models import HFEngine, SamplingParams, load_policy
-    from rlvr.tasks import load_tasks
     from rlvr.train.config import load_config
     from rlvr.train.trainer import train
 
@@ -130,7 +134,7 @@ def run(args: argparse.Namespace) -> None:
     train_pairs, heldout_pairs = _problems(sizes)
     files = {style: (_write_tasks(root / "tasks" / f"train_{style}.jsonl", train_pairs, style, "train"),
                      _write_tasks(root / "tasks" / f"heldout_{style}.jsonl", heldout_pairs, style, "test"))
-             for style in ("tool", "plain")}
+             for style in ("tool", "plain", "tool0")}
     control_train = _write_tasks(root / "tasks" / "train_tool_call_reward.jsonl", train_pairs, "tool", "train",
                                  call_reward=1.0)
 
@@ -145,24 +149,34 @@ def run(args: argparse.Namespace) -> None:
             config = load_config(_config(root / f"seed{seed}", args.model, sizes, train_file, files[style][1],
                                          reward, seed, out))
             if style not in bases:  # the base model on this prompt, at this seed: shared by the arms that use it
-                print(f"\n== seed {seed}: the base model, {style} prompts: {sizes.heldout} problems x {sizes.k}",
-                      flush=True)
-                start = time.perf_counter()
-                policy = load_policy(args.model, dtype=config.dtype)
-                path = str(files[style][1])
-                settings = EvalSettings(SamplingParams.from_decoding(config.sampling, n=sizes.k, seed=seed))
-                records = evaluate_sets(HFEngine(policy), {Path(path).stem: (path, load_tasks(path))}, settings,
-                                        model_name=f"{args.model} (base)", progress=False)
-                bases[style] = root / f"seed{seed}" / f"base_{style}.json"
-                write_eval(combine_sets(records), bases[style])
-                Path(f"{bases[style]}.wall_s").write_text(f"{time.perf_counter() - start:.1f}\n")
-                del policy
+                bases[style] = base_eval(root, seed, style, sizes, args.model, config, files[style][1])
             (out / "eval").mkdir(parents=True)
             shutil.copyfile(bases[style], out / "eval" / "base.json")  # the trainer sees it is done and reuses it
             print(f"\n== seed {seed}: {name}", flush=True)
             start = time.perf_counter()
             train(config, progress=False)
             (out / "wall_s").write_text(f"{time.perf_counter() - start:.1f}\n")
+        for style in {style for style, reward, _ in ARMS.values() if reward is None} - set(bases):
+            base_eval(root, seed, style, sizes, args.model, config, files[style][1])  # an arm never trained
+
+
+def base_eval(root: Path, seed: int, style: str, sizes: Sizes, model: str, config: Any, heldout: Path) -> Path:
+    """The base model on the held-out problems in one prompt style at one seed, sampled as the trainer's own
+    evaluation samples (its settings, so the trainer reuses the file): seed{S}/base_{style}.json."""
+    from rlvr.evaluate import EvalSettings, combine_sets, evaluate_sets, write_eval
+    from rlvr.models import HFEngine, SamplingParams, load_policy
+    from rlvr.tasks import load_tasks
+
+    print(f"\n== seed {seed}: the base model, {style} prompts: {sizes.heldout} problems x {sizes.k}", flush=True)
+    start = time.perf_counter()
+    policy = load_policy(model, dtype=config.dtype)
+    settings = EvalSettings(SamplingParams.from_decoding(config.sampling, n=sizes.k, seed=seed))
+    records = evaluate_sets(HFEngine(policy), {heldout.stem: (str(heldout), load_tasks(heldout))}, settings,
+                            model_name=f"{model} (base)", progress=False)
+    path = root / f"seed{seed}" / f"base_{style}.json"
+    write_eval(combine_sets(records), path)
+    Path(f"{path}.wall_s").write_text(f"{time.perf_counter() - start:.1f}\n")
+    return path
 
 
 def _eval(path: Path) -> dict:
@@ -200,6 +214,13 @@ def analyse(root: Path, delta: float = 0.05) -> str:
     for seed in seeds:
         plain, tool = (_set(_eval(root / f"seed{seed}" / f"base_{style}.json")) for style in ("plain", "tool"))
         lines.append(summary(f"base: no tool -> calculator (seed {seed})", plain, tool))
+        zero_shot = root / f"seed{seed}" / "base_tool0.json"
+        if zero_shot.exists():
+            record = _set(_eval(zero_shot))
+            calls = sum(any("<tool_call>" in t["text"] for t in s.get("turns", []) if t["role"] == "assistant")
+                        for s in record["samples"])
+            lines.append(summary(f"base: calculator without -> with examples (seed {seed})", record, tool)
+                         + f"; without examples {calls} of {len(record['samples'])} samples call the tool")
     for name, (style, reward, _) in ARMS.items():
         if reward is None:
             continue
@@ -226,7 +247,9 @@ def analyse(root: Path, delta: float = 0.05) -> str:
                          f"{gain['decision'].replace('_', ' ')}")
         trained = [sum(json.loads(line).get("rows/trained", 0) for line in
                        (f.parents[1] / "metrics.jsonl").read_text().splitlines()) for f in finals]
-        lines.append(f"  {'':<28} rows trained per seed: {', '.join(map(str, trained))}")
+        lines.append(f"  {'':<28} rows trained per seed: {', '.join(map(str, trained))}"
+                     + (" (no group ever held a reward: the arm never received a gradient, so its 'no gain' "
+                        "says the recipe cannot start, not that training failed to help)" if not any(trained) else ""))
     walls = [float(p.read_text()) for p in root.rglob("*wall_s")]
     lines += ["", f"wall time of the runs and base evaluations: {sum(walls) / 60:.1f} min"]
     return "\n".join(lines)
