@@ -201,8 +201,8 @@ def test_the_engine_check_sees_every_kind_of_call(tmp_path):
 PUBLIC = {
     "rlvr": ["ConfigError", "DataError", "ModelError", "RlvrError", "__version__"],
     "rlvr.audit": ["AuditCase", "AuditReport", "CaseResult", "Mutations", "SUITES", "build_database",
-                   "cases_from_eval", "format_table", "generate_mutations", "html_section", "load_cases",
-                   "run_audit", "suite_cases", "suite_tasks", "verdict_words", "write_cases"],
+                   "cases_from_eval", "generate_mutations", "load_cases", "run_audit", "suite_cases", "suite_tasks",
+                   "verdict_words", "write_cases"],
     "rlvr.cli": ["build_parser", "main", "register_command"],
     "rlvr.envs": ["ClassTools", "Environment", "Episode", "EpisodeLimits", "Step", "TokenizationMismatch", "Tool",
                   "ToolError", "ToolsEnv", "Turn", "chat_messages", "env_names", "episode_limits", "episode_tokens",
@@ -218,7 +218,8 @@ PUBLIC = {
     "rlvr.integrations": ["completion_text", "compute_score", "reward_func", "route"],
     "rlvr.monitor": ["RULES", "HealthMonitor", "HealthRule", "HealthThresholds", "HealthWarning", "read_metrics",
                      "register_health_rule", "replay"],
-    "rlvr.report": ["build_report", "format_gate", "format_yield", "pipeline_page", "write_report"],
+    "rlvr.report": ["build_report", "format_gate", "format_table", "format_yield", "html_section", "pipeline_page",
+                    "write_report"],
     "rlvr.sandbox": ["BadTests", "ErrorInfo", "ProcessExit", "Report", "Sandbox", "SandboxLimits",
                      "available_isolation", "decode_value", "encode_value"],
     "rlvr.tasks": ["Task", "describe_generators", "generator_names", "load_hf_tasks", "load_tasks", "make_tasks",
@@ -236,9 +237,10 @@ PUBLIC = {
                            "use_autocast"],
     "rlvr.verifiers": ["AnswerMode", "Backend", "FORMAT_REASONS", "Verdict", "Verifier", "allow_plugins",
                        "extract_answer", "get_verifier", "register_verifier", "shutdown_workers", "verifier_names"],
-    "rlvr.workflows": ["AuditJob", "DistillJob", "EvalJob", "Plan", "audit_verifier", "curate", "format_spurious",
-                       "format_yield", "load_pipeline", "pass_rates", "run_demo", "run_distill", "run_eval",
-                       "run_pipeline", "run_spurious", "select", "sft_rows", "verdict_in_words"],
+    "rlvr.workflows": ["AuditJob", "CompareJob", "DistillJob", "EvalJob", "GateJob", "Plan", "audit_verifier",
+                       "curate", "format_spurious", "format_yield", "gate_candidate", "load_pipeline", "pass_rates",
+                       "run_compare", "run_demo", "run_distill", "run_eval", "run_pipeline", "run_spurious", "select",
+                       "sft_rows", "verdict_in_words"],
 }
 
 

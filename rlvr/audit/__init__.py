@@ -1,6 +1,6 @@
 """Verifier audit: is a verifier safe to optimise against?
 
-    >>> from rlvr.audit import run_audit, suite_cases, format_table
+    >>> from rlvr.audit import run_audit, suite_cases
     >>> from rlvr.verifiers import get_verifier
     >>> report = run_audit(get_verifier("math"), suite_cases("math"), progress=False)  # doctest: +SKIP
     >>> report.summary()["verdict"]  # doctest: +SKIP
@@ -11,8 +11,9 @@ Cases (`AuditCase`: completion, reference, should_pass, tag) come from built-in 
 `suite_tasks` or your own tasks), JSONL files (`load_cases`) and eval runs relabelled by an
 independent checker (`cases_from_eval`). `run_audit` checks each case twice and measures
 coverage, false-positive and false-negative rates, non-determinism and latency; the report
-prints as a table (`format_table`), JSON (`AuditReport.to_json`) or an HTML fragment
-(`html_section`). The command line is `rlvr audit` (`rlvr.cli.audit`).
+gives numbers (`AuditReport.summary`) and JSON (`AuditReport.to_json`), and rlvr.report draws it as a
+table (`format_table`) or an HTML fragment (`html_section`). The command line is `rlvr audit`
+(`rlvr.workflows.audit`, `rlvr.cli.audit`).
 
 Names load on first use, so that building the `rlvr` command line, which imports
 `rlvr.cli.audit`, does not pay for sympy and sqlglot.
@@ -25,8 +26,7 @@ from rlvr._lazy import lazy_exports
 _EXPORTS = {
     "AuditCase": "cases", "cases_from_eval": "cases", "load_cases": "cases", "write_cases": "cases",
     "Mutations": "mutations", "generate_mutations": "mutations",
-    "AuditReport": "report", "CaseResult": "report", "format_table": "report", "html_section": "report",
-    "run_audit": "report", "verdict_words": "report",
+    "AuditReport": "report", "CaseResult": "report", "run_audit": "report", "verdict_words": "report",
     "SUITES": "suites", "build_database": "suites", "suite_cases": "suites", "suite_tasks": "suites",
 }
 

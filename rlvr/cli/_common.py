@@ -181,23 +181,11 @@ def sampling_settings(args: argparse.Namespace, **evaluator: Any) -> Any:
     return EvalSettings(sampling=sampling, **evaluator)
 
 
-MAX_RESAMPLES = 100_000  # bootstrap draws are (resamples, tasks) integers: 10**9 of them asked for 44.7 GiB
-
-
 def read_eval_pair(args: argparse.Namespace) -> tuple[dict, dict]:
-    """For compare and boundary: --resamples, --seed and the --json output (never an input) checked,
-    then both eval files read and checked (an empty `samples` list refused), all before any work."""
-    from rlvr._io import check_not_input, check_writable, read_json_file
-    from rlvr.evaluate.runner import check_eval_record
-    from rlvr.models.generation import check_seed
+    """For boundary (compare reads its pairs through `CompareJob`): --resamples, --seed and the --json output
+    (never an input, --tasks included) checked, then both eval files read and checked, all before any work,
+    by the reader `rlvr compare` uses (rlvr.workflows.comparison.read_eval_pair)."""
+    from rlvr.workflows.comparison import read_eval_pair as read
 
-    if not 1 <= args.resamples <= MAX_RESAMPLES:
-        raise ConfigError(f"--resamples must be from 1 to {MAX_RESAMPLES:,} (the intervals settle long before), "
-                          f"got {args.resamples}.")
-    check_seed(args.seed, "--seed")
-    if args.json:
-        check_writable(args.json, "--json")
-        check_not_input(args.json, [args.base, args.trained, *(getattr(args, "tasks", None) or [])], "--json")
-    base, trained = (check_eval_record(read_json_file(path, "eval file"), path, need_samples=True)
-                     for path in (args.base, args.trained))
-    return base, trained
+    return read(args.base, args.trained, resamples=args.resamples, seed=args.seed, json=args.json,
+                inputs=getattr(args, "tasks", None) or [])

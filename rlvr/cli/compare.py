@@ -4,8 +4,12 @@ neutral readings, and the three-way decision on the pass@1 gain (over seeds and 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from rlvr.cli._common import read_eval_pair
+from rlvr.workflows.comparison import check_delta as check_delta  # spurious and demo check --delta with it
+
+if TYPE_CHECKING:
+    from rlvr.workflows.comparison import CompareJob
 
 SUMMARY = ("Compare eval files of the same tasks: search compression vs capability gain, and whether pass@1 "
            "rose (gain, loss, no gain beyond delta or inconclusive), over seeds with one pair per seed.")
@@ -32,56 +36,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlvr.evaluate import write_eval
-    from rlvr.evaluate.gains import compare_sets, format_comparison_sets
+    """The arguments as a `CompareJob`, run by the workflow the pipeline's compare stage runs too."""
+    from rlvr.workflows.comparison import run_compare
 
-    pairs, delta = read_eval_pairs(args)
-    if len(pairs) > 1:
-        from rlvr.evaluate.gains import compare_seeds, format_compare_seeds
-
-        seeds = compare_seeds(pairs, resamples=args.resamples, seed=args.seed, delta=delta)
-        print(format_compare_seeds(seeds))
-        if args.json:
-            write_eval(seeds, args.json)
-        return 0
-    base, trained = pairs[0]
-    result = compare_sets(base, trained, resamples=args.resamples, seed=args.seed, delta=delta)
-    if len(result["sets"]) == 1:  # one set: the plain comparison record, as before
-        result = next(iter(result["sets"].values()))
-        print(format_comparison_sets({"sets": {"": result}, "warning": None}))
-    else:
-        print(format_comparison_sets(result))
-    if args.json:
-        write_eval(result, args.json)
+    run_compare(compare_job(args))
     return 0
 
 
+def compare_job(args: argparse.Namespace) -> CompareJob:
+    """BASE TRAINED [BASE2 TRAINED2 ...], --resamples, --seed, --delta and --json as a `CompareJob`."""
+    from rlvr.workflows.comparison import CompareJob
+
+    return CompareJob(args.base, args.trained, more=tuple(args.more), resamples=args.resamples, seed=args.seed,
+                      delta=args.delta, json=args.json)
+
+
 def read_eval_pairs(args: argparse.Namespace) -> tuple[list[tuple[dict, dict]], float]:
-    """(the (base, trained) pairs, delta), every file checked before any work: BASE TRAINED as for one pair,
-    then BASE2 TRAINED2 ... in pairs, with --json none of them and --delta a pass@1 difference."""
-    from rlvr._errors import ConfigError
-    from rlvr._io import check_not_input, read_json_file
-    from rlvr.evaluate.runner import check_eval_record
-
-    delta = check_delta(args.delta)
-    if len(args.more) % 2:
-        raise ConfigError(f"give eval files in pairs, BASE TRAINED per seed; {args.more[-1]} has no partner.")
-    if args.json and args.more:
-        check_not_input(args.json, args.more, "--json")
-    pairs = [read_eval_pair(args)]
-    more = [check_eval_record(read_json_file(path, "eval file"), path, need_samples=True) for path in args.more]
-    return pairs + list(zip(more[::2], more[1::2])), delta
-
-
-def check_delta(delta: float | None) -> float:
-    """--delta, or the default: a pass@1 difference strictly between 0 and 1 (one sentence if not)."""
-    from math import isfinite
-
-    from rlvr._errors import ConfigError
-    from rlvr.evaluate.decide import DELTA
-
-    if delta is None:
-        return DELTA
-    if not (isfinite(delta) and 0 < delta < 1):
-        raise ConfigError(f"--delta must be a pass@1 difference between 0 and 1 (e.g. 0.05), got {delta}.")
-    return delta
+    """(the (base, trained) pairs, delta) as `rlvr compare` reads them (`CompareJob.check`), every file checked
+    before any work; `rlvr plan` reads its pairs with this."""
+    return compare_job(args).check()

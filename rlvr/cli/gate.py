@@ -15,10 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlvr.evaluate.gate import read_metrics_file, read_rules_file, run_gate
-    from rlvr.report import format_gate
+    """The arguments as a `GateJob`, run by the workflow the pipeline's gate stage runs too; 1 unless it ships."""
+    from rlvr.workflows.gate import GateJob, gate_candidate
 
-    rules = read_rules_file(args.rules)
-    results = run_gate(rules, read_metrics_file(args.baseline), read_metrics_file(args.candidate))
-    print(format_gate(results))
-    return 0 if all(r["passed"] for r in results) else 1
+    shipped = gate_candidate(GateJob(args.baseline, args.candidate, rules=args.rules))["shipped"]
+    return 0 if shipped else 1

@@ -56,7 +56,8 @@ class AuditJob:
 
 def audit_verifier(job: AuditJob, *, progress: bool = True) -> AuditReport:
     """Check the job, collect the cases, audit, print the table and write the reports; returns the report."""
-    from rlvr.audit.report import format_table, run_audit
+    from rlvr.audit.report import run_audit
+    from rlvr.report import format_table
 
     check_audit(job)
     _make_importable(job)
@@ -181,7 +182,7 @@ def _tasks_of_eval(path: str) -> list[Task]:
 
 
 def _write_outputs(report: AuditReport, job: AuditJob) -> None:
-    from rlvr.audit.report import html_section
+    from rlvr.report import html_section
 
     for path, text in ((job.json, lambda: json.dumps(report.to_json(), indent=1, default=repr)),
                        (job.html, lambda: html_section(report))):

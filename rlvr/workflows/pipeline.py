@@ -22,7 +22,10 @@ with exit status 1. OUTPUT_DIR/report.html links every stage and the GRPO report
 
 A distill stage runs the `DistillJob` and an eval stage the `EvalJob` that `rlvr distill` and
 `rlvr eval` run (rlvr/workflows/distill.py, evaluation.py): the same checks, files and options
-(`split`; for eval `limit` and `strict_references` too), on the current model.
+(`split`; for eval `limit` and `strict_references` too), on the current model. A compare stage runs the
+`CompareJob` and a gate stage the `GateJob` of `rlvr compare` and `rlvr gate` (comparison.py, gate.py)
+on two eval stages' files; a gate's rules (a rules file, or the mapping inline) are read before the
+first stage runs.
 """
 
 from __future__ import annotations
@@ -148,10 +151,11 @@ def run_pipeline(pipeline: dict[str, Any], base_dir: Path = Path("."), progress:
 
 def _check_task_files(pipeline: dict[str, Any], base_dir: Path) -> None:
     """Every distill and eval stage's job checked as its command checks it (task files read, verifiers built,
-    a plugin path refused unless allowed, options in range) before the first stage runs: bad input fails
-    before a model loads or a folder is made."""
+    a plugin path refused unless allowed, options in range), and every gate stage's rules read as `rlvr gate`
+    reads them, before the first stage runs: bad input fails before a model loads or a folder is made."""
     from rlvr.workflows.distill import check_distill
     from rlvr.workflows.evaluation import check_eval
+    from rlvr.workflows.gate import gate_rules
 
     root = Path(pipeline["output_dir"])
     state = {"model": pipeline["model"], "dataset": None}
@@ -162,6 +166,11 @@ def _check_task_files(pipeline: dict[str, Any], base_dir: Path) -> None:
             check_distill(_distill_job(_paths(kind, options or {}, base_dir), state, folder))
         elif kind == "eval":
             check_eval(_eval_job(_paths(kind, options or {}, base_dir), state, folder))
+        elif kind == "gate":  # its metrics files are the eval stages' outputs, read when the gate runs
+            try:
+                gate_rules(_paths(kind, options, base_dir)["rules"])
+            except ConfigError as exc:
+                raise ConfigError(f"stage {number} (gate): {exc}") from None
 
 
 def _paths(kind: str, options: dict[str, Any], base_dir: Path) -> dict[str, Any]:
@@ -270,34 +279,26 @@ def _eval(options: dict[str, Any], state: dict[str, Any], folder: Path, progress
 
 
 def _compare(options: dict[str, Any], state: dict[str, Any], folder: Path, progress: bool) -> dict[str, Any]:
-    from rlvr.evaluate.gains import compare_sets, format_comparison_sets
+    """The `CompareJob` `rlvr compare BASE TRAINED` would run, on the two eval stages' files. compare.json keeps
+    every task set's comparison under its name (`{"sets": ..., "warning": ...}`), one set too, where
+    `rlvr compare --json` writes that set's record alone."""
+    from rlvr.workflows.comparison import CompareJob, run_compare
 
-    base, trained = (json.loads(Path(state["evals"][options[k]]).read_text()) for k in ("base", "trained"))
-    result = compare_sets(base, trained)
+    result = run_compare(CompareJob(state["evals"][options["base"]], state["evals"][options["trained"]]))
     write_json(result, folder / "compare.json")
-    print(format_comparison_sets(result))
     return {"compare": str(folder / "compare.json"),
             "verdicts": {name: r["verdict"] for name, r in result["sets"].items()}, "warning": result["warning"]}
 
 
 def _gate(options: dict[str, Any], state: dict[str, Any], folder: Path, progress: bool) -> dict[str, Any]:
-    from rlvr.evaluate.gate import metrics_of, parse_rules, run_gate
-    from rlvr.report import format_gate
+    """The `GateJob` `rlvr gate BASELINE CANDIDATE --rules R` would run, on the two eval stages' files."""
+    from rlvr.workflows.gate import GateJob, gate_candidate
 
-    rules = options["rules"]
-    if isinstance(rules, str):
-        try:
-            rules = yaml.safe_load(Path(rules).read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read gate rules {options['rules']}: {exc}.") from None
-    baseline, candidate = (metrics_of(json.loads(Path(state["evals"][options[k]]).read_text()))
-                           for k in ("baseline", "candidate"))
-    results = run_gate(parse_rules(rules), baseline, candidate)
-    print(format_gate(results))
-    shipped = all(r["passed"] for r in results)
-    write_json({"results": results, "shipped": shipped}, folder / "gate.json")
-    return {"gate": str(folder / "gate.json"), "shipped": shipped,
-            "failed": [r["metric"] for r in results if not r["passed"]]}
+    job = GateJob(state["evals"][options["baseline"]], state["evals"][options["candidate"]], rules=options["rules"],
+                  json=str(folder / "gate.json"))
+    record = gate_candidate(job)
+    return {"gate": job.json, "shipped": record["shipped"],
+            "failed": [r["metric"] for r in record["results"] if not r["passed"]]}
 
 
 _RUNNERS = {"distill": _distill, "sft": _sft, "grpo": _grpo, "eval": _eval, "compare": _compare, "gate": _gate}

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from rlvr.audit import AuditCase, format_table, html_section, run_audit, verdict_words
+from rlvr.audit import AuditCase, run_audit, verdict_words
+from rlvr.report import format_table, html_section
 from rlvr.verifiers import Verdict, Verifier, allow_plugins, get_verifier
 
 
