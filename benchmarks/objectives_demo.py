@@ -37,7 +37,7 @@ VARIANTS = {
     "W-REINFORCE": ("algo.advantage=w_reinforce",),
     "pass@k advantage (k = 4)": ("algo.advantage=pass_at_k", "algo.advantage.k=4"),
     # A bf16 sampler (the trainer's update is bf16 on this CPU too, float32 master weights): with and without TIS.
-    "bf16 sampling, no correction": ("sampling.precision=bf16",),
+    "bf16 sampling, no correction": ("sampling.precision=bf16", "algo.mismatch=none"),  # bf16 alone now gets TIS
     "bf16 sampling + TIS": ("sampling.precision=bf16", "algo.mismatch=tis"),
 }
 DEFAULT = [name for name in VARIANTS if "bf16" not in name]

@@ -1,12 +1,18 @@
 """Generation throughput: rlvr's HFEngine vs plain `model.generate`, same prompts, same settings.
 
-    python benchmarks/sampler_throughput.py [--model smollm2-135m-instruct] [--prompts 16] [--k 4]
+    python benchmarks/sampler_throughput.py [--model smollm2-135m-instruct] [--prompts 16] [--k 4] [--bf16]
 
 For each batch size (rows decoded together) both engines sample K completions for the
 same prompts with temperature 1.0, top_k 0, top_p 1.0 and the same max_new_tokens.
 "Useful" tokens are generated tokens up to and including EOS; `model.generate` also
 spends steps on rows that already finished (padding), which is why the two differ.
-Prints tokens/s of each and the ratio ours / generate, measured in this run.
+Prints tokens/s of each and the ratio ours / generate, measured in this run, and beside them the
+MFU of rlvr's sampler: its model FLOPs (rlvr/models/flops.py: prefill once per prompt, one decoding
+step per token) per second over this host's measured peak in the weights' precision (--dtype;
+rlvr/train/runtime/mfu.py, printed first). With --bf16, rlvr's sampler also runs from a bf16 copy of
+the weights (sampling.precision=bf16): its tokens/s, its speed-up over float32 and its MFU over the
+bf16 peak. A host without native bf16 (no AVX512-BF16 or AMX) says so: its bf16 products are
+emulated, slower than float32.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ import time
 import torch
 
 from rlvr.models import HFEngine, SamplingParams, load_policy
+from rlvr.models.flops import ModelShape, generation_flops
+from rlvr.models.precision import native_bf16
+from rlvr.train.runtime.mfu import host_peak, mfu
 
 
 def plain_generate(
@@ -55,6 +64,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-sizes", default="8,32,64")
     parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--bf16", action="store_true", help="also sample from a bf16 copy of the weights")
     args = parser.parse_args()
 
     from transformers.utils import logging as hf_logging
@@ -70,15 +80,34 @@ def main() -> None:
     rows = args.prompts * args.k
     print(f"model {args.model} ({policy.model.dtype}), {args.prompts} prompts x {args.k} samples = {rows} rows, "
           f"max_new_tokens {args.max_new_tokens}, {torch.get_num_threads()} threads")
-    print(f"{'batch':>5} | {'generate useful tok/s':>21} {'padded tok/s':>12} | {'rlvr tok/s':>10} | {'ratio':>6}")
+    peak, shape = host_peak("cpu"), ModelShape.from_config(policy.model.config)
+    print(peak.line())
+    if args.bf16 and not native_bf16("cpu"):
+        print("this CPU has no native bf16 (no AVX512-BF16 or AMX): its bf16 products are emulated")
+    own = "bf16" if policy.model.dtype == torch.bfloat16 else "fp32"  # the peak of the weights' own products
+    params = SamplingParams(n=args.k, temperature=1.0, max_new_tokens=args.max_new_tokens, seed=0)
+
+    def share(result, precision: str) -> float:  # MFU of one HFEngine call
+        if shape is None:
+            return float("nan")
+        lengths = [[len(c.token_ids) for c in cs] for cs in result.completions]
+        return mfu(generation_flops(shape, [len(p) for p in result.prompt_token_ids], lengths), result.seconds,
+                   peak.of(precision))
+
+    bf16_head = f" | {'rlvr bf16 tok/s':>15} {'bf16/fp32':>9} {'MFU bf16':>8}" if args.bf16 else ""
+    print(f"{'batch':>5} | {'generate useful tok/s':>21} {'padded tok/s':>12} | {'rlvr tok/s':>10} | {'ratio':>6} | "
+          f"{'MFU':>8}{bf16_head}")
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
         useful, padded, base_s = plain_generate(policy, prompts, args.k, batch, args.max_new_tokens, seed=0)
-        result = HFEngine(policy, batch_size=batch).generate(
-            prompts, SamplingParams(n=args.k, temperature=1.0, max_new_tokens=args.max_new_tokens, seed=0)
-        )
+        result = HFEngine(policy, batch_size=batch).generate(prompts, params)
         ours = result.tokens_per_s
         base = useful / base_s
-        print(f"{batch:>5} | {base:>21.1f} {padded / base_s:>12.1f} | {ours:>10.1f} | {ours / base:>5.2f}x")
+        line = (f"{batch:>5} | {base:>21.1f} {padded / base_s:>12.1f} | {ours:>10.1f} | {ours / base:>5.2f}x | "
+                f"{share(result, own):>8.1%}")
+        if args.bf16:
+            half = HFEngine(policy, batch_size=batch, precision="bf16").generate(prompts, params)
+            line += f" | {half.tokens_per_s:>15.1f} {half.tokens_per_s / ours:>8.2f}x {share(half, 'bf16'):>8.1%}"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,11 @@ one bare forward and backward (bf16 autocast as the trainer, float32 log-probabi
 optimizer, no verification) over exactly the rows that step trained, rebuilt from samples.jsonl
 (prompt tokens re-encoded, completion lengths as sampled), in micro-batches as the trainer's.
 --ablation trains rlvr again with each optimisation of issue 16 switched off in turn.
+
+Beside the ratios, rlvr's MFU: the medians of its `mfu/generate` and `mfu/update` metrics, the model
+FLOPs of the step's sampling and update (rlvr/models/flops.py) per second over this host's peak
+matrix-product rate, measured once by a short probe and cached (rlvr/train/runtime/mfu.py; printed
+here), in the precision each phase multiplied in (the update: bf16 under autocast).
 """
 
 from __future__ import annotations
@@ -186,6 +191,7 @@ def main() -> None:
               f"{ours_med / _median(trl_bf16[0]):.2f}; mean reward {statistics.mean(trl_bf16[1]):.3f}")
     print(f"rlvr floor (generation + one forward-backward over the trained rows): median {floor_med:.1f} s; "
           f"step / floor = {ours_med / floor_med:.2f} (target <= 1.15)")
+    print(_mfu_line(ours))
     print(f"mean reward over the run: rlvr {statistics.mean(ours_r):.3f}, TRL {statistics.mean(trl_r):.3f}")
     if ablations:
         print("\nablation (rlvr, same seed, one optimisation off at a time): median s/step and the update's share")
@@ -193,7 +199,18 @@ def main() -> None:
         for name, metrics in rows.items():
             step = _median([m["time/step_s"] for m in metrics])
             update = _median([m.get("time/update_s", float("nan")) for m in metrics])
-            print(f"  {name:<34} {step:6.1f} s/step  update {update:5.1f} s  ({step / ours_med:4.2f}x default)")
+            print(f"  {name:<34} {step:6.1f} s/step  update {update:5.1f} s  ({step / ours_med:4.2f}x default)  "
+                  f"update MFU {_median([m.get('mfu/update', float('nan')) for m in metrics]):.1%}")
+
+
+def _mfu_line(metrics: list[dict]) -> str:
+    """rlvr's median MFU of generation and of the update, and the peak they are shares of."""
+    from rlvr.train.runtime.mfu import host_peak
+
+    shares = {phase: _median([m.get(f"mfu/{phase}", float("nan")) for m in metrics]) for phase in ("generate",
+                                                                                                   "update")}
+    return (f"rlvr MFU (median): generation {shares['generate']:.1%}, update {shares['update']:.1%} (target >= 40% "
+            f"of the bf16 peak); {host_peak('cpu').line()}")
 
 
 if __name__ == "__main__":

@@ -138,7 +138,10 @@ def evaluate(
         "rlvr_eval": EVAL_FORMAT,
         "model": model_name,
         "tasks_source": tasks_source,
-        "settings": settings.record(),
+        # The sampler's precision (fp32 or bf16, `auto` resolved) beside the sampling settings: a bf16 sampler's
+        # pass rates are its own, not the float32 model's.
+        "settings": {**settings.record(),
+                     **({"precision": engine.precision} if hasattr(engine, "precision") else {})},
         "summary": summary,
         "tasks": per_task,
         "samples": samples,

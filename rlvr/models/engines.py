@@ -60,16 +60,18 @@ def make_engine(name: EngineName, policy: Policy, *, batch_size: int | Literal["
     """The sampler by name: "hf" (HFEngine, CPU or GPU) or "vllm" (VLLMEngine, colocated on a CUDA GPU).
 
     batch_size applies to hf (vLLM schedules its own batches), gpu_memory_utilization to vllm; precision:
-    "fp32" samples in the policy's own precision, "bf16" in bfloat16 (SamplingPrecision).
+    "fp32" samples in the policy's own precision, "bf16" in bfloat16, "auto" in bf16 where the policy's device
+    multiplies it natively (SamplingPrecision); the engine's `precision` is the resolved one.
     """
+    from rlvr.models.precision import resolve_precision
+
     check_engine(name)
-    if precision not in ("fp32", "bf16"):
-        raise ConfigError(f"unknown sampling precision '{precision}'; choose fp32 or bf16.")
+    resolved = resolve_precision(precision, policy.device)  # ConfigError for an unknown one
     if name == "vllm":
         from rlvr.models.vllm_engine import VLLMEngine
 
-        extra = {"dtype": "bfloat16"} if precision == "bf16" else {}
+        extra = {"dtype": "bfloat16"} if resolved == "bf16" else {}
         return VLLMEngine(policy, gpu_memory_utilization=gpu_memory_utilization, **extra)
     from rlvr.models.sampler import HFEngine
 
-    return HFEngine(policy, batch_size=batch_size, bf16=precision == "bf16")
+    return HFEngine(policy, batch_size=batch_size, precision=resolved)

@@ -26,7 +26,7 @@ its uniform falls that close to a boundary of the cumulative distribution.
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import inspect
 import math
 import time
@@ -52,18 +52,27 @@ class HFEngine:
 
     batch_size: rows (prompt x sample) decoded together; "auto" picks the largest that
     fits `memory_gb` (default: half of the free memory), at most 64 rows on CPU, 256 on GPU.
-    bf16: the forward passes run under bf16 autocast (the logits are read in float32 as always), so the
-    samples and their log-probabilities are those of a bf16 sampler; off by default.
+    precision: "fp32" samples from the policy's own model, in its own precision (no copy); "bf16" from a
+    bfloat16 copy of its weights when they are not bfloat16 already (`self.model`), so no weight is cast
+    again at any decoding step (autocast would cast every weight at every step). The copy is refreshed in
+    place by `push_weights()` after each update, as VLLMEngine's model is. The logits are read in float32
+    either way; the samples and their log-probabilities are those of a bf16 sampler.
     """
 
     def __init__(self, policy: Policy, batch_size: int | Literal["auto"] = "auto", memory_gb: float | None = None,
-                 bf16: bool = False):
+                 precision: Literal["fp32", "bf16"] = "fp32"):
         if batch_size != "auto" and (not isinstance(batch_size, int) or batch_size < 1):
             raise ConfigError(f"batch size must be a positive integer or 'auto', got {batch_size!r}.")
+        if precision not in ("fp32", "bf16"):
+            raise ConfigError(f"unknown sampling precision '{precision}'; choose fp32 or bf16.")
         self.policy = policy
         self.batch_size = batch_size
         self.memory_gb = memory_gb
-        self.bf16 = bf16
+        self.precision = precision
+        # The model decoded with: the policy's own, or its bf16 copy (the parameters cast, buffers kept as they
+        # are: a rotary table stays float32, as in a model loaded in bf16).
+        self._copy = precision == "bf16" and any(p.dtype != torch.bfloat16 for p in policy.model.parameters())
+        self.model = _cast_copy(policy.model, torch.bfloat16) if self._copy else policy.model
         tokenizer = policy.tokenizer
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(policy.eos_token_ids, default=0)
         self.pad_id = int(pad)
@@ -87,9 +96,8 @@ class HFEngine:
         for chunk in _chunks(encoded, params.n, rows_per_batch):
             row_seeds = [seed for i, take in chunk for seed in seeds[i][filled[i] : filled[i] + take]]
             try:
-                with self._precision():
-                    outputs = self._decode_chunk([encoded[i] for i, _ in chunk], [s for _, s in chunk], params,
-                                                 row_seeds, tuple(stop))
+                outputs = self._decode_chunk([encoded[i] for i, _ in chunk], [s for _, s in chunk], params,
+                                             row_seeds, tuple(stop))
             except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
                 if isinstance(exc, RuntimeError) and not _is_oom(exc):
                     raise
@@ -114,24 +122,30 @@ class HFEngine:
             seconds=time.perf_counter() - start,
         )
 
-    def push_weights(self) -> int:
-        """Nothing to copy: HFEngine samples from the policy's own model. (VLLMEngine holds a copy.)"""
-        return 0
+    @property
+    def bf16(self) -> bool:
+        return self.precision == "bf16"
 
-    def _precision(self) -> contextlib.AbstractContextManager:
-        if not self.bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.policy.device.type, dtype=torch.bfloat16)
+    @torch.no_grad()
+    def push_weights(self) -> int:
+        """Copy the policy's current parameters into the bf16 copy, in place (no allocation); returns how many
+        tensors were copied, 0 when sampling from the policy's own model (fp32, or bf16 weights)."""
+        if not self._copy:
+            return 0
+        pairs = list(zip(self.policy.model.parameters(), self.model.parameters()))
+        for source, target in pairs:
+            target.copy_(source)  # casts to bf16 as it copies
+        return len(pairs)
 
     # -- batching -----------------------------------------------------------------------------
     def _rows_per_batch(self, longest_prompt: int, params: SamplingParams) -> int:
         if self.batch_size != "auto":
             return self.batch_size
-        config = self.policy.model.config
+        config = self.model.config
         layers = getattr(config, "num_hidden_layers", 32)
         kv_heads = getattr(config, "num_key_value_heads", None) or getattr(config, "num_attention_heads", 32)
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        itemsize = torch.finfo(self.policy.model.dtype).bits // 8
+        itemsize = torch.finfo(self.model.dtype).bits // 8
         tokens = longest_prompt + params.max_new_tokens
         # KV cache (keys and values, every layer) + float32 logits + prefill activations (generous).
         per_row = 2 * layers * kv_heads * head_dim * itemsize * tokens
@@ -150,7 +164,7 @@ class HFEngine:
 
         row_seeds: the seed of each row's random stream, rows in order (prompt 0's samples first).
         """
-        model, device = self.policy.model, self.policy.device
+        model, device = self.model, self.policy.device
         width = max(len(p) for p in prompts)
         input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
         attention = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -231,6 +245,17 @@ class HFEngine:
                            sampler_logprobs=kept_logps[row] if _truncates(params) else None)
             )
         return grouped
+
+
+def _cast_copy(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    """A copy of `model` for inference whose floating-point parameters are `dtype`; its buffers are copied
+    as they are. The parameters are cast one by one into the copy (the deep copy never duplicates them in
+    their own precision), tied ones stay tied, and the copy's parameters come in the model's order, so
+    `push_weights` pairs them by position."""
+    cast = {id(p): torch.nn.Parameter(p.detach().to(dtype) if p.is_floating_point() else p.detach().clone(),
+                                      requires_grad=False)
+            for p in model.parameters()}
+    return copy.deepcopy(model, memo=cast).eval()
 
 
 def _stopped(tokenizer: Any, ids: list[int], stop: tuple[str, ...]) -> bool:

@@ -25,10 +25,13 @@ DEFAULT_MODEL = "smollm2-135m-instruct"  # the model every command and config st
 GPU_MEMORY_SHARE = 0.3
 
 EngineName = Literal["hf", "vllm"]
-# The precision of the sampler's matrix products: fp32, or bf16 (hf: autocast over the model's float32 weights;
-# vllm: the model in bfloat16). The trainer's log-probabilities then differ from the sampler's by that rounding,
-# the gap algo.mismatch corrects.
-SamplingPrecision = Literal["fp32", "bf16"]
+# The precision of the sampler's matrix products: fp32 (the weights' own), bf16 (hf: a bfloat16 copy of the
+# weights, refreshed by push_weights() after each update; vllm: the model in bfloat16), or auto: bf16 where the
+# hardware multiplies it natively, else fp32 (rlvr/models/precision.py). The trainer's log-probabilities then
+# differ from a bf16 sampler's by that rounding, the gap algo.mismatch corrects.
+SamplingPrecision = Literal["auto", "fp32", "bf16"]
+# The default: switching it to "auto" samples in bf16 on hardware that has it (and changes seeded numbers there).
+DEFAULT_PRECISION: SamplingPrecision = "fp32"
 BatchSize = int | Literal["auto"]
 
 
@@ -48,8 +51,9 @@ class EngineSpec:
                                        "pip install vllm)")
     batch_size: BatchSize = _option("auto", "hf: rows decoded together; auto: as many as half the free memory "
                                             "holds")
-    precision: SamplingPrecision = _option("fp32", "the sampler's matrix products: fp32 (the weights' own "
-                                                   "precision) or bf16 (hf: autocast; vllm: a bfloat16 copy)")
+    precision: SamplingPrecision = _option(DEFAULT_PRECISION, "the sampler's matrix products: fp32 (the weights' "
+                                                              "own precision), bf16 (a bfloat16 copy of the "
+                                                              "weights) or auto (bf16 where the hardware has it)")
     gpu_memory_utilization: float = _option(GPU_MEMORY_SHARE, "vllm: the share of the GPU's memory vLLM may take")
 
     def __post_init__(self) -> None:

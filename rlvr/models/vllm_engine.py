@@ -138,6 +138,8 @@ class VLLMEngine:
             "logprobs_mode": "processed_logprobs",
             **llm_kwargs,
         }
+        # What the eval files and the trainer's mismatch default read: bf16 when vLLM's model is bfloat16.
+        self.precision = "bf16" if str(options["dtype"]) in ("bfloat16", "torch.bfloat16") else "fp32"
         self.llm = self._vllm.LLM(**options)
         self.push_weights()  # the policy in memory may already differ from the weights on disk
 

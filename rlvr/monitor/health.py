@@ -55,6 +55,9 @@ class HealthThresholds:
                                                     "rewards")
     min_divergence: float = _threshold(0.1, "warn when reward/mean rises and pass_rate/neutral falls by more than "
                                             "this over the trend window (> 0)")
+    min_explained_variance: float = _threshold(0.0, "ppo: warn when the critic's explained variance stays below "
+                                                    "this (0: its values predict the returns no better than their "
+                                                    "mean)")
     window: int = _threshold(5, "steps a condition must hold before it is reported, at least 1 (fewer in runs "
                                 "under 4 x window)")
 
@@ -113,6 +116,10 @@ RULES = [
     _Rule("uninformative_groups", "groups/informative_frac",
           lambda v, t, first: 1 - v > t.max_uninformative_frac,
           lambda v, t: f"{1 - v:.0%} of groups have all-equal rewards and give no gradient"),
+    _Rule("critic_not_learning", "critic/explained_variance", lambda v, t, first: v < t.min_explained_variance,
+          lambda v, t: f"the critic's explained variance {v:.3f} < {t.min_explained_variance:g}: its values predict "
+                       "the returns no better than their mean, so its advantages are noise; raise "
+                       "critic.warmup_steps or critic.lr, or use algo.name=grpo"),
     _Rule("nonfinite_updates", "update/nonfinite_steps", lambda v, t, first: v > 0,
           lambda v, t: f"{v:.0f} update(s) had a loss or gradient norm that was not finite and were skipped; the "
                        "run stops after optim.max_nonfinite_steps of them", immediate=True),

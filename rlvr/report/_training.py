@@ -28,7 +28,16 @@ _CHARTS: list[tuple[str, list[tuple[str, str]], str, bool]] = [
     ("Informative groups", [("groups/informative_frac", "informative (rewards differ)"),
                             ("groups/all_zero_frac", "all wrong"), ("groups/all_one_frac", "all right")],
      "share of groups", False),
+    # PPO's critic (algo.name=ppo); a GRPO run logs none of these, so its report leaves them out
+    ("Critic: value loss and values", [("critic/value_loss", "value loss"), ("critic/value_mean", "value (mean)"),
+                                       ("critic/return_mean", "return (mean)")], "value", False),
+    ("Critic: explained variance", [("critic/explained_variance", "explained variance"),
+                                    ("critic/value_clip_frac", "value-clipped tokens")], "share", True),
     ("Generation throughput", [("throughput/tokens_per_s", "generated tokens/s")], "tokens / s", False),
+    # Model FLOPs per second over the host's measured peak (rlvr/train/runtime/mfu.py): how far each phase is
+    # from what the machine can do.
+    ("Model FLOPs utilisation", [("mfu/generate", "generation"), ("mfu/update", "update")],
+     "share of the measured peak", False),
 ]
 _SUMMARY_METRICS = [("reward/mean", "reward (mean)"), ("pass_rate", "pass rate"),
                     ("pass_rate/neutral", "pass rate, format-neutral"), ("parseable", "parseable"),
@@ -122,6 +131,11 @@ def _timing_line(metrics: list[dict[str, Any]]) -> str:
     rates = [v for v in (number(r.get("throughput/tokens_per_s")) for r in metrics) if v is not None]
     if rates:
         line += f"; median generation throughput {statistics.median(rates):.0f} tokens/s"
+    shares = {phase: [v for v in (number(r.get(f"mfu/{phase}")) for r in metrics) if v is not None]
+              for phase in ("generate", "update")}
+    if all(shares.values()):
+        line += (f"; median MFU {statistics.median(shares['generate']):.1%} generating, "
+                 f"{statistics.median(shares['update']):.1%} updating")
     return line + "."
 
 

@@ -36,7 +36,7 @@ from rlvr.config import (
 )
 from rlvr.config import config_help as _config_help
 from rlvr.models.generation import DEFAULT_K, Decoding
-from rlvr.models.spec import DEFAULT_MODEL, GPU_MEMORY_SHARE, EngineSpec, engine_spec
+from rlvr.models.spec import DEFAULT_MODEL, DEFAULT_PRECISION, GPU_MEMORY_SHARE, EngineSpec, engine_spec
 from rlvr.monitor.health import HealthThresholds
 from rlvr.train.objectives.group_rewards import GROUP_REWARDS
 from rlvr.train.objectives.variants import (
@@ -51,6 +51,7 @@ from rlvr.train.objectives.variants import (
     NoMismatch,
     PpoClip,
     RatioLevel,
+    Tis,
     TokenRatio,
 )
 
@@ -65,9 +66,31 @@ class SamplingSection(Decoding):
                                                  "CUDA GPU, weights pushed after each update")
     gpu_memory_utilization: float = option(GPU_MEMORY_SHARE, "vllm: the share of the GPU's memory vLLM may take",
                                            low=0.0, low_open=True, high=1.0)
-    precision: Literal["fp32", "bf16"] = option(
-        "fp32", "fp32: sample in the model's precision; bf16: the sampler's products in bfloat16 (hf: autocast; "
-                "vllm: a bf16 model), whose old log-probs then differ from the trainer's (see algo.mismatch)")
+    precision: Literal["auto", "fp32", "bf16"] = option(
+        DEFAULT_PRECISION, "fp32: sample in the weights' own precision; bf16: from a bfloat16 copy of the weights "
+                           "(hf: refreshed after each update; vllm: a bf16 model), whose log-probs then differ from "
+                           "the trainer's (see algo.mismatch); auto: bf16 where the hardware multiplies it natively "
+                           "(CUDA with bf16; a CPU with AVX512-BF16 or AMX), else fp32. config.yaml holds the "
+                           "resolved one")
+
+
+@dataclass(frozen=True, eq=False)
+class _UnsetMismatch(NoMismatch):
+    """algo.mismatch as the defaults leave it: none, until the trainer knows its sampler (`resolved`); as a
+    value it is none (a config that writes `mismatch: none` equals one that leaves it out)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NoMismatch)
+
+    __hash__ = NoMismatch.__hash__
+
+
+# The correction when the sampler samples in bf16 from float32 weights and algo.mismatch is unset: truncated
+# importance sampling per token, w_t = min(pi_trainer / pi_sampler, 2), the truncated IS of Yao et al. (2025)
+# with their cap of 2, as TRL's GRPOTrainer corrects its vLLM sampler by default (TRL 1.16's default mode is
+# sequence_mask with a cap of 3: whole sequences dropped, which a bf16 rounding gap on every token would do
+# to many long ones).
+BF16_SAMPLER_MISMATCH = Tis(cap=2.0)
 
 
 @dataclass(frozen=True)
@@ -76,8 +99,10 @@ class AlgoSection:
     objectives/formulas.py). The four variant keys take a name, or {name: ..., option: value} (their options:
     objectives/variants.py)."""
 
-    group_size: int = option(8, "K, the completions sampled per prompt", low=2,
-                             why="advantages compare within a group")
+    name: Literal["grpo", "ppo"] = option("grpo", "the optimizer: grpo (group-relative advantages, no critic) or "
+                                                  "ppo (a learned critic, GAE; the critic: section)")
+    group_size: int = option(8, "K, the completions sampled per prompt (grpo: at least 2, its advantages compare "
+                                "within a group; ppo: 1 is enough)", low=1)
     advantage: AdvantageEstimator = option(Grpo(), "how rewards become advantages: grpo ((r - baseline) / std), "
                                                    "w_reinforce, pass_at_k or forward_correction")
     clip_low: float = option(0.2, "the ratio is clipped below at 1 - clip_low")
@@ -89,15 +114,25 @@ class AlgoSection:
     ppo_epochs: int = option(1, "optimisation passes over one batch of rollouts", low=1)
     ratio_level: RatioLevel = option(TokenRatio(), "the importance ratio: token, or sequence (GSPO: clip it far "
                                                    "tighter, ~3e-4 / 4e-4)")
-    mismatch: MismatchMode = option(NoMismatch(), "sampler/trainer mismatch: none, or importance weights "
-                                                  "pi_trainer / pi_sampler on the loss, truncated (tis, "
-                                                  "sequence_tis) or masked (token_mask, sequence_mask)")
+    mismatch: MismatchMode = option(_UnsetMismatch(), "sampler/trainer mismatch: none, or importance weights "
+                                                      "pi_trainer / pi_sampler on the loss, truncated (tis, "
+                                                      "sequence_tis) or masked (token_mask, sequence_mask); left "
+                                                      "unset: tis with cap 2 when the sampler samples in bf16 from "
+                                                      "float32 weights, else none")
     entropy_coef: float = option(0.0, "loss -= entropy_coef * the mean token entropy", low=0.0,
                                  why="it is a bonus for entropy")
     entropy_control: EntropyControl = option(PpoClip(), "the clipped objective: none (the PPO clip), clip_cov "
                                                         "or kl_cov (covariance-based, Cui et al. 2025)")
     top_entropy_fraction: float = option(1.0, "train on this share of the highest-entropy tokens only (0.2: the "
                                               "80/20 rule); 1 = all", low=0.0, low_open=True, high=1.0)
+    # PPO's keys (algo.name=ppo); the critic itself is the critic: section.
+    gamma: float = option(1.0, "ppo: GAE's discount per sampled token", low=0.0, high=1.0)
+    lam: float = option(1.0, "ppo: GAE's lambda (1: the return minus the value; lower trusts the critic more)",
+                        low=0.0, high=1.0)
+    kl_in_reward: float = option(0.0, "ppo: a per-token KL penalty to the reference in the reward, r_t -= "
+                                      "kl_in_reward * (log pi_old - log pi_ref) (InstructGPT, Tulu 3), instead of "
+                                      "algo.beta's loss term; > 0 loads the reference model", low=0.0)
+    whiten: bool = option(True, "ppo: whiten the advantages over the batch's sampled tokens (mean 0, std 1)")
 
     def __post_init__(self) -> None:  # a spec given in Python (a name or a mapping) becomes its variant
         for name, registry in _VARIANT_KEYS.items():
@@ -245,6 +280,22 @@ class LoraSection:
 
 
 @dataclass(frozen=True)
+class CriticSection:
+    """PPO's value model (algo.name=ppo; see rlvr/train/critic.py): V(s_t) for every sampled token."""
+
+    shared: bool = option(False, "false: a separate copy of the policy's decoder with a scalar value head, "
+                                 "trained whole (verl, OpenRLHF); true: a value head on the policy's own last "
+                                 "hidden state, trained alone (no second model: half the memory)")
+    lr: float = option(1e-5, "the critic's AdamW learning rate", low=0.0, low_open=True)
+    warmup_steps: int = option(0, "the first steps train only the critic (the policy's update waits until the "
+                                  "values mean something)", low=0)
+    micro_batch: int = option(16, "rows per critic forward/backward", low=1)
+    value_clip: float = option(0.2, "the new value stays within this of the value the rollouts were scored "
+                                    "with, as PPO's clipped value loss (0 = unclipped)", low=0.0)
+    epochs: int = option(1, "the critic's optimisation passes over one batch", low=1)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     model: str = option(DEFAULT_MODEL, "the policy: a model alias (rlvr models), a Hugging Face id or a local "
                                        "directory")
@@ -256,6 +307,7 @@ class TrainConfig:
     health: HealthThresholds = field(default_factory=HealthThresholds)
     run: RunSection = field(default_factory=RunSection)
     lora: LoraSection = field(default_factory=LoraSection)
+    critic: CriticSection = field(default_factory=CriticSection)
     # Importing a module runs its code, so a data file names only registered verifiers unless its module is
     # listed here (or given as --allow-plugin).
     plugins: tuple[str, ...] = option((), "Python modules whose \"module:function\" verifiers the task files "
@@ -269,7 +321,9 @@ class TrainConfig:
             for module in self.plugins:
                 check_module_name(module, "each entry of plugins")
         checks = [
-            (self.algo.group_size >= 2, "algo.group_size must be at least 2 (advantages compare within a group)"),
+            (self.algo.group_size >= 2 or self.algo.name == "ppo",
+             "algo.group_size must be at least 2 (advantages compare within a group; algo.name=ppo trains on one)"),
+            (self.algo.group_size >= 1, "algo.group_size must be at least 1"),
             (self.algo.ppo_epochs >= 1, "algo.ppo_epochs must be at least 1"),
             (self.algo.beta >= 0, "algo.beta must be >= 0"),
             (0 < self.data.keep_frac <= 1, "data.keep_frac must be in (0, 1]"),
@@ -313,9 +367,10 @@ class TrainConfig:
         """The checks that read more than one section (each variant checks its own options)."""
         algo, advantage = self.algo, self.algo.advantage
         kept = min(self.algo.group_size, max(2, round(algo.group_size * self.data.keep_frac)))  # prune_rollouts
-        problem = advantage.check_group(kept)
+        problem = advantage.check_group(kept) if algo.name == "grpo" else None  # ppo reads no group
         return [
             (problem is None, problem or ""),
+            *self._ppo_checks(),
             (not advantage.corrects_noise or bool(self.data.reward_correction),
              f"algo.advantage={advantage.name} weights samples by the verifier's false-negative rate: give "
              "data.reward_correction={false_negative_rate: 0.1} or the path of an `rlvr audit --json` report"),
@@ -326,8 +381,48 @@ class TrainConfig:
             (0 < algo.top_entropy_fraction <= 1, "algo.top_entropy_fraction must be in (0, 1], e.g. 0.2; 1 = off"),
         ]
 
+    def _ppo_checks(self) -> list[tuple[bool, str]]:
+        """The PPO keys' ranges, and the group-based options that mean nothing without a group baseline."""
+        algo, critic = self.algo, self.critic
+        ranges = [
+            (0 <= algo.gamma <= 1, f"algo.gamma must be in [0, 1], got {algo.gamma:g}"),
+            (0 <= algo.lam <= 1, f"algo.lam must be in [0, 1], got {algo.lam:g}"),
+            (algo.kl_in_reward >= 0, f"algo.kl_in_reward must be >= 0, got {algo.kl_in_reward:g}"),
+            (critic.lr > 0, f"critic.lr must be positive, got {critic.lr:g}"),
+            (critic.warmup_steps >= 0, f"critic.warmup_steps must be at least 0, got {critic.warmup_steps}"),
+            (critic.micro_batch >= 1, f"critic.micro_batch must be at least 1, got {critic.micro_batch}"),
+            (critic.value_clip >= 0, f"critic.value_clip must be >= 0 (0 = unclipped), got {critic.value_clip:g}"),
+            (critic.epochs >= 1, f"critic.epochs must be at least 1, got {critic.epochs}"),
+        ]
+        if algo.name == "grpo":
+            return [*ranges, (not algo.kl_in_reward, "algo.kl_in_reward is PPO's reward penalty; with "
+                                                     "algo.name=grpo use algo.beta (the KL loss term) instead")]
+        return [
+            *ranges,
+            (not self.data.dynamic_filter, "data.dynamic_filter draws more prompts to replace groups whose rewards "
+                                           "are all equal, which only GRPO cannot learn from; with algo.name=ppo "
+                                           "set data.dynamic_filter=false"),
+            (self.data.keep_frac == 1, "data.keep_frac (PODS) keeps each group's highest and lowest rewards for "
+                                       "GRPO's group advantage; with algo.name=ppo leave it at 1"),
+            (algo.advantage.name == "grpo" and algo.advantage == type(algo.advantage)(),
+             f"algo.advantage={algo.advantage.name} is a GRPO advantage estimator; algo.name=ppo estimates "
+             "advantages with its critic (GAE), so leave algo.advantage unset"),
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         return as_data(self)
+
+
+def resolved(config: TrainConfig, precision: Literal["fp32", "bf16"], weights: str) -> TrainConfig:
+    """The config as a run uses it and writes it to config.yaml: sampling.precision resolved (auto -> the
+    engine's fp32 or bf16), and algo.mismatch, when unset, BF16_SAMPLER_MISMATCH where the sampler samples in
+    bf16 from float32 weights (`weights`: their dtype, "float32" or "bfloat16"), else none. A mismatch the
+    config set is kept as it is."""
+    mismatch = config.algo.mismatch
+    if isinstance(mismatch, _UnsetMismatch):
+        mismatch = BF16_SAMPLER_MISMATCH if precision == "bf16" and weights == "float32" else NoMismatch()
+    return dataclasses.replace(config, sampling=dataclasses.replace(config.sampling, precision=precision),
+                               algo=dataclasses.replace(config.algo, mismatch=mismatch))
 
 
 def sampler_spec(config: Any, device: str = "auto") -> EngineSpec:

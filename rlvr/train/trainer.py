@@ -9,7 +9,9 @@ the log-probabilities in `rlvr/models/logprobs.py` and `rlvr/models/head.py`, th
 `rollouts.py` (prompt stream, rollouts, padded batches), and the distributed runtime (layouts,
 precision, LoRA, checkpoint I/O, optimizer, loggers) in `runtime/`; this file only moves tensors
 between them and writes logs. The update divides the logits by the temperature the rollouts were
-sampled at (`Rollouts.temperature`, from the SamplingParams that drew them).
+sampled at (`Rollouts.temperature`, from the SamplingParams that drew them). With `algo.name: ppo` a critic
+(`critic.py`) turns each row's reward into per-token advantages (GAE over the sampled tokens) for the same
+clipped loss, and fits its values after the policy's step.
 
 Run directory: config.yaml (resolved), metrics.jsonl (one line per step), samples.jsonl
 (every rollout with reward, reason and advantage), health.jsonl, checkpoints/step-N/,
@@ -42,13 +44,16 @@ from rlvr.evaluate.runner import set_name
 from rlvr.models import Policy, SamplingParams, check_engine, load_policy, open_engine
 from rlvr.models.head import fused_head, fused_head_mismatch, head_logprobs
 from rlvr.models.episodes import has_episodes, sample_tasks
+from rlvr.models.flops import ModelShape, generation_flops, update_flops
+from rlvr.models.precision import resolve_precision
 from rlvr.models.logprobs import completion_logprobs, token_entropy
 from rlvr.monitor import HealthMonitor
 from rlvr.rundir import RunDir
 from rlvr.tasks import load_tasks
 from rlvr.tasks.judge import check_references, check_verifiers
 from rlvr.config import dump_config
-from rlvr.train.config import TrainConfig, sampler_spec
+from rlvr.train.config import TrainConfig, resolved, sampler_spec
+from rlvr.train.critic import Critic, check_layout
 from rlvr.train.objectives.group_rewards import GROUP_REWARDS
 from rlvr.train.objectives.grpo import (
     estimate_advantages,
@@ -62,6 +67,7 @@ from rlvr.train.runtime.distributed import Dist
 from rlvr.train.runtime.loggers import MetricLogger, check_loggers, open_loggers
 from rlvr.train.runtime.lora import ReferenceView, apply_lora, save_merged
 from rlvr.train.runtime.optim import make_optimizer
+from rlvr.train.runtime.mfu import Peak, host_peak, mfu
 from rlvr.train.runtime.precision import use_autocast
 from rlvr.train.rollouts import (
     OverlappedChecks,
@@ -99,9 +105,12 @@ class Trainer:
                               f"of processes ({self.dist.world}).")
         # Replicated, FSDP or DeepSpeed, as the accelerate recipe asked (runtime/sharding.py)
         self.layout = layout_for_launch(self.dist, lora=config.lora.enabled, engine=config.sampling.engine)
+        if config.algo.name == "ppo":
+            check_layout(config.critic, self.layout.sharded)
         resume = self._check_run_dir(resume)  # False when the run stopped before its first checkpoint
         check_loggers(config.run.loggers)
         check_engine(config.sampling.engine)  # e.g. vllm without a GPU fails before the model loads
+        self._check_sampling_copy(resolve_precision(config.sampling.precision, self.dist.device))
         if not config.data.train:
             raise ConfigError("data.train is not set; give the training task file, e.g. data.train=train.jsonl.")
         allow_plugins(*config.plugins)  # in every rank: each builds its own verifiers
@@ -140,10 +149,14 @@ class Trainer:
                       and not entropy_read and fused_head(self.model) is not None)
         self.head_checked = False  # the fused head is compared with the model's own on each run's first batch
         reference: Any = None
-        if config.algo.beta > 0 and config.lora.enabled:  # the base model is the adapted one with its adapter off
+        anchored = config.algo.beta > 0 or config.algo.kl_in_reward > 0  # a KL loss term, or PPO's KL reward
+        if anchored and config.lora.enabled:  # the base model is the adapted one with its adapter off
             reference = ReferenceView(self.model)
-        elif config.algo.beta > 0:  # a frozen copy; with beta = 0 no second model is kept
+        elif anchored:  # a frozen copy; with beta = 0 no second model is kept
             reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+        # algo.name=ppo: the critic, copied from the policy before its weights are sharded (rlvr/train/critic.py)
+        self.critic = Critic(self.model, config.critic, config.algo, self.dist, config.optim.max_grad_norm,
+                             self._compute_dtype(), self.layout.sharded) if config.algo.name == "ppo" else None
         self.reference = self.layout.shard(self.model, reference)  # before the optimizer sees the parameters
         self.optimizer, self.scheduler = make_optimizer(
             [p for p in self.model.parameters() if p.requires_grad], config.optim.lr, config.optim.weight_decay,
@@ -151,6 +164,16 @@ class Trainer:
         )
         self.layout.attach(self.optimizer, config.optim.max_grad_norm)
         _, self.engine = open_engine(sampler_spec(config, self.dist.device), policy=self.policy)
+        # sampling.precision resolved, and algo.mismatch's default for this sampler, as config.yaml records them
+        weights = next(self.model.parameters()).dtype
+        self.config = config = resolved(config, self.engine.precision, str(weights).removeprefix("torch."))
+        # MFU (runtime/mfu.py): the model's shape for its FLOPs, the precision each phase multiplies in
+        self.shape = ModelShape.from_config(self.model.config)
+        self.precisions = {"generate": "bf16" if self.engine.precision == "bf16" or weights == torch.bfloat16
+                           else "fp32", "update": "bf16" if self._compute_dtype() or weights == torch.bfloat16
+                           else "fp32"}
+        self.peak: Peak | None = None  # measured (or read from the cache) once, at the start of train()
+        self.trained_rows: list[tuple[int, int]] = []  # (prompt, completion) lengths _update trained on
         self.stream = TaskStream(tasks, config.run.seed, config.data.schedule)
         self.checks_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlvr-verify")  # overlap_verify
         self.health = HealthMonitor(config.health, total_steps=config.run.steps)  # short runs: shorter windows
@@ -189,6 +212,13 @@ class Trainer:
             inputs.append(data.reward_correction)
         for name in RunDir.WRITTEN:
             check_not_input(self.run_dir / name, [p for p in inputs if p], f"run.output_dir: the run's {name}")
+
+    def _check_sampling_copy(self, precision: str) -> None:
+        """A bf16 sampler over float32 weights holds a whole copy of them, which sharded weights do not give."""
+        if precision == "bf16" and self.config.dtype == "float32" and self.layout.sharded:
+            raise ConfigError(f"sampling.precision={self.config.sampling.precision} samples in bf16 from a copy of "
+                              f"the whole weights, which {type(self.layout).__name__}'s shards do not hold; set "
+                              "sampling.precision=fp32 or dtype=bfloat16.")
 
     @staticmethod
     def _seed_everything(seed: int) -> None:
@@ -245,6 +275,14 @@ class Trainer:
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             dump_config(self.config, self.runs.config)
+        try:  # every rank: each divides its own steps by it; on the device the model's arithmetic runs on
+            self.peak = host_peak(next(self.model.parameters()).device)
+        except (RuntimeError, AssertionError, OSError) as exc:  # a diagnostic never stops a run: no mfu/ metrics
+            self.peak = None
+            warnings.warn(f"the peak matrix-product probe failed ({exc}); mfu/ metrics are left out of this run.",
+                          stacklevel=2)
+        if main and self.peak is not None:
+            tqdm.write(self.peak.line())
         # Rank 0 decides (it reads eval/base.json) and every rank follows: sharded weights are gathered by all.
         if self.dist.sum(float(main and bool(self.eval_tasks) and self.step == 0 and not self._base_eval_done())):
             self._evaluate_on_main("base")
@@ -281,6 +319,7 @@ class Trainer:
             return False
         how_verified = ("verifier_workers", "verifier_backend")  # they do not change a result
         wanted = {k: v for k, v in self._eval_settings().record().items() if k not in how_verified}
+        wanted["precision"] = self.engine.precision  # a bf16 sampler's base pass rates are not a float32 one's
         return ([r.get("tasks_source") for r in sets.values()] == list(self.config.data.eval_files)
                 and all({k: r.get("settings", {}).get(k) for k in wanted} == wanted for r in sets.values()))
 
@@ -306,7 +345,10 @@ class Trainer:
         rollouts, generate_s, verify_s, drawn = self._collect()
         rewards = reward_signal(rollouts, config, self.correction)
         self.partial_credit_warned = self.partial_credit_warned or warn_if_partial_credit(rewards, config)
-        advantages, group_metrics = estimate_advantages(rewards, config.algo.advantage, self.correction)
+        if self.critic is None:
+            advantages, group_metrics = estimate_advantages(rewards, config.algo.advantage, self.correction)
+        else:  # PPO: each row carries its reward; _update turns it into per-token advantages with the critic
+            advantages, group_metrics = rewards, {}
         kept = prune_rollouts(rewards, config.data.keep_frac)  # (G, K) bool
         if config.data.keep_frac < 1:  # advantages of the down-sampled groups, as PODS computes them
             advantages = kept_advantages(rewards, kept, config.algo.advantage, self.correction)
@@ -340,7 +382,10 @@ class Trainer:
             "time/verify_s": verify_s,
             "time/update_s": update_s,
             "throughput/tokens_per_s": rollouts.new_tokens / max(generate_s, 1e-9),
+            **self._mfu(rollouts, generate_s, update_s),
         }
+        if rollouts.rewards.shape[1] < 2:  # PPO with K = 1: no group, so no within-group spread to log or watch
+            del metrics["reward/std"]
         with warnings.catch_warnings():  # a step with nothing to train skips optimizer.step(); the schedule goes on
             warnings.simplefilter("ignore", UserWarning)
             self.scheduler.step()
@@ -355,14 +400,28 @@ class Trainer:
             for g, task in enumerate(rollouts.tasks) for j in range(len(rollouts.texts[g]))
         ])
         # The loss metrics are each rank's share of a globally weighted mean: summed, they are the mean.
-        metrics = self.dist.mean_metrics(
-            metrics, summed=("prompts/drawn", *(key for key in update_metrics if key != "grad_norm"))
+        metrics = self.dist.mean_metrics(  # the critic's metrics are global already: the same on every rank
+            metrics, summed=("prompts/drawn", *(key for key in update_metrics
+                                                if key != "grad_norm" and not key.startswith(("critic/", "ppo/"))))
         )
         # Why rollouts failed, as shares of all ranks' rollouts: a timeout storm or an open remote
         # breaker shows up here, not only in samples.jsonl.
         reasons = Counter(s["reason"] for s in samples)
         metrics.update({f"reason/{r}": c / max(len(samples), 1) for r, c in sorted(reasons.items()) if r != "ok"})
         return metrics, samples
+
+    def _mfu(self, rollouts: Rollouts, generate_s: float, update_s: float) -> dict[str, float]:
+        """mfu/generate and mfu/update: the model FLOPs of this step's sampling and update (rlvr/models/flops.py)
+        per second, as shares of this host's measured peak in the precision each multiplied in; absent for a
+        model whose config does not give its shape."""
+        if self.shape is None or self.peak is None:
+            return {}
+        sampled = generation_flops(self.shape, [len(p) for p in rollouts.prompt_ids],
+                                   [[len(c) for c in group] for group in rollouts.completion_ids])
+        trained = update_flops(self.shape, self.trained_rows, passes=self.config.algo.ppo_epochs,
+                               reference=self.reference is not None)
+        return {"mfu/generate": mfu(sampled, generate_s, self.peak.of(self.precisions["generate"])),
+                "mfu/update": mfu(trained, update_s, self.peak.of(self.precisions["update"]))}
 
     def _stop_if_not_finite(self) -> None:
         """Skipped updates leave the weights finite; too many of them mean the run cannot go on as configured."""
@@ -428,9 +487,11 @@ class Trainer:
         """ppo_epochs passes of clipped policy-gradient steps over the kept rollouts."""
         config, algo = self.config, self.config.algo
         rows = [(g, j) for g in range(len(rollouts.tasks)) for j in range(advantages.shape[1]) if kept[g, j]]
-        rows = [(g, j) for g, j in rows if advantages[g, j] != 0]  # zero advantage: no gradient, skip the compute
+        if self.critic is None:  # PPO's per-token advantages are rarely 0: every kept row trains
+            rows = [(g, j) for g, j in rows if advantages[g, j] != 0]  # zero advantage: no gradient, skip it
         if config.optim.bucket_by_length:  # longest first: each micro-batch holds rows of similar length
             rows.sort(key=lambda r: -(len(rollouts.prompt_ids[r[0]]) + len(rollouts.completion_ids[r[0]][r[1]])))
+        self.trained_rows = [(len(rollouts.prompt_ids[g]), len(rollouts.completion_ids[g][j])) for g, j in rows]
         total_rows = int(self.dist.sum(len(rows)))
         if total_rows == 0:  # decided globally, so every rank skips (or takes) the same steps
             return {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "grad_norm": 0.0, "rows/trained": 0}
@@ -447,6 +508,16 @@ class Trainer:
         if self.fused and not self.head_checked:  # before the reference uses it too
             self._check_fused_head(micro_batch(batch, slice(0, 2)) if rows else None, temperature)
         ref_logp = self._reference_logprobs(batch, temperature, count) if self.reference is not None else None
+        critic_metrics: dict[str, float] = {}
+        if self.critic is not None:  # PPO: the rows' rewards become per-token advantages (R, T), GAE on the critic
+            trim = config.optim.bucket_by_length
+            advantage, returns, values, critic_metrics = self.critic.advantages(
+                batch, batch["advantage"] if rows else torch.zeros(0), ref_logp, trim)
+            if rows:
+                batch["advantage"] = advantage
+            if self.step < self.critic.warmup_steps:  # critic.warmup_steps: only the critic trains
+                return {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "grad_norm": 0.0, "rows/trained": 0,
+                        **critic_metrics, **self.critic.update(batch, values, returns, trim)}
         first_pass: dict[int, torch.Tensor] = {}  # micro-batch -> the trainer's logp before this step's update
         self.layout.module.train()
         nonfinite = False
@@ -465,9 +536,11 @@ class Trainer:
                     weights, mismatch = algo.mismatch.weights(old_logp, micro["sampler_logp"], mask)
                 # clip_cov's random picks, a function of (seed, step, micro-batch): a resumed run draws the same.
                 generator = torch.Generator().manual_seed(config.run.seed * 1_000_003 + self.step * 101 + i)
+                advantage = micro["advantage"]  # (b,), or PPO's (b, T) cut to the micro-batch's columns
                 loss, metrics = grpo_loss(
-                    logp, old_logp, micro["advantage"], mask,
-                    ref_logp=None if ref_logp is None else ref_logp[micros[i], :span], beta=algo.beta,
+                    logp, old_logp, advantage if advantage.dim() == 1 else advantage[:, :span], mask,
+                    ref_logp=None if ref_logp is None or not algo.beta else ref_logp[micros[i], :span],
+                    beta=algo.beta,
                     clip_low=algo.clip_low, clip_high=algo.clip_high, aggregation=algo.aggregation,
                     max_tokens=config.sampling.max_new_tokens, ratio_level=algo.ratio_level,
                     entropy_control=algo.entropy_control, generator=generator, weights=weights,
@@ -489,7 +562,9 @@ class Trainer:
         for key in self.dist.gather(sorted(totals)):  # a rank without rows reports the others' keys too
             totals.setdefault(key, 0.0)
         self._warn_if_all_masked(totals)
-        return {**totals, "grad_norm": grad_norm, "rows/trained": len(rows)}
+        if self.critic is not None:  # the values fit the returns after the policy's step, from the same scores
+            critic_metrics.update(self.critic.update(batch, values, returns, config.optim.bucket_by_length))
+        return {**totals, "grad_norm": grad_norm, "rows/trained": len(rows), **critic_metrics}
 
     def _check_fused_head(self, micro: dict[str, torch.Tensor] | None, temperature: float) -> None:
         """Compare the fused head with the model's own on a few rows of the run's first batch; where they differ
@@ -565,6 +640,8 @@ class Trainer:
             return
         with torch.no_grad():
             checksum = float(sum(p.double().sum() for p in self.model.parameters()))
+            if self.critic is not None:  # PPO: the critic is replicated too
+                checksum += float(sum(p.double().sum() for p in self.critic.model.trained()))
         sums = self.dist.gather([checksum])
         if max(sums) != min(sums):
             raise RuntimeError(f"ranks diverged at step {self.step}: parameter checksums {sums}")
@@ -579,7 +656,8 @@ class Trainer:
     def _save_checkpoint(self) -> None:
         """Called on every rank: sharded weights and optimizer state are gathered (or saved per rank) by all."""
         state = {"scheduler": self.scheduler.state_dict(), "stream": self.stream.state(),
-                 "health": self.health.state(), "nonfinite_steps": self.nonfinite_steps}
+                 "health": self.health.state(), "nonfinite_steps": self.nonfinite_steps,
+                 **({"critic": self.critic.state()} if self.critic is not None else {})}
         save_checkpoint(self.run_dir, self.step, self.policy, self.layout, self.dist, lora=self.config.lora.enabled,
                         keep=self.config.run.keep_checkpoints, state=state)
 
@@ -589,6 +667,11 @@ class Trainer:
         self.stream.load(state["stream"])
         self.health.restore(state["health"])
         self.nonfinite_steps = state.get("nonfinite_steps", 0)  # absent from checkpoints of older versions
+        if self.critic is not None:
+            if "critic" not in state:
+                raise ConfigError(f"{self.run_dir}'s checkpoint holds no critic: it was not a PPO run; resume it "
+                                  "with the algo.name it was started with.")
+            self.critic.load(state["critic"])
         self.step = state["step"]
         self.runs.drop_logs_after(self.step)
 

@@ -124,6 +124,15 @@ ROWS = [
     ("train model={model} data.train={tasks} algo.entropy_coef=1e39", "algo.entropy_coef"),
     ("train model={model} data.train={tasks} algo.mismatch=token_mask algo.mismatch_cap=1 algo.mismatch_cap_min=1",
      "lower algo.mismatch_cap_min"),
+    # PPO with a learned critic (issue 27): the critic's keys and GAE's ranges
+    ("train model={model} data.train={tasks} algo.name=ppo critic.lrr=1e-5", "unknown config key 'critic.lrr'"),
+    ("train model={model} data.train={tasks} algo.name=ppo critic.lr=-1e-5", "critic.lr must be positive"),
+    ("train model={model} data.train={tasks} algo.name=ppo algo.gamma=1.5", "algo.gamma must be in [0, 1]"),
+    ("train model={model} data.train={tasks} algo.name=ppo algo.lam=-0.1", "algo.lam must be in [0, 1]"),
+    ("train model={model} data.train={tasks} algo.name=reinforce", "'algo.name' must be one of 'grpo', 'ppo'"),
+    ("train model={model} data.train={tasks} algo.group_size=1", "algo.name=ppo trains on one"),
+    ("train model={model} data.train={tasks} algo.kl_in_reward=0.05", "with algo.name=grpo use algo.beta"),
+    ("train model={model} data.train={tasks} algo.name=ppo data.dynamic_filter=true", "data.dynamic_filter=false"),
     # engine options (one EngineSpec): the same flags and checks on every command that samples
     ("distill --model {model} --tasks {tasks} -o out.jsonl --gpu-memory-utilization 0", "--gpu-memory-utilization"),
     ("curate --model {model} --tasks {tasks} -o out.jsonl --gpu-memory-utilization 1.5", "--gpu-memory-utilization"),

@@ -40,7 +40,7 @@ def test_the_defaults_elsewhere_are_the_spec_s():
 
 @pytest.mark.parametrize("values, message", [
     ({"engine": "sglang"}, "engine must be hf or vllm, got 'sglang'"),
-    ({"precision": "fp16"}, "precision must be fp32 or bf16, got 'fp16'"),
+    ({"precision": "fp16"}, "precision must be one of auto, fp32, bf16, got 'fp16'"),  # auto added by issue 28
     ({"dtype": "int8"}, "dtype must be one of auto, float32, bfloat16, float16, got 'int8'"),
     ({"batch_size": 0}, "batch_size must be a positive integer or 'auto', got 0"),
     ({"batch_size": True}, "batch_size must be a positive integer or 'auto', got True"),

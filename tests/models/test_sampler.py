@@ -246,7 +246,7 @@ def test_bf16_sampling_gives_a_bf16_samplers_logprobs_reproducibly(tiny_policy):
     """A bf16 sampler's log-probs are the bf16 forward's, not the float32 model's: the gap the trainer's
     mismatch correction measures. Seeded, it repeats itself exactly."""
     params = SamplingParams(n=2, temperature=0.7, max_new_tokens=8, seed=3)
-    engine = HFEngine(tiny_policy, batch_size=4, bf16=True)
+    engine = HFEngine(tiny_policy, batch_size=4, precision="bf16")
     result = engine.generate(PROMPTS[:2], params)
     assert [[c.token_ids for c in cs] for cs in engine.generate(PROMPTS[:2], params).completions] \
         == [[c.token_ids for c in cs] for cs in result.completions]

@@ -372,7 +372,7 @@ def test_config_chooses_the_engine():
     assert config.sampling.engine == "vllm" and config.sampling.gpu_memory_utilization == 0.5
     assert load_config(None, []).sampling.engine == "hf" and load_config(None, []).sampling.precision == "fp32"
     assert load_config(None, ["sampling.precision=bf16"]).sampling.precision == "bf16"
-    with pytest.raises(ConfigError, match="'sampling.precision' must be one of 'fp32', 'bf16'"):
+    with pytest.raises(ConfigError, match="'sampling.precision' must be one of 'auto', 'fp32', 'bf16'"):
         load_config(None, ["sampling.precision=fp16"])
     with pytest.raises(ConfigError, match="sampling.engine"):
         load_config(None, ["sampling.engine=sglang"])

@@ -464,3 +464,18 @@ def test_an_episode_shows_its_turns_with_tool_calls_and_observations_set_apart(t
             in section)
     assert '<div class="turn"><p class="role">assistant</p><pre>It is 1073.</pre>' in section
     assert SCRIPT_TAG not in section
+
+
+# Issue 27: a PPO run's critic curves
+def test_a_ppo_runs_critic_is_drawn_and_a_grpo_run_has_no_critic_chart(tmp_path):
+    critic = {"critic/value_loss": 0.1, "critic/value_mean": 0.3, "critic/return_mean": 0.4,
+              "critic/explained_variance": -0.1, "critic/value_clip_frac": 0.05}
+    rows = [_metrics(s) | {k: v + 0.01 * s for k, v in critic.items()} for s in range(1, 6)]
+    training = _section(build_report(_run_with(tmp_path, "ppo", rows, {"algo": {"name": "ppo"}})), "training")
+    explained = _figure(training, "Critic: explained variance")
+    assert [p.get("data-label") for p in explained.iter("polyline")] == ["explained variance",
+                                                                          "value-clipped tokens"]
+    values = _figure(training, "Critic: value loss and values")
+    assert [p.get("data-label") for p in values.iter("polyline")] == ["value loss", "value (mean)", "return (mean)"]
+    grpo = _section(build_report(_run_with(tmp_path, "grpo", [_metrics(s) for s in range(1, 6)])), "training")
+    assert "Critic" not in grpo

@@ -7,6 +7,8 @@
     variants.py       the registered option objects (ADVANTAGES, RATIO_LEVELS, MISMATCH_MODES,
                       ENTROPY_CONTROLS) that the config's algo keys name and that call the formulas
     group_rewards.py  GROUP_REWARDS: a reward computed from a whole group (data.group_reward)
+    ppo.py            PPO's critic maths (algo.name=ppo): per-token rewards, masked GAE, whitening, the clipped
+                      value loss; the policy's loss stays grpo_loss, with per-token advantages
 
 Names load on first use: the config reads variants.py and group_rewards.py, which import no torch.
 """

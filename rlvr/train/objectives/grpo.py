@@ -163,7 +163,8 @@ def grpo_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Clipped policy-gradient loss with an optional KL anchor.
 
-    logp, old_logp, ref_logp, mask: (B, T); advantages: (B,). Returns (loss, metrics).
+    logp, old_logp, ref_logp, mask: (B, T); advantages: (B,), one per row (GRPO), or (B, T), one per token
+    (PPO's, from the critic: objectives/ppo.py). Returns (loss, metrics).
     ratio_level, entropy_control: variants (or their bare names) of variants.RATIO_LEVELS and
     variants.ENTROPY_CONTROLS; generator: the random stream of clip_cov's picks. weights (B, T): constant
     importance weights on the policy term (a mismatch mode's). entropy (B, T): the policy's token entropy,
@@ -171,7 +172,7 @@ def grpo_loss(
     """
     mask = mask.to(logp.dtype)
     ratio = RATIO_LEVELS.build(ratio_level).ratio(logp, old_logp, mask)  # (B, T)
-    adv = advantages[:, None]  # (B, 1)
+    adv = advantages[:, None] if advantages.dim() == 1 else advantages  # (B, 1) or (B, T)
     per_token, metrics = ENTROPY_CONTROLS.build(entropy_control).policy_loss(  # (B, T); "none" is the PPO clip
         ratio, advantages, logp, old_logp, mask, clip_low=clip_low, clip_high=clip_high, generator=generator
     )

@@ -4,6 +4,7 @@ and the metric loggers; the loop (rlvr.train.trainer) and SFT (rlvr.sft) call th
     distributed.py  Dist: rank, world size, the collectives (a single process is world 1)
     sharding.py     the weight layout an accelerate recipe asks for: replicated, FSDP or DeepSpeed ZeRO
     precision.py    bf16 autocast over float32 weights, where the hardware has native bf16
+    mfu.py          the host's peak matrix-product rate (a probe each run, the best kept per host) and MFU against it
     lora.py         LoRA adapters, the reference as the adapted model with its adapter off, the merge
     checkpoint.py   save and resume, exactly; final_model names a run's trained weights
     optim.py        AdamW with a linear warm-up (make_optimizer)

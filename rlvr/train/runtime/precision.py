@@ -10,33 +10,19 @@ takes 0.40x the float32 time (benchmarks/trainer_vs_trl.py measures the whole st
 from __future__ import annotations
 
 import contextlib
-from functools import lru_cache
 from typing import Literal
 
 import torch
 
+from rlvr.models.precision import native_bf16 as _native_bf16
+
 MixedPrecision = Literal["auto", "bf16", "fp32"]
 
 
-@lru_cache(maxsize=None)
-def _cpu_has_native_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def native_bf16(device: torch.device | str) -> bool:
-    """Whether `device` multiplies bf16 matrices in hardware (else autocast would emulate it, slower)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        try:
-            return torch.cuda.is_bf16_supported()
-        except (AssertionError, RuntimeError):  # a torch built without CUDA
-            return False
-    return device.type == "cpu" and _cpu_has_native_bf16()
+    """Whether `device` multiplies bf16 matrices in hardware (else autocast would emulate it, slower); the
+    sampler's `sampling.precision: auto` asks the same function (rlvr/models/precision.py)."""
+    return _native_bf16(device)
 
 
 def use_autocast(choice: MixedPrecision, weights: torch.dtype, device: torch.device | str) -> bool:
