@@ -93,3 +93,22 @@ def in_thread(call):
     thread.start()
     thread.join()
     return box[0]
+
+
+def train_until_killed(cmd: list, env: dict, out, steps: int = 3, timeout: float = 240) -> None:
+    """Run `rlvr train` (`cmd`) until `steps` steps are logged in out/metrics.jsonl, then SIGKILL it: the
+    interrupted run the resume tests continue from. Fails the test if training exits first."""
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        metrics = out / "metrics.jsonl"
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= steps:
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"training exited early: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import save_tiny_model
+from conftest import save_tiny_model, train_until_killed
 from rlvr.train.config import load_config
 from rlvr.train.trainer import train
 
@@ -66,17 +63,7 @@ def test_sigkill_then_resume_gives_the_same_metrics(setup, uninterrupted, tmp_pa
     out = tmp_path / "b"
     cmd = [sys.executable, "-m", "rlvr.cli", "train", str(setup / "config.yaml"), f"run.output_dir={out}"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ENVS), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 240
-    while time.time() < deadline:  # wait until step 3 is logged: past the step-2 checkpoint
-        metrics = out / "metrics.jsonl"
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
-            break
-        if proc.poll() is not None:
-            pytest.fail(f"training exited early: {proc.stderr.read().decode()[-2000:]}")
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    train_until_killed(cmd, env, out)  # past the step-2 checkpoint, before step 4's
     assert (out / "checkpoints" / "step-2").exists() and not (out / "checkpoints" / "step-4").exists()
 
     train(load_config(setup / "config.yaml", [f"run.output_dir={out}"]), resume=True, progress=False)

@@ -6,17 +6,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from conftest import save_tiny_model
+from conftest import save_tiny_model, train_until_killed
 from rlvr.train.config import load_config
 from rlvr.train.trainer import train
 from test_episode_training import episodes  # noqa: F401 - the fixture: episodes with turns
@@ -120,18 +117,8 @@ def test_sigkill_then_resume_gives_the_uninterrupted_ppo_runs_metrics(setup, tmp
 
     out = tmp_path / "b"
     cmd = [sys.executable, "-m", "rlvr.cli", "train", str(setup / "ppo.yaml"), f"run.output_dir={out}", *overrides]
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(HERE)}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.time() + 600
-    while time.time() < deadline:  # wait until step 3 is logged: past the step-2 checkpoint
-        metrics = out / "metrics.jsonl"
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
-            break
-        if proc.poll() is not None:
-            pytest.fail(f"training exited early: {proc.stderr.read().decode()[-2000:]}")
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    # past the step-2 checkpoint, before step 4's
+    train_until_killed(cmd, {**os.environ, "PYTHONPATH": str(HERE)}, out, timeout=600)
     assert (out / "checkpoints" / "step-2").exists() and not (out / "checkpoints" / "step-4").exists()
 
     train(load_config(setup / "ppo.yaml", [f"run.output_dir={out}", *overrides]), resume=True, progress=False)
