@@ -140,12 +140,8 @@ def against(root: Path, delta: float = 0.05) -> list[dict]:
     return out
 
 
-def _d(a: dict) -> str:
-    low, high = a["interval"]
-    return f"{a['gain']:+.3f} [{low:+.3f}, {high:+.3f}] {a['decision'].replace('_', ' ')}"
-
-
 def table(root: Path, delta: float = 0.05) -> str:
+    from rlvr.evaluate.decide import interval_text as _d
     from rlvr.evaluate.decide import plan_text
 
     per_run = rows(root)

@@ -192,6 +192,7 @@ def _set(record: dict) -> dict:
 
 def analyse(root: Path, delta: float = 0.05) -> str:
     from rlvr.evaluate.boundary import boundary
+    from rlvr.evaluate.decide import interval_text
     from rlvr.evaluate.gains import gain_over_seeds, pass_counts
 
     sizes = json.loads((root / "sizes.json").read_text())
@@ -242,9 +243,7 @@ def analyse(root: Path, delta: float = 0.05) -> str:
         k = min(min(c["n_trained"]) for c in counts)
         for label, gain in (("pass@1", gain_over_seeds(counts, "neutral", delta=delta)),
                             (f"pass@{k}", gain_over_seeds(counts, "neutral", delta=delta, k=k))):
-            low, high = gain["interval"]
-            lines.append(f"  {name:<28} {label:<8} {gain['gain']:+.3f} [{low:+.3f}, {high:+.3f}] "
-                         f"{gain['decision'].replace('_', ' ')}")
+            lines.append(f"  {name:<28} {label:<8} {interval_text(gain)}")
         trained = [sum(json.loads(line).get("rows/trained", 0) for line in
                        (f.parents[1] / "metrics.jsonl").read_text().splitlines()) for f in finals]
         lines.append(f"  {'':<28} rows trained per seed: {', '.join(map(str, trained))}"

@@ -393,6 +393,12 @@ def decision_sentence(subject: str, analysis: dict[str, Any], reading: str = "fo
             f"{delta:.2f} ({basis}); more data is needed, {more}.")
 
 
+def interval_text(analysis: dict[str, Any]) -> str:
+    """One analysis as a table cell: mean [95 % interval] decision, e.g. "+0.781 [+0.186, +1.000] gain"."""
+    low, high = analysis["interval"]
+    return f"{analysis['gain']:+.3f} [{low:+.3f}, {high:+.3f}] {analysis['decision'].replace('_', ' ')}"
+
+
 def plan_text(analysis: dict[str, Any]) -> str:
     """Where the variance comes from, the MDE and the seeds/problems a decision at delta needs."""
     shares = analysis["variance_shares"]
