@@ -28,6 +28,9 @@ import statistics
 import time
 from pathlib import Path
 
+from rlvr._errors import ConfigError
+from rlvr._io import replace_own_folder
+
 VARIANTS = {
     "GRPO": (),
     "entropy control: Clip-Cov": ("algo.entropy_control=clip_cov",),
@@ -53,10 +56,8 @@ def run(args: argparse.Namespace) -> None:
     from rlvr.train.trainer import train
     from rlvr.workflows.demo import FULL, _config_yaml, _curate, _make_tasks
 
-    root = Path(args.output_dir)
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root = replace_own_folder(args.output_dir, lambda name: name == "variants.json" or name.startswith("seed"),
+                              "--output-dir")
     chosen = [n for n in VARIANTS if (any(v.lower() in n.lower() for v in args.variants) if args.variants
                                       else n in DEFAULT)]
     (root / "variants.json").write_text(json.dumps(chosen))
@@ -207,7 +208,10 @@ def main() -> None:
 
     quiet_transformers()
     start = time.perf_counter()
-    run(args)
+    try:
+        run(args)
+    except ConfigError as exc:  # a bad --output-dir: one sentence, exit 2, nothing deleted
+        parser.error(str(exc))
     print(table(Path(args.output_dir), args.delta))
     print(f"\nwall time {(time.perf_counter() - start) / 60:.1f} min")
 

@@ -29,6 +29,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rlvr._errors import ConfigError
+from rlvr._io import replace_own_folder
+
 # (name, config overrides given the GRPO config's prompts per step P and group size K: the same rollouts a step)
 ARMS = {
     "GRPO": lambda p, k: (),
@@ -48,10 +51,7 @@ def run(args: argparse.Namespace) -> None:
     from rlvr.workflows.demo import FULL, QUICK, _config_yaml, _curate, _make_tasks
 
     plan = QUICK if args.quick else FULL
-    root = Path(args.output_dir)
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root = replace_own_folder(args.output_dir, lambda name: name.startswith("seed"), "--output-dir")
     for seed in range(1 if args.quick else args.seeds):
         folder = root / f"seed{seed}"
         folder.mkdir()
@@ -182,7 +182,10 @@ def main() -> None:
     parser.add_argument("--delta", type=float, default=0.05)
     args = parser.parse_args()
     if not args.analyse:
-        run(args)
+        try:
+            run(args)
+        except ConfigError as exc:  # a bad --output-dir: one sentence, exit 2, nothing deleted
+            parser.error(str(exc))
     print(table(Path(args.analyse or args.output_dir), args.delta))
 
 

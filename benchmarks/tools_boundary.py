@@ -36,6 +36,9 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from rlvr._errors import ConfigError
+from rlvr._io import replace_own_folder
 from typing import Any
 
 VERIFIER = {"name": "math", "answer": "bare"}
@@ -126,10 +129,9 @@ def run(args: argparse.Namespace) -> None:
     from rlvr.train.trainer import train
 
     sizes = QUICK if args.quick else Sizes(k=args.k)
-    root = Path(args.output_dir)
-    if root.exists():
-        shutil.rmtree(root)
-    (root / "tasks").mkdir(parents=True)
+    root = replace_own_folder(args.output_dir, lambda name: name in ("sizes.json", "tasks")
+                              or name.startswith("seed"), "--output-dir")
+    (root / "tasks").mkdir()
     (root / "sizes.json").write_text(json.dumps({**sizes.__dict__, "seeds": args.seeds, "model": args.model}))
     train_pairs, heldout_pairs = _problems(sizes)
     files = {style: (_write_tasks(root / "tasks" / f"train_{style}.jsonl", train_pairs, style, "train"),
@@ -270,7 +272,10 @@ def main() -> None:
 
     quiet_transformers()
     start = time.perf_counter()
-    run(args)
+    try:
+        run(args)
+    except ConfigError as exc:  # a bad --output-dir: one sentence, exit 2, nothing deleted
+        parser.error(str(exc))
     print(analyse(Path(args.output_dir)))
     print(f"\nwall time {(time.perf_counter() - start) / 60:.1f} min")
 

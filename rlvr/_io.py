@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import uuid
 from pathlib import Path
@@ -165,6 +166,23 @@ def check_input_file(path: str | os.PathLike, what: str) -> Path:
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
         raise ConfigError(f"{what} {path} is {kind}, not a regular file; give the path of a file.")
+    return path
+
+
+def replace_own_folder(root: str | os.PathLike, own: Callable[[str], bool], what: str) -> Path:
+    """Empty `root` for a new run of a script that writes it (a benchmark's output folder), and return it.
+    ConfigError, before anything is deleted, when `root` is not a directory or holds an entry `own(name)` does
+    not recognise as the script's: a mistyped --output-dir never costs a user their files."""
+    path = Path(root)
+    if path.exists():
+        if not path.is_dir():
+            raise ConfigError(f"{what} {path} exists and is not a directory; give a new folder.")
+        stray = sorted(name for name in os.listdir(path) if not own(name))
+        if stray:
+            raise ConfigError(f"{what} {path} holds {stray[0]!r}, which this script did not write; give a new "
+                              "folder or empty that one yourself.")
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
     return path
 
 

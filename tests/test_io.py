@@ -211,3 +211,21 @@ def test_a_json_file_over_the_limit_is_refused_before_it_is_read(tmp_path, monke
         read_json_file(small, "eval file")
     monkeypatch.setenv(MAX_JSON_ENV, "100")
     assert read_json_file(small, "eval file") == {"tasks": [1, 2, 3]}
+
+
+def test_a_scripts_output_folder_is_emptied_only_when_it_holds_only_its_own_files(tmp_path):
+    from rlvr._io import replace_own_folder
+
+    own = lambda name: name.startswith("seed")  # noqa: E731
+    run = tmp_path / "run"
+    (run / "seed0").mkdir(parents=True)
+    (run / "seed0" / "metrics.jsonl").write_text("{}\n")
+    assert replace_own_folder(run, own, "--output-dir") == run and list(run.iterdir()) == []
+    (run / "thesis.tex").write_text("years of work")
+    with pytest.raises(ConfigError, match="holds 'thesis.tex', which this script did not write"):
+        replace_own_folder(run, own, "--output-dir")
+    assert (run / "thesis.tex").read_text() == "years of work"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is not a directory"):
+        replace_own_folder(tmp_path / "file", own, "--output-dir")
+    assert replace_own_folder(tmp_path / "new" / "dir", own, "--output-dir").is_dir()

@@ -37,7 +37,7 @@ import hashlib
 import time
 import inspect
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from rlvr._errors import ConfigError
@@ -338,6 +338,4 @@ def _turn_seed(seed: int, turn: int) -> int:
 
 
 def _with_max_new_tokens(params: SamplingParams, limit: int) -> SamplingParams:
-    from dataclasses import replace
-
     return replace(params, max_new_tokens=max(1, limit))
