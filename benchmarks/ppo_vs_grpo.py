@@ -1,21 +1,33 @@
-"""PPO (K = 1 and K = 4) against GRPO on the demo's configuration, at one generated-token budget, over seeds.
+"""PPO (K = 1 and K = 4) and GRPO with a bf16 sampler, against GRPO on the demo's configuration, over seeds.
 
-    python benchmarks/ppo_vs_grpo.py [--seeds 3] [--output-dir runs/ppo_vs_grpo]
+    python benchmarks/ppo_vs_grpo.py [--seeds 4] [--output-dir runs/ppo_vs_grpo]
     python benchmarks/ppo_vs_grpo.py --analyse runs/ppo_vs_grpo      # the table again, from finished runs
     python benchmarks/ppo_vs_grpo.py --quick --model PATH            # a smoke run: 2 steps, 1 seed, tiny tasks
 
 Per seed it makes the demo's tasks and curated training prompts (rlvr.workflows.demo: single-digit additions,
-the bundled SmolLM2-135M-Instruct, the gated format + correctness reward) and trains three arms from the demo's
-GRPO config. Every arm samples the same number of rollouts per step (GRPO: the demo's P prompts x K; PPO K = 4:
-P x K / 4 prompts; PPO K = 1: P x K prompts) for the same steps, so the generated-token budget is the same up to the
-policies' lengths; the table prints the tokens each arm actually generated. Each arm runs in its own process,
-so its peak resident memory (host RAM, from wait4) is its own. GPU memory is not measured: the trainer logs no
-peak-allocated metric yet, so on a GPU read it with nvidia-smi beside the run.
+the bundled SmolLM2-135M-Instruct, the gated format + correctness reward), adds a shifted set of two-digit
+additions (`harder`), and trains four arms from the demo's GRPO config:
 
-The table: held-out pass@1 and pass@k, format-neutral (the gain the demo reports) and strict, base -> trained,
-per arm and seed; the median step time; the peak host memory; then each arm's gain over the base model and each PPO
-arm minus GRPO over seeds and problems (rlvr.evaluate.gains, the decision at delta 0.05, and when undecided
-the seeds and problems a decision would need).
+- GRPO: the demo's P prompts x K samples a step, sampled in float32 (the reference);
+- PPO (K = 4): P x K / 4 prompts x 4 samples, a learned critic;
+- PPO (K = 1): P x K prompts x 1 sample;
+- GRPO (bf16 sampler): the reference with `sampling.precision=bf16` (a bfloat16 copy of the weights samples;
+  the mismatch correction is on by default). Its held-out evaluations are redone in float32 after training
+  (`rlvr eval --precision fp32` on its final weights; the base evaluation is the reference's), so every arm's
+  final model is measured by the same sampler and the difference is what training with the bf16 sampler did.
+  The trainer's own bf16 evaluations stay beside them as base_bf16.json and final_bf16.json.
+
+Every arm samples the same number of rollouts per step for the same steps, so the generated-token budget is the
+same up to the policies' lengths; the table prints the tokens each arm actually generated. Each arm runs in its
+own process, so its peak resident memory (host RAM, from wait4) is its own. GPU memory is not measured: the
+trainer logs no peak-allocated metric yet, so on a GPU read it with nvidia-smi beside the run.
+
+The table: per set, held-out pass@1 and pass@k, format-neutral (the gain the demo reports) and strict, base ->
+trained, per arm and seed; the median step time; the peak host memory; the mean reward at each step over seeds;
+then each arm's gain over the base model and each arm minus GRPO over seeds and problems (rlvr.evaluate.gains,
+the decision at delta 0.05, and when undecided the seeds and problems a decision would need). For the bf16
+sampler the question is "did it lose learning?": its difference from GRPO is read as gain, loss, "no loss
+beyond delta" (the interval's low end above -delta) or inconclusive.
 """
 
 from __future__ import annotations
@@ -32,22 +44,52 @@ from pathlib import Path
 from rlvr._errors import ConfigError
 from rlvr._io import replace_own_folder
 
+REFERENCE = "GRPO"
+BF16 = "GRPO (bf16 sampler)"
 # (name, config overrides given the GRPO config's prompts per step P and group size K: the same rollouts a step)
 ARMS = {
-    "GRPO": lambda p, k: (),
+    REFERENCE: lambda p, k: (),
     "PPO (K = 4)": lambda p, k: ("algo.name=ppo", "algo.group_size=4", f"data.prompts_per_step={p * k // 4}"),
     "PPO (K = 1)": lambda p, k: ("algo.name=ppo", "algo.group_size=1", f"data.prompts_per_step={p * k}"),
+    BF16: lambda p, k: ("sampling.precision=bf16",),
 }
-SET = "heldout"
+HARDER = 24  # two-digit additions: the shifted set
 
 
 def _folder(name: str) -> str:
-    return name.replace(" (K = ", "_K").rstrip(")")
+    return name.replace(" (K = ", "_K").replace(" (bf16 sampler)", "_bf16").rstrip(")")
+
+
+def _train(command: list[str], run_dir: Path, name: str, seed: int) -> None:
+    print(f"\n== seed {seed}: {name}: {' '.join(command[4:])}", flush=True)
+    process = subprocess.Popen(command, env=os.environ.copy())
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{name} failed at seed {seed}; its run directory is {run_dir}")
+    (run_dir / "peak_rss_mb").write_text(f"{usage.ru_maxrss / 1024:.0f}\n")  # Linux: kilobytes
+
+
+def _reevaluate_fp32(run_dir: Path, steps: int, base: Path, config: dict) -> None:
+    """The bf16 arm's final weights evaluated as every other arm's: the float32 sampler, the same settings."""
+    eval_dir = run_dir / "eval"
+    for name in ("base", "final"):
+        (eval_dir / f"{name}.json").rename(eval_dir / f"{name}_bf16.json")
+    shutil.copyfile(base, eval_dir / "base.json")
+    sampling = config["sampling"]
+    command = [sys.executable, "-m", "rlvr.cli", "eval", "--model", str(run_dir / "checkpoints" / f"step-{steps}"),
+               "--precision", "fp32", "--dtype", "float32", "--tasks", *config["data"]["eval"],
+               "--k", str(config["data"]["eval_k"]),
+               "--temperature", str(sampling["temperature"]), "--max-new-tokens", str(sampling["max_new_tokens"]),
+               "--seed", str(config["run"]["seed"]), "--batch-size", str(sampling["batch_size"]),
+               "-o", str(eval_dir / "final.json")]
+    print(f"  {' '.join(command[3:])}", flush=True)
+    subprocess.run(command, check=True)
 
 
 def run(args: argparse.Namespace) -> None:
     import yaml
 
+    from rlvr.tasks import make_tasks, write_tasks
     from rlvr.workflows.demo import FULL, QUICK, _config_yaml, _curate, _make_tasks
 
     plan = QUICK if args.quick else FULL
@@ -55,7 +97,10 @@ def run(args: argparse.Namespace) -> None:
     for seed in range(1 if args.quick else args.seeds):
         folder = root / f"seed{seed}"
         folder.mkdir()
-        files = _make_tasks(folder / "tasks", plan, seed)
+        files = _make_tasks(folder / "tasks", plan, seed)  # the held-out set is every problem not trained on
+        if not args.quick:  # the shifted set: the same problems for every seed, so seeds and problems cross
+            files["harder"] = folder / "tasks" / "harder.jsonl"
+            write_tasks(make_tasks("arithmetic", n=HARDER, seed=0, split="test", op="add", digits=2), files["harder"])
         _, curated, _, _, _ = _curate(args.model, files, folder, plan, seed, progress=False)
         if curated is None and not args.quick:
             sys.exit(f"seed {seed}: {args.model} gives no training signal on the demo's prompts (see "
@@ -69,17 +114,15 @@ def run(args: argparse.Namespace) -> None:
         base = None
         for name, overrides in ARMS.items():
             run_dir = folder / _folder(name)
-            if base is not None:  # the same base model and sampler: measured once per seed
+            if base is not None and name != BF16:  # the same base model and sampler: measured once per seed
                 (run_dir / "eval").mkdir(parents=True)
                 shutil.copyfile(base, run_dir / "eval" / "base.json")
             command = [sys.executable, "-m", "rlvr.cli", "train", str(config_path), f"run.output_dir={run_dir}",
                        f"run.steps={steps}", f"run.checkpoint_every={steps}", *overrides(prompts, k)]
-            print(f"\n== seed {seed}: {name}: {' '.join(command[4:])}", flush=True)
-            process = subprocess.Popen(command, env=os.environ.copy())
-            _, status, usage = os.wait4(process.pid, 0)
-            if os.waitstatus_to_exitcode(status) != 0:
-                sys.exit(f"{name} failed at seed {seed}; its run directory is {run_dir}")
-            (run_dir / "peak_rss_mb").write_text(f"{usage.ru_maxrss / 1024:.0f}\n")  # Linux: kilobytes
+            _train(command, run_dir, name, seed)
+            if name == BF16:
+                _reevaluate_fp32(run_dir, steps, base, config)
+            shutil.rmtree(run_dir / "checkpoints")  # 0.5 GB an arm; the evaluations are kept
             base = base or run_dir / "eval" / "base.json"
 
 
@@ -92,7 +135,21 @@ def _seeds(root: Path) -> list[int]:
                   if all((p / _folder(n) / "eval" / "final.json").exists() for n in ARMS))
 
 
-def rows(root: Path) -> list[dict]:
+def _metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+
+
+def _sets(root: Path) -> dict[str, bool]:
+    """The evaluated sets, each with whether every seed evaluated the same problems (only then do seeds and
+    problems cross, and a decision over both exists)."""
+    from rlvr.evaluate.gains import pass_counts
+
+    ids = [pass_counts(_eval(d, "base"), _eval(d, "final"))
+           for d in (root / f"seed{s}" / _folder(REFERENCE) for s in _seeds(root))]
+    return {name: all(sorted(c[name]["ids"]) == sorted(ids[0][name]["ids"]) for c in ids) for name in ids[0]}
+
+
+def rows(root: Path, name_of_set: str) -> list[dict]:
     """One row per (arm, seed): pass rates base -> trained, generated tokens, median step time, peak memory."""
     import yaml
 
@@ -102,10 +159,10 @@ def rows(root: Path) -> list[dict]:
     for seed in _seeds(root):
         for name in ARMS:
             run_dir = root / f"seed{seed}" / _folder(name)
-            metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+            metrics = _metrics(run_dir)
             config = yaml.safe_load((run_dir / "config.yaml").read_text())
             rollouts = config["data"]["prompts_per_step"] * config["algo"]["group_size"]
-            c = compare_sets(_eval(run_dir, "base"), _eval(run_dir, "final"), resamples=10)["sets"][SET]
+            c = compare_sets(_eval(run_dir, "base"), _eval(run_dir, "final"), resamples=10)["sets"][name_of_set]
             k = c["k"]
             out.append({"arm": name, "seed": seed, "k": k,
                         "neutral@1": (c["neutral"]["base"]["pass@1"], c["neutral"]["trained"]["pass@1"]),
@@ -113,26 +170,36 @@ def rows(root: Path) -> list[dict]:
                         "strict@1": (c["base"]["pass@1"], c["trained"]["pass@1"]),
                         "tokens": sum(m["len/mean"] * rollouts for m in metrics),
                         "step_s": statistics.median(m["time/step_s"] for m in metrics),
+                        "generate_s": statistics.median(m["time/generate_s"] for m in metrics),
                         "rss_mb": float((run_dir / "peak_rss_mb").read_text())})
     return out
 
 
-def against(root: Path, delta: float = 0.05) -> list[dict]:
-    """Per arm: its gain over the base model, and for PPO its difference from GRPO, over seeds and problems."""
+def reward_curves(root: Path) -> dict[str, list[float]]:
+    """Per arm, the mean training reward at each step, averaged over seeds."""
+    seeds = _seeds(root)
+    out = {}
+    for name in ARMS:
+        per_seed = [[m["reward/mean"] for m in _metrics(root / f"seed{s}" / _folder(name))] for s in seeds]
+        out[name] = [statistics.mean(step) for step in zip(*per_seed)]
+    return out
+
+
+def against(root: Path, name_of_set: str, delta: float = 0.05) -> list[dict]:
+    """Per arm: its gain over the base model, and its difference from GRPO, over seeds and problems."""
     from rlvr.evaluate.gains import gain_over_seeds, pass_counts
 
     seeds = _seeds(root)
-    reference = next(iter(ARMS))
     out = []
     for name in ARMS:
         dirs = [root / f"seed{s}" / _folder(name) for s in seeds]
-        grpo = [root / f"seed{s}" / _folder(reference) / "eval" / "final.json" for s in seeds]
-        own = [pass_counts(_eval(d, "base"), _eval(d, "final"))[SET] for d in dirs]
-        vs = [pass_counts(json.loads(g.read_text()), _eval(d, "final"))[SET] for g, d in zip(grpo, dirs)]
+        grpo = [_eval(root / f"seed{s}" / _folder(REFERENCE), "final") for s in seeds]
+        own = [pass_counts(_eval(d, "base"), _eval(d, "final"))[name_of_set] for d in dirs]
+        vs = [pass_counts(g, _eval(d, "final"))[name_of_set] for g, d in zip(grpo, dirs)]
         k = min(min(c["n_trained"]) for c in own)
         result = {"arm": name, "seeds": len(seeds), "k": k}
         for label, counts in (("gain", own), ("vs_grpo", vs)):
-            if label == "vs_grpo" and name == reference:
+            if label == "vs_grpo" and name == REFERENCE:
                 continue
             result[label] = {"pass@1": gain_over_seeds(counts, "neutral", delta=delta),
                              f"pass@{k}": gain_over_seeds(counts, "neutral", delta=delta, k=k)}
@@ -140,41 +207,65 @@ def against(root: Path, delta: float = 0.05) -> list[dict]:
     return out
 
 
+def loss_text(analysis: dict, delta: float) -> str:
+    """A difference read as "did it lose?": gain (low > 0), loss (high < 0), no loss beyond delta
+    (low > -delta: any loss is under delta), else inconclusive; each wrong at most 2.5 % of the time."""
+    low, high = analysis["interval"]
+    word = ("gain" if low > 0 else "loss" if high < 0 else f"no loss beyond {delta:.2f}" if low > -delta
+            else "inconclusive")
+    return f"{analysis['gain']:+.3f} [{low:+.3f}, {high:+.3f}] {word}"
+
+
 def table(root: Path, delta: float = 0.05) -> str:
     from rlvr.evaluate.decide import interval_text as _d
     from rlvr.evaluate.decide import plan_text
 
-    per_run = rows(root)
-    if not per_run:
+    if not _seeds(root):
         return f"no finished seed under {root}"
-    lines = [f"{'arm':<14} {'seed':>4} {'neutral p@1':>13} {'neutral p@k':>13} {'strict p@1':>13} "
-             f"{'gen tokens':>10} {'s/step':>6} {'peak RSS MB':>11}"]
-    for r in per_run:
-        def change(key: str) -> str:
-            return f"{r[key][0]:.3f}->{r[key][1]:.3f}"
-        lines.append(f"{r['arm']:<14} {r['seed']:>4} {change('neutral@1'):>13} {change('neutral@k'):>13} "
-                     f"{change('strict@1'):>13} {r['tokens']:>10.0f} {r['step_s']:>6.1f} {r['rss_mb']:>11.0f}")
-    decided = against(root, delta)
-    k = decided[0]["k"]
-    lines += ["", f"over {decided[0]['seeds']} seeds x the held-out problems, format-neutral: mean [95 % interval] "
-                  f"decision at delta {delta:.2f}"]
-    for r in decided:
-        gain = r["gain"]
-        lines.append(f"{r['arm']:<14} gain over base: p@1 {_d(gain['pass@1'])}; p@{k} {_d(gain[f'pass@{k}'])}")
-        if "vs_grpo" in r:
-            lines.append(f"{'':<14} minus GRPO:     p@1 {_d(r['vs_grpo']['pass@1'])}; "
-                         f"p@{k} {_d(r['vs_grpo'][f'pass@{k}'])}")
-    undecided = [r for r in decided if "vs_grpo" in r and r["vs_grpo"]["pass@1"]["decision"] == "inconclusive"]
-    if undecided:
-        worst = max(undecided, key=lambda r: r["vs_grpo"]["pass@1"]["mde"])
-        lines += ["", f"to rank {worst['arm']} against GRPO at delta {delta:.2f} (neutral pass@1):"] + \
-                 ["  " + line for line in plan_text(worst["vs_grpo"]["pass@1"]).splitlines()]
+    lines = []
+    for name_of_set, crossed in _sets(root).items():
+        per_run = rows(root, name_of_set)
+        lines += [f"== {name_of_set}", f"{'arm':<20} {'seed':>4} {'neutral p@1':>13} {'neutral p@k':>13} "
+                  f"{'strict p@1':>13} {'gen tokens':>10} {'s/step':>6} {'s/gen':>5} {'peak RSS MB':>11}"]
+        for r in per_run:
+            def change(key: str, r: dict = r) -> str:
+                return f"{r[key][0]:.3f}->{r[key][1]:.3f}"
+            lines.append(f"{r['arm']:<20} {r['seed']:>4} {change('neutral@1'):>13} {change('neutral@k'):>13} "
+                         f"{change('strict@1'):>13} {r['tokens']:>10.0f} {r['step_s']:>6.1f} "
+                         f"{r['generate_s']:>5.1f} {r['rss_mb']:>11.0f}")
+        if not crossed:
+            lines += ["", f"(the seeds' {name_of_set} sets hold different problems: no decision over seeds and "
+                          "problems; runs made before the shifted set was fixed drew it per seed)", ""]
+            continue
+        decided = against(root, name_of_set, delta)
+        k = decided[0]["k"]
+        lines += ["", f"over {decided[0]['seeds']} seeds x the {name_of_set} problems, format-neutral: mean "
+                      f"[95 % interval] decision at delta {delta:.2f}"]
+        for r in decided:
+            gain = r["gain"]
+            lines.append(f"{r['arm']:<20} gain over base: p@1 {_d(gain['pass@1'])}; p@{k} {_d(gain[f'pass@{k}'])}")
+            if "vs_grpo" in r:
+                cell = (lambda a: loss_text(a, delta)) if r["arm"] == BF16 else _d  # did bf16 sampling lose?
+                mde = r["vs_grpo"]["pass@1"]["mde"]  # the smallest difference these seeds detect at 80 % power
+                lines.append(f"{'':<20} minus GRPO:     p@1 {cell(r['vs_grpo']['pass@1'])}; "
+                             f"p@{k} {cell(r['vs_grpo'][f'pass@{k}'])}; detectable p@1 difference "
+                             + (f"{mde:.2f}" if mde is not None and mde <= 1 else "above 1"))
+        undecided = [r for r in decided if "vs_grpo" in r and r["vs_grpo"]["pass@1"]["decision"] == "inconclusive"]
+        if undecided:
+            worst = max(undecided, key=lambda r: r["vs_grpo"]["pass@1"]["mde"])
+            plan = plan_text(worst["vs_grpo"]["pass@1"]).splitlines()
+            lines += ["", f"to rank {worst['arm']} against GRPO at delta {delta:.2f} (neutral pass@1, "
+                          f"{name_of_set}):"] + ["  " + line for line in plan]
+        lines.append("")
+    lines.append("training reward by step, mean over seeds:")
+    for name, curve in reward_curves(root).items():
+        lines.append(f"{name:<20} " + " ".join(f"{r:.3f}" for r in curve))
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--output-dir", default="runs/ppo_vs_grpo")
     parser.add_argument("--quick", action="store_true", help="the demo's quick plan, 2 steps, one seed")

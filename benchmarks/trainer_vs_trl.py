@@ -15,8 +15,10 @@ as warm-up).
 The floor, on the same rollouts: every step's generation time (`time/generate_s`) plus the time of
 one bare forward and backward (bf16 autocast as the trainer, float32 log-probabilities, no
 optimizer, no verification) over exactly the rows that step trained, rebuilt from samples.jsonl
-(prompt tokens re-encoded, completion lengths as sampled), in micro-batches as the trainer's.
---ablation trains rlvr again with each optimisation of issue 16 switched off in turn.
+(prompt tokens re-encoded, completion lengths as sampled), in micro-batches as the trainer's. When the
+trainer shares prompts (optim.share_prompts, on by default with the fused head) the floor does the same
+arithmetic: each distinct prompt of a micro-batch once, through head.shared_prompt_logprobs.
+--ablation trains rlvr again with each optimisation of issues 16 and 28 switched off in turn.
 
 Beside the ratios, rlvr's MFU: the medians of its `mfu/generate` and `mfu/update` metrics, the model
 FLOPs of the step's sampling and update (rlvr/models/flops.py) per second over this host's peak
@@ -61,9 +63,10 @@ def floor_seconds(run_dir: Path, tasks_file: Path, micro_batch: int = 32) -> lis
     import torch
 
     from rlvr.models import load_policy
+    from rlvr.models.head import shared_prompt_logprobs
+    from rlvr.models.logprobs import left_pad, token_logprobs
     from rlvr.tasks import load_tasks
     from rlvr.train.config import load_config
-    from rlvr.models.logprobs import token_logprobs
     from rlvr.train.runtime.precision import autocast, use_autocast
 
     config = load_config(run_dir / "config.yaml")
@@ -72,12 +75,23 @@ def floor_seconds(run_dir: Path, tasks_file: Path, micro_batch: int = 32) -> lis
     bf16 = use_autocast(config.optim.mixed_precision, torch.float32, "cpu")
     prompts = {t.id: policy.encode(t.prompt) for t in load_tasks(tasks_file)}
     samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    share = config.optim.share_prompts and config.optim.fused_head  # the trainer ran each distinct prompt once
     seconds = []
     for step in range(1, config.run.steps + 1):
         rows = [s for s in samples if s["step"] == step and s["kept"] and s["advantage"] != 0]
+        if share:  # whole groups together, as the trainer orders them
+            first = {r["task_id"]: i for i, r in reversed(list(enumerate(rows)))}
+            rows.sort(key=lambda r: first[r["task_id"]])
         start = time.perf_counter()
         for i in range(0, len(rows), micro_batch):
             part = rows[i : i + micro_batch]
+            if share:  # any completion tokens: the time depends on the shape
+                batch = left_pad([prompts[r["task_id"]] for r in part],
+                                 [[1 + j] * r["tokens"] for j, r in enumerate(part)])
+                batch["prompt_index"] = torch.tensor([first[r["task_id"]] for r in part])
+                logp = shared_prompt_logprobs(model, batch, 1.0, torch.bfloat16 if bf16 else None)
+                logp.mul(batch["attention"][:, -logp.shape[1]:]).sum().backward()
+                continue
             width = max(len(prompts[r["task_id"]]) for r in part)
             span = max(max(r["tokens"] for r in part), 1)
             ids = torch.zeros((len(part), width + span), dtype=torch.long)
@@ -99,10 +113,12 @@ def floor_seconds(run_dir: Path, tasks_file: Path, micro_batch: int = 32) -> lis
 ABLATIONS = {
     "float32 update (no bf16 autocast)": ("optim.mixed_precision=fp32",),
     "no fused head (the model's lm_head)": ("optim.fused_head=false",),
+    "no shared prompts (each row whole)": ("optim.share_prompts=false",),
     "no length bucketing": ("optim.bucket_by_length=false",),
     "verify after all decoding": ("data.overlap_verify=false",),
     "all off (as before issue 16)": ("optim.mixed_precision=fp32", "optim.fused_head=false",
-                                     "optim.bucket_by_length=false", "data.overlap_verify=false"),
+                                     "optim.share_prompts=false", "optim.bucket_by_length=false",
+                                     "data.overlap_verify=false"),
 }
 
 

@@ -87,9 +87,17 @@ def generation_flops(shape: ModelShape, prompt_lengths: Sequence[int],
     return total
 
 
-def update_flops(shape: ModelShape, rows: Sequence[tuple[int, int]], passes: int = 1, reference: bool = False) -> int:
+def update_flops(shape: ModelShape, rows: Sequence[tuple[int, int]], passes: int = 1, reference: bool = False,
+                 continued: Sequence[tuple[int, int]] = (), prompts: Sequence[int] = ()) -> int:
     """Model FLOPs of training on `rows` (prompt length, completion length): each row's forward over its whole
     sequence with logits at its completion tokens, times 3 for forward and backward, `passes` times (the
-    epochs over the batch); plus one forward of each row through the reference model when there is one."""
+    epochs over the batch); plus one forward of each row through the reference model when there is one.
+
+    With shared prompts (optim.share_prompts) each distinct prompt of a micro-batch runs once (`prompts`, their
+    lengths) and its rows (`continued`) run only their completion tokens but the last after it, with logits at
+    every completion token (the prompt's last position gives the first)."""
     forward = sum(shape.forward(p + m, logits=m) for p, m in rows)
+    forward += sum(shape.forward(p, logits=0) for p in prompts)
+    forward += sum(shape.forward(max(m - 1, 0), past=p, logits=0) + 2 * shape.hidden * shape.vocab * m
+                   for p, m in continued)
     return 3 * forward * passes + (forward if reference else 0)

@@ -24,7 +24,9 @@ from typing import Any
 
 import torch
 
-from rlvr.models.logprobs import block_logprob_grad, block_logprobs, completion_logprobs, position_blocks
+from rlvr.models import logprobs
+from rlvr.models.logprobs import block_logprob_grad, block_logprobs, completion_logprobs
+from rlvr.models.sampler import cache_keyword
 
 # Config keys (on the model's config or its text config) that transform the logits after the vocabulary
 # projection in transformers' modeling code, with the number that leaves them unchanged (None: every number
@@ -85,13 +87,33 @@ def fused_head_mismatch(model: torch.nn.Module, micro: dict[str, torch.Tensor], 
     except Exception as exc:  # a decoder that does not take these arguments: the model's own forward does
         return f"the fused head cannot run on {type(model).__name__} ({type(exc).__name__}: {exc})".split("\n")[0]
     _, plain = completion_logprobs(model, micro, temperature, compute_dtype)  # (b, T): the model's own head
-    mask = micro.get("mask", torch.ones_like(plain)).bool() & plain.isfinite()
-    gap = (fused - plain).abs()[mask]
+    return _gap(model, micro, fused, plain, compute_dtype, f"{type(model).__name__}'s own")
+
+
+@torch.no_grad()
+def shared_prompt_mismatch(model: torch.nn.Module, micro: dict[str, torch.Tensor], temperature: float,
+                           compute_dtype: torch.dtype | None) -> str | None:
+    """Why `shared_prompt_logprobs` cannot stand in for `head_logprobs` on this micro-batch (a decoder that
+    takes no cache, or attends differently when its prompt comes from one), or None when the two agree."""
+    try:
+        shared = shared_prompt_logprobs(model, micro, temperature, compute_dtype)
+    except Exception as exc:
+        return f"{type(model).__name__}'s decoder cannot continue from a shared prompt ({type(exc).__name__}: " \
+               f"{exc})".split("\n")[0]
+    return _gap(model, micro, shared, head_logprobs(model, micro, temperature, compute_dtype), compute_dtype,
+                "those of each row's own forward pass")
+
+
+def _gap(model: torch.nn.Module, micro: dict[str, torch.Tensor], got: torch.Tensor, want: torch.Tensor,
+         compute_dtype: torch.dtype | None, what: str) -> str | None:
+    """A reason when two (b, T) log-probs of the micro-batch's trained tokens differ beyond MISMATCH_TOLERANCE."""
+    mask = micro.get("mask", torch.ones_like(want)).bool() & want.isfinite()
+    gap = (got - want).abs()[mask]
     dtype = compute_dtype or model.get_output_embeddings().weight.dtype
     tolerance = MISMATCH_TOLERANCE.get(dtype, MISMATCH_TOLERANCE[torch.bfloat16])
     if gap.numel() and not gap.mean() <= tolerance:  # NaN counts as a mismatch
-        return (f"its log-probs differ from {type(model).__name__}'s own by {gap.mean().item():.3g} nats a token "
-                f"on average (at most {tolerance:g} allowed)")
+        return (f"its log-probs differ from {what} by {gap.mean().item():.3g} nats a token on average (at most "
+                f"{tolerance:g} allowed)")
     return None
 
 
@@ -107,33 +129,101 @@ def head_logprobs(model: torch.nn.Module, micro: dict[str, torch.Tensor], temper
                          position_ids=micro["positions"], use_cache=False).last_hidden_state
     hidden = hidden[:, -(span + 1) : -1]  # (b, T, H): position width-1+t predicts completion token t
     weight = model.get_output_embeddings().weight
-    return _FusedHeadLogSoftmax.apply(hidden, weight, micro["completion"], float(temperature), compute_dtype)
+    return _FusedHeadLogSoftmax.apply(hidden, weight, micro["completion"], float(temperature), compute_dtype,
+                                      _trained(micro))
+
+
+def shared_prompt_logprobs(model: torch.nn.Module, micro: dict[str, torch.Tensor], temperature: float,
+                           compute_dtype: torch.dtype | None) -> torch.Tensor:
+    """head_logprobs with each distinct prompt of the micro-batch through the decoder once: the rows' prompts
+    (`micro["prompt_index"]`, the group each row was sampled for) run as one batch that fills a key/value
+    cache, the cache is indexed out to the rows (autograd sums the rows' gradients back into each prompt's
+    keys and values), and only the completion tokens run per row. The same arithmetic as K forward passes
+    over the same prompt, without K - 1 of them: a group of K samples of a P-token prompt saves (K - 1) P
+    tokens of forward and backward.
+
+    The last prompt position predicts completion token 0, and completion token t - 1 predicts token t, so the
+    rows' pass feeds completion tokens 0 .. T - 2."""
+    ids, attention, positions = micro["input_ids"], micro["attention"], micro["positions"]
+    span = micro["completion"].shape[1]
+    width = ids.shape[1] - span  # where every completion starts (prompts are left-padded to it)
+    prompt_of, rows = micro["prompt_index"], torch.arange(ids.shape[0], device=ids.device)
+    _, inverse = torch.unique(prompt_of, return_inverse=True)  # row -> its distinct prompt
+    first = torch.full((int(inverse.max()) + 1,), ids.shape[0], dtype=torch.long, device=ids.device)
+    first = first.scatter_reduce(0, inverse, rows, "amin")  # a row holding each distinct prompt
+    from transformers import DynamicCache
+
+    decoder = model.get_decoder()
+    cache = DynamicCache(config=model.config)
+    with_cache = {cache_keyword(decoder): cache}
+    with torch.autocast(device_type=ids.device.type, dtype=torch.bfloat16, enabled=compute_dtype is not None):
+        prompts = decoder(input_ids=ids[first, :width], attention_mask=attention[first, :width],
+                          position_ids=positions[first, :width], use_cache=True, **with_cache)
+        hidden = prompts.last_hidden_state[inverse, -1:]  # (b, 1, H): predicts completion token 0
+        if span > 1:
+            cache.batch_select_indices(inverse)  # (distinct prompts, ...) -> (b, ...), differentiably
+            fed = slice(width, width + span - 1)  # completion tokens 0 .. T - 2, after the cached prompt
+            follow = decoder(input_ids=ids[:, fed], attention_mask=attention[:, : width + span - 1],
+                             position_ids=positions[:, fed], use_cache=True, **with_cache).last_hidden_state
+            hidden = torch.cat([hidden, follow], dim=1)  # (b, T, H)
+    weight = model.get_output_embeddings().weight
+    return _FusedHeadLogSoftmax.apply(hidden, weight, micro["completion"], float(temperature), compute_dtype,
+                                      _trained(micro))
+
+
+def _trained(micro: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(b, T) bool: the completion positions whose log-probs are read, the micro-batch's `mask` (the trained
+    tokens) where it has one, else every completion token (its attention)."""
+    if "mask" in micro:
+        return micro["mask"] > 0
+    return micro["attention"][:, -micro["completion"].shape[1]:] > 0
 
 
 class _FusedHeadLogSoftmax(torch.autograd.Function):
+    """log p(tokens) from hidden states (B, T, H) and the head's weight (V, H), at the positions `valid` (B, T) bool
+    only (the trained tokens: padding and environment tokens never reach the vocabulary projection; elsewhere
+    log p reads 0). The valid positions of all rows are taken together, CHUNK_ELEMENTS // V at a time, so the
+    products are as large as the memory bound allows and the weight's gradient is accumulated once a block,
+    not once a row."""
+
     @staticmethod
     def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, tokens: torch.Tensor, temperature: float,
-                compute_dtype: torch.dtype | None) -> torch.Tensor:
+                compute_dtype: torch.dtype | None, valid: torch.Tensor) -> torch.Tensor:
         dtype = compute_dtype or weight.dtype
         w = weight.to(dtype)  # (V, H): the cast autocast would make, once
-        logp = torch.empty(tokens.shape, dtype=torch.float32, device=hidden.device)  # (B, T)
+        where = valid.nonzero(as_tuple=True)
+        h, picked = hidden[where], tokens[where]  # (N, H), (N,)
+        values = torch.empty(picked.shape, dtype=torch.float32, device=hidden.device)
         with torch.autocast(device_type=hidden.device.type, enabled=False):
-            for b, cols in position_blocks(*tokens.shape, w.shape[0]):
-                logp[b, cols] = block_logprobs(hidden[b, cols].to(dtype) @ w.T, tokens[b, cols], temperature)
-        ctx.save_for_backward(hidden, weight, tokens)
+            for block in _blocks(len(picked), w.shape[0]):
+                values[block] = block_logprobs(h[block].to(dtype) @ w.T, picked[block], temperature)
+        logp = torch.zeros(tokens.shape, dtype=torch.float32, device=hidden.device)  # (B, T)
+        logp[where] = values
+        ctx.save_for_backward(hidden, weight, tokens, valid)
         ctx.temperature, ctx.dtype = temperature, dtype
         return logp
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None, None]:
-        hidden, weight, tokens = ctx.saved_tensors
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None, None, None]:
+        hidden, weight, tokens, valid = ctx.saved_tensors
         w = weight.to(ctx.dtype)
-        grad_hidden = torch.zeros_like(hidden)
+        where = valid.nonzero(as_tuple=True)
+        h, picked, g = hidden[where], tokens[where], grad[where]
+        grad_h = torch.empty_like(h)  # (N, H)
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
         with torch.autocast(device_type=hidden.device.type, enabled=False):
-            for b, cols in position_blocks(*tokens.shape, w.shape[0]):
-                h = hidden[b, cols].to(ctx.dtype)  # (t, H)
-                dz = block_logprob_grad(h @ w.T, tokens[b, cols], grad[b, cols], ctx.temperature).to(ctx.dtype)
-                grad_hidden[b, cols] = (dz @ w).to(hidden.dtype)  # (t, H)
-                grad_weight += (dz.T @ h).float()  # (V, H)
-        return grad_hidden, grad_weight.to(weight.dtype), None, None, None
+            for block in _blocks(len(picked), w.shape[0]):
+                x = h[block].to(ctx.dtype)  # (n, H)
+                dz = block_logprob_grad(x @ w.T, picked[block], g[block], ctx.temperature).to(ctx.dtype)  # (n, V)
+                grad_h[block] = (dz @ w).to(hidden.dtype)
+                grad_weight += (dz.T @ x).float()  # (V, H)
+        grad_hidden = torch.zeros_like(hidden)
+        grad_hidden[where] = grad_h
+        return grad_hidden, grad_weight.to(weight.dtype), None, None, None, None
+
+
+def _blocks(positions: int, vocab: int) -> list[slice]:
+    """Slices of `positions` whose (n, V) float32 block stays under CHUNK_ELEMENTS values (logprobs.position_blocks'
+    bound, over the flattened positions)."""
+    step = max(1, logprobs.CHUNK_ELEMENTS // max(vocab, 1))
+    return [slice(s, s + step) for s in range(0, positions, step)]

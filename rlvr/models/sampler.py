@@ -177,7 +177,7 @@ class HFEngine:
         from transformers import DynamicCache
 
         cache = DynamicCache(config=model.config)
-        with_cache = {_cache_keyword(model): cache}
+        with_cache = {cache_keyword(model): cache}
         out = model(
             input_ids=input_ids,
             attention_mask=attention,
@@ -363,7 +363,7 @@ def _free_memory_gb(device: torch.device) -> float:
         return 8.0
 
 
-def _cache_keyword(model: torch.nn.Module) -> str:
+def cache_keyword(model: torch.nn.Module) -> str:
     """The name under which `forward` takes the KV cache: transformers 5.x renamed `past_key_values` to
     `cache` (the old name warns, and goes in 5.40); 4.56+ knows only `past_key_values`."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT wrapper passes it on

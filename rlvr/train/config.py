@@ -160,6 +160,10 @@ class OptimSection:
     fused_head: bool = option(True, "log-probabilities straight from the last hidden states, the vocabulary "
                                     "projection a block at a time, so the (B, T, V) logits never exist (one "
                                     "process, no LoRA, a plain lm_head; no entropy bonus or mask)")
+    share_prompts: bool = option(True, "with the fused head, each distinct prompt of a micro-batch runs through "
+                                       "the model once and its K samples continue from its cached keys and "
+                                       "values (the same gradients, (K - 1) x the prompt's tokens fewer); "
+                                       "micro-batches then hold whole groups")
     max_nonfinite_steps: int = option(3, "update steps whose loss or gradient norm is not finite are skipped; "
                                          "the run stops at the first one beyond this many (0 = at the first)",
                                       low=0)

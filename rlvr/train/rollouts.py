@@ -238,7 +238,8 @@ def pad_batch(rollouts: Rollouts, rows: list[tuple[int, int]], advantages: torch
 
     rows: (group, sample) pairs to train on; advantages (G, K); a truncated completion gets a
     zero mask when `mask_truncated`.
-    input_ids, attention, positions (R, P + T); completion, old_logp, sampler_logp, mask (R, T); advantage (R,).
+    input_ids, attention, positions (R, P + T); completion, old_logp, sampler_logp, mask (R, T); advantage (R,);
+    prompt_index (R,): the group each row was sampled for (rows of one group share their prompt).
     """
     completions = [rollouts.completion_ids[g][j] for g, j in rows]
     batch = left_pad([rollouts.prompt_ids[g] for g, _ in rows], completions, pad_id)  # the model's inputs
@@ -256,4 +257,5 @@ def pad_batch(rollouts: Rollouts, rows: list[tuple[int, int]], advantages: torch
     return {
         **batch, "old_logp": old_logp, "sampler_logp": sampler_logp, "mask": mask,
         "advantage": torch.stack([advantages[g, j] for g, j in rows]),
+        "prompt_index": torch.tensor([g for g, _ in rows], dtype=torch.long),
     }

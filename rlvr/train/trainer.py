@@ -40,18 +40,24 @@ from tqdm.auto import tqdm
 
 from rlvr._errors import ConfigError
 from rlvr._io import check_directory, check_not_input
+from rlvr.config import dump_config
 from rlvr.evaluate.runner import set_name
 from rlvr.models import Policy, SamplingParams, check_engine, load_policy, open_engine
-from rlvr.models.head import fused_head, fused_head_mismatch, head_logprobs
 from rlvr.models.episodes import has_episodes, sample_tasks
 from rlvr.models.flops import ModelShape, generation_flops, update_flops
-from rlvr.models.precision import resolve_precision
+from rlvr.models.head import (
+    fused_head,
+    fused_head_mismatch,
+    head_logprobs,
+    shared_prompt_logprobs,
+    shared_prompt_mismatch,
+)
 from rlvr.models.logprobs import completion_logprobs, token_entropy
+from rlvr.models.precision import resolve_precision
 from rlvr.monitor import HealthMonitor
 from rlvr.rundir import RunDir
 from rlvr.tasks import load_tasks
 from rlvr.tasks.judge import check_references, check_verifiers
-from rlvr.config import dump_config
 from rlvr.train.config import TrainConfig, resolved, sampler_spec
 from rlvr.train.critic import Critic, check_layout
 from rlvr.train.objectives.group_rewards import GROUP_REWARDS
@@ -62,13 +68,12 @@ from rlvr.train.objectives.grpo import (
     micro_batch_weight,
     prune_rollouts,
 )
-from rlvr.train.runtime.checkpoint import load_checkpoint, save_checkpoint
-from rlvr.train.runtime.distributed import Dist
-from rlvr.train.runtime.loggers import MetricLogger, check_loggers, open_loggers
-from rlvr.train.runtime.lora import ReferenceView, apply_lora, save_merged
-from rlvr.train.runtime.optim import make_optimizer
-from rlvr.train.runtime.mfu import Peak, host_peak, mfu
-from rlvr.train.runtime.precision import use_autocast
+from rlvr.train.rewards import (
+    reward_signal,
+    warn_if_correction_is_invisible,
+    warn_if_lenient,
+    warn_if_partial_credit,
+)
 from rlvr.train.rollouts import (
     OverlappedChecks,
     Rollouts,
@@ -79,12 +84,13 @@ from rlvr.train.rollouts import (
     pad_batch,
     verify,
 )
-from rlvr.train.rewards import (
-    reward_signal,
-    warn_if_correction_is_invisible,
-    warn_if_lenient,
-    warn_if_partial_credit,
-)
+from rlvr.train.runtime.checkpoint import load_checkpoint, save_checkpoint
+from rlvr.train.runtime.distributed import Dist
+from rlvr.train.runtime.loggers import MetricLogger, check_loggers, open_loggers
+from rlvr.train.runtime.lora import ReferenceView, apply_lora, save_merged
+from rlvr.train.runtime.mfu import Peak, host_peak, mfu
+from rlvr.train.runtime.optim import make_optimizer
+from rlvr.train.runtime.precision import use_autocast
 from rlvr.train.runtime.sharding import layout_for_launch
 from rlvr.verifiers import allow_plugins, get_verifier
 
@@ -148,6 +154,8 @@ class Trainer:
         self.fused = (config.optim.fused_head and not self.layout.sharded and not config.lora.enabled
                       and not entropy_read and fused_head(self.model) is not None)
         self.head_checked = False  # the fused head is compared with the model's own on each run's first batch
+        # optim.share_prompts: each distinct prompt through the decoder once, once a first batch showed it exact
+        self.share, self.share_checked = self.fused and config.optim.share_prompts, False
         reference: Any = None
         anchored = config.algo.beta > 0 or config.algo.kl_in_reward > 0  # a KL loss term, or PPO's KL reward
         if anchored and config.lora.enabled:  # the base model is the adapted one with its adapter off
@@ -174,6 +182,8 @@ class Trainer:
                            else "fp32"}
         self.peak: Peak | None = None  # measured (or read from the cache) once, at the start of train()
         self.trained_rows: list[tuple[int, int]] = []  # (prompt, completion) lengths _update trained on
+        self.shared_prompts: list[int] = []  # the lengths of the prompts it ran once for several rows
+        self.continued: set[int] = set()  # the trained_rows that ran after such a prompt (the others ran whole)
         self.stream = TaskStream(tasks, config.run.seed, config.data.schedule)
         self.checks_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlvr-verify")  # overlap_verify
         self.health = HealthMonitor(config.health, total_steps=config.run.steps)  # short runs: shorter windows
@@ -418,10 +428,17 @@ class Trainer:
             return {}
         sampled = generation_flops(self.shape, [len(p) for p in rollouts.prompt_ids],
                                    [[len(c) for c in group] for group in rollouts.completion_ids])
-        trained = update_flops(self.shape, self.trained_rows, passes=self.config.algo.ppo_epochs,
-                               reference=self.reference is not None)
         return {"mfu/generate": mfu(sampled, generate_s, self.peak.of(self.precisions["generate"])),
-                "mfu/update": mfu(trained, update_s, self.peak.of(self.precisions["update"]))}
+                "mfu/update": mfu(self._update_flops(), update_s, self.peak.of(self.precisions["update"]))}
+
+    def _update_flops(self) -> int:
+        """The model FLOPs of the last update: its whole rows, and the rows that continued from a shared prompt
+        with each such prompt once (rlvr/models/flops.py)."""
+        rows = self.trained_rows
+        return update_flops(self.shape, [r for i, r in enumerate(rows) if i not in self.continued],
+                            passes=self.config.algo.ppo_epochs, reference=self.reference is not None,
+                            continued=[r for i, r in enumerate(rows) if i in self.continued],
+                            prompts=self.shared_prompts)
 
     def _stop_if_not_finite(self) -> None:
         """Skipped updates leave the weights finite; too many of them mean the run cannot go on as configured."""
@@ -489,8 +506,7 @@ class Trainer:
         rows = [(g, j) for g in range(len(rollouts.tasks)) for j in range(advantages.shape[1]) if kept[g, j]]
         if self.critic is None:  # PPO's per-token advantages are rarely 0: every kept row trains
             rows = [(g, j) for g, j in rows if advantages[g, j] != 0]  # zero advantage: no gradient, skip it
-        if config.optim.bucket_by_length:  # longest first: each micro-batch holds rows of similar length
-            rows.sort(key=lambda r: -(len(rollouts.prompt_ids[r[0]]) + len(rollouts.completion_ids[r[0]][r[1]])))
+        rows = self._order(rollouts, rows)
         self.trained_rows = [(len(rollouts.prompt_ids[g]), len(rollouts.completion_ids[g][j])) for g, j in rows]
         total_rows = int(self.dist.sum(len(rows)))
         if total_rows == 0:  # decided globally, so every rank skips (or takes) the same steps
@@ -507,6 +523,12 @@ class Trainer:
         temperature = rollouts.temperature  # the sampler's: the loss reads the distribution that sampled
         if self.fused and not self.head_checked:  # before the reference uses it too
             self._check_fused_head(micro_batch(batch, slice(0, 2)) if rows else None, temperature)
+        if self.fused and self.share and not self.share_checked:
+            self._check_shared_prompts(micro_batch(batch, slice(0, 6)) if rows else None, temperature)
+        shared = [m for m in micros if self._shares(batch["prompt_index"][m])]  # micro-batches that run prompts once
+        self.continued = {i for m in shared for i in range(len(rows))[m]}  # rows that continue from a shared prompt
+        self.shared_prompts = [len(rollouts.prompt_ids[g]) for m in shared
+                               for g in batch["prompt_index"][m].unique().tolist()]
         ref_logp = self._reference_logprobs(batch, temperature, count) if self.reference is not None else None
         critic_metrics: dict[str, float] = {}
         if self.critic is not None:  # PPO: the rows' rewards become per-token advantages (R, T), GAE on the critic
@@ -581,6 +603,44 @@ class Trainer:
                 f"optim.fused_head is off for this run: {reason or 'another rank saw its log-probs differ'}; the "
                 "model's own lm_head computes the log-probs instead")})
 
+    def _order(self, rollouts: Rollouts, rows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The rows in training order. optim.bucket_by_length: longest first, so each micro-batch holds rows of
+        similar length; with shared prompts whole groups stay together (longest group first, longest row first
+        within it), so a micro-batch runs each of its prompts once for all of that prompt's rows."""
+        if not self.config.optim.bucket_by_length:
+            return rows  # (group, sample) order: groups are together already
+        length = {(g, j): len(rollouts.prompt_ids[g]) + len(rollouts.completion_ids[g][j]) for g, j in rows}
+        if not (self.fused and self.share):
+            return sorted(rows, key=lambda r: -length[r])
+        longest: dict[int, int] = {}
+        for (g, _), n in length.items():
+            longest[g] = max(longest.get(g, 0), n)
+        return sorted(rows, key=lambda r: (-longest[r[0]], r[0], -length[r]))
+
+    def _shares(self, prompt_index: torch.Tensor) -> bool:
+        """Whether a micro-batch (its rows' prompt_index) runs its prompts once: shared prompts are on and
+        checked, and some prompt has several rows."""
+        return (self.fused and self.share and self.share_checked
+                and prompt_index.unique().numel() < prompt_index.numel())
+
+    def _check_shared_prompts(self, micro: dict[str, torch.Tensor] | None, temperature: float) -> None:
+        """Compare the shared-prompt forward with a forward per row on the first rows of the first batch that
+        repeats a prompt; where they differ (a decoder that takes no cache, or attends differently from one),
+        run every row whole from now on. Every rank takes part in the same steps' decisions."""
+        repeats = micro is not None and micro["prompt_index"].unique().numel() < micro["prompt_index"].numel()
+        if not self.dist.sum(float(repeats)):
+            return  # no rank has a repeated prompt yet (K = 1, or single rows left): nothing shares, ask again
+        self.share_checked = True
+        reason = None
+        if repeats:
+            self.layout.module.eval()
+            reason = shared_prompt_mismatch(self.layout.module, micro, temperature, self._compute_dtype())
+        if self.dist.sum(float(reason is not None)):
+            self.share = False
+            self.notices.append({"rule": "share_prompts_off", "value": 0.0, "message": (
+                f"optim.share_prompts is off for this run: {reason or 'another rank saw its log-probs differ'}; "
+                "every row runs through the model whole instead")})
+
     def _warn_if_all_masked(self, totals: dict[str, float]) -> None:
         """algo.mismatch=token_mask (or sequence_mask) that masked every token trains on nothing: say so once."""
         if self.all_masked_warned or totals.get("mismatch/masked_frac", 0.0) < 1 - 1e-6:
@@ -614,6 +674,8 @@ class Trainer:
                              ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """(logits (b, T, V) or None, log p (b, T) float32) of a micro-batch's completion tokens at `temperature`:
         through the fused head when it applies (no logits are made), else through the model's own lm_head."""
+        if self.fused and "prompt_index" in micro and self._shares(micro["prompt_index"]):
+            return None, shared_prompt_logprobs(model, micro, temperature, self._compute_dtype())
         if self.fused:
             return None, head_logprobs(model, micro, temperature, self._compute_dtype())
         return completion_logprobs(model, micro, temperature, self._compute_dtype())

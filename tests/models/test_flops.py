@@ -64,6 +64,44 @@ def test_the_matrix_products_match_torchs_flop_counter():
     assert counter.get_total_flops() == square
 
 
+def test_shared_prompts_count_each_prompt_once():
+    """Two rows of one 5-token prompt with 3- and 1-token completions, the prompt run once: its 5 tokens, then
+    each row's completion tokens but the last after it, and logits at every completion token."""
+    shape = ModelShape.from_config(LlamaConfig(**CONFIG))
+    prompt = shape.forward(5, logits=0)
+    rows = shape.forward(2, past=5, logits=0) + 2 * LM_HEAD * 3 + 2 * LM_HEAD * 1  # the 1-token row: logits only
+    assert update_flops(shape, [], continued=[(5, 3), (5, 1)], prompts=[5]) == 3 * (prompt + rows)
+    whole = update_flops(shape, [(5, 3), (5, 1)])
+    shared = update_flops(shape, [], continued=[(5, 3), (5, 1)], prompts=[5])
+    assert shared < whole  # one prompt pass instead of two, and no pass over each row's last token
+
+
+def test_the_shared_prompt_count_matches_torchs_flop_counter():
+    """The matrix products of head.shared_prompt_logprobs on two rows of one prompt, counted by torch (its
+    attention is each query against every key it is given, so the reference swaps the causal sums for those;
+    the decoder runs the padded columns, the vocabulary projection only the real completion tokens)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from rlvr.models.head import shared_prompt_logprobs
+    from rlvr.models.logprobs import left_pad
+
+    model = LlamaForCausalLM(LlamaConfig(**CONFIG, attn_implementation="eager")).eval()
+    p, lengths = 5, (3, 2)
+    batch = left_pad([list(range(1, p + 1))] * 2, [[7, 8, 9], [7, 8]])
+    batch["prompt_index"] = torch.tensor([0, 0])
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        shared_prompt_logprobs(model, batch, 1.0, None)
+    shape = ModelShape.from_config(model.config)
+    t = max(lengths) - 1  # completion tokens fed per row (padded to the longest)
+    logits = 2 * shape.hidden * shape.vocab * sum(lengths)  # at the real completion tokens only, not the padding
+    counted = shape.forward(p, logits=0) + 2 * shape.forward(t, past=p, logits=0) + logits
+    attention = 4 * 2 * 32  # (q.k + p.v) x 2 FLOPs x 32 per query-key pair, a layer
+    causal = p * (p + 1) // 2 + 2 * (t * p + t * (t + 1) // 2)
+    square = p * p + 2 * t * (p + t)
+    assert counter.get_total_flops() == counted + attention * (square - causal)
+
+
 def test_other_config_names_and_a_config_without_sizes():
     gpt2 = ModelShape.from_config(GPT2Config(n_embd=64, n_layer=3, n_head=4, vocab_size=50))
     assert (gpt2.layers, gpt2.hidden, gpt2.heads, gpt2.kv_heads, gpt2.ffn, gpt2.gated) == (3, 64, 4, 4, 256, False)

@@ -83,6 +83,19 @@ def _tiny_micro() -> dict[str, torch.Tensor]:
     return micro
 
 
+def _tiny_grouped_micro() -> dict[str, torch.Tensor]:
+    """Three rows: two samples of one prompt (completions of 4 and 2 tokens) and one of a shorter prompt."""
+    micro = _tiny_micro()
+    ids = torch.cat([micro["input_ids"][:1], micro["input_ids"][:1], micro["input_ids"][1:]])
+    ids[1, 6:] = ids[1, 6:].flip(0)  # the second sample of the first prompt: other completion tokens
+    attention = torch.ones_like(ids)
+    attention[2, :3] = 0  # a shorter, left-padded prompt
+    attention[1, 8:] = 0  # a shorter, right-padded completion
+    mask = attention[:, 6:].float()
+    return {"input_ids": ids, "attention": attention, "positions": (attention.cumsum(-1) - 1).clamp(min=0),
+            "completion": ids[:, 6:], "mask": mask, "prompt_index": torch.tensor([0, 0, 1])}
+
+
 @pytest.mark.parametrize(("model_type", "key", "value"), [
     ("granite", "logits_scaling", 8.0),  # the issue's case: 5.24 nats a token off with the fused head
     ("granitemoe", "logits_scaling", 8.0),
@@ -110,7 +123,9 @@ def test_the_first_batch_check_catches_a_scale_the_static_rule_does_not_know(mon
 
 def test_every_tiny_causal_lm_is_fused_exactly_or_refused():
     """Every causal-LM architecture transformers ships that builds at tiny sizes: the fused head gives the model's
-    own log-probs (float32), or it is refused, by the static rule or by the trainer's first-batch check. The
+    own log-probs (float32), or it is refused, by the static rule or by the trainer's first-batch check; where it
+    is fused, running each distinct prompt once (optim.share_prompts) gives the same log-probs or is refused by
+    its own first-batch check. The
     issue's and the commonest architectures go first. Every architecture is tried on every run (about 60 s on
     2 idle cores), so the set checked does not depend on the machine's load."""
     import warnings
@@ -118,11 +133,12 @@ def test_every_tiny_causal_lm_is_fused_exactly_or_refused():
     import transformers
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-    from rlvr.models.head import fused_head_mismatch
+    from rlvr.models.head import fused_head_mismatch, shared_prompt_logprobs, shared_prompt_mismatch
 
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
     outcomes: dict[str, str] = {}
+    shared: dict[str, str] = {}
     first = ["granite", "granitemoe", "falcon_h1", "llama", "qwen2", "qwen3", "gemma", "gemma2", "cohere", "mistral"]
     try:
         for model_type in first + sorted(set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES) - set(first)):
@@ -143,6 +159,16 @@ def test_every_tiny_causal_lm_is_fused_exactly_or_refused():
                 fused = head_logprobs(model, micro, 1.0, None)
                 torch.testing.assert_close(fused, plain, rtol=0, atol=1e-4, msg=model_type)
                 outcomes[model_type] = "fused, exact"
+                # each distinct prompt once (optim.share_prompts): exact, or refused by its first-batch check
+                grouped = _tiny_grouped_micro()
+                if (reason := shared_prompt_mismatch(model, grouped, 1.0, None)) is not None:
+                    shared[model_type] = f"refused by the first-batch check: {reason}"
+                    continue
+                mask = grouped["mask"].bool()
+                torch.testing.assert_close(shared_prompt_logprobs(model, grouped, 1.0, None)[mask],
+                                           head_logprobs(model, grouped, 1.0, None)[mask], rtol=0, atol=1e-4,
+                                           msg=model_type)
+                shared[model_type] = "shared, exact"
     finally:
         transformers.logging.set_verbosity(verbosity)
     checked = [m for m, outcome in outcomes.items() if not outcome.startswith("skipped")]
@@ -150,3 +176,6 @@ def test_every_tiny_causal_lm_is_fused_exactly_or_refused():
     assert sum(o == "fused, exact" for o in outcomes.values()) >= 20, outcomes
     for model_type in first:
         assert model_type in checked, outcomes[model_type]
+    assert sum(o == "shared, exact" for o in shared.values()) >= 20, shared
+    for model_type in ("llama", "qwen2", "qwen3", "gemma", "mistral"):
+        assert shared[model_type] == "shared, exact", shared[model_type]

@@ -452,3 +452,37 @@ def test_a_checkpoint_is_never_written_with_weights_that_are_not_finite(tmp_path
     with pytest.raises(ConfigError, match=r"weights at step 3 are not finite \(model.layers.1.mlp.up_proj.weight\)"):
         save_checkpoint(tmp_path, 3, policy, layout, Dist(), lora=False, keep=2, state={})
     assert not (tmp_path / "checkpoints").exists()
+
+
+# --- each distinct prompt through the model once (optim.share_prompts, issue 28) -----------------------------------
+
+
+def test_shared_prompts_train_as_a_forward_pass_per_row_does(setup, tmp_path, monkeypatch):
+    import rlvr.train.trainer as trainer_module
+
+    calls = []
+    shared = trainer_module.shared_prompt_logprobs
+    monkeypatch.setattr(trainer_module, "shared_prompt_logprobs", lambda *a, **k: calls.append(1) or shared(*a, **k))
+    common = ["optim.mixed_precision=fp32", "run.steps=2", "optim.micro_batch=6"]  # groups of 4 across micro-batches
+    on, samples_on = run(setup, tmp_path / "on", common)
+    assert calls, "the shared path never ran"
+    calls.clear()
+    off, samples_off = run(setup, tmp_path / "off", [*common, "optim.share_prompts=false"])
+    assert not calls
+    assert [s["text"] for s in samples_on] == [s["text"] for s in samples_off]  # step 2 sampled the same weights
+    for a, b in zip(on, off):
+        for key in ("loss", "grad_norm", "clip_frac", "ratio/mean"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+
+
+def test_a_decoder_the_first_batch_check_refuses_trains_each_row_whole(setup, tmp_path, monkeypatch):
+    import rlvr.train.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "shared_prompt_mismatch", lambda *a, **k: "its log-probs differ (a test)")
+    monkeypatch.setattr(trainer_module, "shared_prompt_logprobs", lambda *a, **k: pytest.fail("shared after a refusal"))
+    out = tmp_path / "refused"
+    metrics, _ = run(setup, out, ["run.steps=2"])
+    assert all(m["rows/trained"] > 0 for m in metrics)
+    notices = [row for row in read(out / "health.jsonl") if row["rule"] == "share_prompts_off"]
+    assert len(notices) == 1
+    assert "optim.share_prompts is off for this run: its log-probs differ" in notices[0]["message"]

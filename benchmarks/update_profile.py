@@ -1,0 +1,183 @@
+"""Where a GRPO update's time goes: phases and operator kinds, against the time the model's own FLOPs need.
+
+    python benchmarks/update_profile.py [--steps 3] [--prompts 4] [--k 8] [--max-new-tokens 64] [override ...]
+
+Trains SmolLM2-135M-Instruct with the configuration of benchmarks/trainer_vs_trl.py (4 prompts x 8
+completions, 64 new tokens, micro-batches of 32, bf16 autocast where native) for `--steps` steps and
+profiles every update after the first (torch.profiler, CPU). Extra arguments are config overrides
+(`optim.fused_head=false`, `optim.mixed_precision=fp32`, ...) so a change can be profiled against the
+default in the same way.
+
+It prints, per profiled update:
+
+- the phases, wall seconds: forward (the policy's log-probs), loss (grpo_loss), backward, optimizer
+  (clipping and AdamW), and the rest of `_update` (batching, masks, metrics);
+- the operators by kind, self CPU seconds summed over threads' launches as the profiler reports them:
+  matrix products, attention, (log-)softmax and the fused head, dtype casts and copies, the optimizer's
+  element-wise work, the other element-wise work (norms, activations, rotary, residuals, masks), the rest;
+- the update's model FLOPs (rlvr/models/flops.py: 3x the forward over the rows trained) over this
+  host's measured bf16 (or float32) peak: the seconds the update would take at 100 % MFU, and its MFU.
+
+The operator table of the last profiled update (top 25 by self time) follows, for what the kinds hide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+
+KINDS = (  # (kind, substrings of aten operator names), first match wins
+    ("matrix products", ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "mkldnn_", "aten::linear",
+                         "aten::matmul", "aten::_weight_int")),
+    ("attention", ("scaled_dot_product", "flash_attention", "_efficient_attention")),
+    ("softmax / log-softmax / head", ("softmax", "logsumexp", "_fused_head", "HeadLogprobs")),
+    ("casts and copies", ("aten::copy_", "aten::_to_copy", "aten::to", "aten::clone", "aten::contiguous",
+                          "aten::cat", "aten::stack", "aten::pad", "aten::constant_pad", "aten::index",
+                          "aten::gather", "aten::scatter", "aten::fill_", "aten::zero_", "aten::zeros",
+                          "aten::empty", "aten::ones")),
+    ("optimizer element-wise", ("_foreach", "_fused_adam", "aten::lerp", "aten::addcdiv", "aten::addcmul",
+                                "aten::sqrt", "aten::norm", "aten::linalg_vector_norm", "clip_grad")),
+)
+PHASES = ("forward", "loss", "backward", "optimizer")
+
+
+def kind_of(name: str) -> str:
+    for kind, patterns in KINDS:
+        if any(p in name for p in patterns):
+            return kind
+    return "other element-wise and rest" if name.startswith("aten::") else "autograd and python glue"
+
+
+@contextmanager
+def _phase(name: str):
+    import torch
+
+    with torch.profiler.record_function(f"phase::{name}"):
+        yield
+
+
+def _wrap(obj, attribute: str, phase: str) -> None:
+    original = getattr(obj, attribute)
+
+    def wrapped(*args, **kwargs):
+        with _phase(phase):
+            return original(*args, **kwargs)
+
+    setattr(obj, attribute, wrapped)
+
+
+def profile_updates(config, warmup: int = 1) -> list[dict]:
+    """Train `config`, profiling each update after `warmup` steps; per profiled update its wall seconds, the
+    phases' seconds, the self seconds of each operator kind, the rows trained and the top operators."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    import rlvr.train.trainer as trainer_module
+    from rlvr.models.flops import update_flops
+    from rlvr.train.trainer import Trainer
+
+    profiles: list[dict] = []
+    original_update = Trainer._update
+
+    def update(self, rollouts, advantages, kept):
+        if self.step < warmup:
+            return original_update(self, rollouts, advantages, kept)
+        if not getattr(self, "_phases_wrapped", False):  # on the instance, after it built its layout
+            _wrap(self, "_completion_logprobs", "forward")
+            _wrap(self.layout, "backward", "backward")
+            _wrap(self.layout, "step", "optimizer")
+            self._phases_wrapped = True
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            start = time.perf_counter()
+            result = original_update(self, rollouts, advantages, kept)
+            wall = time.perf_counter() - start
+        events = prof.key_averages()
+        phases = {name: sum(e.cpu_time_total for e in events if e.key == f"phase::{name}") / 1e6 for name in PHASES}
+        kinds: dict[str, float] = defaultdict(float)
+        for e in events:
+            if not e.key.startswith("phase::"):
+                kinds[kind_of(e.key)] += e.self_cpu_time_total / 1e6
+        top = sorted(((e.key, e.self_cpu_time_total / 1e6, e.count) for e in events if not e.key.startswith("phase::")),
+                     key=lambda t: -t[1])[:25]
+        precision = self.precisions["update"]  # what the update multiplied in, and this host's peak in it
+        profiles.append({"step": self.step + 1, "wall_s": wall, "phases": phases, "kinds": dict(kinds), "top": top,
+                         "rows": list(self.trained_rows), "threads": torch.get_num_threads(),
+                         "flops": self._update_flops() if hasattr(self, "_update_flops")  # shared prompts once
+                         else update_flops(self.shape, self.trained_rows), "precision": precision,
+                         "peak": self.peak.of(precision), "peak_line": self.peak.line()})
+        return result
+
+    original_loss = trainer_module.grpo_loss
+
+    def loss(*args, **kwargs):
+        with _phase("loss"):
+            return original_loss(*args, **kwargs)
+
+    Trainer._update, trainer_module.grpo_loss = update, loss
+    try:
+        trainer_module.train(config, progress=False)
+    finally:
+        Trainer._update, trainer_module.grpo_loss = original_update, original_loss
+    return profiles
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--prompts", type=int, default=4)
+    parser.add_argument("--k", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("overrides", nargs="*", help="config overrides, key=value")
+    args = parser.parse_args()
+
+    from trainer_vs_trl import REWARD
+    from transformers.utils import logging as hf_logging
+
+    from rlvr.tasks import make_tasks, write_tasks
+    from rlvr.train.config import load_config
+
+    hf_logging.set_verbosity_error()
+    tasks = make_tasks("arithmetic", 64, op="add", digits=1, split="train")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        write_tasks(tasks, tmp_path / "train.jsonl")
+        config = load_config(None, [
+            f"data.train={tmp_path / 'train.jsonl'}", f"data.prompts_per_step={args.prompts}",
+            f"algo.group_size={args.k}", f"sampling.max_new_tokens={args.max_new_tokens}", "sampling.batch_size=32",
+            "algo.beta=0", f"optim.lr={args.lr}", "optim.micro_batch=32", f"run.steps={args.steps}",
+            f"run.output_dir={tmp_path / 'run'}", "run.checkpoint_every=1000", f"data.reward={json.dumps(REWARD)}",
+            *args.overrides,
+        ])
+        profiles = profile_updates(config)
+    if not profiles:
+        raise SystemExit("no update was profiled: give --steps 2 or more")
+    print(f"\n{args.prompts} prompts x {args.k} completions, {args.max_new_tokens} new tokens; overrides: "
+          f"{' '.join(args.overrides) or '(none)'}; {profiles[0]['threads']} threads")
+    print(profiles[0]["peak_line"])
+    for p in profiles:
+        flops, precision = p["flops"], p["precision"]
+        ideal = flops / p["peak"]
+        tokens = sum(a + b for a, b in p["rows"])
+        print(f"\n== update of step {p['step']}: {len(p['rows'])} rows, {tokens} tokens, {flops / 1e12:.2f} TFLOP; "
+              f"wall {p['wall_s']:.2f} s; at the {precision} peak {ideal:.2f} s; MFU {ideal / p['wall_s']:.1%}")
+        rest = p["wall_s"] - sum(p["phases"].values())
+        for name, seconds in [*p["phases"].items(), ("rest of _update", rest)]:
+            print(f"  phase {name:<26} {seconds:>6.2f} s  {seconds / p['wall_s']:>6.1%}")
+        total = sum(p["kinds"].values())
+        for kind, seconds in sorted(p["kinds"].items(), key=lambda t: -t[1]):
+            print(f"  ops   {kind:<26} {seconds:>6.2f} s  {seconds / total:>6.1%} of operator self time")
+    print("\ntop operators of the last profiled update (self CPU seconds, calls):")
+    for name, seconds, count in profiles[-1]["top"]:
+        print(f"  {name:<60} {seconds:>7.3f} {count:>6}")
+    print(f"\nmedian update wall {statistics.median(p['wall_s'] for p in profiles):.2f} s")
+
+
+if __name__ == "__main__":
+    main()
