@@ -44,17 +44,31 @@ REWARD = {
 }
 
 
-def run_ours(tasks_file: Path, out: Path, args: argparse.Namespace, *overrides: str) -> list[dict]:
-    from rlvr.train.config import load_config
-    from rlvr.train.trainer import train
+def add_settings(parser: argparse.ArgumentParser, steps: int) -> None:
+    """The run's sizes, shared with benchmarks/update_profile.py."""
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--prompts", type=int, default=4)
+    parser.add_argument("--k", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-5)
 
-    config = load_config(None, [
+
+def config_for(tasks_file: Path, out: Path, args: argparse.Namespace, *overrides: str):
+    """rlvr's TrainConfig for this benchmark's settings (`add_settings`), plus config overrides."""
+    from rlvr.train.config import load_config
+
+    return load_config(None, [
         f"data.train={tasks_file}", f"data.prompts_per_step={args.prompts}", f"algo.group_size={args.k}",
         f"sampling.max_new_tokens={args.max_new_tokens}", "sampling.batch_size=32", "algo.beta=0",
         f"optim.lr={args.lr}", "optim.micro_batch=32", f"run.steps={args.steps}", f"run.output_dir={out}",
         "run.checkpoint_every=1000", f"data.reward={json.dumps(REWARD)}", *overrides,  # JSON is YAML
     ])
-    train(config, progress=True)
+
+
+def run_ours(tasks_file: Path, out: Path, args: argparse.Namespace, *overrides: str) -> list[dict]:
+    from rlvr.train.trainer import train
+
+    train(config_for(tasks_file, out, args, *overrides), progress=True)
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
@@ -164,11 +178,7 @@ def _median(values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--prompts", type=int, default=4)
-    parser.add_argument("--k", type=int, default=8)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-5)
+    add_settings(parser, steps=5)
     parser.add_argument("--ablation", action="store_true", help="rerun rlvr with each optimisation off in turn")
     parser.add_argument("--trl-bf16", action="store_true", help="also run TRL with bf16=True")
     args = parser.parse_args()

@@ -24,7 +24,6 @@ The operator table of the last profiled update (top 25 by self time) follows, fo
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -128,33 +127,28 @@ def profile_updates(config, warmup: int = 1) -> list[dict]:
 
 
 def main() -> None:
+    from trainer_vs_trl import add_settings
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--prompts", type=int, default=4)
-    parser.add_argument("--k", type=int, default=8)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-5)
+    add_settings(parser, steps=3)
     parser.add_argument("overrides", nargs="*", help="config overrides, key=value")
     args = parser.parse_args()
 
-    from trainer_vs_trl import REWARD
+    from trainer_vs_trl import config_for
     from transformers.utils import logging as hf_logging
 
+    from rlvr._errors import ConfigError
     from rlvr.tasks import make_tasks, write_tasks
-    from rlvr.train.config import load_config
 
     hf_logging.set_verbosity_error()
     tasks = make_tasks("arithmetic", 64, op="add", digits=1, split="train")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         write_tasks(tasks, tmp_path / "train.jsonl")
-        config = load_config(None, [
-            f"data.train={tmp_path / 'train.jsonl'}", f"data.prompts_per_step={args.prompts}",
-            f"algo.group_size={args.k}", f"sampling.max_new_tokens={args.max_new_tokens}", "sampling.batch_size=32",
-            "algo.beta=0", f"optim.lr={args.lr}", "optim.micro_batch=32", f"run.steps={args.steps}",
-            f"run.output_dir={tmp_path / 'run'}", "run.checkpoint_every=1000", f"data.reward={json.dumps(REWARD)}",
-            *args.overrides,
-        ])
+        try:  # a bad override: one sentence, exit 2, before the model loads
+            config = config_for(tmp_path / "train.jsonl", tmp_path / "run", args, *args.overrides)
+        except ConfigError as exc:
+            parser.error(str(exc))
         profiles = profile_updates(config)
     if not profiles:
         raise SystemExit("no update was profiled: give --steps 2 or more")
