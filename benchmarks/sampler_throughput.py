@@ -6,7 +6,8 @@ For each batch size (rows decoded together) both engines sample K completions fo
 same prompts with temperature 1.0, top_k 0, top_p 1.0 and the same max_new_tokens.
 "Useful" tokens are generated tokens up to and including EOS; `model.generate` also
 spends steps on rows that already finished (padding), which is why the two differ.
-Prints tokens/s of each and the ratio ours / generate, measured in this run, and beside them the
+Prints tokens/s of each (the median of --repeats interleaved runs after a warm-up call: this 2-core host's
+speed wanders by a fifth from minute to minute) and the ratio ours / generate, measured in this run, and beside them the
 MFU of rlvr's sampler: its model FLOPs (rlvr/models/flops.py: prefill once per prompt, one decoding
 step per token) per second over this host's measured peak in the weights' precision (--dtype;
 rlvr/train/runtime/mfu.py, printed first). With --bf16, rlvr's sampler also runs from a bf16 copy of
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import time
 
 import torch
@@ -65,6 +67,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="8,32,64")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--bf16", action="store_true", help="also sample from a bf16 copy of the weights")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each engine (the median is printed)")
     args = parser.parse_args()
 
     from transformers.utils import logging as hf_logging
@@ -97,17 +100,34 @@ def main() -> None:
     bf16_head = f" | {'rlvr bf16 tok/s':>15} {'bf16/fp32':>9} {'MFU bf16':>8}" if args.bf16 else ""
     print(f"{'batch':>5} | {'generate useful tok/s':>21} {'padded tok/s':>12} | {'rlvr tok/s':>10} | {'ratio':>6} | "
           f"{'MFU':>8}{bf16_head}")
+    warm = SamplingParams(n=2, temperature=1.0, max_new_tokens=4, seed=0)
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
-        useful, padded, base_s = plain_generate(policy, prompts, args.k, batch, args.max_new_tokens, seed=0)
-        result = HFEngine(policy, batch_size=batch).generate(prompts, params)
+        engines = {"fp32": HFEngine(policy, batch_size=batch)}
+        if args.bf16:
+            engines["bf16"] = HFEngine(policy, batch_size=batch, precision="bf16")
+        for engine in engines.values():  # one-time costs (kernel set-up, first allocations) stay out of the timing
+            engine.generate(prompts[:1], warm)
+        plain, runs = [], {name: [] for name in engines}
+        for _ in range(args.repeats):  # interleaved, so that a slow spell of the host hits every engine
+            useful, padded, base_s = plain_generate(policy, prompts, args.k, batch, args.max_new_tokens, seed=0)
+            plain.append((useful / base_s, padded / base_s))
+            for name, engine in engines.items():
+                runs[name].append(engine.generate(prompts, params))
+        base, base_padded = statistics.median(plain)  # the same rows every time: tok/s differ, token counts not
+        result = _median(runs["fp32"])
         ours = result.tokens_per_s
-        base = useful / base_s
-        line = (f"{batch:>5} | {base:>21.1f} {padded / base_s:>12.1f} | {ours:>10.1f} | {ours / base:>5.2f}x | "
+        line = (f"{batch:>5} | {base:>21.1f} {base_padded:>12.1f} | {ours:>10.1f} | {ours / base:>5.2f}x | "
                 f"{share(result, own):>8.1%}")
         if args.bf16:
-            half = HFEngine(policy, batch_size=batch, precision="bf16").generate(prompts, params)
+            half = _median(runs["bf16"])
             line += f" | {half.tokens_per_s:>15.1f} {half.tokens_per_s / ours:>8.2f}x {share(half, 'bf16'):>8.1%}"
         print(line)
+    print(f"(the median of {args.repeats} interleaved runs of each, after one warm-up call)")
+
+
+def _median(results: list):
+    """The run of median tokens/s (the same samples every time under the fixed seed)."""
+    return sorted(results, key=lambda r: r.tokens_per_s)[len(results) // 2]
 
 
 if __name__ == "__main__":

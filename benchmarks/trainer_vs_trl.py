@@ -15,7 +15,8 @@ as warm-up).
 The floor, on the same rollouts: every step's generation time (`time/generate_s`) plus the time of
 one bare forward and backward (bf16 autocast as the trainer, float32 log-probabilities, no
 optimizer, no verification) over exactly the rows that step trained, rebuilt from samples.jsonl
-(prompt tokens re-encoded, completion lengths as sampled), in micro-batches as the trainer's. When the
+(prompt tokens re-encoded, completion lengths as sampled), in the trainer's order and micro-batches
+(rlvr.train.rollouts.bucketed: cut where the fewest positions run). When the
 trainer shares prompts (optim.share_prompts, on by default with the fused head) the floor does the same
 arithmetic: each distinct prompt of a micro-batch once, through head.shared_prompt_logprobs.
 --ablation trains rlvr again with each optimisation of issues 16 and 28 switched off in turn.
@@ -34,6 +35,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 REWARD = {
     "name": "compose",
@@ -72,7 +74,7 @@ def run_ours(tasks_file: Path, out: Path, args: argparse.Namespace, *overrides: 
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-def floor_seconds(run_dir: Path, tasks_file: Path, micro_batch: int = 32) -> list[float]:
+def floor_seconds(run_dir: Path, tasks_file: Path) -> list[float]:
     """Per step: one bare forward and backward over the rows that step trained (see the module docstring)."""
     import torch
 
@@ -81,7 +83,8 @@ def floor_seconds(run_dir: Path, tasks_file: Path, micro_batch: int = 32) -> lis
     from rlvr.models.logprobs import left_pad, token_logprobs
     from rlvr.tasks import load_tasks
     from rlvr.train.config import load_config
-    from rlvr.train.runtime.precision import autocast, use_autocast
+    from rlvr.train.rollouts import bucketed, micro_batches
+    from rlvr.train.runtime.precision import autocast, cast_once, use_autocast
 
     config = load_config(run_dir / "config.yaml")
     policy = load_policy(config.model, dtype=config.dtype, device="cpu")
@@ -93,31 +96,40 @@ def floor_seconds(run_dir: Path, tasks_file: Path, micro_batch: int = 32) -> lis
     seconds = []
     for step in range(1, config.run.steps + 1):
         rows = [s for s in samples if s["step"] == step and s["kept"] and s["advantage"] != 0]
-        if share:  # whole groups together, as the trainer orders them
-            first = {r["task_id"]: i for i, r in reversed(list(enumerate(rows)))}
-            rows.sort(key=lambda r: first[r["task_id"]])
+        groups = list(dict.fromkeys(r["task_id"] for r in rows))  # the step's prompts, in order
+        shape = SimpleNamespace(prompt_ids=[prompts[t] for t in groups], completion_ids=[
+            [[0] * r["tokens"] for r in rows if r["task_id"] == t] for t in groups])
+        index = [(groups.index(r["task_id"]), sum(q["task_id"] == r["task_id"] for q in rows[:i]))
+                 for i, r in enumerate(rows)]
+        if config.optim.bucket_by_length:  # the trainer's order and micro-batches (rollouts.bucketed)
+            order, micros = bucketed(shape, index, config.optim.micro_batch, share)
+        else:
+            order, micros = index, micro_batches(len(index), config.optim.micro_batch)
+        by_index = dict(zip(index, rows))
+        first = {t: g for g, t in enumerate(groups)}
         start = time.perf_counter()
-        for i in range(0, len(rows), micro_batch):
-            part = rows[i : i + micro_batch]
-            if share:  # any completion tokens: the time depends on the shape
-                batch = left_pad([prompts[r["task_id"]] for r in part],
-                                 [[1 + j] * r["tokens"] for j, r in enumerate(part)])
-                batch["prompt_index"] = torch.tensor([first[r["task_id"]] for r in part])
-                logp = shared_prompt_logprobs(model, batch, 1.0, torch.bfloat16 if bf16 else None)
-                logp.mul(batch["attention"][:, -logp.shape[1]:]).sum().backward()
-                continue
-            width = max(len(prompts[r["task_id"]]) for r in part)
-            span = max(max(r["tokens"] for r in part), 1)
-            ids = torch.zeros((len(part), width + span), dtype=torch.long)
-            attention = torch.zeros_like(ids)
-            for j, r in enumerate(part):
-                prompt = prompts[r["task_id"]]
-                ids[j, width - len(prompt) : width] = torch.tensor(prompt)
-                ids[j, width : width + r["tokens"]] = 1 + j  # any tokens: the time depends on the shape
-                attention[j, width - len(prompt) : width + r["tokens"]] = 1
-            with autocast(bf16, "cpu"):
-                logits = model(input_ids=ids, attention_mask=attention, logits_to_keep=span + 1).logits[:, :-1]
-            token_logprobs(logits, ids[:, width:]).mul(attention[:, width:]).sum().backward()
+        with cast_once(bf16, "cpu"):  # each weight cast once a pass, as the trainer does
+            for cut in micros:
+                part = [by_index[r] for r in order[cut]]
+                if share:  # any completion tokens: the time depends on the shape
+                    batch = left_pad([prompts[r["task_id"]] for r in part],
+                                     [[1 + j] * r["tokens"] for j, r in enumerate(part)])
+                    batch["prompt_index"] = torch.tensor([first[r["task_id"]] for r in part])
+                    logp = shared_prompt_logprobs(model, batch, 1.0, torch.bfloat16 if bf16 else None)
+                    logp.mul(batch["attention"][:, -logp.shape[1]:]).sum().backward()
+                    continue
+                width = max(len(prompts[r["task_id"]]) for r in part)
+                span = max(max(r["tokens"] for r in part), 1)
+                ids = torch.zeros((len(part), width + span), dtype=torch.long)
+                attention = torch.zeros_like(ids)
+                for j, r in enumerate(part):
+                    prompt = prompts[r["task_id"]]
+                    ids[j, width - len(prompt) : width] = torch.tensor(prompt)
+                    ids[j, width : width + r["tokens"]] = 1 + j  # any tokens: the time depends on the shape
+                    attention[j, width - len(prompt) : width + r["tokens"]] = 1
+                with autocast(bf16, "cpu"):
+                    logits = model(input_ids=ids, attention_mask=attention, logits_to_keep=span + 1).logits[:, :-1]
+                token_logprobs(logits, ids[:, width:]).mul(attention[:, width:]).sum().backward()
         model.zero_grad(set_to_none=True)
         seconds.append(time.perf_counter() - start)
     return seconds

@@ -66,6 +66,27 @@ def make_tiny_policy(seed: int = 0, chat: bool = True, eos_logit: float = 0.0):
     return Policy(model=model, tokenizer=tokenizer, name="tiny-llama", eos_token_ids=_eos_ids(model, tokenizer))
 
 
+_TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=64,
+             vocab_size=128, head_dim=8, max_position_embeddings=64, pad_token_id=0)
+_TINY_FOR = {"falcon_h1": dict(mamba_d_ssm=64, mamba_n_heads=8, mamba_d_state=16, mamba_chunk_size=16)}
+_MAX_PARAMETERS = 400_000  # beyond this the config ignored the tiny sizes (other key names): not built
+
+
+def tiny_causal_lm(model_type: str, **overrides):
+    """A randomly initialised transformers causal LM of `model_type` at tiny sizes (vocabulary 128), float32, eval
+    mode; ValueError when the architecture ignores the tiny sizes."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.for_model(model_type, **{**_TINY, **_TINY_FOR.get(model_type, {}), **overrides})
+    with torch.device("meta"):  # count the parameters before allocating them
+        size = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
+    if size > _MAX_PARAMETERS:
+        raise ValueError(f"{size} parameters at the tiny sizes")
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(config).float().eval()
+
+
 def save_tiny_model(folder, seed: int = 0, eos_logit: float = 0.0):
     """Save a tiny policy's model and tokenizer to `folder`, a model folder any `--model` accepts."""
     tiny = make_tiny_policy(seed, eos_logit=eos_logit)

@@ -35,7 +35,8 @@ def scaled_log_softmax(logits: torch.Tensor, temperature: float) -> torch.Tensor
     """log_softmax(logits / temperature) in float32, (..., V) -> (..., V): the one place the package takes the
     sampling distribution's log-probabilities from logits (the trainer, the fused head, the vllm engine's
     recomputed log-probs and the boundary's base likelihood all come here)."""
-    return torch.log_softmax(logits.float() / temperature, dim=-1)
+    scaled = logits.float() if temperature == 1 else logits.float() / temperature  # x / 1 is x: the pass skipped
+    return torch.log_softmax(scaled, dim=-1)
 
 
 def block_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -35,6 +35,7 @@ from typing import Any, Literal, Sequence
 import torch
 
 from rlvr._errors import ConfigError, ModelError
+from rlvr.models.attention import decoding
 from rlvr.models.generation import (
     Completion,
     FinishedFn,
@@ -91,8 +92,22 @@ class HFEngine:
         rows_per_batch = self._rows_per_batch(max((len(e) for e in encoded), default=1), params)
         seeds = stream_seeds(params.seed, encoded, params.n)  # [prompt][sample]
         results: list[list[Completion | None]] = [[None] * params.n for _ in prompts]
-        filled = [0] * len(prompts)  # samples of each prompt done so far: a chunk takes the next ones
-        start, new_tokens = time.perf_counter(), 0
+        start = time.perf_counter()
+        with decoding(self.model):  # one new token against the cache: rlvr's attention (rlvr/models/attention.py)
+            new_tokens = self._decode_all(encoded, rows_per_batch, seeds, results, params, stop, progress, finished)
+        return GenerationResult(
+            completions=results,  # type: ignore[arg-type]
+            prompt_token_ids=encoded,
+            new_tokens=new_tokens,
+            seconds=time.perf_counter() - start,
+        )
+
+    def _decode_all(self, encoded: list[list[int]], rows_per_batch: int, seeds: list[list[int]],
+                    results: list[list[Completion | None]], params: SamplingParams, stop: Sequence[str],
+                    progress: ProgressFn | None, finished: FinishedFn | None) -> int:
+        """Decode every chunk of rows into `results`; returns the number of new tokens."""
+        filled = [0] * len(encoded)  # samples of each prompt done so far: a chunk takes the next ones
+        new_tokens = 0
         for chunk in _chunks(encoded, params.n, rows_per_batch):
             row_seeds = [seed for i, take in chunk for seed in seeds[i][filled[i] : filled[i] + take]]
             try:
@@ -115,12 +130,7 @@ class HFEngine:
             done = [i for i, _ in chunk if filled[i] == params.n]  # a prompt split over batches: once, at its last
             if finished is not None and done:
                 finished(done, [results[i] for i in done])  # type: ignore[misc]
-        return GenerationResult(
-            completions=results,  # type: ignore[arg-type]
-            prompt_token_ids=encoded,
-            new_tokens=new_tokens,
-            seconds=time.perf_counter() - start,
-        )
+        return new_tokens
 
     @property
     def bf16(self) -> bool:

@@ -156,7 +156,8 @@ class OptimSection:
                 "weights where the hardware has native bf16 (CUDA; CPU with AVX512-BF16 or AMX), bf16 = on, "
                 "fp32 = float32 only")
     bucket_by_length: bool = option(True, "micro-batches of rows of similar length, each cut to the columns its "
-                                          "rows use (no padding beyond them)")
+                                          "rows use (no padding beyond them), the batch cut where the fewest "
+                                          "positions run")
     fused_head: bool = option(True, "log-probabilities straight from the last hidden states, the vocabulary "
                                     "projection a block at a time, so the (B, T, V) logits never exist (one "
                                     "process, no LoRA, a plain lm_head; no entropy bonus or mask)")

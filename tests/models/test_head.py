@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from conftest import make_tiny_policy
+from conftest import make_tiny_policy, tiny_causal_lm
 from rlvr.models import logprobs
 from rlvr.models.head import fused_head, head_logprobs
 from rlvr.models.logprobs import token_logprobs
@@ -58,24 +58,6 @@ def test_a_head_with_a_bias_or_soft_capping_is_not_fused():
 
 # --- models that change their logits after the projection: refused, statically or by the first-batch check ------
 
-_TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=64,
-             vocab_size=128, head_dim=8, max_position_embeddings=64, pad_token_id=0)
-_TINY_FOR = {"falcon_h1": dict(mamba_d_ssm=64, mamba_n_heads=8, mamba_d_state=16, mamba_chunk_size=16)}
-_MAX_PARAMETERS = 400_000  # beyond this the config ignored the tiny sizes (other key names): not built
-
-
-def _tiny_causal_lm(model_type: str, **overrides):
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    config = AutoConfig.for_model(model_type, **{**_TINY, **_TINY_FOR.get(model_type, {}), **overrides})
-    with torch.device("meta"):  # count the parameters before allocating them
-        size = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
-    if size > _MAX_PARAMETERS:
-        raise ValueError(f"{size} parameters at the tiny sizes")
-    torch.manual_seed(0)
-    return AutoModelForCausalLM.from_config(config).float().eval()
-
-
 def _tiny_micro() -> dict[str, torch.Tensor]:
     micro = _micro(rows=2, width=6, span=4)
     micro["input_ids"] = micro["input_ids"] % 120 + 5  # inside the tiny vocabulary of 128
@@ -105,7 +87,7 @@ def _tiny_grouped_micro() -> dict[str, torch.Tensor]:
     ("nanochat", "final_logit_softcapping", 15.0),
 ])
 def test_a_model_that_scales_its_logits_is_not_fused(model_type, key, value):
-    model = _tiny_causal_lm(model_type, **{key: value})
+    model = tiny_causal_lm(model_type, **{key: value})
     assert fused_head(model) is None
 
 
@@ -113,12 +95,12 @@ def test_a_model_that_scales_its_logits_is_not_fused(model_type, key, value):
 def test_the_first_batch_check_catches_a_scale_the_static_rule_does_not_know(monkeypatch, model_type):
     from rlvr.models import head
 
-    model = _tiny_causal_lm(model_type, logits_scaling=8.0)
+    model = tiny_causal_lm(model_type, logits_scaling=8.0)
     monkeypatch.setattr(head, "LOGIT_TRANSFORMS", {})  # as for an architecture that is not in the table yet
     assert fused_head(model) is not None
     reason = head.fused_head_mismatch(model, _tiny_micro(), 1.0, None)
     assert reason is not None and "differ" in reason
-    assert head.fused_head_mismatch(_tiny_causal_lm(model_type), _tiny_micro(), 1.0, None) is None  # scale 1
+    assert head.fused_head_mismatch(tiny_causal_lm(model_type), _tiny_micro(), 1.0, None) is None  # scale 1
 
 
 def test_every_tiny_causal_lm_is_fused_exactly_or_refused():
@@ -146,7 +128,7 @@ def test_every_tiny_causal_lm_is_fused_exactly_or_refused():
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    model = _tiny_causal_lm(model_type)
+                    model = tiny_causal_lm(model_type)
                     plain = _plain(model, micro, 1.0, False)  # the model's own head must run to compare
             except Exception as exc:  # extra packages, sub-configs, sizes it cannot take: recorded, counted
                 outcomes[model_type] = f"skipped: {type(exc).__name__}"

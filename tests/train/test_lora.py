@@ -14,8 +14,8 @@ import torch
 from conftest import save_tiny_model
 from rlvr._errors import ConfigError
 from rlvr.models import HFEngine, load_policy
-from rlvr.train.config import load_config
 from rlvr.models.logprobs import completion_logprobs
+from rlvr.train.config import load_config
 from rlvr.train.runtime.lora import ReferenceView
 from rlvr.train.trainer import Trainer, train
 
@@ -96,7 +96,7 @@ def test_a_step_trains_only_the_adapter_against_the_base_model(setup, tmp_path):
     with torch.no_grad():
         _, want = completion_logprobs(original, batch, 1.0, trainer._compute_dtype())
         _, adapted = completion_logprobs(trainer.model, batch, 1.0, trainer._compute_dtype())
-    got = trainer._reference_logprobs(batch, 1.0)
+    got = trainer._reference_logprobs(batch, [slice(0, batch["input_ids"].shape[0])], 1.0)
     torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
     assert (adapted - want).abs().max() > 1e-6  # the adapter is on everywhere but in the reference
 

@@ -36,3 +36,33 @@ def test_a_bf16_forward_reads_nearly_the_float32_log_probabilities():
     # bf16 keeps 8 significant bits: a log-probability of a few nats moves by a few hundredths at most.
     assert (half - full).abs().max() < 0.05
     assert not torch.equal(half, full)  # and it did run in bf16
+
+
+def test_cast_once_reuses_each_weights_bf16_cast_and_gives_the_same_gradients():
+    """Three micro-batches' forward and backward: with `cast_once` the weights are cast once (autocast's cache
+    outlives each forward's own context), the gradients are bit-identical, and the loss runs outside autocast."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from rlvr.train.runtime.precision import cast_once
+
+    model = make_tiny_policy().model.train()
+    micros = [torch.randint(5, 120, (2, 6), generator=torch.Generator().manual_seed(s)) for s in range(3)]
+
+    def accumulate(once: bool):
+        model.zero_grad(set_to_none=True)
+        with profile(activities=[ProfilerActivity.CPU]) as prof, cast_once(once, "cpu"):
+            for ids in micros:
+                with autocast(True, "cpu"):
+                    logits = model(input_ids=ids).logits[:, :-1]
+                assert not torch.is_autocast_enabled("cpu")  # the loss and the backward: outside autocast
+                loss = -token_logprobs(logits, ids[:, 1:]).mean()
+                loss.backward()
+        casts = sum(e.count for e in prof.key_averages() if e.key == "aten::_to_copy")
+        return {n: p.grad.clone() for n, p in model.named_parameters()}, casts
+
+    each, casts_each = accumulate(False)
+    once, casts_once = accumulate(True)
+    for name in each:
+        assert torch.equal(each[name], once[name]), name
+    linear = sum(1 for m in model.modules() if isinstance(m, torch.nn.Linear))  # the weights autocast casts
+    assert casts_each - casts_once == 2 * linear  # micro-batches 2 and 3 cast no weight again

@@ -64,3 +64,46 @@ def test_overlapped_checks_give_the_verdicts_of_verifying_at_the_end():
     assert [[v.reason for v in g] for g in overlapped[0]] == [[v.reason for v in g] for g in at_the_end[0]]
     assert overlapped[1] == at_the_end[1]
     assert [v.reason for v in overlapped[0][0]] == ["ok", "mismatch", "no_answer"]
+
+
+def test_micro_batches_are_cut_where_the_fewest_positions_run():
+    """optim.bucket_by_length: the rows are cut into micro-batches of at most optim.micro_batch rows where the
+    fewest positions run (prompts once per micro-batch that repeats them when shared, completions padded to their
+    micro-batch's longest); with shared prompts, groups together or completions by length, whichever is cheaper."""
+    from types import SimpleNamespace
+
+    from rlvr.train.rollouts import MICRO_BATCH_COST, plan_micro_batches
+    from rlvr.train.trainer import Trainer
+
+    def rollouts(lengths, prompt=10):
+        return _rollouts([[5] * prompt for _ in lengths], [[[7] * n for n in g] for g in lengths])
+
+    def order(lengths, prompt=10, micro=4, share=True):
+        optim = SimpleNamespace(bucket_by_length=True, micro_batch=micro)
+        trainer = SimpleNamespace(config=SimpleNamespace(optim=optim), fused=True, share=share)
+        rows = [(g, j) for g in range(len(lengths)) for j in range(len(lengths[0]))]
+        return Trainer._order(trainer, rollouts(lengths, prompt), rows)
+
+    # one long completion per group: by length, the two long ones share a micro-batch, the short ones theirs
+    rows, micros = order([[50, 2, 2, 2], [48, 3, 3, 3]])
+    assert rows == [(0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (0, 1), (0, 2), (0, 3)]
+    assert micros == [slice(0, 2), slice(2, 5), slice(5, 8)]  # the long two whole; each group's short ones
+    assert plan_micro_batches(rollouts([[50, 2, 2, 2], [48, 3, 3, 3]]), rows, 4, True)[1] == \
+        3 * MICRO_BATCH_COST + 2 * (10 + 50) + (10 + 3 * 3) + (10 + 3 * 2)
+    # a long prompt and completions of like length: each group's prompt once, the groups together
+    rows, micros = order([[6, 4, 6, 4], [5, 5, 5, 5]], prompt=100)
+    assert {g for g, _ in rows[:4]} == {0} and micros == [slice(0, 4), slice(4, 8)]
+    # the cost of a plan, by hand: no prompt repeats within a micro-batch of one row, so each runs whole
+    one = rollouts([[3], [6]])
+    assert plan_micro_batches(one, [(0, 0), (1, 0)], 1, True) == ([slice(0, 1), slice(1, 2)],
+                                                                  2 * MICRO_BATCH_COST + (10 + 3) + (10 + 6))
+    # one long row among short ones of one prompt: cut after it, not padded to it
+    micros, cost = plan_micro_batches(rollouts([[60, 2, 2, 2, 2, 2, 2, 2]]), [(0, j) for j in range(8)], 8, True)
+    assert micros == [slice(0, 1), slice(1, 8)]
+    assert cost == 2 * MICRO_BATCH_COST + (10 + 60) + (10 + 7 * 2)
+    # without bucketing: (group, sample) order, micro-batches of optim.micro_batch rows
+    optim = SimpleNamespace(bucket_by_length=False, micro_batch=3)
+    trainer = SimpleNamespace(config=SimpleNamespace(optim=optim), fused=True, share=True)
+    rows = [(0, j) for j in range(8)]
+    assert Trainer._order(trainer, rollouts([[60, 2, 2, 2, 2, 2, 2, 2]]), rows) == (
+        rows, [slice(0, 3), slice(3, 6), slice(6, 8)])

@@ -10,6 +10,7 @@ takes 0.40x the float32 time (benchmarks/trainer_vs_trl.py measures the whole st
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Literal
 
 import torch
@@ -37,3 +38,21 @@ def autocast(enabled: bool, device: torch.device | str) -> contextlib.AbstractCo
     if not enabled:
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
+@contextlib.contextmanager
+def cast_once(enabled: bool, device: torch.device | str) -> Iterator[None]:
+    """Within the block, the update's autocast casts each float32 weight to bf16 once, not once a micro-batch.
+
+    autocast keeps its casts of the weights until its outermost context exits. An outer context, disabled again
+    at once inside, keeps them for the whole block, while only the forward passes' own `autocast` blocks run in
+    bf16 (the loss and the backward run outside autocast, as before). The gradients are the same, bit for bit: a
+    cast weight is the same tensor whether cast again or reused. The copies are of the weights as they are, so
+    the block ends before the optimizer changes them. Not for sharded weights (FSDP, ZeRO-3): those are gathered
+    anew for every forward, and each gathering would stay cached."""
+    if not enabled:
+        yield
+        return
+    kind = torch.device(device).type
+    with torch.autocast(device_type=kind, dtype=torch.bfloat16), torch.autocast(device_type=kind, enabled=False):
+        yield

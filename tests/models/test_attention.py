@@ -1,0 +1,119 @@
+"""The sampler's decoding-step attention (rlvr/models/attention.py): as accurate as sdpa against a float32
+reference on the common architectures (grouped-query heads, left padding, sliding windows), used only for
+decoding steps without gradients, and switched on only inside `decoding`."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from conftest import make_tiny_policy, tiny_causal_lm
+from rlvr.models import HFEngine, SamplingParams
+from rlvr.models.attention import NAME, decoding
+from rlvr.models.sampler import cache_keyword
+
+
+def _steps(model, ids, attention, steps=3):
+    """Prefill the left-padded rows, then `steps` one-token decoding steps; the last-position logits of each."""
+    from transformers import DynamicCache
+
+    cache = {cache_keyword(model): DynamicCache(config=model.config)}
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=ids, attention_mask=attention, position_ids=positions, **cache,
+                use_cache=True)
+    logits, nxt = [out.logits[:, -1].float()], positions[:, -1:] + 1
+    for step in range(steps):
+        token = (ids[:, -1:] * (step + 3)) % 120 + 5  # fixed tokens: both paths read the same inputs
+        attention = torch.cat([attention, torch.ones_like(token)], dim=1)
+        out = model(input_ids=token, attention_mask=attention, position_ids=nxt, **cache,
+                    use_cache=True)
+        logits.append(out.logits[:, -1].float())
+        nxt = nxt + 1
+    return torch.stack(logits)
+
+
+@pytest.mark.parametrize(("model_type", "overrides"), [
+    ("llama", {}), ("qwen2", {}), ("qwen3", {}), ("gemma", {}),
+    ("mistral", {"sliding_window": 5}),  # the window cuts into the 9 + 3 positions: a sliding mask
+])
+def test_decoding_steps_are_as_accurate_as_sdpa(monkeypatch, model_type, overrides):
+    model = tiny_causal_lm(model_type, **overrides)
+    assert model.config._attn_implementation == "sdpa"
+    with torch.no_grad():  # peaked attention (a random model's is nearly uniform): a wrong head or mask shows
+        for name, weight in model.named_parameters():
+            if name.endswith(("q_proj.weight", "k_proj.weight")):
+                weight.mul_(8.0)
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    reference = copy.deepcopy(half).float()  # the same (bf16-rounded) weights, in float32
+    torch.manual_seed(1)
+    ids = torch.randint(5, 125, (3, 9))
+    attention = torch.ones_like(ids)
+    attention[1, :4] = 0  # a left-padded row
+    with torch.inference_mode():
+        expected = _steps(reference, ids, attention)
+        plain = _steps(half, ids, attention)
+        calls = []
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+        monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                            lambda *a, **k: calls.append(a[0].shape[2]) or sdpa(*a, **k))
+        with decoding(half):
+            assert half.config._attn_implementation == NAME
+            ours = _steps(half, ids, attention)
+    assert half.config._attn_implementation == "sdpa"
+    assert calls and all(length > 1 for length in calls)  # sdpa ran the prompts, never a decoding step
+    ours_error = (ours[1:] - expected[1:]).abs().max().item()
+    sdpa_error = (plain[1:] - expected[1:]).abs().max().item()
+    assert ours_error <= 2 * sdpa_error + 1e-3, (ours_error, sdpa_error)  # a wrong head or mask: 10-80x sdpa's
+    torch.testing.assert_close(ours[0], plain[0], rtol=0, atol=0)  # the prompt: sdpa's own result
+
+
+def test_float32_and_gradients_keep_sdpa():
+    policy = make_tiny_policy()
+    ids = torch.tensor([[5, 6, 7, 8]])
+    attention = torch.ones_like(ids)
+    with torch.inference_mode():
+        plain = _steps(policy.model, ids, attention)
+        with decoding(policy.model):
+            same = _steps(policy.model, ids, attention)
+    torch.testing.assert_close(same, plain, rtol=0, atol=0)  # float32: sdpa, the same samples as before
+
+    half = copy.deepcopy(policy.model).to(torch.bfloat16)
+    with torch.no_grad():
+        plain = _steps(half, ids, attention)
+    with decoding(half), torch.enable_grad():  # a forward that could be trained on: sdpa, bit for bit
+        graded = _steps(half, ids, attention)
+    torch.testing.assert_close(graded, plain, rtol=0, atol=0)
+
+
+def test_decoding_restores_the_models_attention_and_leaves_others_alone():
+    model = tiny_causal_lm("llama")
+    with pytest.raises(RuntimeError), decoding(model):
+        raise RuntimeError("a failed decode")
+    assert model.config._attn_implementation == "sdpa"
+    eager = tiny_causal_lm("llama", attn_implementation="eager")
+    with decoding(eager):
+        assert eager.config._attn_implementation == "eager"
+
+
+def test_the_bf16_sampler_decodes_with_it_and_keeps_its_per_sample_streams(monkeypatch):
+    from transformers import AttentionInterface
+
+    from rlvr.models import attention
+
+    assert attention._register()
+    steps = []
+    mapping = AttentionInterface._global_mapping
+    monkeypatch.setitem(mapping, NAME,
+                        lambda *a, **k: steps.append(a[1].shape[2]) or attention.decode_attention(*a, **k))
+    policy = make_tiny_policy()
+    prompts, params = ["What is 3 + 4 ?", "a b c"], SamplingParams(n=3, temperature=1.0, max_new_tokens=6, seed=2)
+
+    def tokens(batch_size):
+        result = HFEngine(policy, batch_size=batch_size, precision="bf16").generate(prompts, params)
+        return [[c.token_ids for c in cs] for cs in result.completions]
+
+    assert tokens(6) == tokens(1)
+    assert steps.count(1) > len(steps) / 2  # most calls were decoding steps (one query token)
+    assert policy.model.config._attn_implementation == "sdpa"
