@@ -44,7 +44,7 @@ from rlvr._errors import ConfigError
 from rlvr.envs import Environment, Step, TokenizationMismatch, chat_messages, episode_limits, get_env
 from rlvr.models.generation import MAX_SEED, Completion, Engine, GenerationResult, ProgressFn, SamplingParams
 
-__all__ = ["TOOL_CALL_END", "generate_episodes", "has_episodes", "sample_tasks"]
+__all__ = ["TOOL_CALL_END", "generate_episodes", "has_episodes", "replay_episode", "sample_tasks"]
 
 TOOL_CALL_END = "</tool_call>"  # a turn that calls a tool ends here: the environment answers before it goes on
 
@@ -184,15 +184,51 @@ def _open(policy: Any, record: dict[str, Any], index: int) -> _Live:
     spec = record["env"]
     limits = episode_limits(spec)
     env = get_env(spec)
-    messages = env.reset(record)
+    return _opened(policy, env, env.reset(record), index, limits.max_turns, limits.max_tokens)
+
+
+def _opened(policy: Any, env: Environment, messages: Sequence[dict], index: int, max_turns: int,
+            max_tokens: int) -> _Live:
+    """An episode at its opening `messages` (what the environment's reset gave), its prompt rendered and encoded."""
     tools = env.tool_list() if hasattr(env, "tool_list") else []
-    episode = _Live(task=index, env=env, messages=list(messages), tools=tools, max_turns=limits.max_turns,
-                    max_tokens=limits.max_tokens)
+    episode = _Live(task=index, env=env, messages=list(messages), tools=tools, max_turns=max_turns,
+                    max_tokens=max_tokens)
     episode.turns = [{"role": m["role"], "text": m["content"]} for m in messages]
     episode.rendered = _render(policy, episode.messages, tools, generation=True)
     episode.opening = _encode(policy, episode.rendered, first=True)
     episode.pieces.append((episode.rendered, 0))
     return episode
+
+
+def replay_episode(policy: Any, spec: str | Mapping[str, Any], messages: Sequence[dict], start: int,
+                   eos: int) -> tuple[list[int], list[int], list[int]]:
+    """A finished episode rebuilt from its transcript as the sampler built it: (the opening prompt's ids, the ids
+    after it, their mask: 1 on the assistant turns' tokens, 0 on the template's markers and the observations).
+
+    messages: `start` opening messages (what the environment's reset gave), then the episode's turns, the
+    assistant's and the environment's in turn, ending with the assistant's. An assistant turn is its text's
+    tokens, then `eos` where the sampler would have stopped on it: every turn but one that calls a tool, which
+    the sampler stops at the tool call's closing tag. The rest is the sampler's own code (the bridge to the next turn and
+    the template checks, which raise TokenizationMismatch), so supervised fine-tuning on a distilled episode
+    trains on the tokens the policy samples. The environment (`spec`) is built only for its tools' schemas."""
+    env = get_env(spec)
+    episode = _opened(policy, env, messages[:start], 0, max_turns=len(messages) + 1, max_tokens=2**62)
+    turns = messages[start:]
+    for turn, message in enumerate(turns):
+        text, last = message["content"], turn == len(turns) - 1
+        if turn % 2 == 0:
+            if message["role"] != "assistant":
+                raise ConfigError(f"turn {turn} of the episode is {message['role']!r}; the episode's turns "
+                                  "alternate between the assistant (first and last) and the environment.")
+            ids = _encode(policy, text) + ([] if text.endswith(TOOL_CALL_END) else [eos])
+            _take_turn(policy, episode, Completion(text, ids, [0.0] * len(ids), "stop"), max_new_tokens=len(ids))
+        else:
+            if last:
+                raise ConfigError("the episode ends with the environment's turn; its last turn must be the "
+                                  "assistant's.")
+            _after_step(policy, episode, Step(observation=text), turn)
+    _check_whole(policy, episode)
+    return episode.opening, episode.ids, episode.mask
 
 
 # -- one turn ---------------------------------------------------------------------------------------------

@@ -12,6 +12,16 @@ chat template with the generation prompt), then the completion's own tokens, the
 token, which is where the sampler stops. Labels are -100 on the prompt, so the loss is the
 mean cross-entropy over completion tokens (EOS included) of each optimizer batch.
 
+A multi-turn episode (what `rlvr distill` writes for a task with an environment) adds its environment and
+where the episode starts; every assistant turn from there is trained on, the observations are not:
+
+    {"messages": [..., {"role": "user", "content": "What is 23 * 41?"},
+                  {"role": "assistant", "content": "<tool_call>{...}</tool_call>"},
+                  {"role": "tool", "content": "943"}, {"role": "assistant", "content": "The answer is 943."}],
+     "env": {"name": "tools", "tools": ["calculator"]}, "episode_start": 5}
+
+It is tokenised as the episode sampler builds an episode (rlvr/models/episodes.py `replay_episode`).
+
 Lifecycle: setup (config, data, model, optimizer) -> held-out eval (eval/base.json) -> epochs of
 shuffled batches, one line of metrics.jsonl per optimizer step -> held-out eval
 (eval/final.json) -> model/ (save_pretrained, so `rlvr eval --model RUN_DIR/model` works).
@@ -26,7 +36,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -57,6 +67,10 @@ class Example:
     prompt: list[dict[str, str]]  # every message before the completion
     completion: str  # the assistant's reply, the only text trained on
     where: str  # "file:line", for error messages
+    # A multi-turn episode (a row with "env"): its environment spec and where its turns start in the messages
+    # (`prompt` + the completion); every assistant turn from there is trained on, the observations are not.
+    env: Any = None
+    start: int = 0
 
 
 def load_sft_dataset(path: str | Path) -> list[Example]:
@@ -94,7 +108,33 @@ def _parse_example(text: str, where: str) -> Example:
     if messages[-1]["role"] != "assistant" or not messages[-1]["content"].strip():
         raise DataError(f"{where}: the last message must be a non-empty assistant reply (the completion); {hint}.")
     prompt = [{"role": m["role"], "content": m["content"]} for m in messages[:-1]]
-    return Example(prompt=prompt, completion=messages[-1]["content"], where=where)
+    if record.get("env") is None:
+        return Example(prompt=prompt, completion=messages[-1]["content"], where=where)
+    return Example(prompt=prompt, completion=messages[-1]["content"], where=where, env=record["env"],
+                   start=_episode_start(record, messages, where))
+
+
+def _episode_start(record: dict, messages: list[dict], where: str) -> int:
+    """A multi-turn row ("env", "episode_start"): where its episode starts, its turns' shape and its environment
+    checked (an environment rlvr does not know, or a plugin's not allowed, is refused before a model loads)."""
+    from rlvr.envs import get_env
+
+    start = record.get("episode_start")
+    if not isinstance(start, int) or isinstance(start, bool) or not 0 < start < len(messages):
+        raise DataError(f"{where}: a row with \"env\" needs \"episode_start\", the index of the episode's first "
+                        f"assistant turn in \"messages\" (1 to {len(messages) - 1}); `rlvr distill` writes it.")
+    try:
+        env = get_env(record["env"])
+    except (ConfigError, DataError, TypeError, ValueError) as exc:
+        raise DataError(f"{where}: its \"env\" {record['env']!r} cannot be used: {exc}") from None
+    observation = getattr(env, "observation_role", "user")
+    for i, m in enumerate(messages[start:]):
+        want = "assistant" if i % 2 == 0 else observation
+        if m["role"] != want:
+            raise DataError(f"{where}: message {start + i} is {m['role']!r}; from \"episode_start\" on, the turns "
+                            f"alternate between the assistant and the environment ({observation!r}), the assistant's "
+                            "first and last.")
+    return start
 
 
 def eos_token_id(policy: Policy) -> int:
@@ -111,8 +151,20 @@ def encode_example(policy: Policy, example: Example, eos: int) -> tuple[list[int
     """(input_ids, labels): the sampler's prompt tokens, the completion's tokens and EOS; labels -100 on the prompt.
 
     The completion is tokenised on its own, after the prompt, because that is how the sampler
-    produced it: token by token after the encoded prompt.
+    produced it: token by token after the encoded prompt. A multi-turn episode is rebuilt as the episode
+    sampler builds it (`replay_episode`): labels on every assistant turn's tokens, -100 on the opening, the
+    template's markers and the observations.
     """
+    if example.env is not None:
+        from rlvr.envs import TokenizationMismatch
+        from rlvr.models.episodes import replay_episode
+
+        messages = [*example.prompt, {"role": "assistant", "content": example.completion}]
+        try:
+            opening, ids, mask = replay_episode(policy, example.env, messages, example.start, eos)
+        except (TokenizationMismatch, ConfigError) as exc:
+            raise DataError(f"{example.where}: {exc}") from None
+        return opening + ids, [IGNORE] * len(opening) + [t if m else IGNORE for t, m in zip(ids, mask)]
     prompt = policy.encode(example.prompt)
     completion = policy.tokenizer(example.completion, add_special_tokens=False)["input_ids"] + [eos]
     return prompt + completion, [IGNORE] * len(prompt) + completion

@@ -16,6 +16,10 @@ kept; `keep` then chooses among a task's passing samples:
 
 `per_task` caps how many a task contributes (default: no cap for all, 1 for shortest, 4 for diverse).
 
+A task with an environment gives a multi-turn row: the episode's transcript, the task's "env" and
+"episode_start" (where the sampled turns begin, after the opening messages); `rlvr sft` trains on every
+assistant turn of it (rlvr/sft/trainer.py).
+
 `rlvr distill` and the pipeline's distill stage both run a `DistillJob` through `run_distill`.
 """
 
@@ -96,9 +100,23 @@ def sft_rows(tasks: Sequence[Task], record: dict[str, Any], keep: Keep = "all",
         prompt = [{"role": "user", "content": task.prompt}] if isinstance(task.prompt, str) else task.prompt
         for sample in select(by_task.get(task.id, []), keep, per_task):
             sample["kept"] = True
-            rows.append({"messages": [*prompt, {"role": "assistant", "content": sample["text"]}],
-                         "task_id": task.id, "reward": sample["reward"]})
+            if task.env is None:
+                rows.append({"messages": [*prompt, {"role": "assistant", "content": sample["text"]}],
+                             "task_id": task.id, "reward": sample["reward"]})
+            else:
+                rows.append(_episode_row(task, sample))
     return rows
+
+
+def _episode_row(task: Task, sample: dict[str, Any]) -> dict[str, Any]:
+    """A multi-turn SFT row: the episode's whole transcript, its environment, and where the sampled turns start
+    (after the opening messages the environment's reset gave), for `rlvr sft` to train every assistant turn."""
+    from rlvr.envs import get_env
+
+    turns = sample.get("turns") or []
+    opening = len(get_env(task.env).reset(task.to_dict()))
+    return {"messages": [{"role": t["role"], "content": t["text"]} for t in turns], "env": task.env,
+            "episode_start": opening, "task_id": task.id, "reward": sample["reward"]}
 
 
 def distill(engine: Engine, tasks: Sequence[Task], settings: EvalSettings, keep: Keep = "all",
@@ -152,11 +170,6 @@ def check_distill(job: DistillJob) -> list[Task]:
     for path in job.tasks:
         group = load_tasks(path, split=job.split)
         check_verifiers(group, path)
-        episodic = next((t for t in group if t.env is not None), None)
-        if episodic is not None:  # its SFT rows would keep the last turn and drop the tool turns: refuse
-            raise DataError(f"{path}: task {episodic.id!r} names an environment; rlvr distill writes single-turn "
-                            "SFT rows only, so distill tasks without \"env\" (multi-turn SFT rows are not written "
-                            "yet).")
         tasks += group
     select([], job.keep, job.per_task)
     for output in (job.output, job.eval_output):

@@ -254,3 +254,79 @@ def test_stop_strings_end_a_completion_where_they_appear(policy):
     assert hits > 0
     with pytest.raises(Exception, match="stop must be a list of non-empty strings"):
         HFEngine(policy).generate(["hi"], SamplingParams(), stop="e")
+
+
+# --- distilled episodes: the SFT rows rebuild the sampler's tokens (rlvr distill -> rlvr sft) ---------------------
+
+
+def _opening(task: dict) -> int:
+    from rlvr.envs import get_env
+
+    return len(get_env(task["env"]).reset(task))
+
+
+def _replayed(policy: Policy, task: dict, c: Completion):
+    from rlvr.models.episodes import replay_episode
+
+    messages = [{"role": t["role"], "content": t["text"]} for t in c.episode["turns"]]
+    return replay_episode(policy, task["env"], messages, _opening(task), policy.tokenizer.eos_token_id)
+
+
+def test_a_replayed_episode_is_the_tokens_and_mask_the_sampler_built(policy, guess_allowed):
+    """From its transcript alone, an episode is rebuilt token for token with the sampler's mask: a tool call's
+    turn without the end-of-turn token (it stopped at its tag), every other turn with it."""
+    task = tool_task()
+    result = generate_episodes(Scripted(policy, [CALL, "It is 1073."]), [task], SamplingParams(n=1))
+    c = result.completions[0][0]
+    assert _replayed(policy, task, c) == (result.prompt_token_ids[0], c.token_ids, c.mask)
+    guess = guess_task()
+    result = generate_episodes(HFEngine(policy), [guess], SamplingParams(n=8, max_new_tokens=24, seed=3))
+    finished = [c for c in result.completions[0] if not any(t.get("truncated") for t in c.episode["turns"])]
+    assert any(sum(t["role"] == "assistant" for t in c.episode["turns"]) > 1 for c in finished)
+    for c in finished:
+        assert _replayed(policy, guess, c) == (result.prompt_token_ids[0], c.token_ids, c.mask)
+
+
+def test_distill_writes_episode_rows_that_sft_trains_on_every_assistant_turn(policy, tmp_path):
+    from rlvr.evaluate import EvalSettings
+    from rlvr.sft.trainer import IGNORE, encode_example, load_sft_dataset
+    from rlvr.tasks import Task
+    from rlvr.workflows.distill import distill
+
+    task = Task(id="t", prompt="What is 37*29?", reference="1073", verifier={"name": "math", "answer": "bare"},
+                env={"name": "tools", "tools": ["calculator"]})
+    rows, record = distill(Scripted(policy, [CALL, "1073"]), [task], EvalSettings(SamplingParams(n=1),
+                                                                                  verifier_workers=1),
+                           progress=False)
+    assert record["distill"]["kept"] == 1
+    (row,) = rows
+    assert row["env"] == task.env and [m["role"] for m in row["messages"][row["episode_start"]:]] == [
+        "assistant", "tool", "assistant"]
+    path = tmp_path / "sft.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    (example,) = load_sft_dataset(path)
+    ids, labels = encode_example(policy, example, policy.tokenizer.eos_token_id)
+    trained = [t for t in labels if t != IGNORE]
+    assert policy.tokenizer.decode(trained) == CALL + "1073<|im_end|>"  # both turns; the tool's answer is not
+    assert "<tool_response>\n1073\n</tool_response>" in policy.tokenizer.decode(ids)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda row: row.pop("episode_start"), "needs \"episode_start\""),
+    (lambda row: row.update(episode_start=len(row["messages"])), "needs \"episode_start\""),
+    (lambda row: row["messages"].insert(-1, {"role": "user", "content": "?"}), "alternate"),
+    (lambda row: row.update(env={"name": "no_such_env"}), "cannot be used"),
+])
+def test_a_bad_episode_row_is_one_sentence_before_a_model_loads(tmp_path, change, message):
+    from rlvr._errors import DataError
+    from rlvr.sft.trainer import load_sft_dataset
+
+    row = {"messages": [{"role": "user", "content": "What is 37*29?"}, {"role": "assistant", "content": CALL},
+                        {"role": "tool", "content": "1073"}, {"role": "assistant", "content": "1073"}],
+           "env": {"name": "tools", "tools": ["calculator"]}, "episode_start": 1}
+    change(row)
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(DataError, match=message) as caught:
+        load_sft_dataset(path)
+    assert str(caught.value).startswith(f"{path}:1: ") and "\n" not in str(caught.value)

@@ -175,14 +175,3 @@ def test_help_has_an_example(capsys):
     with pytest.raises(SystemExit):
         main(["distill", "--help"])
     assert "rlvr distill --model" in capsys.readouterr().out
-
-
-def test_episode_tasks_are_refused_before_a_model_loads(tmp_path, capsys):
-    """An episode's SFT row would keep its last turn and drop the tool turns: distill refuses such tasks."""
-    tasks = write_tasks(tmp_path / "episodes.jsonl", [Task(id="m1", prompt="What is 47 * 86?", reference="4042",
-                                                           env={"name": "tools", "tools": ["calculator"]})])
-    out = tmp_path / "sft.jsonl"
-    assert main(["distill", "--model", str(tmp_path / "no-such-model"), "--tasks", str(tasks), "-o", str(out)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "task 'm1' names an environment" in err[0] and "single-turn" in err[0]
-    assert not out.exists()
