@@ -78,11 +78,11 @@ from rlvr.train.rollouts import (
     OverlappedChecks,
     Rollouts,
     TaskStream,
+    bucketed,
     concat,
     micro_batch,
     micro_batches,
     pad_batch,
-    bucketed,
     verify,
 )
 from rlvr.train.runtime.checkpoint import load_checkpoint, save_checkpoint
