@@ -486,3 +486,30 @@ def test_a_decoder_the_first_batch_check_refuses_trains_each_row_whole(setup, tm
     notices = [row for row in read(out / "health.jsonl") if row["rule"] == "share_prompts_off"]
     assert len(notices) == 1
     assert "optim.share_prompts is off for this run: its log-probs differ" in notices[0]["message"]
+
+
+@pytest.mark.parametrize("aggregation", ["token_mean", "seq_mean"])
+def test_planned_micro_batches_train_as_fixed_ones_do(setup, tmp_path, monkeypatch, aggregation):
+    """optim.bucket_by_length cuts the batch into micro-batches of any size up to optim.micro_batch, in another
+    order; the loss weights (tokens or rows of the whole batch) make the gradient the same as fixed, untrimmed
+    micro-batches of the (group, sample) order give."""
+    import rlvr.train.trainer as trainer_module
+
+    plans = []
+    bucketed = trainer_module.bucketed
+
+    def spy(rollouts, rows, size, shared):
+        order, micros = bucketed(rollouts, rows, size, shared)
+        plans.append((order != rows, [m.stop - m.start for m in micros], size))
+        return order, micros
+
+    monkeypatch.setattr(trainer_module, "bucketed", spy)
+    common = ["optim.mixed_precision=fp32", "run.steps=2", "optim.micro_batch=3", f"algo.aggregation={aggregation}"]
+    on, samples_on = run(setup, tmp_path / "on", common)
+    # the rows ran in another order, or in micro-batches of other sizes than fixed ones of 3 rows would be
+    assert any(moved or sizes[:-1] != [size] * (len(sizes) - 1) for moved, sizes, size in plans), plans
+    off, samples_off = run(setup, tmp_path / "off", [*common, "optim.bucket_by_length=false"])
+    assert [s["text"] for s in samples_on] == [s["text"] for s in samples_off]  # step 2 sampled the same weights
+    for a, b in zip(on, off):
+        for key in ("loss", "grad_norm", "clip_frac", "ratio/mean"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
