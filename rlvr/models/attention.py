@@ -11,7 +11,7 @@ same time, so a float32 model keeps sdpa (and its samples).
 Registered as `rlvr_decode` with transformers' attention and mask interfaces: its masks are `sdpa`'s (the
 same causal, padding and sliding-window masks), and everything that is not a plain decoding step (a prompt,
 dropout, soft-capping, attention sinks, a position bias) goes to `sdpa` unchanged. The sampler switches a
-model to it only for its own forward passes (`decoding`); the trainer never sees it.
+model on the CPU to it only for its own forward passes (`decoding`); the trainer never sees it.
 """
 
 from __future__ import annotations
@@ -68,10 +68,14 @@ def _register() -> bool:
 
 @contextlib.contextmanager
 def decoding(model: torch.nn.Module) -> Iterator[None]:
-    """Within the block, a model that uses `sdpa` attends with `decode_attention` (prompts still go to sdpa);
-    any other implementation (eager, flash, flex) is left as it is. Restored on the way out."""
+    """Within the block, a model on the CPU that uses `sdpa` attends with `decode_attention` (prompts still go
+    to sdpa); any other implementation (eager, flash, flex), and any model on another device (a GPU's sdpa has
+    fused decoding kernels; the speed-up was measured on the CPU only), is left as it is. Restored on the way
+    out."""
     config = getattr(model, "config", None)
-    if config is None or getattr(config, "_attn_implementation", None) != "sdpa" or not _register():
+    device = next(model.parameters(), torch.empty(0, device="meta")).device
+    if (config is None or getattr(config, "_attn_implementation", None) != "sdpa" or device.type != "cpu"
+            or not _register()):
         yield
         return
     config._attn_implementation = NAME

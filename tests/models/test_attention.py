@@ -95,6 +95,12 @@ def test_decoding_restores_the_models_attention_and_leaves_others_alone():
     eager = tiny_causal_lm("llama", attn_implementation="eager")
     with decoding(eager):
         assert eager.config._attn_implementation == "eager"
+    with torch.device("meta"):  # not on the CPU (as on a GPU, whose sdpa has its own decoding kernels): left alone
+        elsewhere = type(model)(model.config)
+    with decoding(elsewhere):
+        assert elsewhere.config._attn_implementation == "sdpa"
+    with decoding(model):
+        assert model.config._attn_implementation == NAME
 
 
 def test_the_bf16_sampler_decodes_with_it_and_keeps_its_per_sample_streams(monkeypatch):
