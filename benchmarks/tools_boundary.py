@@ -1,6 +1,6 @@
 """Does a tool move the reasoning boundary, or only teach the call syntax? A study on the bundled model.
 
-    python benchmarks/tools_boundary.py [--seeds 2] [--k 256] [--output-dir runs/tools_boundary]
+    python benchmarks/tools_boundary.py [--seeds 2] [--k 256] [--heldout 24] [--precision fp32]
     python benchmarks/tools_boundary.py --quick          # 12 held-out problems, k = 16, 4 steps: a pilot
     python benchmarks/tools_boundary.py --analyse DIR    # the tables again, from finished runs
 
@@ -13,10 +13,10 @@ schema alone):
   at most 3 turns and 200 tokens an episode); the reply that counts is the last assistant turn;
 - *plain* prompts show two direct answers ("The answer is 3840."), one turn;
 - *tool0* prompts are the bare question with the calculator offered (its schema and the call format in the
-  system message, as for any template without `tools=`) and no example: the base model measured there says
-  whether the call format had to be taught.
+  system message, as for any template without `tools=`) and no example: the base model measured there (at
+  the first seed) says whether the call format had to be taught.
 
-Arms: the base model with the tool and without it (measured once, shared by every run of that prompt);
+Arms: the base model with the tool and without it (measured once a seed, shared by the runs of that prompt);
 GRPO trained with the calculator; GRPO trained without it; and a control trained with the calculator whose
 only reward is a well-formed call that ran (`call_reward` 1.0 per such turn, the final reward a constant 0):
 it learns the syntax and nothing about the answer. Each trained arm runs `--seeds` seeds. The reward is the
@@ -36,10 +36,10 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rlvr._errors import ConfigError
 from rlvr._io import replace_own_folder
-from typing import Any
 
 VERIFIER = {"name": "math", "answer": "bare"}
 ENV = {"name": "tools", "tools": ["calculator"], "max_turns": 3, "max_tokens": 200}
@@ -56,6 +56,7 @@ class Sizes:
     group: int = 6
     lr: float = 3e-5
     max_new_tokens: int = 40
+    precision: str = "fp32"  # sampling.precision of every arm, the base models' evaluations included
 
 
 QUICK = Sizes(train=32, heldout=12, k=16, steps=4, prompts=4, group=4)
@@ -108,7 +109,7 @@ def _config(root: Path, model: str, sizes: Sizes, train_file: Path, heldout: Pat
 
     config = {
         "model": model,
-        "sampling": {"max_new_tokens": sizes.max_new_tokens, "temperature": 1.0},
+        "sampling": {"max_new_tokens": sizes.max_new_tokens, "temperature": 1.0, "precision": sizes.precision},
         "algo": {"group_size": sizes.group, "beta": 0.0},
         "optim": {"lr": sizes.lr, "micro_batch": 4},
         "data": {"train": str(train_file), "eval": str(heldout), "eval_k": sizes.k,
@@ -128,7 +129,8 @@ def run(args: argparse.Namespace) -> None:
     from rlvr.train.config import load_config
     from rlvr.train.trainer import train
 
-    sizes = QUICK if args.quick else Sizes(k=args.k)
+    sizes = QUICK if args.quick else Sizes(k=args.k, heldout=args.heldout)
+    sizes = Sizes(**{**sizes.__dict__, "precision": args.precision})
     root = replace_own_folder(args.output_dir, lambda name: name in ("sizes.json", "tasks")
                               or name.startswith("seed"), "--output-dir")
     (root / "tasks").mkdir()
@@ -158,8 +160,9 @@ def run(args: argparse.Namespace) -> None:
             start = time.perf_counter()
             train(config, progress=False)
             (out / "wall_s").write_text(f"{time.perf_counter() - start:.1f}\n")
-        for style in {style for style, reward, _ in ARMS.values() if reward is None} - set(bases):
-            base_eval(root, seed, style, sizes, args.model, config, files[style][1])  # an arm never trained
+        if seed == 0:  # an arm never trained (the call format without examples): the first seed says it
+            for style in {style for style, reward, _ in ARMS.values() if reward is None} - set(bases):
+                base_eval(root, seed, style, sizes, args.model, config, files[style][1])
 
 
 def base_eval(root: Path, seed: int, style: str, sizes: Sizes, model: str, config: Any, heldout: Path) -> Path:
@@ -173,7 +176,8 @@ def base_eval(root: Path, seed: int, style: str, sizes: Sizes, model: str, confi
     start = time.perf_counter()
     policy = load_policy(model, dtype=config.dtype)
     settings = EvalSettings(SamplingParams.from_decoding(config.sampling, n=sizes.k, seed=seed))
-    records = evaluate_sets(HFEngine(policy), {heldout.stem: (str(heldout), load_tasks(heldout))}, settings,
+    engine = HFEngine(policy, precision=sizes.precision)
+    records = evaluate_sets(engine, {heldout.stem: (str(heldout), load_tasks(heldout))}, settings,
                             model_name=f"{model} (base)", progress=False)
     path = root / f"seed{seed}" / f"base_{style}.json"
     write_eval(combine_sets(records), path)
@@ -201,7 +205,8 @@ def analyse(root: Path, delta: float = 0.05) -> str:
     seeds = sorted(int(p.name[4:]) for p in root.glob("seed*") if (p / "base_plain.json").exists())
     lines = [f"{sizes['heldout']} held-out two-digit multiplications, {sizes['k']} samples each; {len(seeds)} seeds "
              f"per trained arm ({sizes['steps']} steps of {sizes['prompts']} prompts x {sizes['group']}); "
-             f"{sizes['model']}", "", "neutral reading (the answer read in any format): base -> arm, at k = 1 and K"]
+             f"{sizes['model']}, sampled in {sizes.get('precision', 'fp32')}", "",
+             "neutral reading (the answer read in any format): base -> arm, at k = 1 and K"]
 
     def summary(label: str, base: dict, trained: dict) -> str:
         b = boundary(base, trained, resamples=1000)["readings"]["neutral"]
@@ -260,11 +265,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--k", type=int, default=256, help="samples per held-out problem (the largest k)")
+    parser.add_argument("--heldout", type=int, default=24, help="held-out problems (default 24)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="sampling.precision of every arm and base evaluation (bf16: a bf16 copy of the float32 "
+                             "weights samples, the trainer's mismatch correction on; the updates stay float32)")
     parser.add_argument("--quick", action="store_true", help="a pilot: 12 held-out problems, k = 16, 4 steps")
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--output-dir", default="runs/tools_boundary")
     parser.add_argument("--analyse", metavar="DIR", help="print the tables of finished runs in DIR; train nothing")
     args = parser.parse_args()
+    if args.k < 1 or args.heldout < 2 or args.seeds < 1:
+        parser.error("--k and --seeds must be at least 1 and --heldout at least 2 (the intervals span problems).")
     if args.analyse:
         print(analyse(Path(args.analyse)))
         return

@@ -7,6 +7,9 @@ can replace `HFEngine`; `open_engine(EngineSpec(engine="hf" | "vllm", ...))` (rl
 `HFEngine` is a hand-written decoding loop rather than `model.generate`, for throughput
 on small machines:
 - each prompt is prefilled once and its KV cache repeated for its K samples;
+- the opening that all prompts of a batch share (a few-shot prompt's examples, a multi-turn episode's
+  opening under each later turn) is prefilled once and its cache copied to each prompt, when that saves
+  more positions than the extra call costs (`SHARED_PREFIX_SAVING`; not past a sliding window);
 - finished rows leave the batch (their cache rows are dropped), so no step is spent
   on padding after EOS: `model.generate` keeps decoding finished rows until all are done;
 - prompts are sorted by length, so a batch holds prompts of similar length.
@@ -175,23 +178,28 @@ class HFEngine:
         row_seeds: the seed of each row's random stream, rows in order (prompt 0's samples first).
         """
         model, device = self.model, self.policy.device
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, p in enumerate(prompts):  # left padding: every row's next token goes in the last column
-            input_ids[i, width - len(p) :] = torch.tensor(p)
-            attention[i, width - len(p) :] = 1
-        input_ids, attention = input_ids.to(device), attention.to(device)
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
-
         from transformers import DynamicCache
 
         cache = DynamicCache(config=model.config)
         with_cache = {cache_keyword(model): cache}
+        shared = _shared_prefix(prompts, model.config, max(len(p) for p in prompts) + params.max_new_tokens)
+        if shared:  # the prompts' common opening, prefilled once and its cache copied to every prompt
+            model(input_ids=torch.tensor([prompts[0][:shared]], device=device), use_cache=True, logits_to_keep=1,
+                  **with_cache)
+            cache.batch_select_indices(torch.zeros(len(prompts), dtype=torch.long, device=device))
+        width = max(len(p) for p in prompts) - shared
+        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(prompts), shared + width), dtype=torch.long)
+        attention[:, :shared] = 1
+        for i, p in enumerate(prompts):  # the rest left-padded after it: every row's next token in the last column
+            input_ids[i, width - len(p) + shared :] = torch.tensor(p[shared:])
+            attention[i, shared + width - len(p) + shared :] = 1
+        input_ids, attention = input_ids.to(device), attention.to(device)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
         out = model(
             input_ids=input_ids,
             attention_mask=attention,
-            position_ids=positions,
+            position_ids=positions[:, shared:],
             use_cache=True,
             logits_to_keep=1,
             **with_cache,
@@ -266,6 +274,30 @@ def _cast_copy(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
                                       requires_grad=False)
             for p in model.parameters()}
     return copy.deepcopy(model, memo=cast).eval()
+
+
+# Prefilling a shared opening once pays when it saves at least this many positions ((prompts - 1) x its length):
+# the extra forward call and the cache copies cost about 70 positions' prefill (SmolLM2-135M, float32, 2 CPU cores:
+# 8 prompts sharing 8 tokens took 1.05x the time of prefilling them whole, 8 sharing 16 0.84x, 64 sharing 27 0.46x).
+SHARED_PREFIX_SAVING = 96
+
+
+def _shared_prefix(prompts: list[list[int]], config: Any, longest: int) -> int:
+    """How many opening tokens all `prompts` share, to prefill once (0: too few to pay for the extra call). At least
+    one token of each prompt stays out of it: its logits start the sampling. A model with sliding windows shares
+    only when no sequence can outgrow the window (`longest` tokens): a layer whose cache keeps only the window is
+    not continued past a copied prefix here."""
+    window = getattr(config, "sliding_window", None)
+    sliding = any(t != "full_attention" for t in getattr(config, "layer_types", None) or ()) or (
+        window is not None and getattr(config, "layer_types", None) is None)
+    if len(prompts) < 2 or (sliding and (window is None or longest >= window)):
+        return 0
+    shortest = min(len(p) for p in prompts) - 1
+    first = prompts[0]
+    shared = 0
+    while shared < shortest and all(p[shared] == first[shared] for p in prompts):
+        shared += 1
+    return shared if (len(prompts) - 1) * shared >= SHARED_PREFIX_SAVING else 0
 
 
 def _stopped(tokenizer: Any, ids: list[int], stop: tuple[str, ...]) -> bool:
