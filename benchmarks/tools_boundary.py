@@ -256,6 +256,15 @@ def analyse(root: Path, delta: float = 0.05) -> str:
         lines.append(f"  {'':<28} rows trained per seed: {', '.join(map(str, trained))}"
                      + (" (no group ever held a reward: the arm never received a gradient, so its 'no gain' "
                         "says the recipe cannot start, not that training failed to help)" if not any(trained) else ""))
+    # What rewarding the answer bought beyond rewarding a well-formed call: the control as the base.
+    real, control = ("GRPO + calculator", "control: call syntax only")
+    pairs = [(root / f"seed{s}" / _folder(control) / "eval" / "final.json",
+              root / f"seed{s}" / _folder(real) / "eval" / "final.json") for s in seeds]
+    if pairs and all(a.exists() and b.exists() for a, b in pairs):
+        counts = [next(iter(pass_counts(_eval(a), _eval(b)).values())) for a, b in pairs]
+        lines += ["", f"{real} against the control (the control as the base: what rewarding the answer bought beyond "
+                      "a well-formed call)",
+                  f"  {real:<28} pass@1   {interval_text(gain_over_seeds(counts, 'neutral', delta=delta))}"]
     walls = [float(p.read_text()) for p in root.rglob("*wall_s")]
     lines += ["", f"wall time of the runs and base evaluations: {sum(walls) / 60:.1f} min"]
     return "\n".join(lines)
