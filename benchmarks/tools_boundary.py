@@ -34,7 +34,7 @@ import json
 import random
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +129,7 @@ def run(args: argparse.Namespace) -> None:
     from rlvr.train.config import load_config
     from rlvr.train.trainer import train
 
-    sizes = QUICK if args.quick else Sizes(k=args.k, heldout=args.heldout)
-    sizes = Sizes(**{**sizes.__dict__, "precision": args.precision})
+    sizes = replace(QUICK if args.quick else Sizes(k=args.k, heldout=args.heldout), precision=args.precision)
     root = replace_own_folder(args.output_dir, lambda name: name in ("sizes.json", "tasks")
                               or name.startswith("seed"), "--output-dir")
     (root / "tasks").mkdir()

@@ -192,8 +192,9 @@ class HFEngine:
         attention = torch.zeros((len(prompts), shared + width), dtype=torch.long)
         attention[:, :shared] = 1
         for i, p in enumerate(prompts):  # the rest left-padded after it: every row's next token in the last column
-            input_ids[i, width - len(p) + shared :] = torch.tensor(p[shared:])
-            attention[i, shared + width - len(p) + shared :] = 1
+            own = len(p) - shared
+            input_ids[i, width - own :] = torch.tensor(p[shared:])
+            attention[i, shared + width - own :] = 1
         input_ids, attention = input_ids.to(device), attention.to(device)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
         out = model(

@@ -17,14 +17,21 @@ OPENING = " ".join(["What is 3 + 4 ? Reply with only the final number ."] * 4)  
 PROMPTS = [OPENING + " a b", OPENING + " 12 * 7 ? c d e f", OPENING + " z"]
 
 
-def _prefills(policy, monkeypatch):
-    """The (rows, columns) of the input ids of every forward call of `policy.model` (a policy's or an engine's),
-    in order; `policy._hook.remove()` stops counting."""
-    shapes = []
-    hook = policy.model.register_forward_pre_hook(
-        lambda module, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
-    monkeypatch.setattr(policy, "_hook", hook, raising=False)
-    return shapes
+@pytest.fixture
+def forward_shapes():
+    """watch(model) -> the (rows, columns) of the input ids of each of `model`'s later forward calls, in order; the
+    hooks go when the test ends, pass or fail (the tiny policy is shared by the session)."""
+    hooks = []
+
+    def watch(model):
+        shapes = []
+        hooks.append(model.register_forward_pre_hook(
+            lambda module, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True))
+        return shapes
+
+    yield watch
+    for hook in hooks:
+        hook.remove()
 
 
 def _teacher_forced(policy, prompt_ids, token_ids, temperature):
@@ -34,18 +41,17 @@ def _teacher_forced(policy, prompt_ids, token_ids, temperature):
     return torch.log_softmax(logits.float() / temperature, -1).gather(-1, torch.tensor(token_ids)[:, None])[:, 0]
 
 
-def test_the_shared_opening_is_prefilled_once(tiny_policy, monkeypatch):
+def test_the_shared_opening_is_prefilled_once(tiny_policy, forward_shapes):
     encoded = [tiny_policy.encode(p) for p in PROMPTS]
     shared = _shared_prefix(encoded, tiny_policy.model.config, 100)
     assert shared >= 48 and all(p[:shared] == encoded[0][:shared] for p in encoded)
-    shapes = _prefills(tiny_policy, monkeypatch)
+    shapes = forward_shapes(tiny_policy.model)
     HFEngine(tiny_policy, batch_size=64).generate(PROMPTS, SamplingParams(n=2, temperature=1.0, max_new_tokens=4,
                                                                           seed=0))
     longest = max(len(p) for p in encoded)
     assert shapes[0] == (1, shared)  # the opening, once
     assert shapes[1] == (3, longest - shared)  # then each prompt's own tokens, padded to the longest of them
     assert all(rows == 6 and columns == 1 for rows, columns in shapes[2:4])  # then the 6 samples, a token a step
-    tiny_policy._hook.remove()
 
 
 def test_samples_and_logprobs_are_those_of_whole_prompts(tiny_policy, monkeypatch):
@@ -110,7 +116,7 @@ def test_sliding_windows_share_only_within_the_window(monkeypatch, model_type, o
             assert torch.allclose(torch.tensor(x.logprobs), torch.tensor(y.logprobs), atol=1e-5)
 
 
-def test_a_bf16_sampler_shares_too(tiny_policy, monkeypatch):
+def test_a_bf16_sampler_shares_too(tiny_policy, forward_shapes):
     """The bf16 copy's decoding steps (rlvr's decoding attention) read the mask with the padding between the shared
     opening and each prompt's own tokens: its log-probs are a bf16 forward's of the whole sequence."""
     import copy
@@ -124,10 +130,9 @@ def test_a_bf16_sampler_shares_too(tiny_policy, monkeypatch):
     policy = dataclasses.replace(tiny_policy, model=model)
     params = SamplingParams(n=2, temperature=0.7, max_new_tokens=8, seed=3)
     engine = HFEngine(policy, batch_size=64, precision="bf16")
-    shapes = _prefills(engine, monkeypatch)
+    shapes = forward_shapes(engine.model)
     result = engine.generate(PROMPTS, params)
     assert shapes[0][0] == 1  # the opening, once
-    engine._hook.remove()
     for prompt_ids, completions in zip(result.prompt_token_ids, result.completions):
         for c in completions:
             ids = torch.tensor([prompt_ids + c.token_ids])
