@@ -12,8 +12,9 @@ MFU of rlvr's sampler: its model FLOPs (rlvr/models/flops.py: prefill once per p
 step per token) per second over this host's measured peak in the weights' precision (--dtype;
 rlvr/train/runtime/mfu.py, printed first). With --bf16, rlvr's sampler also runs from a bf16 copy of
 the weights (sampling.precision=bf16): its tokens/s, its speed-up over float32 and its MFU over the
-bf16 peak. A host without native bf16 (no AVX512-BF16 or AMX) says so: its bf16 products are
-emulated, slower than float32.
+bf16 peak; and the float32 sampler on transformers' own decoding step (`HFEngine(fast=False)`: the sampler
+before rlvr/models/fast_decode.py), with the bf16 sampler's speed-up over it. A host without native bf16
+(no AVX512-BF16 or AMX) says so: its bf16 products are emulated, slower than float32.
 """
 
 from __future__ import annotations
@@ -97,14 +98,16 @@ def main() -> None:
         return mfu(generation_flops(shape, [len(p) for p in result.prompt_token_ids], lengths), result.seconds,
                    peak.of(precision))
 
-    bf16_head = f" | {'rlvr bf16 tok/s':>15} {'bf16/fp32':>9} {'MFU bf16':>8}" if args.bf16 else ""
+    bf16_head = (f" | {'transformers-step tok/s':>23} | {'rlvr bf16 tok/s':>15} {'bf16/fp32':>9} {'bf16/step':>9} "
+                 f"{'MFU bf16':>8}" if args.bf16 else "")
     print(f"{'batch':>5} | {'generate useful tok/s':>21} {'padded tok/s':>12} | {'rlvr tok/s':>10} | {'ratio':>6} | "
           f"{'MFU':>8}{bf16_head}")
     warm = SamplingParams(n=2, temperature=1.0, max_new_tokens=4, seed=0)
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
         engines = {"fp32": HFEngine(policy, batch_size=batch)}
-        if args.bf16:
+        if args.bf16:  # the bf16 copy; and the float32 sampler on transformers' own decoding step (fast=False)
             engines["bf16"] = HFEngine(policy, batch_size=batch, precision="bf16")
+            engines["step"] = HFEngine(policy, batch_size=batch, fast=False)
         for engine in engines.values():  # one-time costs (kernel set-up, first allocations) stay out of the timing
             engine.generate(prompts[:1], warm)
         plain, runs = [], {name: [] for name in engines}
@@ -119,8 +122,9 @@ def main() -> None:
         line = (f"{batch:>5} | {base:>21.1f} {base_padded:>12.1f} | {ours:>10.1f} | {ours / base:>5.2f}x | "
                 f"{share(result, own):>8.1%}")
         if args.bf16:
-            half = _median(runs["bf16"])
-            line += f" | {half.tokens_per_s:>15.1f} {half.tokens_per_s / ours:>8.2f}x {share(half, 'bf16'):>8.1%}"
+            half, step = _median(runs["bf16"]), _median(runs["step"]).tokens_per_s
+            line += (f" | {step:>23.1f} | {half.tokens_per_s:>15.1f} {half.tokens_per_s / ours:>8.2f}x "
+                     f"{half.tokens_per_s / step:>8.2f}x {share(half, 'bf16'):>8.1%}")
         print(line)
     print(f"(the median of {args.repeats} interleaved runs of each, after one warm-up call)")
 

@@ -117,7 +117,8 @@ def test_the_bf16_sampler_decodes_with_it_and_keeps_its_per_sample_streams(monke
     prompts, params = ["What is 3 + 4 ?", "a b c"], SamplingParams(n=3, temperature=1.0, max_new_tokens=6, seed=2)
 
     def tokens(batch_size):
-        result = HFEngine(policy, batch_size=batch_size, precision="bf16").generate(prompts, params)
+        # transformers decodes (fast=False): a Llama would otherwise take rlvr/models/fast_decode.py's step
+        result = HFEngine(policy, batch_size=batch_size, precision="bf16", fast=False).generate(prompts, params)
         return [[c.token_ids for c in cs] for cs in result.completions]
 
     assert tokens(6) == tokens(1)

@@ -159,7 +159,9 @@ def test_sharded_recipe_matches_ddp_and_resumes_exactly(tmp_path, recipe, ddp_re
     assert sorted(ours) == sorted(reference)
     start = _weights_of_base(tmp_path)
     assert max(float((reference[k] - start[k]).abs().max()) for k in reference) > 1e-3  # training moved them
-    assert max(float((ours[k].float() - reference[k]).abs().max()) for k in reference) < 1e-5
+    # 2e-5: ZeRO-3 against ddp measured 1.6e-5 after 3 steps, their losses equal to 1e-7 and grad norms to 2e-7 (1e-5
+    # held before the sampler's fast step, rlvr/models/fast_decode.py, changed the old log-probs' last bits).
+    assert max(float((ours[k].float() - reference[k]).abs().max()) for k in reference) < 2e-5
     for got, want in zip(_metrics(run), _metrics(ddp_reference), strict=True):
         assert got["step"] == want["step"] and got["rows/trained"] == want["rows/trained"]
         for key in ("loss", "kl", "grad_norm", "lr"):
