@@ -61,13 +61,14 @@ class HFEngine:
 
     batch_size: rows (prompt x sample) decoded together; "auto" picks the largest that
     fits `memory_gb` (default: half of the free memory), at most 64 rows on CPU, 256 on GPU.
-    precision: "fp32" samples from the policy's own model, in its own precision (no copy); "bf16" from a
+    precision: "fp32" samples from the policy's own model, in its own precision (no bf16 copy); "bf16" from a
     bfloat16 copy of its weights when they are not bfloat16 already (`self.model`), so no weight is cast
     again at any decoding step (autocast would cast every weight at every step). The copy is refreshed in
     place by `push_weights()` after each update, as VLLMEngine's model is. The logits are read in float32
     either way; the samples and their log-probabilities are those of a bf16 sampler.
-    fast: decode a model whose layers rlvr/models/fast_decode.py knows with that step (the default); False keeps
-    transformers' own step for every model (the benchmarks' reference, and tests).
+    fast: decode a model whose layers rlvr/models/fast_decode.py knows with that step (the default; it keeps a
+    packed copy of the model's matrices, made again after every `push_weights`); False keeps transformers' own step
+    for every model (the benchmarks' reference, and tests).
     """
 
     def __init__(self, policy: Policy, batch_size: int | Literal["auto"] = "auto", memory_gb: float | None = None,
@@ -102,12 +103,13 @@ class HFEngine:
         if isinstance(stop, str) or not all(isinstance(s, str) and s for s in stop):
             raise ConfigError(f"stop must be a list of non-empty strings, got {stop!r}.")
         encoded = [self.policy.encode(p) for p in prompts]
+        start = time.perf_counter()
+        # Packed (again, after an update) before the batch size is chosen: the free memory counts the packed copy.
+        fast = self._fast if self._fast is not None and self._fast.ready() else None
         rows_per_batch = self._rows_per_batch(max((len(e) for e in encoded), default=1), params)
         seeds = stream_seeds(params.seed, encoded, params.n)  # [prompt][sample]
         results: list[list[Completion | None]] = [[None] * params.n for _ in prompts]
-        start = time.perf_counter()
         # One new token against the cache: rlvr's attention (rlvr/models/attention.py); the head's input contiguous.
-        fast = self._fast if self._fast is not None and self._fast.ready() else None
         with decoding(self.model), _contiguous_head(self.model):
             new_tokens = self._decode_all(encoded, rows_per_batch, seeds, results, params, stop, progress, finished,
                                           fast)
