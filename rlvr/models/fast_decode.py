@@ -65,7 +65,7 @@ class _Linear:
 
     @classmethod
     def of(cls, weights: list[torch.Tensor], biases: list[torch.Tensor | None], rows: int) -> _Linear:
-        weight = torch.cat(weights) if len(weights) > 1 else weights[0].detach().clone()
+        weight = torch.cat(weights) if len(weights) > 1 else weights[0].detach()  # packing copies it
         bias = None
         if any(b is not None for b in biases):
             bias = torch.cat([b if b is not None else weight.new_zeros(w.shape[0]) for w, b in zip(weights, biases)])
@@ -121,10 +121,10 @@ class FastDecoder:
         """The weights changed (the engine's `push_weights`): pack them again before the next step."""
         self._packed_from = None
 
-    def ready(self) -> bool:
+    def ready(self, free_bytes: float) -> bool:
         """Whether this step can decode now, its weights packed from the model's current parameters; not when the
-        packed copy would take more than a quarter of the free memory. A model sharded by FSDP or DeepSpeed samples
-        inside the trainer's gather (`gathered()`), so the packing reads the whole weights."""
+        packed copy would take more than a quarter of `free_bytes`, the free memory. A model sharded by FSDP or
+        DeepSpeed samples inside the trainer's gather (`gathered()`), so the packing reads the whole weights."""
         params = list(self.model.parameters())
         # Every in-place write bumps a tensor's version; a new storage (`p.data = ...`) changes its address.
         current = [(id(p), p.untyped_storage().data_ptr(), p._version) for p in params]
@@ -134,7 +134,7 @@ class FastDecoder:
         self._layers, self._head = [], None  # the old copies go before the new ones are made
         linear = sum(m.weight.numel() * m.weight.element_size() for m in self.model.modules()
                      if type(m) is torch.nn.Linear)
-        if linear > _free_bytes() / 4:
+        if linear > free_bytes / 4:
             return False
         self._pack()
         self._packed_from = current
@@ -164,15 +164,6 @@ class FastDecoder:
         layer), `attention` (rows, T) marks its real positions (0: left padding), `next_position` (rows,) the
         position of each row's next token. Call `ready()` first."""
         return DecodeState(self, _cache_tensors(cache), attention, next_position)
-
-
-def _free_bytes() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            info = dict(line.split(":", 1) for line in f)
-        return int(info["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return 8 * 2**30
 
 
 def _cache_tensors(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -105,7 +105,9 @@ class HFEngine:
         encoded = [self.policy.encode(p) for p in prompts]
         start = time.perf_counter()
         # Packed (again, after an update) before the batch size is chosen: the free memory counts the packed copy.
-        fast = self._fast if self._fast is not None and self._fast.ready() else None
+        fast = self._fast
+        if fast is not None and not fast.ready(_free_memory_gb(self.policy.device) * 2**30):
+            fast = None
         rows_per_batch = self._rows_per_batch(max((len(e) for e in encoded), default=1), params)
         seeds = stream_seeds(params.seed, encoded, params.n)  # [prompt][sample]
         results: list[list[Completion | None]] = [[None] * params.n for _ in prompts]
@@ -198,7 +200,7 @@ class HFEngine:
         model, device = self.model, self.policy.device
         from transformers import DynamicCache
 
-        cache: Any = DynamicCache(config=model.config)
+        cache = DynamicCache(config=model.config)
         with_cache = {cache_keyword(model): cache}
         shared = _shared_prefix(prompts, model.config, max(len(p) for p in prompts) + params.max_new_tokens)
         if shared:  # the prompts' common opening, prefilled once and its cache copied to every prompt
@@ -227,16 +229,17 @@ class HFEngine:
         repeats = torch.tensor(samples, device=device)
         cache.batch_select_indices(torch.arange(len(prompts), device=device).repeat_interleave(repeats))
         logits = out.logits[:, -1, :].float().repeat_interleave(repeats, dim=0)  # (B, V)
+        del out
         attention = attention.repeat_interleave(repeats, dim=0)
         next_position = positions[:, -1].repeat_interleave(repeats) + 1  # (B,)
+        # The decoding steps: rlvr's own for a model it knows (its own copy of the cache), else transformers'.
+        state = (fast.start(cache, attention, next_position) if fast is not None
+                 else _TransformersStep(model, cache, attention, next_position))
+        del cache, with_cache
         owner = torch.arange(len(prompts)).repeat_interleave(torch.tensor(samples))  # row -> prompt
         rows = len(owner)
         # Row r's uniform at step t is draw t of its own stream, drawn up front: (rows, max_new_tokens).
         uniforms = None if params.temperature == 0 else _uniforms(row_seeds, params.max_new_tokens)
-
-        state = None if fast is None else fast.start(cache, attention, next_position)
-        if state is not None:  # the fast step holds its own copy of the prompts' cache
-            cache = out = with_cache = None
 
         tokens: list[list[int]] = [[] for _ in range(rows)]
         logps: list[list[float]] = [[] for _ in range(rows)]
@@ -264,24 +267,8 @@ class HFEngine:
             if done.any():  # finished rows leave the batch, cache included
                 keep = (~done).nonzero().squeeze(-1)
                 active, token = active[keep.cpu()], token[keep]
-                if state is not None:
-                    state.keep(keep)
-                else:
-                    cache.batch_select_indices(keep)
-                    attention, next_position = attention[keep], next_position[keep]
-            if state is not None:
-                logits = state.step(token)
-                continue
-            attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=1)
-            out = model(
-                input_ids=token[:, None],
-                attention_mask=attention,
-                position_ids=next_position[:, None],
-                use_cache=True,
-                **with_cache,
-            )
-            logits = out.logits[:, -1, :].float()
-            next_position = next_position + 1
+                state.keep(keep)
+            logits = state.step(token)
 
         grouped: list[list[Completion]] = [[] for _ in prompts]
         for row in range(rows):
@@ -292,6 +279,26 @@ class HFEngine:
                            sampler_logprobs=kept_logps[row] if _truncates(params) else None)
             )
         return grouped
+
+
+class _TransformersStep:
+    """transformers' own decoding step over its KV cache, behind the interface of rlvr/models/fast_decode.py's
+    `DecodeState`: `step(token)` gives the next logits (rows, V), float32; `keep(rows)` drops finished rows."""
+
+    def __init__(self, model: torch.nn.Module, cache: Any, attention: torch.Tensor, next_position: torch.Tensor):
+        self.model, self.with_cache = model, {cache_keyword(model): cache}
+        self.cache, self.attention, self.next_position = cache, attention, next_position
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.cache.batch_select_indices(rows)
+        self.attention, self.next_position = self.attention[rows], self.next_position[rows]
+
+    def step(self, token: torch.Tensor) -> torch.Tensor:
+        self.attention = torch.cat([self.attention, self.attention.new_ones((len(token), 1))], dim=1)
+        out = self.model(input_ids=token[:, None], attention_mask=self.attention,
+                         position_ids=self.next_position[:, None], use_cache=True, **self.with_cache)
+        self.next_position = self.next_position + 1
+        return out.logits[:, -1, :].float()
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import make_tiny_policy, tiny_causal_lm
-from rlvr.models import HFEngine, SamplingParams, fast_decode
+from rlvr.models import HFEngine, SamplingParams, sampler
 from rlvr.models.attention import decoding
 from rlvr.models.fast_decode import BLOCK, DecodeState, FastDecoder
 from rlvr.models.sampler import _cast_copy, cache_keyword
@@ -25,7 +25,7 @@ def _both(model, steps):
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
     tokens = [(ids[:, -1] * (s + 3)) % 120 + 5 for s in range(steps)]
     decoder = FastDecoder.for_model(model)
-    assert decoder is not None and decoder.ready()
+    assert decoder is not None and decoder.ready(2**40)
     with torch.inference_mode(), decoding(model):
         caches = []
         for _ in range(2):
@@ -171,9 +171,9 @@ def test_short_memory_keeps_transformers_step(monkeypatch):
     calls = _counting(monkeypatch)
     engine = HFEngine(policy, batch_size=2)
     expected = _tokens(HFEngine(policy, batch_size=2, fast=False), prompts, params)
-    monkeypatch.setattr(fast_decode, "_free_bytes", lambda: 1000)  # the packed copy would not fit
+    monkeypatch.setattr(sampler, "_free_memory_gb", lambda device: 1e-6)  # the packed copy would not fit
     assert _tokens(engine, prompts, params) == expected and not calls
-    monkeypatch.setattr(fast_decode, "_free_bytes", lambda: 2**40)
+    monkeypatch.setattr(sampler, "_free_memory_gb", lambda device: 1024.0)
     assert _tokens(engine, prompts, params) == expected and calls
 
 
