@@ -20,6 +20,9 @@ catches any other way a model has of scaling its logits.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -51,6 +54,7 @@ LOGIT_TRANSFORMS: dict[str, float | None] = {
 # model's own head: float32 differs by summation order only (~1e-6 on the tiny test models);
 # bf16 logits may differ by a rounding step (2**-8 of a logit) at a few tokens. A wrong scale costs nats.
 MISMATCH_TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 5e-2}
+ADD_ROWS = 4096  # rows of a gradient added at a time (_add_into)
 
 
 def fused_head(model: torch.nn.Module) -> torch.nn.Linear | None:
@@ -171,6 +175,63 @@ def shared_prompt_logprobs(model: torch.nn.Module, micro: dict[str, torch.Tensor
                                       _trained(micro))
 
 
+# Inside `accumulating`: whether one is open, and the head weight's cast (a weak reference to the weight, its
+# storage and version, the cast).
+_BLOCK: dict[str, Any] = {"active": False, "cast": None}
+
+
+@contextlib.contextmanager
+def accumulating(model: torch.nn.Module) -> Iterator[None]:
+    """The update's micro-batches (forward passes and `.backward()`, before the optimizer moves a weight) run inside
+    this; the head's weight gradient is then added straight into `.grad`. SmolLM2's (49152, 576) head makes every
+    (V, H) matrix a fresh 113 MB allocation, and each cost 0.03-0.15 s here, several a micro-batch:
+
+    - the fused head casts its weight to the compute dtype once for the whole block, not in every forward and
+      again in every backward;
+    - its backward adds the weight's gradient into `weight.grad` itself (the first micro-batch's product becomes
+      it; later ones add a bf16 product into the float32 gradient in place) and hands autograd no (V, H) gradient
+      to cast and add;
+    - an input embedding that is the head's own weight (tied: SmolLM2, Gemma, Qwen2.5's small models) gives its
+      gradient as the rows it read (`nn.Embedding(sparse=True)`), which autograd adds into that dense `.grad` in
+      place, where a dense embedding gradient zero-fills a whole (V, H) matrix for every forward pass (two a
+      micro-batch with shared prompts). `.grad` stays dense, so clipping and AdamW see what they saw; the sums run
+      in another order (float32 rounding).
+
+    Only for `.backward()` into the parameters' `.grad` (the trainer's update): `torch.autograd.grad` inside the
+    block would not see the head weight's gradient."""
+    embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    tied = (isinstance(embedding, torch.nn.Embedding) and isinstance(head, torch.nn.Linear)
+            and embedding.weight is head.weight and not embedding.sparse)
+    if tied:
+        embedding.sparse = True
+    _BLOCK.update(active=True, cast=None)
+    try:
+        yield
+    finally:
+        _BLOCK.update(active=False, cast=None)
+        if tied:
+            embedding.sparse = False
+            grad = head.weight.grad
+            if grad is not None and grad.is_sparse:  # only the embedding's rows reached it (no fused head ran)
+                head.weight.grad = grad.to_dense()
+
+
+def _cast_weight(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """`weight` in `dtype`; inside `accumulating`, the same cast for as long as the weight is unchanged."""
+    if weight.dtype == dtype:
+        return weight.detach()
+    if not _BLOCK["active"]:
+        return weight.detach().to(dtype)
+    key = (weight.data_ptr(), weight._version, dtype)
+    cached = _BLOCK["cast"]
+    if cached is not None and cached[0]() is weight and cached[1] == key:
+        return cached[2]
+    cast = weight.detach().to(dtype)
+    _BLOCK["cast"] = (weakref.ref(weight), key, cast)
+    return cast
+
+
 def _trained(micro: dict[str, torch.Tensor]) -> torch.Tensor:
     """(b, T) bool: the completion positions whose log-probs are read, the micro-batch's `mask` (the trained
     tokens) where it has one, else every completion token (its attention)."""
@@ -190,7 +251,7 @@ class _FusedHeadLogSoftmax(torch.autograd.Function):
     def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, tokens: torch.Tensor, temperature: float,
                 compute_dtype: torch.dtype | None, valid: torch.Tensor) -> torch.Tensor:
         dtype = compute_dtype or weight.dtype
-        w = weight.to(dtype)  # (V, H): the cast autocast would make, once
+        w = _cast_weight(weight, dtype)  # (V, H): the cast autocast would make, once
         where = valid.nonzero(as_tuple=True)
         h, picked = hidden[where], tokens[where]  # (N, H), (N,)
         values = torch.empty(picked.shape, dtype=torch.float32, device=hidden.device)
@@ -201,25 +262,49 @@ class _FusedHeadLogSoftmax(torch.autograd.Function):
         logp[where] = values
         ctx.save_for_backward(hidden, weight, tokens, valid)
         ctx.temperature, ctx.dtype = temperature, dtype
+        # Inside `accumulating`, the weight's gradient goes into its .grad (the leaf parameter, held here).
+        ctx.into_grad = weight if _BLOCK["active"] and weight.is_leaf and weight.requires_grad else None
         return logp
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None, None, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, None, None, None, None]:
         hidden, weight, tokens, valid = ctx.saved_tensors
-        w = weight.to(ctx.dtype)
+        w = _cast_weight(weight, ctx.dtype)
         where = valid.nonzero(as_tuple=True)
         h, picked, g = hidden[where], tokens[where], grad[where]
         grad_h = torch.empty_like(h)  # (N, H)
-        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+        into, wanted = ctx.into_grad, ctx.needs_input_grad[1]
+        grad_weight = None  # (V, H): the first block's product, the others added into it (no zero fill)
         with torch.autocast(device_type=hidden.device.type, enabled=False):
             for block in _blocks(len(picked), w.shape[0]):
                 x = h[block].to(ctx.dtype)  # (n, H)
                 dz = block_logprob_grad(x @ w.T, picked[block], g[block], ctx.temperature).to(ctx.dtype)  # (n, V)
                 grad_h[block] = (dz @ w).to(hidden.dtype)
-                grad_weight += (dz.T @ x).float()  # (V, H)
+                if not wanted:
+                    continue
+                product = dz.T @ x  # (V, H) in the compute dtype, accumulated in float32 inside the product
+                if into is not None and into.grad is not None:
+                    _add_into(into.grad, product)
+                elif into is not None:
+                    into.grad = product.to(into.dtype)
+                elif grad_weight is None:
+                    grad_weight = product.to(torch.float32)
+                else:
+                    _add_into(grad_weight, product)
+        if wanted and into is not None and into.grad is None:  # no trained position: a zero gradient all the same
+            into.grad = torch.zeros_like(into)
+        elif wanted and into is None and grad_weight is None:
+            grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
         grad_hidden = torch.zeros_like(hidden)
         grad_hidden[where] = grad_h
-        return grad_hidden, grad_weight.to(weight.dtype), None, None, None, None
+        return grad_hidden, None if grad_weight is None else grad_weight.to(weight.dtype), None, None, None, None
+
+
+def _add_into(target: torch.Tensor, source: torch.Tensor) -> None:
+    """target += source, ADD_ROWS rows at a time: adding a bf16 matrix into a float32 one casts it to float32
+    first, and a whole (V, H) cast is a fresh allocation (page faults) where a block's is reused."""
+    for start in range(0, target.shape[0], ADD_ROWS):
+        target[start : start + ADD_ROWS].add_(source[start : start + ADD_ROWS])
 
 
 def _blocks(positions: int, vocab: int) -> list[slice]:

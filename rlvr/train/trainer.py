@@ -21,6 +21,7 @@ eval/base.json and eval/final.json when `data.eval` names held-out task files, a
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import json
@@ -46,6 +47,7 @@ from rlvr.models import Policy, SamplingParams, check_engine, load_policy, open_
 from rlvr.models.episodes import has_episodes, sample_tasks
 from rlvr.models.flops import ModelShape, generation_flops, update_flops
 from rlvr.models.head import (
+    accumulating,
     fused_head,
     fused_head_mismatch,
     head_logprobs,
@@ -546,7 +548,8 @@ class Trainer:
         for _ in range(config.algo.ppo_epochs):
             self.layout.zero_grad()
             # Each weight cast to bf16 once a pass, not once a micro-batch (0.18 s a micro-batch for SmolLM2 here).
-            with cast_once(self._compute_dtype() is not None and not self.layout.sharded, self.policy.device):
+            with cast_once(self._compute_dtype() is not None and not self.layout.sharded, self.policy.device), \
+                    (accumulating(self.layout.module) if self.fused else contextlib.nullcontext()):
                 for i in range(count):
                     if i >= len(micros):
                         self.layout.backward(self._idle_forward(self.layout.module).logits.sum() * 0.0, i == count - 1)

@@ -161,3 +161,84 @@ def test_every_tiny_causal_lm_is_fused_exactly_or_refused():
     assert sum(o == "shared, exact" for o in shared.values()) >= 20, shared
     for model_type in ("llama", "qwen2", "qwen3", "gemma", "mistral"):
         assert shared[model_type] == "shared, exact", shared[model_type]
+
+
+# --- accumulating: the update's micro-batches add the head weight's gradient straight into .grad -----------------
+
+def _tied(tied: bool):
+    model = make_tiny_policy().model.train()
+    if tied:  # SmolLM2's layout: the input embedding is the head's weight
+        model.lm_head.weight = model.model.embed_tokens.weight
+    return model
+
+
+def _grouped_micros():
+    from rlvr.models.logprobs import left_pad
+
+    generator = torch.Generator().manual_seed(2)
+    micros = []
+    for rows in ((3, 2), (2, 1, 2)):  # two micro-batches, groups of completions of one prompt each
+        prompts, completions, index = [], [], []
+        for g, k in enumerate(rows):
+            prompt = torch.randint(5, 120, (4 + 2 * g,), generator=generator).tolist()
+            for _ in range(k):
+                prompts.append(prompt)
+                completions.append(torch.randint(5, 120, (int(torch.randint(1, 6, (1,), generator=generator)),),
+                                                 generator=generator).tolist())
+                index.append(g)
+        micro = left_pad(prompts, completions)
+        lengths = torch.tensor([len(c) for c in completions])
+        micro["mask"] = (torch.arange(micro["completion"].shape[1])[None] < lengths[:, None]).float()
+        micro["prompt_index"] = torch.tensor(index)
+        micros.append(micro)
+    return micros
+
+
+def _backward_all(model, micros, shared, dtype):
+    from rlvr.models.head import shared_prompt_logprobs
+
+    for i, micro in enumerate(micros):
+        logp = (shared_prompt_logprobs if shared else head_logprobs)(model, micro, 0.8, dtype)
+        weights = torch.randn(micro["mask"].shape, generator=torch.Generator().manual_seed(10 + i))
+        (logp * weights * micro["mask"]).sum().backward()
+
+
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("shared", [True, False])  # shared prompts: two embedding passes a micro-batch
+@pytest.mark.parametrize("bf16", [False, True])
+def test_accumulating_gives_the_gradients_of_plain_backward_passes(monkeypatch, tied, shared, bf16):
+    from torch.profiler import profile
+
+    from rlvr.models import head
+    from rlvr.models.head import accumulating
+
+    monkeypatch.setattr(head, "ADD_ROWS", 64)  # the tiny vocabulary (153) in three blocks, as SmolLM2's in twelve
+
+    model = _tied(tied)
+    other = copy.deepcopy(model)
+    micros, dtype = _grouped_micros(), torch.bfloat16 if bf16 else None
+    vocab, hidden = model.lm_head.weight.shape
+    with profile(record_shapes=True) as prof, accumulating(model):
+        _backward_all(model, micros, shared, dtype)
+    _backward_all(other, micros, shared, dtype)
+    assert not model.model.embed_tokens.sparse  # restored
+    for (name, a), b in zip(model.named_parameters(), other.parameters()):
+        assert a.grad is not None and not a.grad.is_sparse and a.grad.dtype == a.dtype, name
+        relative = ((a.grad - b.grad).norm() / b.grad.norm().clamp(min=1e-12)).item()
+        assert relative <= 1e-6, (name, relative)  # the same sums in another order
+    # What the block is for: no (V, H) matrix zero-filled for a tied embedding, and no (V, H) cast but the weight's
+    # one for all micro-batches and the float32 gradient the first micro-batch's product becomes.
+    events = [e for e in prof.events() if e.input_shapes and e.input_shapes[0] == [vocab, hidden]]
+    fills = [e for e in events if e.name == "aten::zero_"]
+    passes = len(micros) * (2 if shared else 1)  # embedding passes: an untied one zero-fills its dense gradient
+    assert len(fills) == (0 if tied else passes)
+    casts = [e for e in events if e.name == "aten::_to_copy"]
+    assert len(casts) == (2 if bf16 else 0)
+
+
+def test_without_accumulating_the_head_returns_its_gradient_to_autograd():
+    model = _tied(True)
+    micro = _grouped_micros()[0]
+    logp = head_logprobs(model, micro, 1.0, None)
+    grads = torch.autograd.grad((logp * micro["mask"]).sum(), [model.lm_head.weight])
+    assert grads[0].abs().sum() > 0 and model.lm_head.weight.grad is None
