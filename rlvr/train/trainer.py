@@ -151,6 +151,7 @@ class Trainer:
         if config.lora.enabled:  # sampling, evaluation and the update all see the adapted model
             self.policy = apply_lora(self.policy, config.lora)
         self.model = self.policy.model
+        _own_memory(self.model)
         self.mixed_precision = use_autocast(config.optim.mixed_precision, next(self.model.parameters()).dtype,
                                             self.dist.device)
         entropy_read = bool(config.algo.entropy_coef) or config.algo.top_entropy_fraction < 1  # needs the logits
@@ -747,6 +748,16 @@ def _episode_fields(rollouts: Rollouts, g: int, j: int) -> dict[str, Any]:
     return {"turns": episode["turns"], "stop": episode["stop"], "turn_rewards": episode["turn_rewards"],
             "context_tokens": len(rollouts.completion_ids[g][j]), **({"error": episode["error"]}
                                                                    if "error" in episode else {})}
+
+
+def _own_memory(model: torch.nn.Module) -> None:
+    """Give the trained CPU weights memory of their own, in one copy each. Weights loaded from a safetensors file
+    are mapped from it, and the optimizer's first step, writing each page for the first time, made the kernel copy
+    them a page at a time: 1.6 s for SmolLM2-135M here, against 0.2 s for this copy and 0.2 s for the step."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad and p.device.type == "cpu":
+                p.data = p.data.clone()
 
 
 def train(config: TrainConfig, resume: bool = False, policy: Policy | None = None, progress: bool = True) -> Path:
