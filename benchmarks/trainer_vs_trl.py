@@ -30,6 +30,7 @@ here), in the precision each phase multiplied in (the update: bf16 under autocas
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
@@ -79,7 +80,7 @@ def floor_seconds(run_dir: Path, tasks_file: Path) -> list[float]:
     import torch
 
     from rlvr.models import load_policy
-    from rlvr.models.head import shared_prompt_logprobs
+    from rlvr.models.head import accumulating, shared_prompt_logprobs
     from rlvr.models.logprobs import left_pad, token_logprobs
     from rlvr.tasks import load_tasks
     from rlvr.train.config import load_config
@@ -108,7 +109,8 @@ def floor_seconds(run_dir: Path, tasks_file: Path) -> list[float]:
         by_index = dict(zip(index, rows))
         first = {t: g for g, t in enumerate(groups)}
         start = time.perf_counter()
-        with cast_once(bf16, "cpu"):  # each weight cast once a pass, as the trainer does
+        # Each weight cast once a pass, and a fused head's weight gradient added into .grad, as the trainer does.
+        with cast_once(bf16, "cpu"), (accumulating(model) if share else contextlib.nullcontext()):
             for cut in micros:
                 part = [by_index[r] for r in order[cut]]
                 if share:  # any completion tokens: the time depends on the shape
