@@ -66,6 +66,29 @@ def make_tiny_policy(seed: int = 0, chat: bool = True, eos_logit: float = 0.0):
     return Policy(model=model, tokenizer=tokenizer, name="tiny-llama", eos_token_ids=_eos_ids(model, tokenizer))
 
 
+def grouped_micro(span_lengths=((5, 2, 4), (3, 5)), prompt_lengths=(7, 4), seed: int = 0):
+    """A micro-batch of groups: prompts of different lengths (left-padded), each sampled several times with
+    completions of different lengths (right-padded), as the trainer's pad_batch lays them out; `prompt_index`
+    names each row's prompt and `mask` its completion tokens."""
+    import torch
+
+    from rlvr.models.logprobs import left_pad
+
+    generator = torch.Generator().manual_seed(seed)
+    prompts, completions, index = [], [], []
+    for g, (p, lengths) in enumerate(zip(prompt_lengths, span_lengths)):
+        prompt = torch.randint(5, 120, (p,), generator=generator).tolist()
+        for m in lengths:
+            prompts.append(prompt)
+            completions.append(torch.randint(5, 120, (m,), generator=generator).tolist())
+            index.append(g)
+    batch = left_pad(prompts, completions)
+    lengths = torch.tensor([len(c) for c in completions])
+    batch["mask"] = (torch.arange(batch["completion"].shape[1])[None] < lengths[:, None]).float()
+    batch["prompt_index"] = torch.tensor(index)
+    return batch
+
+
 _TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=64,
              vocab_size=128, head_dim=8, max_position_embeddings=64, pad_token_id=0)
 _TINY_FOR = {"falcon_h1": dict(mamba_d_ssm=64, mamba_n_heads=8, mamba_d_state=16, mamba_chunk_size=16)}

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from conftest import make_tiny_policy, tiny_causal_lm
+from conftest import grouped_micro, make_tiny_policy, tiny_causal_lm
 from rlvr.models import logprobs
 from rlvr.models.head import fused_head, head_logprobs
 from rlvr.models.logprobs import token_logprobs
@@ -173,25 +173,10 @@ def _tied(tied: bool):
 
 
 def _grouped_micros():
-    from rlvr.models.logprobs import left_pad
-
-    generator = torch.Generator().manual_seed(2)
-    micros = []
-    for rows in ((3, 2), (2, 1, 2)):  # two micro-batches, groups of completions of one prompt each
-        prompts, completions, index = [], [], []
-        for g, k in enumerate(rows):
-            prompt = torch.randint(5, 120, (4 + 2 * g,), generator=generator).tolist()
-            for _ in range(k):
-                prompts.append(prompt)
-                completions.append(torch.randint(5, 120, (int(torch.randint(1, 6, (1,), generator=generator)),),
-                                                 generator=generator).tolist())
-                index.append(g)
-        micro = left_pad(prompts, completions)
-        lengths = torch.tensor([len(c) for c in completions])
-        micro["mask"] = (torch.arange(micro["completion"].shape[1])[None] < lengths[:, None]).float()
-        micro["prompt_index"] = torch.tensor(index)
-        micros.append(micro)
-    return micros
+    """Two micro-batches of groups, every one with a completion longer than a token (two embedding passes each
+    with shared prompts)."""
+    return [grouped_micro(((3, 1, 2), (2, 4)), (4, 6), seed=2),
+            grouped_micro(((1, 5), (2,), (3, 3)), (5, 4, 7), seed=3)]
 
 
 def _backward_all(model, micros, shared, dtype):

@@ -8,27 +8,8 @@ import copy
 import pytest
 import torch
 
-from conftest import make_tiny_policy
+from conftest import grouped_micro, make_tiny_policy
 from rlvr.models.head import head_logprobs, shared_prompt_logprobs, shared_prompt_mismatch
-from rlvr.models.logprobs import left_pad
-
-
-def _groups(span_lengths=((5, 2, 4), (3, 5)), prompt_lengths=(7, 4)) -> dict[str, torch.Tensor]:
-    """Two prompts of different lengths (one left-padded), each sampled several times with completions of
-    different lengths (right-padded): the rows as the trainer's pad_batch lays them out."""
-    generator = torch.Generator().manual_seed(0)
-    prompts, completions, index = [], [], []
-    for g, (p, lengths) in enumerate(zip(prompt_lengths, span_lengths)):
-        prompt = torch.randint(5, 120, (p,), generator=generator).tolist()
-        for m in lengths:
-            prompts.append(prompt)
-            completions.append(torch.randint(5, 120, (m,), generator=generator).tolist())
-            index.append(g)
-    batch = left_pad(prompts, completions)
-    lengths = torch.tensor([len(c) for c in completions])
-    batch["mask"] = (torch.arange(batch["completion"].shape[1])[None] < lengths[:, None]).float()
-    batch["prompt_index"] = torch.tensor(index)
-    return batch
 
 
 @pytest.mark.parametrize("bf16", [False, True])
@@ -36,7 +17,7 @@ def _groups(span_lengths=((5, 2, 4), (3, 5)), prompt_lengths=(7, 4)) -> dict[str
 def test_shared_prompts_give_each_rows_own_logprobs_and_gradients(bf16, lengths):
     model = make_tiny_policy().model.train()
     other = copy.deepcopy(model)
-    micro = _groups(lengths)
+    micro = grouped_micro(lengths)
     dtype = torch.bfloat16 if bf16 else None
     weights = torch.randn(micro["mask"].shape, generator=torch.Generator().manual_seed(1)) * micro["mask"]
     shared = shared_prompt_logprobs(model, micro, 0.8, dtype)
@@ -53,7 +34,7 @@ def test_shared_prompts_give_each_rows_own_logprobs_and_gradients(bf16, lengths)
 
 def test_the_first_batch_check_passes_a_decoder_that_continues_from_a_cache_and_names_one_that_cannot():
     model = make_tiny_policy().model
-    micro = _groups()
+    micro = grouped_micro()
     assert shared_prompt_mismatch(model, micro, 1.0, None) is None
 
     class NoCache(torch.nn.Module):  # a decoder whose forward takes no past_key_values
