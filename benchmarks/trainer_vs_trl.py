@@ -80,6 +80,7 @@ def floor_seconds(run_dir: Path, tasks_file: Path) -> list[float]:
     import torch
 
     from rlvr.models import load_policy
+    from rlvr.models.attention import grouped
     from rlvr.models.head import accumulating, shared_prompt_logprobs
     from rlvr.models.logprobs import left_pad, token_logprobs
     from rlvr.tasks import load_tasks
@@ -109,8 +110,9 @@ def floor_seconds(run_dir: Path, tasks_file: Path) -> list[float]:
         by_index = dict(zip(index, rows))
         first = {t: g for g, t in enumerate(groups)}
         start = time.perf_counter()
-        # Each weight cast once a pass, and a fused head's weight gradient added into .grad, as the trainer does.
-        with cast_once(bf16, "cpu"), (accumulating(model) if share else contextlib.nullcontext()):
+        # Each weight cast once a pass, a fused head's weight gradient added into .grad, and short bf16 passes
+        # attending with the grouped products, as the trainer does.
+        with cast_once(bf16, "cpu"), (accumulating(model) if share else contextlib.nullcontext()), grouped(model):
             for cut in micros:
                 part = [by_index[r] for r in order[cut]]
                 if share:  # any completion tokens: the time depends on the shape

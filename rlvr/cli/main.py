@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         allow_plugin_arguments(args)  # before the command builds any verifier
+        from rlvr.train.runtime.memory import keep_freed_memory
+
+        keep_freed_memory()  # before any model loads: freed memory reused, not faulted in again
         return args.handler(args)
     except RlvrError as exc:
         print(f"rlvr: error: {exc}", file=sys.stderr)

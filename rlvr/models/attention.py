@@ -1,4 +1,4 @@
-"""The sampler's attention for one new token against the KV cache.
+"""Attention as two grouped matrix products, for the sampler's decoding steps and the update's short passes.
 
 transformers' `sdpa` hands a decoding step (one query token against T cached ones) to torch's fused CPU
 kernel, whose per-(row, head) blocking costs far more than the arithmetic: 2.4 ms a layer at 64 rows on the
@@ -8,10 +8,16 @@ in a fraction of the time: 1.4x the bf16 sampler's tokens/s there. The scores ar
 products run in the weights' precision, as transformers' `eager` attention does. In float32 the two took the
 same time, so a float32 model keeps sdpa (and its samples).
 
+The update's forward passes (gradients on) take the same two products when their scores are few (at most
+`TRAIN_SCORES` a layer: short micro-batches, such as GRPO's on a CPU), and autograd differentiates them: torch's
+fused CPU kernel spent 4 ms on the backward of a (16 rows, 9 heads, 61 positions) layer on the 2-core Intel Xeon
+of the README. Their scores are kept for the backward (float32, as eager attention keeps them), which is why long
+passes stay with sdpa's kernel, which keeps none.
+
 Registered as `rlvr_decode` with transformers' attention and mask interfaces: its masks are `sdpa`'s (the
-same causal, padding and sliding-window masks), and everything that is not a plain decoding step (a prompt,
-dropout, soft-capping, attention sinks, a position bias) goes to `sdpa` unchanged. The sampler switches a
-model on the CPU to it only for its own forward passes (`decoding`); the trainer never sees it.
+same causal, padding and sliding-window masks), and everything else (a prompt without gradients, a float32
+model, dropout, soft-capping, attention sinks, a position bias) goes to `sdpa` unchanged. The sampler (its
+decoding steps) and the trainer (its update) switch a model on the CPU to it only inside `grouped`.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ import torch
 
 NAME = "rlvr_decode"
 _PLAIN = {"softcap", "s_aux", "sinks", "position_bias"}  # keyword arguments that send a step to sdpa
+# The update's passes attend with the two products up to this many scores a layer (rows x heads x queries x keys):
+# 4M float32 scores, 16 MB a layer kept for the backward.
+TRAIN_SCORES = 2**22
 
 
 def decode_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -34,24 +43,43 @@ def decode_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Te
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     batch, heads, q_length, dim = query.shape
-    kv_heads = key.shape[1]
+    kv_heads, length = key.shape[1], key.shape[2]
+    if torch.is_grad_enabled():  # the update: any number of queries, while the scores stay few
+        ours = batch * heads * q_length * length <= TRAIN_SCORES
+    else:  # sampling: decoding steps only (a prompt's prefill keeps sdpa, and the samples it gave)
+        ours = q_length == 1
     mask_ok = attention_mask is None or (attention_mask.dim() == 4 and attention_mask.shape[1] == 1
-                                         and attention_mask.shape[2] == 1)
-    if (q_length != 1 or query.dtype == torch.float32 or dropout or heads % kv_heads or not mask_ok
-            or torch.is_grad_enabled() or any(kwargs.get(name) is not None for name in _PLAIN)):
+                                         and attention_mask.shape[2] == q_length and attention_mask.shape[3] == length)
+    causal = attention_mask is None and q_length > 1  # sdpa's reading of no mask: causal, queries = keys
+    if causal and (length != q_length or not getattr(module, "is_causal", True)):
+        ours = False
+    kind = query.device.type  # under bf16 autocast the products run in bf16 whatever the rotary embedding gave
+    low = query.dtype != torch.float32 or (torch.is_autocast_enabled(kind)
+                                           and torch.get_autocast_dtype(kind) == torch.bfloat16)
+    if (not ours or not low or dropout or heads % kv_heads or not mask_ok
+            or any(kwargs.get(name) is not None for name in _PLAIN)):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
     scale = dim**-0.5 if scaling is None else scaling
-    grouped = query.reshape(batch, kv_heads, heads // kv_heads, dim)  # (B, H_kv, G, d): G query heads a kv head
-    scores = torch.matmul(grouped, key.transpose(-1, -2)).float() * scale  # (B, H_kv, G, T)
-    if attention_mask is not None:  # (B, 1, 1, T)
+    groups = heads // kv_heads
+    # (B, H_kv, G q, d): the G query heads of each kv head, their q positions in a row
+    grouped = query.reshape(batch, kv_heads, groups * q_length, dim)
+    scores = torch.matmul(grouped, key.transpose(-1, -2)).float() * scale  # (B, H_kv, G q, T)
+    scores = scores.view(batch, kv_heads, groups, q_length, length)
+    # A masked score is the lowest float, not -inf: a query that sees no key at all (a left-padding position)
+    # then averages every value instead of giving NaN, which its gradient would carry into the real rows.
+    lowest = torch.finfo(torch.float32).min
+    if attention_mask is not None:  # (B, 1, q, T)
         if attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, -torch.inf)
+            scores = scores.masked_fill(~attention_mask[:, :, None], lowest)
         else:
-            scores = scores + attention_mask.float()
-    probs = torch.softmax(scores, dim=-1).to(value.dtype)
-    out = torch.matmul(probs, value)  # (B, H_kv, G, d_v)
-    return out.reshape(batch, 1, heads, value.shape[-1]), None
+            scores = scores + attention_mask.float()[:, :, None].clamp(min=lowest)
+    elif causal:
+        above = torch.ones(q_length, length, dtype=torch.bool, device=scores.device).triu(1)
+        scores = scores.masked_fill(above, lowest)
+    probs = torch.softmax(scores, dim=-1).to(value.dtype).view(batch, kv_heads, groups * q_length, length)
+    out = torch.matmul(probs, value)  # (B, H_kv, G q, d_v)
+    return out.view(batch, heads, q_length, value.shape[-1]).transpose(1, 2).contiguous(), None
 
 
 def _register() -> bool:
@@ -67,10 +95,10 @@ def _register() -> bool:
 
 
 @contextlib.contextmanager
-def decoding(model: torch.nn.Module) -> Iterator[None]:
-    """Within the block, a model on the CPU that uses `sdpa` attends with `decode_attention` (prompts still go
-    to sdpa); any other implementation (eager, flash, flex), and any model on another device (a GPU's sdpa has
-    fused decoding kernels; the speed-up was measured on the CPU only), is left as it is. Restored on the way
+def grouped(model: torch.nn.Module) -> Iterator[None]:
+    """Within the block, a model on the CPU that uses `sdpa` attends with `decode_attention` (what it does not take
+    still goes to sdpa); any other implementation (eager, flash, flex), and any model on another device (a GPU's
+    sdpa has fused kernels; the speed-up was measured on the CPU only), is left as it is. Restored on the way
     out."""
     config = getattr(model, "config", None)
     device = next(model.parameters(), torch.empty(0, device="meta")).device
@@ -83,3 +111,6 @@ def decoding(model: torch.nn.Module) -> Iterator[None]:
         yield
     finally:
         config._attn_implementation = "sdpa"
+
+
+decoding = grouped  # the sampler's name for it

@@ -3,7 +3,7 @@
     decoder = FastDecoder.for_model(model)       # None: not a model this step knows; the sampler keeps transformers'
     state = decoder.start(cache, attention, next_position)  # after transformers prefilled the prompts into `cache`
     logits = state.step(token)                    # (rows, vocabulary), float32: the next token's logits
-    state.keep(rows)                              # finished rows leave the batch
+    state.keep(rows)                              # finished rows leave the batch (sampler.refill's order)
 
 A decoding step is one token per row through every layer. Around a small model's arithmetic transformers spends much
 of a step: the attention masks built again at every step, a KV cache grown by a copy of itself at every step
@@ -206,7 +206,23 @@ class DecodeState:
         self.next_position = next_position.clone()
 
     def keep(self, rows: torch.Tensor) -> None:
-        """Only `rows` (indices into the current rows) decode on."""
+        """Only `rows` (indices into the current rows, in their new order) decode on.
+
+        When `rows` keeps the first rows in place and moves later rows into the gaps (the sampler's `refill`
+        order), only the moved rows are copied and the rest is the same memory, narrowed; any other order copies
+        the whole cache."""
+        n = len(rows)
+        moved = (rows != torch.arange(n, device=rows.device)).nonzero().squeeze(-1)
+        source = rows[moved]
+        if bool((source >= n).all()):  # a prefix stays: fill its gaps from behind it, in place
+            for store in (self.keys, self.values):
+                for i, tensor in enumerate(store):
+                    tensor[moved] = tensor[source]
+                    store[i] = tensor[:n]
+            self.mask[moved] = self.mask[source]
+            self.next_position[moved] = self.next_position[source]
+            self.mask, self.next_position = self.mask[:n], self.next_position[:n]
+            return
         self.keys = [k[rows] for k in self.keys]
         self.values = [v[rows] for v in self.values]
         self.mask, self.next_position = self.mask[rows], self.next_position[rows]

@@ -265,7 +265,7 @@ class HFEngine:
             if done.all() or step == params.max_new_tokens - 1:
                 break
             if done.any():  # finished rows leave the batch, cache included
-                keep = (~done).nonzero().squeeze(-1)
+                keep = refill(done)
                 active, token = active[keep.cpu()], token[keep]
                 state.keep(keep)
             logits = state.step(token)
@@ -279,6 +279,17 @@ class HFEngine:
                            sampler_logprobs=kept_logps[row] if _truncates(params) else None)
             )
         return grouped
+
+
+def refill(done: torch.Tensor) -> torch.Tensor:
+    """The rows that decode on after the `done` ones leave, in their new order: the live rows among the first n
+    (n live rows in all) stay where they are, and the live rows behind them fill the gaps, so a decoding state
+    copies only the rows that moved (the rows' order within a batch changes none of their tokens)."""
+    n = int((~done).sum())
+    order = torch.arange(n, device=done.device)
+    gaps = done[:n].nonzero().squeeze(-1)
+    order[gaps] = (~done[n:]).nonzero().squeeze(-1) + n
+    return order
 
 
 class _TransformersStep:

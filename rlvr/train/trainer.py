@@ -44,6 +44,7 @@ from rlvr._io import check_directory, check_not_input
 from rlvr.config import dump_config
 from rlvr.evaluate.runner import set_name
 from rlvr.models import Policy, SamplingParams, check_engine, load_policy, open_engine
+from rlvr.models.attention import grouped
 from rlvr.models.episodes import has_episodes, sample_tasks
 from rlvr.models.flops import ModelShape, generation_flops, update_flops
 from rlvr.models.head import (
@@ -548,9 +549,11 @@ class Trainer:
         nonfinite = False
         for _ in range(config.algo.ppo_epochs):
             self.layout.zero_grad()
-            # Each weight cast to bf16 once a pass, not once a micro-batch (0.18 s a micro-batch for SmolLM2 here).
+            # Each weight cast to bf16 once a pass, not once a micro-batch (0.18 s a micro-batch for SmolLM2 here);
+            # short bf16 passes on the CPU attend with two grouped products (rlvr/models/attention.py).
             with cast_once(self._compute_dtype() is not None and not self.layout.sharded, self.policy.device), \
-                    (accumulating(self.layout.module) if self.fused else contextlib.nullcontext()):
+                    (accumulating(self.layout.module) if self.fused else contextlib.nullcontext()), \
+                    grouped(self.layout.module):
                 for i in range(count):
                     if i >= len(micros):
                         self.layout.backward(self._idle_forward(self.layout.module).logits.sum() * 0.0, i == count - 1)

@@ -1,6 +1,6 @@
-"""The sampler's decoding-step attention (rlvr/models/attention.py): as accurate as sdpa against a float32
-reference on the common architectures (grouped-query heads, left padding, sliding windows), used only for
-decoding steps without gradients, and switched on only inside `decoding`."""
+"""The grouped attention (rlvr/models/attention.py): as accurate as sdpa against a float32 reference on the common
+architectures (grouped-query heads, left padding, sliding windows), used for the sampler's decoding steps and for
+short passes with gradients (the update's), and switched on only inside `grouped` (the sampler's `decoding`)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_decoding_steps_are_as_accurate_as_sdpa(monkeypatch, model_type, overrid
     torch.testing.assert_close(ours[0], plain[0], rtol=0, atol=0)  # the prompt: sdpa's own result
 
 
-def test_float32_and_gradients_keep_sdpa():
+def test_float32_keeps_sdpa_and_a_prompt_without_gradients_too():
     policy = make_tiny_policy()
     ids = torch.tensor([[5, 6, 7, 8]])
     attention = torch.ones_like(ids)
@@ -79,12 +79,57 @@ def test_float32_and_gradients_keep_sdpa():
             same = _steps(policy.model, ids, attention)
     torch.testing.assert_close(same, plain, rtol=0, atol=0)  # float32: sdpa, the same samples as before
 
-    half = copy.deepcopy(policy.model).to(torch.bfloat16)
-    with torch.no_grad():
-        plain = _steps(half, ids, attention)
-    with decoding(half), torch.enable_grad():  # a forward that could be trained on: sdpa, bit for bit
-        graded = _steps(half, ids, attention)
-    torch.testing.assert_close(graded, plain, rtol=0, atol=0)
+
+def _trained(model, ids, attention, autocast=False):
+    """Logits of every real position and the gradients of a loss on them, after one forward and backward."""
+    model.zero_grad(set_to_none=True)
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        logits = model(input_ids=ids, attention_mask=attention, position_ids=positions).logits.float()
+    real = attention.bool()
+    (logits[real] ** 2).mean().backward()
+    return logits[real].detach(), torch.cat([p.grad.float().flatten() for p in model.parameters()])
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen2"])
+@pytest.mark.parametrize("autocast", [False, True])  # bf16 weights, or float32 weights under bf16 autocast (the update)
+def test_a_short_training_pass_attends_with_the_grouped_products(monkeypatch, model_type, autocast):
+    """With gradients on, a pass whose scores are few takes the two grouped products (left padding, grouped-query
+    heads, no mask at all): its logits and gradients are as close to a float32 reference as sdpa's, and a row of
+    left padding (queries that see no key) puts no NaN in them. A pass over TRAIN_SCORES keeps sdpa, bit for bit."""
+    from rlvr.models import attention as module
+
+    model = tiny_causal_lm(model_type)
+    with torch.no_grad():  # peaked attention: a wrong head, mask or scale shows
+        for name, weight in model.named_parameters():
+            if name.endswith(("q_proj.weight", "k_proj.weight")):
+                weight.mul_(8.0)
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    reference = copy.deepcopy(half).float()
+    trained = reference if autocast else half  # under autocast the weights stay float32
+    torch.manual_seed(2)
+    ids = torch.randint(5, 125, (3, 10))
+    for attention in (torch.tensor([[0] * 4 + [1] * 6, [1] * 10, [0] * 2 + [1] * 8]), torch.ones_like(ids)):
+        expected = _trained(reference, ids, attention)
+        plain = _trained(trained, ids, attention, autocast)
+        calls = []
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+        monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                            lambda *a, **k: calls.append(a[0].shape) or sdpa(*a, **k))
+        with decoding(trained):
+            ours = _trained(trained, ids, attention, autocast)
+        assert not calls  # every layer took the products
+        for got, base, want in zip(ours, plain, expected):
+            assert torch.isfinite(got).all()
+            error, sdpa_error = (got - want).abs().max().item(), (base - want).abs().max().item()
+            assert error <= 2 * sdpa_error + 1e-3, (error, sdpa_error)
+        monkeypatch.setattr(module, "TRAIN_SCORES", 3 * 4 * 10 * 10 - 1)  # one score too many: sdpa
+        with decoding(trained):
+            long = _trained(trained, ids, attention, autocast)
+        assert calls
+        for got, base in zip(long, plain):
+            torch.testing.assert_close(got, base, rtol=0, atol=0)
+        monkeypatch.undo()
 
 
 def test_decoding_restores_the_models_attention_and_leaves_others_alone():

@@ -200,3 +200,50 @@ def test_the_head_reads_a_contiguous_input_while_sampling():
         handle.remove()
     assert strides and all(got == plain for got, plain in strides)
     assert not policy.model.lm_head._forward_pre_hooks  # taken off after sampling
+
+
+def test_refill_keeps_the_first_rows_in_place_and_fills_their_gaps_from_behind():
+    done = torch.tensor([False, True, False, False, True, False, True, False])
+    order = sampler.refill(done)
+    assert order.tolist() == [0, 5, 2, 3, 7]  # rows 1 and 4 ended: rows 5 and 7 take their places
+    assert sampler.refill(torch.tensor([False, False, True])).tolist() == [0, 1]
+    assert sampler.refill(torch.tensor([True, True, False])).tolist() == [2]
+    assert sampler.refill(torch.tensor([True, True])).tolist() == []
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_refilled_state_decodes_as_one_rebuilt_in_order(dtype):
+    """`keep` with the refill order copies the moved rows into the same memory; any other order copies the whole
+    cache. Both give every row the logits it would have had."""
+    from transformers import DynamicCache
+
+    model = tiny_causal_lm("llama")
+    if dtype == torch.bfloat16:
+        model = _cast_copy(model, dtype)
+    decoder = FastDecoder.for_model(model)
+    assert decoder is not None and decoder.ready(2**40)
+    ids = torch.tensor([[0, 0, 7, 9, 11], [4, 6, 8, 10, 12], [0, 21, 22, 23, 24], [3, 5, 7, 9, 13],
+                        [0, 0, 0, 30, 31]])
+    attention = (ids != 0).long()
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    states = []
+    with torch.inference_mode(), decoding(model):
+        for _ in range(2):
+            cache = DynamicCache(config=model.config)
+            model(input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=True,
+                  **{cache_keyword(model): cache})
+            states.append(decoder.start(cache, attention, positions[:, -1] + 1))
+        tokens = torch.tensor([5, 6, 7, 8, 9])
+        for state in states:
+            state.step(tokens)
+        done = torch.tensor([False, True, False, True, False])
+        order = sampler.refill(done)  # [0, 4, 2]
+        memory = states[0].keys[0].untyped_storage().data_ptr()
+        states[0].keep(order)
+        assert states[0].keys[0].untyped_storage().data_ptr() == memory  # moved in place, not copied
+        reordered = torch.tensor([2, 0, 4])  # not a refill order: the whole cache is indexed
+        states[1].keep(reordered)
+        assert states[1].keys[0].untyped_storage().data_ptr() != memory
+        for _ in range(BLOCK):  # past a block: the refilled cache grows like any other
+            ours, theirs = states[0].step(tokens[order]), states[1].step(tokens[reordered])
+            assert torch.equal(ours, theirs[[1, 2, 0]])

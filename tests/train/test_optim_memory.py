@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import pytest
 import torch
 
 from conftest import make_tiny_policy
@@ -47,3 +52,47 @@ def test_trained_weights_get_their_own_memory_and_stay_tied():
         assert (p.data_ptr() == pointer) is (not p.requires_grad), name  # copied when trained, kept when frozen
         torch.testing.assert_close(p.detach(), values, rtol=0, atol=0)
     assert model.lm_head.weight is model.model.embed_tokens.weight
+
+
+_RSS_AFTER_FREE = """
+import ctypes, os, sys
+from rlvr.train.runtime.memory import keep_freed_memory
+kept = keep_freed_memory() if sys.argv[1] == "keep" else False
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+before = rss()
+block = libc.malloc(256 * 2**20)
+ctypes.memset(block, 1, 256 * 2**20)  # touched: resident
+libc.free(block)
+print(kept, (rss() - before) // 2**20)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not (os.confstr("CS_GNU_LIBC_VERSION") or "")
+                    .startswith("glibc"), reason="glibc's malloc only")
+def test_freed_memory_is_kept_for_reuse_only_when_asked(monkeypatch):
+    """A freed 256 MB block: handed back to the system by default (its pages leave the process), kept after
+    keep_freed_memory (the next allocation reuses them without faulting pages in again); RLVR_MALLOC=system
+    leaves the allocator alone."""
+    def run(mode, **env):
+        out = subprocess.run([sys.executable, "-c", _RSS_AFTER_FREE, mode], capture_output=True, text=True,
+                             check=True, env={**os.environ, **env}).stdout.split()
+        return out[0] == "True", int(out[1])
+
+    assert run("plain") == (False, 0)
+    kept, resident = run("keep")
+    assert kept and resident >= 250
+    assert run("keep", RLVR_MALLOC="system") == (False, 0)
+
+
+def test_rlvrs_commands_keep_freed_memory(monkeypatch):
+    from rlvr.cli.main import main
+    from rlvr.train.runtime import memory
+
+    calls = []
+    monkeypatch.setattr(memory, "keep_freed_memory", lambda: calls.append(1) or True)
+    assert main(["models"]) == 0
+    assert calls == [1]

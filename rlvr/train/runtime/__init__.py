@@ -9,6 +9,7 @@ and the metric loggers; the loop (rlvr.train.trainer) and SFT (rlvr.sft) call th
     checkpoint.py   save and resume, exactly; final_model names a run's trained weights
     optim.py        AdamW with a linear warm-up (make_optimizer)
     loggers.py      tensorboard, wandb and mlflow beside the run's own log
+    memory.py       keep_freed_memory: glibc's malloc keeps freed memory for reuse (rlvr's commands call it)
 
 Names load on first use.
 """
@@ -25,6 +26,7 @@ _EXPORTS = {
     "apply_lora": "lora", "save_merged": "lora",
     "check_loggers": "loggers", "open_loggers": "loggers",
     "layout_for_launch": "sharding",
+    "keep_freed_memory": "memory",
 }
 
 __all__ = sorted(_EXPORTS)
