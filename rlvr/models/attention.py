@@ -8,11 +8,11 @@ in a fraction of the time: 1.4x the bf16 sampler's tokens/s there. The scores ar
 products run in the weights' precision, as transformers' `eager` attention does. In float32 the two took the
 same time, so a float32 model keeps sdpa (and its samples).
 
-The update's forward passes (gradients on) take the same two products when their scores are few (at most
-`TRAIN_SCORES` a layer: short micro-batches, such as GRPO's on a CPU), and autograd differentiates them: torch's
-fused CPU kernel spent 4 ms on the backward of a (16 rows, 9 heads, 61 positions) layer on the 2-core Intel Xeon
-of the README. Their scores are kept for the backward (float32, as eager attention keeps them), which is why long
-passes stay with sdpa's kernel, which keeps none.
+The update's forward passes (gradients on, and the reference's without them) take the same two products when
+their scores are few (at most `TRAIN_SCORES` a layer: short micro-batches, such as GRPO's on a CPU), and autograd
+differentiates them: torch's fused CPU kernel spent 4 ms on the backward of a (16 rows, 9 heads, 61 positions)
+layer on the 2-core Intel Xeon of the README. Their scores are kept for the backward (float32, as eager attention
+keeps them), which is why long passes stay with sdpa's kernel, which keeps none.
 
 Registered as `rlvr_decode` with transformers' attention and mask interfaces: its masks are `sdpa`'s (the
 same causal, padding and sliding-window masks), and everything else (a prompt without gradients, a float32
@@ -33,6 +33,7 @@ _PLAIN = {"softcap", "s_aux", "sinks", "position_bias"}  # keyword arguments tha
 # The update's passes attend with the two products up to this many scores a layer (rows x heads x queries x keys):
 # 4M float32 scores, 16 MB a layer kept for the backward.
 TRAIN_SCORES = 2**22
+_EVERY_PASS = [False]  # inside grouped(model, every_pass=True): short passes without gradients too (the update's)
 
 
 def decode_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -44,14 +45,15 @@ def decode_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Te
 
     batch, heads, q_length, dim = query.shape
     kv_heads, length = key.shape[1], key.shape[2]
-    if torch.is_grad_enabled():  # the update: any number of queries, while the scores stay few
+    if torch.is_grad_enabled() or _EVERY_PASS[0]:  # the update: any number of queries, while the scores stay few
         ours = batch * heads * q_length * length <= TRAIN_SCORES
     else:  # sampling: decoding steps only (a prompt's prefill keeps sdpa, and the samples it gave)
         ours = q_length == 1
     mask_ok = attention_mask is None or (attention_mask.dim() == 4 and attention_mask.shape[1] == 1
                                          and attention_mask.shape[2] == q_length and attention_mask.shape[3] == length)
     causal = attention_mask is None and q_length > 1  # sdpa's reading of no mask: causal, queries = keys
-    if causal and (length != q_length or not getattr(module, "is_causal", True)):
+    is_causal = kwargs.get("is_causal")
+    if causal and (length != q_length or not (getattr(module, "is_causal", True) if is_causal is None else is_causal)):
         ours = False
     kind = query.device.type  # under bf16 autocast the products run in bf16 whatever the rotary embedding gave
     low = query.dtype != torch.float32 or (torch.is_autocast_enabled(kind)
@@ -95,22 +97,24 @@ def _register() -> bool:
 
 
 @contextlib.contextmanager
-def grouped(model: torch.nn.Module) -> Iterator[None]:
+def grouped(model: torch.nn.Module, every_pass: bool = False) -> Iterator[None]:
     """Within the block, a model on the CPU that uses `sdpa` attends with `decode_attention` (what it does not take
     still goes to sdpa); any other implementation (eager, flash, flex), and any model on another device (a GPU's
     sdpa has fused kernels; the speed-up was measured on the CPU only), is left as it is. Restored on the way
-    out."""
+    out. every_pass: short passes without gradients take the products too (the trainer's update, whose reference
+    and first-pass log-probs must match the trained pass's arithmetic); the sampler's prompts keep sdpa."""
     config = getattr(model, "config", None)
     device = next(model.parameters(), torch.empty(0, device="meta")).device
-    if (config is None or getattr(config, "_attn_implementation", None) != "sdpa" or device.type != "cpu"
+    if (config is None or getattr(config, "_attn_implementation", None) not in ("sdpa", NAME) or device.type != "cpu"
             or not _register()):
         yield
         return
-    config._attn_implementation = NAME
+    before = config._attn_implementation, _EVERY_PASS[0]
+    config._attn_implementation, _EVERY_PASS[0] = NAME, before[1] or every_pass
     try:
         yield
     finally:
-        config._attn_implementation = "sdpa"
+        config._attn_implementation, _EVERY_PASS[0] = before
 
 
 decoding = grouped  # the sampler's name for it

@@ -506,7 +506,12 @@ class Trainer:
         return concat(parts, config.algo.group_size), generate_s, verify_s, drawn
 
     def _update(self, rollouts: Rollouts, advantages: torch.Tensor, kept: torch.Tensor) -> dict[str, float]:
-        """ppo_epochs passes of clipped policy-gradient steps over the kept rollouts."""
+        """ppo_epochs passes of clipped policy-gradient steps over the kept rollouts. Short bf16 passes on the CPU,
+        the reference's and the checks' included, attend with two grouped products (rlvr/models/attention.py)."""
+        with grouped(self.layout.module, every_pass=True):
+            return self._update_passes(rollouts, advantages, kept)
+
+    def _update_passes(self, rollouts: Rollouts, advantages: torch.Tensor, kept: torch.Tensor) -> dict[str, float]:
         config, algo = self.config, self.config.algo
         rows = [(g, j) for g in range(len(rollouts.tasks)) for j in range(advantages.shape[1]) if kept[g, j]]
         if self.critic is None:  # PPO's per-token advantages are rarely 0: every kept row trains
@@ -549,11 +554,9 @@ class Trainer:
         nonfinite = False
         for _ in range(config.algo.ppo_epochs):
             self.layout.zero_grad()
-            # Each weight cast to bf16 once a pass, not once a micro-batch (0.18 s a micro-batch for SmolLM2 here);
-            # short bf16 passes on the CPU attend with two grouped products (rlvr/models/attention.py).
+            # Each weight cast to bf16 once a pass, not once a micro-batch (0.18 s a micro-batch for SmolLM2 here).
             with cast_once(self._compute_dtype() is not None and not self.layout.sharded, self.policy.device), \
-                    (accumulating(self.layout.module) if self.fused else contextlib.nullcontext()), \
-                    grouped(self.layout.module):
+                    (accumulating(self.layout.module) if self.fused else contextlib.nullcontext()):
                 for i in range(count):
                     if i >= len(micros):
                         self.layout.backward(self._idle_forward(self.layout.module).logits.sum() * 0.0, i == count - 1)

@@ -146,6 +146,24 @@ def test_one_seed_spans_problems_only_and_says_so():
     assert "seed-to-seed variance is unmeasured" in D.plan_text(result)
 
 
+def test_seed_means_tied_by_whole_counts_do_not_read_as_certainty():
+    """A demo's random control on another host: each of 3 seeds lost exactly one strict success of 29 problems
+    x 8 samples (base 1, 3 and 1 successes; trained 0, 2 and 0), so every seed's gain was -1/232 and the seed
+    means did not spread at all. The t-interval alone was the point [-0.004, -0.004], a "loss" read off a single
+    sample per seed; the interval is never narrower than the crossed bootstrap's, which sees that those counts
+    sit on two problems."""
+    base, trained = np.zeros((3, 29)), np.zeros((3, 29))
+    base[0, 4] = base[2, 17] = 1
+    base[1, 4], base[1, 9], base[1, 22] = 1, 1, 1
+    trained[1, 9], trained[1, 22] = 1, 1
+    result = D.analyse_gain(base, trained, 8, 8)
+    assert result["per_seed_gain"] == [-1 / 232] * 3
+    low, high = result["interval"]
+    assert low <= result["bootstrap_interval"][0] and high >= result["bootstrap_interval"][1]
+    assert low < -1 / 232 < 0 < high  # it admits no change
+    assert result["decision"] == "no_gain_beyond_delta"
+
+
 # -- three-way decisions -----------------------------------------------------------------------------------
 
 

@@ -109,13 +109,14 @@ def test_a_short_training_pass_attends_with_the_grouped_products(monkeypatch, mo
     trained = reference if autocast else half  # under autocast the weights stay float32
     torch.manual_seed(2)
     ids = torch.randint(5, 125, (3, 10))
+    calls, limit = [], module.TRAIN_SCORES
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                        lambda *a, **k: calls.append(a[0].shape) or sdpa(*a, **k))
     for attention in (torch.tensor([[0] * 4 + [1] * 6, [1] * 10, [0] * 2 + [1] * 8]), torch.ones_like(ids)):
         expected = _trained(reference, ids, attention)
         plain = _trained(trained, ids, attention, autocast)
-        calls = []
-        sdpa = torch.nn.functional.scaled_dot_product_attention
-        monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
-                            lambda *a, **k: calls.append(a[0].shape) or sdpa(*a, **k))
+        calls.clear()
         with decoding(trained):
             ours = _trained(trained, ids, attention, autocast)
         assert not calls  # every layer took the products
@@ -126,10 +127,10 @@ def test_a_short_training_pass_attends_with_the_grouped_products(monkeypatch, mo
         monkeypatch.setattr(module, "TRAIN_SCORES", 3 * 4 * 10 * 10 - 1)  # one score too many: sdpa
         with decoding(trained):
             long = _trained(trained, ids, attention, autocast)
+        monkeypatch.setattr(module, "TRAIN_SCORES", limit)
         assert calls
         for got, base in zip(long, plain):
             torch.testing.assert_close(got, base, rtol=0, atol=0)
-        monkeypatch.undo()
 
 
 def test_decoding_restores_the_models_attention_and_leaves_others_alone():
