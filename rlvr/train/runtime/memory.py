@@ -4,9 +4,10 @@ A training step allocates and frees the same large tensors again and again (each
 gradient, the activations of every micro-batch). glibc's malloc serves a large block from a fresh memory mapping
 and unmaps it when it is freed (above a threshold that adapts upwards as such blocks are freed) and returns the top
 of its heap to the system past a trim threshold; either way the next allocation touches new pages, and each page
-costs a fault. On the 2-core Intel Xeon of the README (a virtual machine, where faults are dear) the demo's training
-run spent 13 s of its 50 s in the kernel; with freed memory kept, 9 s, and its updates took 0.84x the time
-(the same rows, the same results: where memory comes from changes no arithmetic).
+costs a fault. On the 2-core Intel Xeon of the README (a virtual machine, where faults are dear) the demo's
+training run spent 10.9-11.3 s of about 50 s in the kernel, and 8.5-9.2 s with freed memory kept (its wall time
+the same within the host's drift; where memory comes from changes no arithmetic, so the runs trained the same
+rows to the same results).
 
 `keep_freed_memory()` sets glibc's M_MMAP_MAX to 0 (every block from the heap, where freed memory is reused) and
 M_TRIM_THRESHOLD to 2 GiB (the heap keeps up to that much free memory at its top). The cost is memory that the
