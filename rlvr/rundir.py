@@ -46,6 +46,7 @@ class RunDir:
     CHECKPOINTS = "checkpoints"
     LATEST = "latest"
     TRAINER_STATE = "trainer_state.pt"  # in each step-N folder: step, optimizer, scheduler, RNG, health
+    WEIGHTS_ONLY = "weights_only"  # in a step-N folder written without the optimizer state: not resumable
     MODEL = "model"
     SPURIOUS = "spurious.json"
     AUDIT = "audit.json"
@@ -145,6 +146,12 @@ class RunDir:
 
     def has_checkpoint(self) -> bool:
         return self.latest_pointer.exists()
+
+    def resumable(self) -> bool:
+        """Whether the latest checkpoint holds the optimizer state an exact resume needs
+        (`run.checkpoint_optimizer=false` writes the weights only)."""
+        latest = self.latest_checkpoint()
+        return latest is not None and not (latest / self.WEIGHTS_ONLY).exists()
 
     def latest_checkpoint(self) -> Path | None:
         """The folder `latest` names (it may have been removed by hand), or None without a pointer."""

@@ -267,6 +267,9 @@ class RunSection:
     seed: int = option(0, "the seed of the prompt order, the sampler and the update", low=0, high=2**32 - 1)
     checkpoint_every: int = option(10, "steps between checkpoints (and at the last step)", low=1)
     keep_checkpoints: int = option(2, "checkpoints kept; older ones are deleted", low=1)
+    checkpoint_optimizer: bool = option(True, "checkpoints hold the optimizer state, which --resume needs; false: "
+                                              "the weights without it, a third of the size (full fine-tuning with "
+                                              "AdamW), not resumable")
     loggers: tuple[str, ...] = option((), "metric loggers besides the run's own log: tensorboard, wandb (offline "
                                           "unless WANDB_MODE says otherwise), mlflow")
 

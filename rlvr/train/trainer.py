@@ -215,6 +215,10 @@ class Trainer:
             )
         if resume and not checkpoint and not started:
             raise ConfigError(f"nothing to resume in {self.run_dir}: it has no checkpoint.")
+        if resume and checkpoint and not self.runs.resumable():
+            raise ConfigError(f"{self.runs.latest_checkpoint()} holds the weights without the optimizer state (the "
+                              "run set run.checkpoint_optimizer=false), so it cannot be resumed exactly; start a new "
+                              "run from those weights (model: that folder).")
         self.start_over = started and not checkpoint
         return resume and checkpoint
 
@@ -728,7 +732,8 @@ class Trainer:
                  "health": self.health.state(), "nonfinite_steps": self.nonfinite_steps,
                  **({"critic": self.critic.state()} if self.critic is not None else {})}
         save_checkpoint(self.run_dir, self.step, self.policy, self.layout, self.dist, lora=self.config.lora.enabled,
-                        keep=self.config.run.keep_checkpoints, state=state)
+                        keep=self.config.run.keep_checkpoints, state=state,
+                        optimizer=self.config.run.checkpoint_optimizer)
 
     def _load_latest_checkpoint(self) -> None:
         state = load_checkpoint(self.run_dir, self.model, self.layout, lora=self.config.lora.enabled)

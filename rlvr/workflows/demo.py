@@ -275,7 +275,7 @@ def _config_yaml(model: str, curated: Path, files: dict[str, Path], plan: Plan, 
         "data": {"train": str(curated), "eval": [str(p) for n, p in files.items() if n != "train"],
                  "eval_k": plan.eval_k, "prompts_per_step": plan.prompts_per_step, "reward": REWARD},
         "run": {"output_dir": str(root / "real"), "steps": plan.steps, "checkpoint_every": plan.steps,
-                "keep_checkpoints": 1, "seed": seed},
+                "keep_checkpoints": 1, "checkpoint_optimizer": False, "seed": seed},
     }
     header = (f"# Written by `rlvr demo`; rerun with: rlvr train {root / 'grpo.yaml'} "
               f"run.output_dir={root / 'rerun'}\n")

@@ -1,4 +1,4 @@
-"""The host's peak (a matrix-product probe each run, the best kept per host) and MFU against it."""
+"""The host's peak (a matrix-product probe once a process, the best kept per host) and MFU against it."""
 
 from __future__ import annotations
 
@@ -26,6 +26,17 @@ def test_the_probe_keeps_the_best_rate_the_host_has_shown(tmp_path):
     assert again.bf16 == 1e18 and 1.0 < again.fp32 < 1e18
     assert json.loads((tmp_path / PEAK_FILE).read_text())[host_key("cpu")] == {
         "bf16": 1e18, "fp32": again.fp32, "device": host_key("cpu")}
+
+
+def test_a_process_probes_once(tmp_path, monkeypatch):
+    from rlvr.train.runtime import mfu as module
+
+    monkeypatch.setattr(module, "_MEASURED", {})
+    calls = []
+    monkeypatch.setattr(module, "measure", lambda device, dtype: calls.append(dtype) or 1e12)
+    first, second = host_peak("cpu", cache=tmp_path / "a"), host_peak("cpu", cache=tmp_path / "b")
+    assert first.bf16 == second.bf16 == 1e12 and len(calls) == 2  # bf16 and float32, once
+    assert json.loads((tmp_path / "b" / PEAK_FILE).read_text())[host_key("cpu")]["fp32"] == 1e12
 
 
 def test_an_unreadable_cache_is_measured_again(tmp_path):

@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from conftest import save_tiny_model, train_until_killed
 from rlvr._errors import ConfigError
 from rlvr.train.config import load_config
-from rlvr.train.trainer import train
+from rlvr.train.trainer import Trainer, train
 
 HERE = Path(__file__).parent
 VOLATILE = ("time/", "throughput/", "mfu/")  # timings, and the shares of the peak made of them
@@ -139,6 +140,34 @@ def test_refuses_to_overwrite_a_run_and_to_resume_nothing(setup, uninterrupted, 
         train(load_config(setup / "config.yaml", [f"run.output_dir={uninterrupted}"]), progress=False)
     with pytest.raises(ConfigError, match="nothing to resume"):
         train(load_config(setup / "config.yaml", [f"run.output_dir={tmp_path / 'new'}"]), resume=True, progress=False)
+
+
+def test_a_weights_only_checkpoint_is_the_same_model_and_refuses_to_resume(setup, uninterrupted, tmp_path):
+    """run.checkpoint_optimizer=false: the same trained weights, a third of the size, and --resume says why not
+    before any model loads."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "light"
+    train(load_config(setup / "config.yaml", [f"run.output_dir={out}", "run.checkpoint_optimizer=false"]),
+          progress=False)
+    assert stable(read(out / "metrics.jsonl")) == stable(read(uninterrupted / "metrics.jsonl"))
+    light, full = out / "checkpoints" / "step-4", uninterrupted / "checkpoints" / "step-4"
+    ours, theirs = load_file(str(light / "model.safetensors")), load_file(str(full / "model.safetensors"))
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert (light / "weights_only").exists() and not (full / "weights_only").exists()
+    assert (light / "trainer_state.pt").stat().st_size * 10 < (full / "trainer_state.pt").stat().st_size
+    with pytest.raises(ConfigError, match="without the optimizer state .* cannot be resumed exactly"):
+        Trainer(load_config(setup / "config.yaml", [f"run.output_dir={out}"]), resume=True, progress=False)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_weight_that_is_not_finite_is_found(bad):
+    from rlvr.train.runtime.checkpoint import _first_nonfinite
+
+    weights = {"a": torch.randn(50), "b": torch.randn(7, 9).bfloat16(), "steps": torch.arange(4), "e": torch.empty(0)}
+    assert _first_nonfinite(weights) is None
+    weights["b"][3, 4] = bad
+    assert _first_nonfinite(weights) == "b"
 
 
 def test_dynamic_filter_pruning_and_median_run(setup, tmp_path):

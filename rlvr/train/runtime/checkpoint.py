@@ -31,15 +31,18 @@ from rlvr.train.runtime.sharding import Replicated
 
 
 def save_checkpoint(run_dir: Path, step: int, policy: Policy, layout: Replicated, dist: Dist, *, lora: bool,
-                    keep: int, state: dict[str, Any]) -> None:
+                    keep: int, state: dict[str, Any], optimizer: bool = True) -> None:
     """Write checkpoints/step-STEP and point `latest` at it; keep the newest `keep` checkpoints.
 
     Called on every rank: sharded weights and optimizer state are gathered (or saved per rank)
-    by all. `state` is the trainer's own resumable state (scheduler, stream, health).
+    by all. `state` is the trainer's own resumable state (scheduler, stream, health). Without
+    `optimizer` the folder holds the weights and that state but no optimizer state, and a
+    `weights_only` marker: such a checkpoint is a trained model, not a point to resume from.
     """
     runs = RunDir(run_dir)
     staging = runs.checkpoint_staging(step)
-    weights, optimizer = layout.full_state_dict(), layout.optimizer_state()
+    weights = layout.full_state_dict()
+    optimizer_state = layout.optimizer_state() if optimizer else None
     bad = _first_nonfinite(policy.model.state_dict() if weights is None else weights) if dist.is_main else None
     if dist.sum(float(bad is not None)):  # every rank refuses together, before anything is written
         raise ConfigError(f"the weights at step {step} are not finite ({bad or 'on rank 0'}), so no checkpoint was "
@@ -48,20 +51,27 @@ def save_checkpoint(run_dir: Path, step: int, policy: Policy, layout: Replicated
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
     dist.barrier()
-    layout.save_shards(staging)
+    if optimizer:
+        layout.save_shards(staging)
+    else:
+        (staging / RunDir.WEIGHTS_ONLY).write_text("written with run.checkpoint_optimizer=false: not resumable\n")
     dist.barrier()
     if dist.is_main:
-        full_state = {"step": step, "layout": layout.name, "optimizer": optimizer, **state}
+        full_state = {"step": step, "layout": layout.name, "optimizer": optimizer_state, **state}
         write_checkpoint(runs, step, policy, weights, full_state, lora=lora, keep=keep)
     dist.barrier()
 
 
 def _first_nonfinite(weights: dict[str, torch.Tensor]) -> str | None:
-    """The name of the first floating-point tensor holding a NaN or an infinity, or None."""
+    """The name of the first floating-point tensor holding a NaN or an infinity, or None. Its least and greatest
+    values tell (a NaN propagates into both): one pass and no copy, where isfinite(...).all() allocates a mask
+    of every weight (0.04 s against 0.5 s for SmolLM2-135M's float32 weights)."""
     for name, tensor in weights.items():
         local = tensor.to_local() if hasattr(tensor, "to_local") else tensor  # a sharded DTensor: this shard
-        if local.is_floating_point() and not bool(torch.isfinite(local).all()):
-            return name
+        if local.is_floating_point() and local.numel():
+            least, greatest = torch.aminmax(local)
+            if not bool(torch.isfinite(least) & torch.isfinite(greatest)):
+                return name
     return None
 
 
@@ -94,6 +104,9 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module, layout: Replicated, *
         raise ConfigError(f"nothing to resume in {run_dir}: no complete checkpoint.")
     from safetensors.torch import load_file
 
+    if (latest / RunDir.WEIGHTS_ONLY).exists():
+        raise ConfigError(f"checkpoint {latest} holds no optimizer state (run.checkpoint_optimizer=false): it "
+                          "cannot be resumed exactly.")
     state = torch.load(latest / RunDir.TRAINER_STATE, weights_only=False)
     written_by = state.get("layout", "ddp")  # the optimizer state's format depends on it
     if written_by != layout.name:

@@ -4,7 +4,7 @@
     mfu(flops, seconds, peak.of("bf16"))             # the share of the peak a step's arithmetic ran at
 
 The peak is what this host does, not a datasheet's figure: the best of a few square matrix products
-(1024 on a CPU, 8192 on a GPU) in bf16 and in float32, under a second in all, at the start of every run;
+(1024 on a CPU, 8192 on a GPU) in bf16 and in float32, under a second in all, at the start of a process's first run;
 the best rate a host has shown is kept in the rlvr cache dir (`$RLVR_CACHE`, default ~/.cache/rlvr, file
 peak.json) under a key of the CPU model or GPU name, the torch version and, on a CPU, the thread count. A
 probe on a busy machine reads low (and would make every MFU high); the kept best does not. The FLOPs a step needed
@@ -26,6 +26,7 @@ from rlvr.models.loading import cache_dir
 
 PEAK_FILE = "peak.json"
 _SIZE = {"cpu": 1024, "cuda": 8192}  # square products this big run at the host's best rate on each
+_MEASURED: dict[str, dict[str, float]] = {}  # host key -> this process's probe: the runs of `rlvr demo` share it
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,9 @@ def host_peak(device: torch.device | str, cache: Path | None = None) -> Peak:
     except (OSError, ValueError, TypeError, AttributeError):
         best = {}
     known = known if isinstance(known, dict) else {}  # other hosts' entries are kept
-    measured = {"bf16": measure(device, torch.bfloat16), "fp32": measure(device, torch.float32)}
+    if key not in _MEASURED:  # one probe a process; every run still keeps the best the cache holds
+        _MEASURED[key] = {"bf16": measure(device, torch.bfloat16), "fp32": measure(device, torch.float32)}
+    measured = _MEASURED[key]
     peak = Peak(**{name: max(measured[name], best.get(name, 0.0)) for name in measured}, device=key)
     if best != {"bf16": peak.bf16, "fp32": peak.fp32}:
         try:
