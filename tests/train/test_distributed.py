@@ -198,6 +198,26 @@ def test_sharded_recipe_runs_as_written_in_bf16(tmp_path, recipe):
     assert max(moved.values()) > 1e-3
 
 
+@needs_launcher
+@pytest.mark.parametrize("recipe", ["fsdp.yaml", "deepspeed_zero2.yaml"])
+def test_sharded_weights_only_checkpoints(tmp_path, recipe):
+    """run.checkpoint_optimizer=false under a sharded recipe: every rank skips the optimizer state together (FSDP
+    gathers it collectively; DeepSpeed writes it per rank), the full weights are written, and --resume refuses the
+    checkpoint in one sentence."""
+    _needs(recipe)
+    config = _sharded_config(tmp_path)
+    proc = launch(recipe, config, "run.checkpoint_optimizer=false", launch_args=("--mixed_precision", "no"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = tmp_path / "run" / "checkpoints" / "step-2"
+    assert (folder / "weights_only").exists() and not (folder / "deepspeed").exists()
+    start, trained = _weights_of_base(tmp_path), _weights(tmp_path / "run", 2)
+    assert sorted(trained) == sorted(start) and max(float((trained[k] - start[k]).abs().max()) for k in start) > 1e-3
+    again = launch(recipe, config, "run.steps=3", resume=True, launch_args=("--mixed_precision", "no"))
+    # each rank exits with 2 and its sentence; accelerate's launcher itself exits with 1 when a rank fails
+    assert again.returncode != 0 and "rlvr: error: " in again.stderr and "cannot be resumed exactly" in again.stderr
+    assert not (tmp_path / "run" / "checkpoints" / "step-3").exists()
+
+
 def _layout(monkeypatch, variables: dict[str, str], lora: bool = False, engine: str = "hf"):
     from rlvr.train.runtime.distributed import Dist
     from rlvr.train.runtime.sharding import layout_for_launch
