@@ -99,12 +99,13 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module, layout: Replicated, *
 
     Returns trainer_state.pt for the trainer to restore the rest (step, scheduler, stream, health).
     """
-    latest = RunDir(run_dir).latest_checkpoint()
+    runs = RunDir(run_dir)
+    latest = runs.latest_checkpoint()
     if latest is None or not latest.exists():
         raise ConfigError(f"nothing to resume in {run_dir}: no complete checkpoint.")
     from safetensors.torch import load_file
 
-    if (latest / RunDir.WEIGHTS_ONLY).exists():
+    if not runs.resumable():
         raise ConfigError(f"checkpoint {latest} holds no optimizer state (run.checkpoint_optimizer=false): it "
                           "cannot be resumed exactly.")
     state = torch.load(latest / RunDir.TRAINER_STATE, weights_only=False)
