@@ -160,8 +160,10 @@ class Critic:
                 "critic/value_clip_frac": self.dist.sum(clipped) / total}
 
     # -- checkpoints --------------------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
-        return {"model": self.model.trained_state(), "optimizer": self.optimizer.state_dict(),
+    def state(self, optimizer: bool = True) -> dict[str, Any]:
+        """The critic's part of a checkpoint; without `optimizer` (run.checkpoint_optimizer=false) no optimizer
+        state, like the policy's: such a checkpoint is refused for resume before this state is read."""
+        return {"model": self.model.trained_state(), "optimizer": self.optimizer.state_dict() if optimizer else None,
                 "scheduler": self.scheduler.state_dict()}
 
     def load(self, state: dict[str, Any]) -> None:

@@ -730,7 +730,8 @@ class Trainer:
         """Called on every rank: sharded weights and optimizer state are gathered (or saved per rank) by all."""
         state = {"scheduler": self.scheduler.state_dict(), "stream": self.stream.state(),
                  "health": self.health.state(), "nonfinite_steps": self.nonfinite_steps,
-                 **({"critic": self.critic.state()} if self.critic is not None else {})}
+                 **({"critic": self.critic.state(self.config.run.checkpoint_optimizer)} if self.critic is not None
+                    else {})}
         save_checkpoint(self.run_dir, self.step, self.policy, self.layout, self.dist, lora=self.config.lora.enabled,
                         keep=self.config.run.keep_checkpoints, state=state,
                         optimizer=self.config.run.checkpoint_optimizer)

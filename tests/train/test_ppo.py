@@ -177,6 +177,27 @@ def test_ppo_trains_with_lora(setup, tmp_path, shared):
     assert (set(state["critic"]["model"]) == {"head.weight", "head.bias"}) == shared
 
 
+def test_a_weights_only_ppo_checkpoint_holds_no_critic_optimizer_state(setup, tmp_path):
+    """run.checkpoint_optimizer=false: neither the policy's nor the critic's optimizer state is written (the
+    separate critic's AdamW moments are twice its decoder), and --resume refuses it before any model loads."""
+    full, light = tmp_path / "full", tmp_path / "light"
+    for out, extra in ((full, []), (light, ["run.checkpoint_optimizer=false"])):
+        train(load_config(setup / "ppo.yaml", [f"run.output_dir={out}", "run.steps=1", "data.prompts_per_step=4",
+                                               *extra]), progress=False)
+    heavy = torch.load(full / "checkpoints" / "step-1" / "trainer_state.pt", weights_only=False)
+    state = torch.load(light / "checkpoints" / "step-1" / "trainer_state.pt", weights_only=False)
+    assert heavy["critic"]["optimizer"]["state"] and state["critic"]["optimizer"] is None
+    assert state["optimizer"] is None and set(state["critic"]["model"]) == set(heavy["critic"]["model"])
+    size = {out: (out / "checkpoints" / "step-1" / "trainer_state.pt").stat().st_size for out in (full, light)}
+    assert size[light] < size[full] / 2, size
+    from rlvr._errors import ConfigError
+    from rlvr.train.trainer import Trainer
+
+    with pytest.raises(ConfigError, match="without the optimizer state .* cannot be resumed exactly"):
+        Trainer(load_config(setup / "ppo.yaml", [f"run.output_dir={light}", "run.steps=2"]), resume=True,
+                progress=False)
+
+
 def test_gae_on_real_episodes_skips_the_environments_tokens(episodes):
     """Episodes with turns (the multi-turn tests' Guess environment): the critic's advantages and returns are 0
     on every environment token, and what the critic says at those tokens changes no sampled token's advantage."""
