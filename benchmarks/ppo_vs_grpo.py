@@ -3,6 +3,8 @@
     python benchmarks/ppo_vs_grpo.py [--seeds 4] [--output-dir runs/ppo_vs_grpo]
     python benchmarks/ppo_vs_grpo.py --analyse runs/ppo_vs_grpo      # the table again, from finished runs
     python benchmarks/ppo_vs_grpo.py --quick --model PATH            # a smoke run: 2 steps, 1 seed, tiny tasks
+    python benchmarks/ppo_vs_grpo.py --arms GRPO_bf16 --seeds 40 --more --output-dir DIR   # GRPO and one arm;
+                                                                      # --more keeps DIR's finished seeds
 
 Per seed it makes the demo's tasks and curated training prompts (rlvr.workflows.demo: single-digit additions,
 the bundled SmolLM2-135M-Instruct, the gated format + correctness reward), adds a shifted set of two-digit
@@ -27,7 +29,12 @@ trained, per arm and seed; the median step time; the peak host memory; the mean 
 then each arm's gain over the base model and each arm minus GRPO over seeds and problems (rlvr.evaluate.gains,
 the decision at delta 0.05, and when undecided the seeds and problems a decision would need). For the bf16
 sampler the question is "did it lose learning?": its difference from GRPO is read as gain, loss, "no loss
-beyond delta" (the interval's low end above -delta) or inconclusive.
+beyond delta" (the interval's low end above -delta) or inconclusive, for held-out pass@1 and pass@k and for
+the training reward (its mean over the steps, bf16 arm minus GRPO, paired by seed: a t interval over seeds).
+
+`--arms` trains GRPO and the named arms only (by folder name: PPO_K4, PPO_K1, GRPO_bf16), so seeds go where the
+question is. `--more` keeps the seeds already finished under --output-dir (same arms) and runs the rest up to
+--seeds, so a long comparison can be run in parts; a seed left unfinished is run again from its start.
 """
 
 from __future__ import annotations
@@ -58,6 +65,13 @@ HARDER = 24  # two-digit additions: the shifted set
 
 def _folder(name: str) -> str:
     return name.replace(" (K = ", "_K").replace(" (bf16 sampler)", "_bf16").rstrip(")")
+
+
+ARMS_FILE = "arms.json"  # the arms a run trains, in --output-dir
+
+
+def _folder_to_name() -> dict[str, str]:
+    return {_folder(name): name for name in ARMS}
 
 
 def _train(command: list[str], run_dir: Path, name: str, seed: int) -> None:
@@ -93,9 +107,20 @@ def run(args: argparse.Namespace) -> None:
     from rlvr.workflows.demo import FULL, QUICK, _config_yaml, _curate, _make_tasks
 
     plan = QUICK if args.quick else FULL
-    root = replace_own_folder(args.output_dir, lambda name: name.startswith("seed"), "--output-dir")
+    arms = [REFERENCE, *args.arms]
+    root = Path(args.output_dir)
+    finished = set(_seeds(root)) if args.more and root.is_dir() else set()
+    if finished and _arms(root) != arms:
+        raise ConfigError(f"--more: {root} holds runs of the arms {', '.join(_arms(root))}, not "
+                          f"{', '.join(arms)}; give the same --arms or a new --output-dir.")
+    if not finished:
+        root = replace_own_folder(root, lambda name: name.startswith("seed") or name == ARMS_FILE, "--output-dir")
+        (root / ARMS_FILE).write_text(json.dumps(arms) + "\n")
     for seed in range(1 if args.quick else args.seeds):
         folder = root / f"seed{seed}"
+        if seed in finished:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)  # a seed left unfinished: from its start
         folder.mkdir()
         files = _make_tasks(folder / "tasks", plan, seed)  # the held-out set is every problem not trained on
         if not args.quick:  # the shifted set: the same problems for every seed, so seeds and problems cross
@@ -112,8 +137,8 @@ def run(args: argparse.Namespace) -> None:
         prompts, k = config["data"]["prompts_per_step"], config["algo"]["group_size"]
         steps = 2 if args.quick else plan.steps
         base = None
-        for name, overrides in ARMS.items():
-            run_dir = folder / _folder(name)
+        for name in arms:
+            overrides, run_dir = ARMS[name], folder / _folder(name)
             if base is not None and name != BF16:  # the same base model and sampler: measured once per seed
                 (run_dir / "eval").mkdir(parents=True)
                 shutil.copyfile(base, run_dir / "eval" / "base.json")
@@ -130,9 +155,16 @@ def _eval(run_dir: Path, name: str) -> dict:
     return json.loads((run_dir / "eval" / f"{name}.json").read_text())
 
 
+def _arms(root: Path) -> list[str]:
+    """The arms trained under `root` (every arm for runs made before --arms existed)."""
+    path = root / ARMS_FILE
+    return json.loads(path.read_text()) if path.exists() else list(ARMS)
+
+
 def _seeds(root: Path) -> list[int]:
+    arms = _arms(root)
     return sorted(int(p.name[4:]) for p in root.glob("seed*")
-                  if all((p / _folder(n) / "eval" / "final.json").exists() for n in ARMS))
+                  if p.name[4:].isdigit() and all((p / _folder(n) / "eval" / "final.json").exists() for n in arms))
 
 
 def _metrics(run_dir: Path) -> list[dict]:
@@ -157,7 +189,7 @@ def rows(root: Path, name_of_set: str) -> list[dict]:
 
     out = []
     for seed in _seeds(root):
-        for name in ARMS:
+        for name in _arms(root):
             run_dir = root / f"seed{seed}" / _folder(name)
             metrics = _metrics(run_dir)
             config = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -179,7 +211,7 @@ def reward_curves(root: Path) -> dict[str, list[float]]:
     """Per arm, the mean training reward at each step, averaged over seeds."""
     seeds = _seeds(root)
     out = {}
-    for name in ARMS:
+    for name in _arms(root):
         per_seed = [[m["reward/mean"] for m in _metrics(root / f"seed{s}" / _folder(name))] for s in seeds]
         out[name] = [statistics.mean(step) for step in zip(*per_seed)]
     return out
@@ -191,7 +223,7 @@ def against(root: Path, name_of_set: str, delta: float = 0.05) -> list[dict]:
 
     seeds = _seeds(root)
     out = []
-    for name in ARMS:
+    for name in _arms(root):
         dirs = [root / f"seed{s}" / _folder(name) for s in seeds]
         grpo = [_eval(root / f"seed{s}" / _folder(REFERENCE), "final") for s in seeds]
         own = [pass_counts(_eval(d, "base"), _eval(d, "final"))[name_of_set] for d in dirs]
@@ -260,7 +292,24 @@ def table(root: Path, delta: float = 0.05) -> str:
     lines.append("training reward by step, mean over seeds:")
     for name, curve in reward_curves(root).items():
         lines.append(f"{name:<20} " + " ".join(f"{r:.3f}" for r in curve))
+    if BF16 in _arms(root) and len(_seeds(root)) > 1:
+        lines.append(f"training reward (mean over the steps), {BF16} minus GRPO over {len(_seeds(root))} seeds: "
+                     + loss_text(reward_difference(root), delta))
     return "\n".join(lines)
+
+
+def reward_difference(root: Path) -> dict:
+    """The bf16 arm's mean training reward over the steps minus GRPO's, paired by seed (the same curated prompts):
+    the mean and a 95 % t interval over seeds. The rewards are of each arm's own samples: the bf16 arm's are the
+    bf16 sampler's."""
+    from rlvr.evaluate.decide import t_quantile
+
+    def mean_reward(name: str, seed: int) -> float:
+        return statistics.mean(m["reward/mean"] for m in _metrics(root / f"seed{seed}" / _folder(name)))
+
+    d = [mean_reward(BF16, s) - mean_reward(REFERENCE, s) for s in _seeds(root)]
+    mean, spread = statistics.mean(d), t_quantile(0.975, len(d) - 1) * statistics.stdev(d) / len(d) ** 0.5
+    return {"gain": mean, "interval": [mean - spread, mean + spread]}
 
 
 def main() -> None:
@@ -271,7 +320,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the demo's quick plan, 2 steps, one seed")
     parser.add_argument("--analyse", metavar="DIR", help="print the table of finished runs under DIR")
     parser.add_argument("--delta", type=float, default=0.05)
+    parser.add_argument("--arms", type=lambda text: text.split(","), default=None,
+                        help="train GRPO and only these arms (comma-separated folder names: "
+                             + ", ".join(f for f in _folder_to_name() if f != _folder(REFERENCE)) + ")")
+    parser.add_argument("--more", action="store_true", help="keep the finished seeds under --output-dir")
     args = parser.parse_args()
+    names = _folder_to_name()
+    chosen = args.arms if args.arms is not None else [f for f in names if names[f] != REFERENCE]
+    unknown = [a for a in chosen if a not in names or names[a] == REFERENCE]
+    if unknown:
+        parser.error(f"--arms: {unknown[0]!r} is not an arm; choose from "
+                     + ", ".join(f for f in names if names[f] != REFERENCE) + ".")
+    args.arms = [names[a] for a in dict.fromkeys(chosen)]
     if not args.analyse:
         try:
             run(args)
