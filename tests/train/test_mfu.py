@@ -54,3 +54,23 @@ def test_measure_is_a_rate_and_mfu_a_share():
     assert measure(torch.device("cpu"), torch.float32, size=64, seconds=0.0) > 0
     assert mfu(1e12, 2.0, 1e12) == pytest.approx(0.5)
     assert mfu(1e12, 2.0, 0.0) == 0.0
+
+
+def test_the_probe_is_the_best_of_its_sizes(monkeypatch):
+    """One size is not the peak everywhere (AMX bf16: 1024 at 1.39 TFLOP/s, 2048 at 2.56): every size is probed
+    and the best kept."""
+    from rlvr.train.runtime import mfu as module
+
+    monkeypatch.setitem(module._SIZES, "cpu", (64, 96))
+    sizes = []
+    real = module.measure
+
+    def one(device, dtype, size=None, seconds=0.2):
+        if size is None:
+            return real(device, dtype, None, seconds)
+        sizes.append(size)
+        return {64: 2.0, 96: 3.0}[size]
+
+    monkeypatch.setattr(module, "measure", one)
+    assert module.measure(torch.device("cpu"), torch.bfloat16) == 3.0 and sizes == [64, 96]
+

@@ -4,7 +4,9 @@
     mfu(flops, seconds, peak.of("bf16"))             # the share of the peak a step's arithmetic ran at
 
 The peak is what this host does, not a datasheet's figure: the best of a few square matrix products
-(1024 on a CPU, 8192 on a GPU) in bf16 and in float32, under a second in all, at the start of a process's first run;
+(1024 and 2048 on a CPU, 8192 on a GPU) in bf16 and in float32, about a second in all, at the start of a process's
+first run. One size is not enough: on the README's 2-core Intel Xeon with AMX a bf16 product of 1024 ran at 1.39
+TFLOP/s and one of 2048 at 2.56 (1536 to 3072 alike), so a probe of 1024 alone read every bf16 MFU 1.7x too high;
 the best rate a host has shown is kept in the rlvr cache dir (`$RLVR_CACHE`, default ~/.cache/rlvr, file
 peak.json) under a key of the CPU model or GPU name, the torch version and, on a CPU, the thread count. A
 probe on a busy machine reads low (and would make every MFU high); the kept best does not. The FLOPs a step needed
@@ -25,7 +27,9 @@ from rlvr._io import write_json
 from rlvr.models.loading import cache_dir
 
 PEAK_FILE = "peak.json"
-_SIZE = {"cpu": 1024, "cuda": 8192}  # square products this big run at the host's best rate on each
+# The square products whose best rate is the peak: a CPU's matrix library reaches its best at different sizes in
+# different precisions (AMX bf16 at 1536-3072, float32 at any of these).
+_SIZES = {"cpu": (1024, 2048), "cuda": (8192,)}
 _MEASURED: dict[str, dict[str, float]] = {}  # host key -> this process's probe: the runs of `rlvr demo` share it
 
 
@@ -91,8 +95,10 @@ def host_peak(device: torch.device | str, cache: Path | None = None) -> Peak:
 @torch.no_grad()
 def measure(device: torch.device, dtype: torch.dtype, size: int | None = None, seconds: float = 0.2) -> float:
     """The best FLOP/s of `size` x `size` matrix products in `dtype` on `device`, over about `seconds` after a
-    warm-up (at least 3 products)."""
-    n = size or _SIZE.get(device.type, 1024)
+    warm-up (at least 3 products); without `size`, the best over the device's probe sizes."""
+    if size is None:
+        return max(measure(device, dtype, n, seconds) for n in _SIZES.get(device.type, _SIZES["cpu"]))
+    n = size
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     out = torch.empty(n, n, device=device, dtype=dtype)
