@@ -161,10 +161,18 @@ def _arms(root: Path) -> list[str]:
     return json.loads(path.read_text()) if path.exists() else list(ARMS)
 
 
+def _finished(run_dir: Path, name: str) -> bool:
+    """Whether an arm's run is complete: trained (its peak memory written after the process ended) and finally
+    evaluated (the bf16 arm: its float32 evaluation written beside its own, which the trainer's final.json
+    became), so a table made while a run goes on reads only finished seeds."""
+    done = [run_dir / "peak_rss_mb", run_dir / "eval" / "final.json"]
+    return all(p.exists() for p in done + ([run_dir / "eval" / "final_bf16.json"] if name == BF16 else []))
+
+
 def _seeds(root: Path) -> list[int]:
     arms = _arms(root)
     return sorted(int(p.name[4:]) for p in root.glob("seed*")
-                  if p.name[4:].isdigit() and all((p / _folder(n) / "eval" / "final.json").exists() for n in arms))
+                  if p.name[4:].isdigit() and all(_finished(p / _folder(n), n) for n in arms))
 
 
 def _metrics(run_dir: Path) -> list[dict]:

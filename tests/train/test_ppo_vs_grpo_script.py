@@ -22,8 +22,11 @@ def script():
     return module
 
 
+BF16 = "GRPO (bf16 sampler)"
+
+
 def fake_run(root: Path, arms: list[str], rewards: dict[int, dict[str, list[float]]], unfinished: int | None = None):
-    """Seeds whose arms have a final evaluation and metrics with these per-step rewards."""
+    """Seeds whose arms finished (peak memory, final evaluations) with these per-step rewards."""
     root.mkdir(parents=True)
     (root / "arms.json").write_text(json.dumps(arms))
     for seed, per_arm in rewards.items():
@@ -32,6 +35,9 @@ def fake_run(root: Path, arms: list[str], rewards: dict[int, dict[str, list[floa
             (run_dir / "eval").mkdir(parents=True)
             if seed != unfinished:
                 (run_dir / "eval" / "final.json").write_text("{}")
+                (run_dir / "peak_rss_mb").write_text("1000\n")
+                if name == BF16:
+                    (run_dir / "eval" / "final_bf16.json").write_text("{}")
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps({"reward/mean": r}) + "\n" for r in curve))
 
 
@@ -44,6 +50,10 @@ def test_the_bf16_arms_reward_difference_is_paired_by_seed(script, tmp_path):
     fake_run(tmp_path / "runs", arms, rewards, unfinished=3)
     root = tmp_path / "runs"
     assert script._arms(root) == arms and script._seeds(root) == [0, 1, 2]
+    # the bf16 arm between its training and its float32 evaluation: the trainer's final.json renamed, no new one
+    (root / "seed2" / "GRPO_bf16" / "eval" / "final.json").rename(root / "seed2" / "GRPO_bf16" / "eval" / "x.json")
+    assert script._seeds(root) == [0, 1]
+    (root / "seed2" / "GRPO_bf16" / "eval" / "x.json").rename(root / "seed2" / "GRPO_bf16" / "eval" / "final.json")
     result = script.reward_difference(root)
     # mean 0, standard deviation 0.1, t(0.975, 2) = 4.303: half-width 0.1 x 4.303 / sqrt(3)
     assert result["gain"] == pytest.approx(0.0, abs=1e-12)
