@@ -56,6 +56,16 @@ def test_measure_is_a_rate_and_mfu_a_share():
     assert mfu(1e12, 2.0, 0.0) == 0.0
 
 
+def test_the_probe_draws_nothing_from_the_runs_random_state():
+    """The probe runs after the trainer seeds torch, once a process: drawing its matrices from the global
+    generator would make a run's later draws depend on whether an earlier run in the process probed."""
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    measure(torch.device("cpu"), torch.bfloat16, size=32, seconds=0.0)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_the_probe_is_the_best_of_its_sizes(monkeypatch):
     """One size is not the peak everywhere (AMX bf16: 1024 at 1.39 TFLOP/s, 2048 at 2.56): every size is probed
     and the best kept."""

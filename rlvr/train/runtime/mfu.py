@@ -99,8 +99,9 @@ def measure(device: torch.device, dtype: torch.dtype, size: int | None = None, s
     if size is None:
         return max(measure(device, dtype, n, seconds) for n in _SIZES.get(device.type, _SIZES["cpu"]))
     n = size
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
+    generator = torch.Generator(device=device).manual_seed(0)  # a diagnostic: the run's own random state untouched
+    a = torch.randn(n, n, device=device, generator=generator).to(dtype)
+    b = torch.randn(n, n, device=device, generator=generator).to(dtype)
     out = torch.empty(n, n, device=device, dtype=dtype)
     torch.matmul(a, b, out=out)  # warm-up: kernels chosen, memory touched
     best, spent, runs = float("inf"), 0.0, 0
