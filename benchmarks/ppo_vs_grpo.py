@@ -260,7 +260,8 @@ def table(root: Path, delta: float = 0.05) -> str:
     from rlvr.evaluate.decide import interval_text as _d
     from rlvr.evaluate.decide import plan_text
 
-    if not _seeds(root):
+    seeds = _seeds(root)
+    if not seeds:
         return f"no finished seed under {root}"
     lines = []
     for name_of_set, crossed in _sets(root).items():
@@ -300,8 +301,8 @@ def table(root: Path, delta: float = 0.05) -> str:
     lines.append("training reward by step, mean over seeds:")
     for name, curve in reward_curves(root).items():
         lines.append(f"{name:<20} " + " ".join(f"{r:.3f}" for r in curve))
-    if BF16 in _arms(root) and len(_seeds(root)) > 1:
-        lines.append(f"training reward (mean over the steps), {BF16} minus GRPO over {len(_seeds(root))} seeds: "
+    if BF16 in _arms(root) and len(seeds) > 1:
+        lines.append(f"training reward (mean over the steps), {BF16} minus GRPO over {len(seeds)} seeds: "
                      + loss_text(reward_difference(root), delta))
     return "\n".join(lines)
 

@@ -22,21 +22,19 @@ def script():
     return module
 
 
-BF16 = "GRPO (bf16 sampler)"
-
-
-def fake_run(root: Path, arms: list[str], rewards: dict[int, dict[str, list[float]]], unfinished: int | None = None):
+def fake_run(script, root: Path, arms: list[str], rewards: dict[int, dict[str, list[float]]],
+             unfinished: int | None = None):
     """Seeds whose arms finished (peak memory, final evaluations) with these per-step rewards."""
     root.mkdir(parents=True)
     (root / "arms.json").write_text(json.dumps(arms))
     for seed, per_arm in rewards.items():
         for name, curve in per_arm.items():
-            run_dir = root / f"seed{seed}" / name.replace(" (bf16 sampler)", "_bf16")
+            run_dir = root / f"seed{seed}" / script._folder(name)
             (run_dir / "eval").mkdir(parents=True)
             if seed != unfinished:
                 (run_dir / "eval" / "final.json").write_text("{}")
                 (run_dir / "peak_rss_mb").write_text("1000\n")
-                if name == BF16:
+                if name == script.BF16:
                     (run_dir / "eval" / "final_bf16.json").write_text("{}")
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps({"reward/mean": r}) + "\n" for r in curve))
 
@@ -47,7 +45,7 @@ def test_the_bf16_arms_reward_difference_is_paired_by_seed(script, tmp_path):
                1: {arms[0]: [0.4, 0.6], arms[1]: [0.3, 0.5]},
                2: {arms[0]: [0.0, 0.2], arms[1]: [0.1, 0.3]},
                3: {arms[0]: [0.0, 0.2], arms[1]: [0.9, 0.9]}}  # seed 3 never finished: left out
-    fake_run(tmp_path / "runs", arms, rewards, unfinished=3)
+    fake_run(script, tmp_path / "runs", arms, rewards, unfinished=3)
     root = tmp_path / "runs"
     assert script._arms(root) == arms and script._seeds(root) == [0, 1, 2]
     # the bf16 arm between its training and its float32 evaluation: the trainer's final.json renamed, no new one
@@ -68,7 +66,7 @@ def test_runs_made_before_arms_json_trained_every_arm(script, tmp_path):
 
 def test_more_refuses_other_arms_and_unknown_arms_exit_2(script, tmp_path):
     arms = [script.REFERENCE, script.BF16]
-    fake_run(tmp_path / "runs", arms, {0: {arms[0]: [0.1], arms[1]: [0.2]}})
+    fake_run(script, tmp_path / "runs", arms, {0: {arms[0]: [0.1], arms[1]: [0.2]}})
     out = subprocess.run([sys.executable, str(SCRIPT), "--arms", "PPO_K1", "--more", "--output-dir",
                           str(tmp_path / "runs")], capture_output=True, text=True)
     assert out.returncode == 2 and "holds runs of the arms GRPO, GRPO (bf16 sampler)" in out.stderr
