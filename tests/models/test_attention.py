@@ -57,12 +57,15 @@ def test_decoding_steps_are_as_accurate_as_sdpa(monkeypatch, model_type, overrid
         calls = []
         sdpa = torch.nn.functional.scaled_dot_product_attention
         monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
-                            lambda *a, **k: calls.append(a[0].shape[2]) or sdpa(*a, **k))
+                            lambda *a, **k: calls.append((a[0].shape[2], k.get("enable_gqa", False))) or sdpa(*a, **k))
         with decoding(half):
             assert half.config._attn_implementation == NAME
             ours = _steps(half, ids, attention)
     assert half.config._attn_implementation == "sdpa"
-    assert calls and all(length > 1 for length in calls)  # sdpa ran the prompts, never a decoding step
+    # sdpa ran the prompts as transformers calls it; each bf16 decoding step the fused kernel with the query heads
+    # grouped onto the key/value heads (no copy of the keys and values per query head)
+    assert {length for length, _ in calls} == {9, 1}
+    assert all(grouped for length, grouped in calls if length == 1)
     ours_error = (ours[1:] - expected[1:]).abs().max().item()
     sdpa_error = (plain[1:] - expected[1:]).abs().max().item()
     assert ours_error <= 2 * sdpa_error + 1e-3, (ours_error, sdpa_error)  # a wrong head or mask: 10-80x sdpa's

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import make_tiny_policy, tiny_causal_lm
-from rlvr.models import HFEngine, SamplingParams, sampler
+from rlvr.models import HFEngine, SamplingParams, attention, fast_decode, sampler
 from rlvr.models.attention import decoding
 from rlvr.models.fast_decode import BLOCK, DecodeState, FastDecoder
 from rlvr.models.sampler import _cast_copy, cache_keyword
@@ -49,7 +49,11 @@ def _both(model, steps):
     ("llama", {}), ("qwen2", {}), ("mistral", {"sliding_window": None}), ("llama", {"attention_bias": True}),
 ])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_its_logits_are_transformers_step_for_step(model_type, overrides, dtype):
+@pytest.mark.parametrize("fused", [True, False])  # False: torch before 2.5, whose fused kernel cannot group heads
+def test_its_logits_are_transformers_step_for_step(monkeypatch, model_type, overrides, dtype, fused):
+    if not fused:
+        for module in (fast_decode, attention):
+            monkeypatch.setattr(module, "fused_attention", lambda dtype: False)
     model = tiny_causal_lm(model_type, **overrides)
     if dtype == torch.bfloat16:
         model = _cast_copy(model, dtype)
