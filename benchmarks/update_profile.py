@@ -6,7 +6,8 @@ Trains SmolLM2-135M-Instruct with the configuration of benchmarks/trainer_vs_trl
 completions, 64 new tokens, micro-batches of 32, bf16 autocast where native) for `--steps` steps and
 profiles every update after the first (torch.profiler, CPU). Extra arguments are config overrides
 (`optim.fused_head=false`, `optim.mixed_precision=fp32`, ...) so a change can be profiled against the
-default in the same way.
+default in the same way. The process keeps freed memory for reuse, as `rlvr train` does
+(rlvr/train/runtime/memory.py); RLVR_MALLOC=system leaves glibc's allocator as it is.
 
 It prints, per profiled update:
 
@@ -139,7 +140,11 @@ def main() -> None:
 
     from rlvr._errors import ConfigError
     from rlvr.tasks import make_tasks, write_tasks
+    from rlvr.train.runtime.memory import keep_freed_memory
 
+    # The allocator `rlvr train` runs with (freed memory reused, not faulted in again); RLVR_MALLOC=system leaves
+    # glibc's default, as before this benchmark set it.
+    kept = keep_freed_memory()
     hf_logging.set_verbosity_error()
     tasks = make_tasks("arithmetic", 64, op="add", digits=1, split="train")
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,7 +158,8 @@ def main() -> None:
     if not profiles:
         raise SystemExit("no update was profiled: give --steps 2 or more")
     print(f"\n{args.prompts} prompts x {args.k} completions, {args.max_new_tokens} new tokens; overrides: "
-          f"{' '.join(args.overrides) or '(none)'}; {profiles[0]['threads']} threads")
+          f"{' '.join(args.overrides) or '(none)'}; {profiles[0]['threads']} threads; freed memory "
+          f"{'kept, as rlvr train' if kept else 'returned to the system (glibc default)'}")
     print(profiles[0]["peak_line"])
     for p in profiles:
         flops, precision = p["flops"], p["precision"]
