@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "rlvr"
 
 # Bottom to top. A module may import its own sub-package and any layer below it, never one above.
-LAYERS = ["_errors", "_lazy", "_io", "rundir", "config", "", "sandbox", "verifiers", "envs", "tasks", "models",
+LAYERS = ["_errors", "_spawn", "_lazy", "_io", "rundir", "config", "", "sandbox", "verifiers", "envs", "tasks", "models",
           "monitor", "evaluate", "train", "sft", "audit", "report", "workflows", "integrations", "cli"]
 
 

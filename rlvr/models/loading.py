@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rlvr._errors import ConfigError, ModelError
+from rlvr._spawn import refuse_while_importing_main
 
 if TYPE_CHECKING:
     import torch
@@ -142,6 +143,7 @@ def cache_dir() -> Path:
 
 def load_policy(spec: str | os.PathLike, dtype: DType = "auto", device: str = "auto") -> Policy:
     """Load a policy from an alias, a local HF folder, a `.gguf` file, or a hub id."""
+    refuse_while_importing_main("loading a model")  # a worker importing an unguarded script (rlvr/_spawn.py)
     folder = resolve_model(spec)
     return _load_folder(folder, name=str(spec), dtype=dtype, device=device)
 

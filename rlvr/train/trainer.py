@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from rlvr._errors import ConfigError
 from rlvr._io import check_directory, check_not_input
+from rlvr._spawn import refuse_while_importing_main
 from rlvr.config import dump_config
 from rlvr.evaluate.runner import set_name
 from rlvr.models import Policy, SamplingParams, check_engine, load_policy, open_engine
@@ -105,6 +106,7 @@ from rlvr.verifiers import allow_plugins, get_verifier
 class Trainer:
     def __init__(self, config: TrainConfig, policy: Policy | None = None, resume: bool = False,
                  progress: bool = True) -> None:
+        refuse_while_importing_main("training")  # a worker importing an unguarded script: before anything loads
         self.config = config
         self.progress = progress
         self.run_dir = Path(config.run.output_dir)

@@ -26,7 +26,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Literal, Sequence
 
-from rlvr._errors import ConfigError
+from rlvr._errors import ConfigError, RlvrError
+from rlvr._spawn import MAIN_GUARD
 from rlvr.verifiers._plugins import plugin_state, restore_plugin_state
 from rlvr.verifiers.verdict import Checker, Verdict, guarded_check
 
@@ -88,6 +89,11 @@ class _Worker:
                 self.ready = False
         return self.ready
 
+    def exited(self) -> bool:
+        """Whether the worker's process has ended (after a failed `wait_ready`: it died, not hung)."""
+        self.process.join(timeout=1)
+        return self.process.exitcode is not None
+
     def kill(self) -> None:
         self.process.kill()
         self.process.join(timeout=5)
@@ -120,6 +126,7 @@ class _Pool:
         self.idle: list[_Worker] = []
         self.lock = threading.Lock()
         self.cache: dict[tuple[str, str], Verdict] = {}
+        self.started = False  # a worker has been ready once: later start failures are the machine's, per check
 
     def run(self, pairs: Sequence[tuple[str, Any]], workers: int, backend: Backend = "local") -> list[Verdict]:
         keys = [_cache_key(c, r) for c, r in pairs]
@@ -153,9 +160,16 @@ class _Pool:
                 worker = self.idle.pop()
                 index, pair = pending.popleft()
                 if not worker.wait_ready():
+                    if not self.started and worker.exited():  # no worker of this pool can start: not a verdict
+                        for other in [worker, *(w for w, _, _ in busy.values())]:
+                            other.kill()
+                        self.close()
+                        raise RlvrError(f"the verifier's first worker process exited (code {worker.process.exitcode})"
+                                        f" before it was ready, its error printed above; {MAIN_GUARD}.")
                     results[index] = Verdict(0.0, "runtime_error", "verifier worker failed to start")
                     self._replace(worker)
                     continue
+                self.started = True
                 try:
                     worker.conn.send(pair)
                 except Exception as exc:  # noqa: BLE001 - a dead worker, or a reference pickle refuses (any error)
