@@ -165,7 +165,8 @@ class _Pool:
                             other.kill()
                         self.close()
                         raise RlvrError(f"the verifier's first worker process exited (code {worker.process.exitcode})"
-                                        f" before it was ready, its error printed above; {MAIN_GUARD}.")
+                                        f" before it was ready (its error is printed above); the usual cause: "
+                                        f"{MAIN_GUARD}.")
                     results[index] = Verdict(0.0, "runtime_error", "verifier worker failed to start")
                     self._replace(worker)
                     continue
