@@ -40,13 +40,16 @@ TRAIN_SCORES = 2**22
 _EVERY_PASS = [False]  # inside grouped(model, every_pass=True): short passes without gradients too (the update's)
 
 
+_GROUPS_IN_KERNEL = torch.__version__ >= "2.5"  # sdpa's `enable_gqa`; read once: a version parse costs 8 us a call
+
+
 def fused_attention(dtype: torch.dtype) -> bool:
     """Whether a decoding step in `dtype` attends with torch's fused kernel, the query heads grouped onto the key/value
     heads inside it (`enable_gqa`, torch 2.5+): in bf16 (and fp16), where that took 0.46 ms a layer at 64 rows x 96
     positions against the two products' 0.65 (30 layers' caches, the 2-core Intel Xeon with AMX of the README). A
     float32 step keeps the two products (the fused call saved 2.5 % of a float32 decoding loop there) and the
     samples they gave."""
-    return dtype != torch.float32 and torch.__version__ >= "2.5"
+    return dtype != torch.float32 and _GROUPS_IN_KERNEL
 
 
 def decode_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
