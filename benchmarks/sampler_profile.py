@@ -6,8 +6,9 @@ weights alone costs on this host.
 
 Samples the prompts of benchmarks/sampler_throughput.py (16 prompts x 4 samples = 64 rows in one batch, temperature
 1.0, 64 new tokens) with `HFEngine` in `--precision` (bf16: a bf16 copy of float32 weights, as
-`sampling.precision=bf16` does), keeping freed memory as `rlvr` commands do. After a warm-up call it times
-`--repeats` calls by phase, wall seconds:
+`sampling.precision=bf16` does), keeping freed memory as `rlvr` commands do. After two warm-up calls (a short one,
+then the whole batch, so the kernels of every row count the batch shrinks through exist) it times `--repeats` calls
+by phase, wall seconds:
 
 - prefill: the prompts through transformers (the model's forward calls outside the decoding steps);
 - decoding steps: one new token of every live row through the model (rlvr/models/fast_decode.py's step where the
@@ -19,8 +20,8 @@ Samples the prompts of benchmarks/sampler_throughput.py (16 prompts x 4 samples 
 
 Beside the steps it prints what they would take if reading the weights were all they did: the bytes of the matrices
 a step reads (every linear layer and the output head, in the sampling precision) times the steps, at the rate this
-host streams weights into a packed product of one row (a probe over more weight memory than the caches hold; one row
-makes the product's arithmetic negligible, so it reads as fast as the matrix library can), and what their FLOPs
+host streams weights into a packed product of one row (a probe over 256 MB of weights, about a step's; one row makes
+the product's arithmetic negligible, so it reads as fast as the matrix library can), and what the call's FLOPs
 would take at the host's peak (rlvr/train/runtime/mfu.py). Last, the operators of one more call, by kind, from
 torch.profiler (the profiler's own cost included), and the top 15 by self time. A bf16 step attends in torch's fused
 kernel (the attention kind); a float32 step with two batched products and a softmax, which count as matrix products
@@ -72,8 +73,9 @@ def step_weight_bytes(model: torch.nn.Module) -> int:
 
 def weight_read_rate(dtype: torch.dtype, megabytes: int = 256, shape: tuple[int, int] = (3072, 576)) -> float:
     """Bytes a second this host streams weights into a packed product of one row (rlvr/models/fast_decode.py's
-    `_Linear`): `megabytes` of (out, in) matrices, more than the caches hold, multiplied one after the other, the
-    best of 3 passes."""
+    `_Linear`): `megabytes` of (out, in) matrices multiplied one after the other (256 MB: about what a decoding
+    step of SmolLM2-135M reads, so the caches keep as little of them as of a step's weights), the best of 4 passes
+    (the first also builds the kernel)."""
     from rlvr.models.fast_decode import _Linear
 
     one = shape[0] * shape[1] * torch.finfo(dtype).bits // 8
@@ -83,7 +85,7 @@ def weight_read_rate(dtype: torch.dtype, megabytes: int = 256, shape: tuple[int,
     x = torch.randn(1, shape[1]).to(dtype)
     best = float("inf")
     with torch.inference_mode():
-        for _ in range(4):  # the first pass builds the kernel
+        for _ in range(4):
             start = time.perf_counter()
             for linear in linears:
                 linear(x)
