@@ -16,7 +16,8 @@ by phase, wall seconds:
 - draw: the next token of every row from the logits (`_draw`: log-softmax, the cumulative distribution, one uniform
   a row);
 - rest: the loop around them (the rows' tokens recorded, end-of-sequence checks, finished rows removed), the
-  packing check and the decoding of the texts.
+  prompts' caches copied for their samples and into the step's blocks, the packing check and the decoding of the
+  texts.
 
 Beside the steps it prints what they would take if reading the weights were all they did: the bytes of the matrices
 a step reads (every linear layer and the output head, in the sampling precision) times the steps, at the rate this
