@@ -32,7 +32,6 @@ and with the draw's softmax.
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import time
 from collections import defaultdict
@@ -111,14 +110,13 @@ class PhaseTimer:
         import rlvr.models.fast_decode as fast_decode
         import rlvr.models.sampler as sampler
 
-        originals = [(sampler, "_draw", sampler._draw), (fast_decode.DecodeState, "step", fast_decode.DecodeState.step),
-                     (sampler._TransformersStep, "step", sampler._TransformersStep.step)]
+        draw, fast_step, transformers_step = sampler._draw, fast_decode.DecodeState.step, sampler._TransformersStep.step
         timer = self
 
         def timed_draw(*args, **kwargs):
             start = time.perf_counter()
             try:
-                return originals[0][2](*args, **kwargs)
+                return draw(*args, **kwargs)
             finally:
                 timer.seconds["draw"] += time.perf_counter() - start
 
@@ -143,15 +141,15 @@ class PhaseTimer:
                 timer.prefill_calls += 1
 
         sampler._draw = timed_draw
-        fast_decode.DecodeState.step = timed_step(originals[1][2])
-        sampler._TransformersStep.step = timed_step(originals[2][2])
+        fast_decode.DecodeState.step = timed_step(fast_step)
+        sampler._TransformersStep.step = timed_step(transformers_step)
         handles = [self.engine.model.register_forward_pre_hook(before),
                    self.engine.model.register_forward_hook(after)]
         try:
             yield self
         finally:
-            for owner, name, original in originals:
-                setattr(owner, name, original)
+            sampler._draw = draw
+            fast_decode.DecodeState.step, sampler._TransformersStep.step = fast_step, transformers_step
             for handle in handles:
                 handle.remove()
 
@@ -194,8 +192,10 @@ def main() -> None:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
 
+    from sampler_throughput import addition_prompts  # the same prompts (this folder is on the path when run)
     from transformers.utils import logging as hf_logging
 
+    from rlvr._errors import RlvrError
     from rlvr.models import HFEngine, SamplingParams, load_policy
     from rlvr.models.fast_decode import FastDecoder
     from rlvr.models.flops import ModelShape, generation_flops
@@ -206,10 +206,11 @@ def main() -> None:
     kept = keep_freed_memory()  # as `rlvr` commands run (RLVR_MALLOC=system: glibc's default)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    policy = load_policy(args.model, dtype="float32", device="cpu")
-    rng = random.Random(0)  # the prompts of benchmarks/sampler_throughput.py
-    prompts = [f"What is {rng.randint(10, 99)} + {rng.randint(10, 99)}? Reply with only the final number."
-               for _ in range(args.prompts)]
+    try:
+        policy = load_policy(args.model, dtype="float32", device="cpu")
+    except RlvrError as exc:  # an unknown model: one sentence, exit 2
+        parser.error(str(exc))
+    prompts = addition_prompts(args.prompts)
     rows = args.prompts * args.k
     engine = HFEngine(policy, batch_size=rows, precision=args.precision)
     dtype = engine.model.dtype

@@ -26,6 +26,7 @@ import time
 
 import torch
 
+from rlvr._errors import RlvrError
 from rlvr.models import HFEngine, SamplingParams, load_policy
 from rlvr.models.flops import ModelShape, generation_flops
 from rlvr.models.precision import native_bf16
@@ -59,6 +60,13 @@ def plain_generate(
     return useful, padded, time.perf_counter() - start
 
 
+def addition_prompts(n: int) -> list[str]:
+    """The benchmark's `n` prompts: two-digit additions asking for the bare number (fixed by seed 0)."""
+    rng = random.Random(0)
+    return [f"What is {rng.randint(10, 99)} + {rng.randint(10, 99)}? Reply with only the final number."
+            for _ in range(n)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m-instruct")
@@ -75,12 +83,11 @@ def main() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    policy = load_policy(args.model, dtype=args.dtype, device="cpu")
-    rng = random.Random(0)
-    prompts = [
-        f"What is {rng.randint(10, 99)} + {rng.randint(10, 99)}? Reply with only the final number."
-        for _ in range(args.prompts)
-    ]
+    try:
+        policy = load_policy(args.model, dtype=args.dtype, device="cpu")
+    except RlvrError as exc:  # an unknown model or dtype: one sentence, exit 2
+        parser.error(str(exc))
+    prompts = addition_prompts(args.prompts)
     rows = args.prompts * args.k
     print(f"model {args.model} ({policy.model.dtype}), {args.prompts} prompts x {args.k} samples = {rows} rows, "
           f"max_new_tokens {args.max_new_tokens}, {torch.get_num_threads()} threads")

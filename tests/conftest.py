@@ -123,6 +123,16 @@ def tiny_policy():
     return make_tiny_policy()
 
 
+def load_script(path):
+    """A script outside the package (benchmarks/), imported as a module of its file's name, to test its helpers."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def timed(call):
     """(call(), seconds it took)."""
     start = time.monotonic()

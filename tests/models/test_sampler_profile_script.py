@@ -3,12 +3,12 @@ weight-read probe and the operator kinds (its figures on the real model are the 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import load_script
 from rlvr.models import HFEngine, SamplingParams
 
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "sampler_profile.py"
@@ -17,10 +17,7 @@ PROMPTS = ["What is 3 + 4 ?", "What is 1 + 2 ?"]
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("sampler_profile", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 @pytest.mark.parametrize(("precision", "fast"), [("bf16", True), ("fp32", True), ("fp32", False)])

@@ -3,7 +3,6 @@ training-reward difference over seeds (its training is the trainer's, tested els
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,15 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import load_script
+
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "ppo_vs_grpo.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("ppo_vs_grpo", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def fake_run(script, root: Path, arms: list[str], rewards: dict[int, dict[str, list[float]]],
