@@ -22,9 +22,10 @@ It prints, per profiled update:
   shape timed after the run with contiguous operands in the update's precision, warmed (its kernel built,
   its operands in cache): the update's model FLOPs over the products' time alone is the MFU it would reach
   if every other operator were free and its products ran as fast as they run alone;
-- the page faults the process took during the update and its seconds in the kernel (getrusage): the first
-  updates of a process touch their memory for the first time (the heap grows to its peak), which a virtual
-  machine makes dear. The profiler's own records are part of that memory.
+- the page faults the process took during the update and its CPU seconds in the kernel (getrusage, all
+  threads): the first updates of a process touch their memory for the first time (the heap grows to its
+  peak), which a virtual machine makes dear. The profiler's own records are part of that memory: without
+  the profiler, later updates take far fewer faults.
 
 Recording the operators' shapes costs the profiled updates a little time of their own.
 
@@ -272,7 +273,7 @@ def main() -> None:
                   f"({a['flops'] / a['alone'] / 1e12:.2f} TFLOP/s, {a['flops'] / a['alone'] / p['peak']:.0%} of the "
                   f"peak): every other operator free, the products at that rate, MFU {ideal / a['alone']:.0%}")
         print(f"  memory {p['faults']:,} page faults ({p['faults'] * resource.getpagesize() / 2**30:.2f} GiB touched "
-              f"for the first time or again), {p['system_s']:.2f} s in the kernel")
+              f"for the first time or again), {p['system_s']:.2f} CPU s in the kernel, the profiler's records included")
     print("\ntop operators of the last profiled update (self CPU seconds, calls):")
     for name, seconds, count in profiles[-1]["top"]:
         print(f"  {name:<60} {seconds:>7.3f} {count:>6}")
