@@ -118,6 +118,29 @@ def save_tiny_model(folder, seed: int = 0, eos_logit: float = 0.0):
     return folder
 
 
+def write_tiny_run(folder, **sections) -> Path:
+    """A tiny training setup in `folder`: the tiny model, 4 addition prompts scored by rewards_for_tests:even_words
+    (a plugin the config allows) and config.yaml (2 prompts x 4 samples of 4 tokens a step, one step, its run
+    in folder/run) with `sections` merged over its sections; returns config.yaml's path."""
+    import json
+
+    import yaml
+
+    folder = Path(folder)
+    save_tiny_model(folder / "model")
+    tasks = [{"id": f"t{i}", "prompt": f"What is {i} + {i + 1} ?", "reference": str(2 * i + 1),
+              "verifier": "rewards_for_tests:even_words"} for i in range(4)]
+    (folder / "train.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    config = {"model": str(folder / "model"), "sampling": {"max_new_tokens": 4, "batch_size": 8},
+              "algo": {"group_size": 4}, "optim": {"lr": 1e-3, "micro_batch": 8},
+              "data": {"train": str(folder / "train.jsonl"), "prompts_per_step": 2, "verifier_workers": 1},
+              "run": {"steps": 1, "seed": 3, "output_dir": str(folder / "run")}, "plugins": ["rewards_for_tests"]}
+    for name, section in sections.items():
+        config[name] = {**config.get(name, {}), **section} if isinstance(section, dict) else section
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    return folder / "config.yaml"
+
+
 @pytest.fixture(scope="session")
 def tiny_policy():
     return make_tiny_policy()

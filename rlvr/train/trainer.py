@@ -89,7 +89,7 @@ from rlvr.train.rollouts import (
     pad_batch,
     verify,
 )
-from rlvr.train.runtime.checkpoint import load_checkpoint, save_checkpoint
+from rlvr.train.runtime.checkpoint import load_checkpoint, read_trainer_state, save_checkpoint
 from rlvr.train.runtime.distributed import Dist
 from rlvr.train.runtime.loggers import MetricLogger, check_loggers, open_loggers
 from rlvr.train.runtime.lora import ReferenceView, apply_lora, save_merged
@@ -221,6 +221,8 @@ class Trainer:
             raise ConfigError(f"{self.runs.latest_checkpoint()} holds the weights without the optimizer state (the "
                               "run set run.checkpoint_optimizer=false), so it cannot be resumed exactly; start a new "
                               "run from those weights (model: that folder).")
+        if resume and checkpoint:  # its trainer state holds nothing but data: refused before any model loads
+            read_trainer_state(self.runs.latest_checkpoint() / RunDir.TRAINER_STATE, mmap=True)
         self.start_over = started and not checkpoint
         return resume and checkpoint
 

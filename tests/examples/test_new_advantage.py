@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import save_tiny_model
+from conftest import write_tiny_run
 from doc_examples import run_example
 
 REWARDS = Path(__file__).resolve().parents[1] / "train"  # rewards_for_tests: varied scores for a random model
@@ -18,16 +18,7 @@ REWARDS = Path(__file__).resolve().parents[1] / "train"  # rewards_for_tests: va
 
 @pytest.fixture
 def setup(tmp_path, monkeypatch):
-    save_tiny_model(tmp_path / "model")
-    tasks = [{"id": f"t{i}", "prompt": f"What is {i} + {i + 1} ?", "reference": str(2 * i + 1),
-              "verifier": "rewards_for_tests:even_words"} for i in range(4)]
-    (tmp_path / "train.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
-    config = {"model": str(tmp_path / "model"), "sampling": {"max_new_tokens": 6, "batch_size": 16},
-              "algo": {"group_size": 4}, "optim": {"lr": 1e-3, "micro_batch": 8},
-              "data": {"train": str(tmp_path / "train.jsonl"), "prompts_per_step": 2, "verifier_workers": 1,
-                       "dynamic_filter": True},
-              "run": {"steps": 1, "seed": 3, "output_dir": str(tmp_path / "run")}, "plugins": ["rewards_for_tests"]}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    write_tiny_run(tmp_path, sampling={"max_new_tokens": 6, "batch_size": 16}, data={"dynamic_filter": True})
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REWARDS), os.environ.get("PYTHONPATH", "")]))
     return tmp_path
 

@@ -4,19 +4,16 @@ on SmolLM2 are the README's)."""
 
 from __future__ import annotations
 
-import json
 import mmap
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import load_script, save_tiny_model
+from conftest import load_script, write_tiny_run
 from rlvr.train.config import load_config
 
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "update_profile.py"
-HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
@@ -74,17 +71,8 @@ def test_usage_counts_the_faults_of_new_memory(script):
 
 @pytest.fixture
 def tiny_run(tmp_path, monkeypatch):
-    save_tiny_model(tmp_path / "model")
-    tasks = [{"id": f"t{i}", "prompt": f"What is {i} + {i + 1} ?", "reference": str(2 * i + 1),
-              "verifier": "rewards_for_tests:even_words"} for i in range(4)]
-    (tmp_path / "train.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
-    monkeypatch.syspath_prepend(str(HERE))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("RLVR_CACHE", str(tmp_path / "cache"))  # the peak probe's cache
-    return load_config(None, [f"model={tmp_path / 'model'}", "sampling.max_new_tokens=4", "sampling.batch_size=8",
-                              "algo.group_size=4", "optim.micro_batch=8", f"data.train={tmp_path / 'train.jsonl'}",
-                              "data.prompts_per_step=2", "data.verifier_workers=1", "run.steps=2",
-                              f"run.output_dir={tmp_path / 'run'}", "plugins=[rewards_for_tests]"])
+    return load_config(write_tiny_run(tmp_path, run={"steps": 2}))
 
 
 def test_a_profiled_update_has_its_products_by_shape_and_its_faults(script, tiny_run):

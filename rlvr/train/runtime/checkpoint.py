@@ -10,10 +10,19 @@ Resuming restores the global RNGs too, so a resumed run logs the same metrics as
 uninterrupted one; the log lines an interrupted run wrote after its checkpoint are dropped, and so is
 a last line that a kill cut off mid-write (the torn-line rule of rlvr.rundir). Weights that are not
 finite are never written.
+
+trainer_state.pt is read with torch's weights-only unpickler: tensors, numbers, strings and the containers of
+them, nothing that names code (a pickle can name any function to call while it loads, and a checkpoint folder is
+data that travels). Its numpy RNG state is written as a tensor for that reason; the numpy array that checkpoints
+of earlier versions hold is allowed by name (numpy's array reconstruction, as transformers' Trainer allows it).
+A DeepSpeed run's own optimizer shards (deepspeed/ in a checkpoint) are read by DeepSpeed's loader, which
+unpickles them: resume a DeepSpeed run only from checkpoints you wrote.
 """
 
 from __future__ import annotations
 
+import contextlib
+import pickle
 import random
 import shutil
 from pathlib import Path
@@ -85,7 +94,7 @@ def write_checkpoint(runs: RunDir, step: int, policy: Policy, weights: dict[str,
     else:
         policy.model.save_pretrained(staging, state_dict=weights)
     policy.tokenizer.save_pretrained(staging)
-    rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    rng = {"python": random.getstate(), "numpy": numpy_rng_state(), "torch": torch.get_rng_state()}
     torch.save({**state, "rng": rng}, staging / RunDir.TRAINER_STATE)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)  # a checkpoint is either complete or absent
@@ -108,7 +117,7 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module, layout: Replicated, *
     if not runs.resumable():
         raise ConfigError(f"checkpoint {latest} holds no optimizer state (run.checkpoint_optimizer=false): it "
                           "cannot be resumed exactly.")
-    state = torch.load(latest / RunDir.TRAINER_STATE, weights_only=False)
+    state = read_trainer_state(latest / RunDir.TRAINER_STATE)
     written_by = state.get("layout", "ddp")  # the optimizer state's format depends on it
     if written_by != layout.name:
         raise ConfigError(f"checkpoint {latest} was written by a {written_by} launch; resume it with the same "
@@ -125,9 +134,51 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module, layout: Replicated, *
             raise ConfigError(f"checkpoint {latest} does not match the model ({(unexpected or missing)[0]}).")
     layout.load_optimizer(state["optimizer"])
     random.setstate(state["rng"]["python"])
-    np.random.set_state(state["rng"]["numpy"])
+    set_numpy_rng_state(state["rng"]["numpy"])
     torch.set_rng_state(state["rng"]["torch"])
     return state
+
+
+def numpy_rng_state() -> tuple:
+    """numpy's global RNG state with its key array as a tensor (the weights-only unpickler reads it by itself)."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    return kind, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(gauss)
+
+
+def set_numpy_rng_state(saved: tuple) -> None:
+    """Undo `numpy_rng_state`; also takes np.random.get_state() itself (earlier versions' checkpoints)."""
+    kind, keys, *rest = saved
+    keys = keys.numpy() if isinstance(keys, torch.Tensor) else keys
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), *rest))
+
+
+def read_trainer_state(path: Path, mmap: bool = False) -> dict[str, Any]:
+    """A checkpoint's trainer_state.pt through torch's weights-only unpickler (see the module docstring); a file
+    that names anything else is refused with one sentence, before anything of it runs. With `mmap` its tensors
+    are mapped, not read (a check of the file before the model loads)."""
+    try:
+        with _numpy_arrays_allowed():
+            return torch.load(path, weights_only=True, map_location="cpu", mmap=mmap)
+    except pickle.UnpicklingError as exc:
+        raise ConfigError(f"{path} holds more than tensors and plain values, so rlvr will not load it: a pickle can "
+                          "run code while it loads. Resume only checkpoints that rlvr train wrote.") from exc
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise ConfigError(f"{path} cannot be read ({exc}); the checkpoint is damaged.") from exc
+
+
+@contextlib.contextmanager
+def _numpy_arrays_allowed():
+    """Allow, for one load, the names a pickled numpy array of plain numbers needs (earlier checkpoints' numpy RNG
+    state): numpy's array reconstruction, the array and dtype types."""
+    multiarray = getattr(np, "_core", None) or np.core
+    names = [multiarray.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+    scoped = getattr(torch.serialization, "safe_globals", None)  # torch 2.5+; 2.4 has only the global list
+    if scoped is None:
+        torch.serialization.add_safe_globals(names)
+        yield
+        return
+    with scoped(names):
+        yield
 
 
 def final_model(run_dir: str | Path) -> Path:
