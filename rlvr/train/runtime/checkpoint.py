@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import pickle
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -160,8 +161,10 @@ def read_trainer_state(path: Path, mmap: bool = False) -> dict[str, Any]:
         with _numpy_arrays_allowed():
             return torch.load(path, weights_only=True, map_location="cpu", mmap=mmap)
     except pickle.UnpicklingError as exc:
-        raise ConfigError(f"{path} holds more than tensors and plain values, so rlvr will not load it: a pickle can "
-                          "run code while it loads. Resume only checkpoints that rlvr train wrote.") from exc
+        named = re.search(r"GLOBAL ([\w.]+)", str(exc))  # torch's message names what the file asked for
+        what = f" (it names {named.group(1)})" if named else ""
+        raise ConfigError(f"{path} holds more than tensors and plain values{what}, so rlvr will not load it: a "
+                          "pickle can run code while it loads. Resume only checkpoints that rlvr train wrote.") from exc
     except (OSError, RuntimeError, EOFError) as exc:
         raise ConfigError(f"{path} cannot be read ({exc}); the checkpoint is damaged.") from exc
 
