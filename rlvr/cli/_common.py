@@ -79,7 +79,8 @@ def add_plugin_argument(parser: argparse.ArgumentParser) -> None:
     allowed its module here. `main` applies the flag before the command runs (verifiers/_plugins.py)."""
     parser.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
                         help="let task, eval and config files name 'MODULE:function' verifiers; importing MODULE "
-                             "(and its submodules) runs its code, so allow only code you trust (repeatable)")
+                             "(and its submodules) runs its code, so allow only code you trust; an http(s) "
+                             "address allows remote verifiers at its origin, which decide the rewards (repeatable)")
 
 
 def allow_plugin_arguments(args: argparse.Namespace) -> None:

@@ -37,9 +37,13 @@ def run(args: argparse.Namespace) -> int:
     from rlvr._io import read_text_file
     from rlvr.verifiers import allow_plugins, get_verifier
 
+    typed = options(args.option)
     if ":" in args.verifier:  # a path typed here is the user's own choice: that one path is allowed
         allow_plugins(args.verifier)
-    verifier = get_verifier(args.verifier, **options(args.option))
+    if args.verifier == "remote" and isinstance(typed.get("url"), str) and typed["url"].startswith(("http://",
+                                                                                                     "https://")):
+        allow_plugins(typed["url"])  # so is an endpoint typed here
+    verifier = get_verifier(args.verifier, **typed)
     completion = read_text_file(args.file, "completion file") if args.file else args.completion
     reference: Any = args.reference
     if args.verifier not in TEXT_REFERENCES and reference[:1] in "{[":

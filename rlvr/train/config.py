@@ -320,14 +320,18 @@ class TrainConfig:
     # listed here (or given as --allow-plugin).
     plugins: tuple[str, ...] = option((), "Python modules whose \"module:function\" verifiers the task files "
                                           "and data.reward may name, e.g. [mypkg.checks] (a package allows its "
-                                          "submodules)")
+                                          "submodules), and the origins of remote verifiers' endpoints they may "
+                                          "name, e.g. [https://judge.example.com]")
 
     def __post_init__(self) -> None:
         if self.plugins:  # imported here: `rlvr --help` reads this module and must not load the verifiers
-            from rlvr.verifiers._plugins import check_module_name
+            from rlvr.verifiers._plugins import check_module_name, is_address, url_origin
 
-            for module in self.plugins:
-                check_module_name(module, "each entry of plugins")
+            for entry in self.plugins:  # a module name, or an endpoint's address
+                if is_address(entry):
+                    url_origin(entry, "each address in plugins")
+                else:
+                    check_module_name(entry, "each entry of plugins")
         checks = [
             (self.algo.group_size >= 2 or self.algo.name == "ppo",
              "algo.group_size must be at least 2 (advantages compare within a group; algo.name=ppo trains on one)"),

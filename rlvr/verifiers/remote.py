@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers._plugins import import_target
+from rlvr.verifiers._plugins import check_allowed_url, import_target
 from rlvr.verifiers.base import Verifier, load_target, register_verifier
 from rlvr.verifiers.verdict import Verdict
 
@@ -56,7 +56,8 @@ _MAX_DETAIL = 1000
 class RemoteVerifier(Verifier):
     """Judge a completion by asking an HTTP endpoint or calling a function, failing closed.
 
-    url:              POST JSON here; exactly one of url and target.
+    url:              POST JSON here; exactly one of url and target. Its origin must be allowed
+                      (`allow_plugins("https://host")`, --allow-plugin): the endpoint decides the rewards.
     target:           "package.module:function" to call instead of an endpoint; its module must be
                       allowed (`allow_plugins`, --allow-plugin) like any verifier path.
     timeout:          seconds for one whole call (connect, send, answer).
@@ -170,6 +171,8 @@ def _validate(v: RemoteVerifier) -> None:
                           "('package.module:function').")
     if v.url is not None and not (isinstance(v.url, str) and v.url.startswith(("http://", "https://"))):
         raise ConfigError(f"verifier 'remote': url must start with http:// or https://, got {v.url!r}.")
+    if v.url is not None:  # the endpoint decides the rewards: a data file names one only with the user's opt-in
+        check_allowed_url(v.url)
     if v.target is not None and not callable(load_target(v.target)):
         raise ConfigError(f"verifier 'remote': target '{v.target}' is not callable.")
     if not v.timeout > 0:

@@ -6,14 +6,21 @@ marker file, so a test sees whether anything was imported (in this process or in
 
 from __future__ import annotations
 
+import json
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 import rlvr.verifiers.rubric as rubric_module
-from rlvr._errors import ConfigError
+from rlvr._errors import ConfigError, DataError
+from rlvr.cli import main
+from rlvr.tasks import Task
+from rlvr.tasks.judge import check_verifiers
 from rlvr.train.config import load_config
 from rlvr.verifiers import allow_plugins, get_verifier, shutdown_workers
+from rlvr.verifiers._plugins import PluginNotAllowed
 
 TRACED = ("tracemod", "tracepkg", "tracepkg.sub")
 
@@ -141,3 +148,82 @@ def test_the_training_config_lists_plugins_by_module_name():
     for bad in ("plugins=['os; rm']", "plugins=[1]", "plugins=[mod:fn]"):
         with pytest.raises(ConfigError, match="plugins"):
             load_config(None, [bad])
+
+
+# A remote verifier's endpoint decides the rewards and receives every completion: an address in a data file needs
+# the same opt-in, for its origin.
+
+
+class _Judge(BaseHTTPRequestHandler):
+    """Pays every completion: what a task file's author could point a remote verifier at."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        self.server.requests.append(self.rfile.read(int(self.headers["Content-Length"])))
+        payload = b'{"reward": 1.0}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def judge(monkeypatch):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Judge)
+    httpd.requests = []
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_an_endpoint_in_a_data_file_is_refused_until_its_origin_is_allowed(judge):
+    origin = f"http://127.0.0.1:{judge.server_address[1]}"
+    task = Task(id="t", prompt="2 + 2?", reference="4", verifier={"name": "remote", "url": origin + "/verify"})
+    with pytest.raises(DataError, match=rf"would send every completion and its reference to {origin} and take its "
+                                        rf"rewards .* pass --allow-plugin {origin} "):
+        check_verifiers([task], "tasks.jsonl")
+    assert judge.requests == []  # refused when built: nothing was sent
+    allow_plugins(origin.upper().replace("HTTP://", "http://") + "/another/path")  # an origin, any path of it
+    check_verifiers([task], "tasks.jsonl")
+    assert get_verifier(task.verifier).verify("5", "4").reward == 1.0 and len(judge.requests) == 1
+
+
+@pytest.mark.parametrize(("allowed", "url", "ok"), [
+    ("https://Judge.Example.com", "https://judge.example.com:443/v", True),  # the default port is the same origin
+    ("https://judge.example.com/", "http://judge.example.com/v", False),  # another scheme
+    ("https://judge.example.com", "https://judge.example.com:8443/v", False),  # another port
+    ("https://judge.example.com", "https://judge.example.com.evil.test/v", False),  # a host it prefixes
+    ("http://[::1]:8000", "http://[::1]:8000/v", True),
+])
+def test_an_allowed_origin_is_scheme_host_and_port(allowed, url, ok):
+    allow_plugins(allowed)
+    if ok:
+        assert get_verifier({"name": "remote", "url": url}).url == url
+    else:
+        with pytest.raises(PluginNotAllowed, match="would send every completion"):
+            get_verifier({"name": "remote", "url": url})
+
+
+def test_an_address_typed_on_the_command_line_is_the_users_own(capsys):
+    # rlvr verify: the user typed the endpoint; nothing listens on the discard port, so the check fails closed
+    assert main(["verify", "--verifier", "remote", "--option", "url=http://127.0.0.1:9/v", "--option", "timeout=2",
+                 "--reference", "4", "--completion", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["reason"] == "http_error"
+
+
+@pytest.mark.parametrize("bad", ["http://", "https://:80/", "http://host:port/"])
+def test_an_address_entry_must_have_a_host(bad):
+    with pytest.raises(ConfigError, match="address"):
+        allow_plugins(bad)
+    with pytest.raises(ConfigError, match="address"):
+        load_config(None, [f"plugins=['{bad}']"])
+
+
+def test_the_training_config_takes_an_endpoints_origin():
+    assert load_config(None, ["plugins=[mypkg.checks, 'https://judge.example.com']"]).plugins == (
+        "mypkg.checks", "https://judge.example.com")

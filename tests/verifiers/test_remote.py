@@ -22,8 +22,9 @@ from rlvr.verifiers.remote import RemoteVerifier
 
 @pytest.fixture(autouse=True)
 def _trust_test_modules():
-    """The "module:function" paths below name this module's targets and json's: the tests opt in, as a user would."""
-    allow_plugins(__name__, "json")
+    """The "module:function" paths below name this module's targets and json's, and the addresses name loopback
+    ports (the test server's is allowed by `endpoint`): the tests opt in, as a user would."""
+    allow_plugins(__name__, "json", "http://127.0.0.1:1", "http://127.0.0.1:9")
 
 
 REF = {"answer": "42"}
@@ -81,7 +82,9 @@ def endpoint(server, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     with server.lock:
         server.requests.clear()
-    return f"http://127.0.0.1:{server.server_address[1]}/verify"
+    url = f"http://127.0.0.1:{server.server_address[1]}/verify"
+    allow_plugins(url)  # its origin: the user trusts this service
+    return url
 
 
 def _requests(server) -> int:
