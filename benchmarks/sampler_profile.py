@@ -180,11 +180,10 @@ def operator_kinds(engine, prompts, params) -> tuple[dict[str, float], list[tupl
 
 
 def main() -> None:
+    from sampler_throughput import add_prompt_arguments, addition_prompts  # this folder is on the path when run
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--prompts", type=int, default=16)
-    parser.add_argument("--k", type=int, default=4)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
+    add_prompt_arguments(parser)
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -192,7 +191,6 @@ def main() -> None:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
 
-    from sampler_throughput import addition_prompts  # the same prompts (this folder is on the path when run)
     from transformers.utils import logging as hf_logging
 
     from rlvr._errors import RlvrError

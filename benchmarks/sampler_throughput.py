@@ -67,12 +67,18 @@ def addition_prompts(n: int) -> list[str]:
             for _ in range(n)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_prompt_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model and the rows sampled: `addition_prompts(--prompts)` x `--k` samples of `--max-new-tokens`; shared
+    with benchmarks/sampler_profile.py."""
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=64)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_prompt_arguments(parser)
     parser.add_argument("--batch-sizes", default="8,32,64")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--bf16", action="store_true", help="also sample from a bf16 copy of the weights")

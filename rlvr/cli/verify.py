@@ -36,12 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rlvr._io import read_text_file
     from rlvr.verifiers import allow_plugins, get_verifier
+    from rlvr.verifiers._plugins import is_address
 
     typed = options(args.option)
     if ":" in args.verifier:  # a path typed here is the user's own choice: that one path is allowed
         allow_plugins(args.verifier)
-    if args.verifier == "remote" and isinstance(typed.get("url"), str) and typed["url"].startswith(("http://",
-                                                                                                     "https://")):
+    if args.verifier == "remote" and is_address(typed.get("url")):
         allow_plugins(typed["url"])  # so is an endpoint typed here
     verifier = get_verifier(args.verifier, **typed)
     completion = read_text_file(args.file, "completion file") if args.file else args.completion
