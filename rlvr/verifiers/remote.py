@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from rlvr._errors import ConfigError
-from rlvr.verifiers._plugins import check_allowed_url, import_target
+from rlvr.verifiers._plugins import check_allowed_url, import_target, is_address
 from rlvr.verifiers.base import Verifier, load_target, register_verifier
 from rlvr.verifiers.verdict import Verdict
 
@@ -169,7 +169,7 @@ def _validate(v: RemoteVerifier) -> None:
     if (v.url is None) == (v.target is None):
         raise ConfigError("verifier 'remote': give exactly one of url= (an HTTP endpoint) or target= "
                           "('package.module:function').")
-    if v.url is not None and not (isinstance(v.url, str) and v.url.startswith(("http://", "https://"))):
+    if v.url is not None and not is_address(v.url):
         raise ConfigError(f"verifier 'remote': url must start with http:// or https://, got {v.url!r}.")
     if v.url is not None:  # the endpoint decides the rewards: a data file names one only with the user's opt-in
         check_allowed_url(v.url)
